@@ -1,0 +1,3 @@
+//! Orkestra's controller: chart staging, workflow planning and submission, status.
+
+pub mod staging;

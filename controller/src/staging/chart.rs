@@ -1,0 +1,170 @@
+//! A chart in memory: its files and the parts of `Chart.yaml` staging reads or changes.
+//!
+//! `Chart.yaml` is kept as a YAML mapping so that fields staging does not know survive
+//! unchanged; only `name`, `version`, `type`, `dependencies` and `annotations` are interpreted.
+
+use serde_norway::{Mapping, Value};
+
+use super::archive::{ChartFiles, Limits, subtree, unpack};
+use super::error::StagingError;
+
+/// A loaded chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chart {
+    /// `name` from Chart.yaml.
+    pub name: String,
+    /// `version` from Chart.yaml.
+    pub version: String,
+    /// Chart.yaml as a mapping.
+    pub metadata: Mapping,
+    /// Every file, Chart.yaml included, by path relative to the chart root.
+    pub files: ChartFiles,
+}
+
+/// A chart bundled in a parent's `charts/` directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bundled {
+    /// The subchart itself.
+    pub chart: Chart,
+    /// Where it lives in the parent: "charts/<dir>" (a directory) or "charts/<file>.tgz".
+    pub location: String,
+}
+
+impl Chart {
+    /// Builds a chart from its files, checking Chart.yaml. `label` names it in errors.
+    pub fn from_files(label: &str, files: ChartFiles) -> Result<Self, StagingError> {
+        let bad = |reason: String| StagingError::invalid_chart(label, reason);
+        let raw = files.get("Chart.yaml").ok_or_else(|| bad("Chart.yaml is missing".to_owned()))?;
+        let metadata: Mapping =
+            serde_norway::from_slice(raw).map_err(|err| bad(format!("Chart.yaml is not a YAML mapping: {err}")))?;
+        let text = |key: &str| match metadata.get(key) {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let name = text("name").ok_or_else(|| bad("Chart.yaml has no name".to_owned()))?;
+        let version = text("version").ok_or_else(|| bad(format!("Chart.yaml of {name} has no version")))?;
+        Ok(Self { name, version, metadata, files })
+    }
+
+    /// Unpacks and loads a chart archive.
+    pub fn from_tgz(label: &str, tgz: &[u8], limits: &Limits) -> Result<Self, StagingError> {
+        Self::from_files(label, unpack(label, tgz, limits)?)
+    }
+
+    /// True for `type: library` charts, which render nothing and cannot be released.
+    pub fn is_library(&self) -> bool {
+        matches!(self.metadata.get("type"), Some(Value::String(t)) if t == "library")
+    }
+
+    /// Refuses library charts with a message saying why.
+    pub fn ensure_application(&self) -> Result<(), StagingError> {
+        if self.is_library() {
+            return Err(StagingError::invalid_chart(
+                &self.name,
+                "it is a library chart (type: library): library charts render nothing and cannot be released",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The charts bundled under `charts/`, as directories or `.tgz` files.
+    pub fn bundled(&self, limits: &Limits) -> Result<Vec<Bundled>, StagingError> {
+        let mut dirs: Vec<String> = Vec::new();
+        let mut out = Vec::new();
+        for path in self.files.keys() {
+            let Some(rest) = path.strip_prefix("charts/") else { continue };
+            match rest.split_once('/') {
+                Some((dir, _)) if dirs.last().map(String::as_str) != Some(dir) => dirs.push(dir.to_owned()),
+                Some(_) => {}
+                None if rest.ends_with(".tgz") => {
+                    let label = format!("{}/{path}", self.name);
+                    let chart = Self::from_tgz(&label, &self.files[path], limits)?;
+                    out.push(Bundled { chart, location: path.clone() });
+                }
+                None => {}
+            }
+        }
+        for dir in dirs {
+            let location = format!("charts/{dir}");
+            let label = format!("{}/{location}", self.name);
+            let chart = Self::from_files(&label, subtree(&self.files, &location))?;
+            out.push(Bundled { chart, location });
+        }
+        Ok(out)
+    }
+
+    /// Lets `edit` change the `dependencies` entries of Chart.yaml (created when absent).
+    pub fn edit_dependencies<R>(&mut self, edit: impl FnOnce(&mut Vec<Value>) -> R) -> R {
+        let mut deps = match self.metadata.get("dependencies") {
+            Some(Value::Sequence(deps)) => deps.clone(),
+            _ => Vec::new(),
+        };
+        let out = edit(&mut deps);
+        // Inserting over an existing key keeps its position in the mapping.
+        self.metadata.insert(Value::String("dependencies".into()), Value::Sequence(deps));
+        out
+    }
+
+    /// The key a bundled chart's values live under in this chart: the dependency's alias when
+    /// Chart.yaml gives one, else the chart name.
+    pub fn values_key(&self, subchart: &str) -> String {
+        let deps = match self.metadata.get("dependencies") {
+            Some(Value::Sequence(deps)) => deps.as_slice(),
+            _ => &[],
+        };
+        deps.iter()
+            .filter(|d| d.get("name").and_then(Value::as_str) == Some(subchart))
+            .find_map(|d| d.get("alias").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_else(|| subchart.to_owned())
+    }
+
+    /// Sets a string annotation in Chart.yaml.
+    pub fn annotate(&mut self, key: &str, value: &str) {
+        let annotations = self
+            .metadata
+            .entry(Value::String("annotations".into()))
+            .or_insert_with(|| Value::Mapping(Mapping::new()));
+        if !annotations.is_mapping() {
+            *annotations = Value::Mapping(Mapping::new());
+        }
+        if let Value::Mapping(map) = annotations {
+            map.insert(Value::String(key.into()), Value::String(value.into()));
+        }
+    }
+
+    /// Renames the chart (Chart.yaml `name`).
+    pub fn rename(&mut self, name: &str) {
+        self.metadata.insert(Value::String("name".into()), Value::String(name.into()));
+        self.name = name.to_owned();
+    }
+
+    /// Writes the (possibly changed) metadata back into `Chart.yaml`.
+    pub fn sync_metadata(&mut self) -> Result<(), StagingError> {
+        let text = serde_norway::to_string(&self.metadata)
+            .map_err(|err| StagingError::invalid_chart(&self.name, format!("cannot write Chart.yaml: {err}")))?;
+        self.files.insert("Chart.yaml".into(), text.into_bytes());
+        Ok(())
+    }
+
+    /// The chart's default values (`values.yaml`), as JSON; an absent or empty file is `{}`.
+    pub fn values(&self) -> Result<serde_json::Value, StagingError> {
+        let Some(raw) = self.files.get("values.yaml") else {
+            return Ok(serde_json::Value::Object(Default::default()));
+        };
+        let value: serde_json::Value = serde_norway::from_slice(raw)
+            .map_err(|err| StagingError::invalid_chart(&self.name, format!("values.yaml is not valid YAML: {err}")))?;
+        Ok(match value {
+            serde_json::Value::Null => serde_json::Value::Object(Default::default()),
+            other => other,
+        })
+    }
+
+    /// Replaces `values.yaml`.
+    pub fn set_values(&mut self, values: &serde_json::Value) -> Result<(), StagingError> {
+        let text = serde_norway::to_string(values)
+            .map_err(|err| StagingError::invalid_chart(&self.name, format!("cannot write values.yaml: {err}")))?;
+        self.files.insert("values.yaml".into(), text.into_bytes());
+        Ok(())
+    }
+}

@@ -1,0 +1,90 @@
+//! `orkestra-controller stage FILE --staging URL`: stages the charts of ApplicationGroup files
+//! without a cluster and prints the results as YAML (exit status 1 when any application failed).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use orkestra_shared::crd::ApplicationGroup;
+use serde::{Deserialize, Serialize};
+
+use super::credentials::CredentialsMap;
+use super::result::ApplicationStaging;
+use super::stager::{Stager, StagerConfig};
+
+/// Arguments of the `stage` subcommand.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StageArgs {
+    /// YAML file with one or more ApplicationGroup documents.
+    pub file: PathBuf,
+
+    /// Staging repository: oci://HOST/PATH (an OCI registry) or https://CHARTMUSEUM.
+    #[arg(long, env = "ORKESTRA_STAGING_URL")]
+    pub staging: String,
+
+    /// Directory caching downloaded chart archives by digest.
+    #[arg(long, env = "ORKESTRA_CHART_CACHE")]
+    pub cache: Option<PathBuf>,
+
+    /// YAML mapping from repository URL (prefix) to credentials: username, password, ca.crt,
+    /// tls.crt, tls.key (PEM data). Also consulted for the staging repository.
+    #[arg(long)]
+    pub credentials: Option<PathBuf>,
+}
+
+/// The staging results of one group, as printed.
+#[derive(Debug, Serialize)]
+pub struct GroupStaging {
+    /// The group's name.
+    pub group: String,
+    /// One entry per application, in spec order.
+    pub applications: Vec<ApplicationStaging>,
+}
+
+/// Runs the `stage` subcommand.
+pub async fn run(args: StageArgs) -> anyhow::Result<()> {
+    let StageArgs { file, staging, cache, credentials } = args;
+    let credentials: CredentialsMap = match &credentials {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            serde_norway::from_str(&text).with_context(|| format!("parsing credentials {}", path.display()))?
+        }
+        None => CredentialsMap::default(),
+    };
+    let groups = read_groups(&file)?;
+    let stager = Stager::new(StagerConfig {
+        staging_credentials: credentials.lookup(&staging).cloned(),
+        staging_url: staging,
+        cache_dir: cache,
+        limits: Default::default(),
+    })?;
+
+    let mut out = Vec::with_capacity(groups.len());
+    let mut failed = 0;
+    for group in &groups {
+        let stages = group.spec.applications.iter().map(|app| stager.stage(app, credentials.lookup(&app.spec.chart.url)));
+        let applications = futures::future::join_all(stages).await;
+        failed += applications.iter().filter(|a| !a.is_staged()).count();
+        out.push(GroupStaging { group: group.metadata.name.clone().unwrap_or_default(), applications });
+    }
+    print!("{}", serde_norway::to_string(&out)?);
+    anyhow::ensure!(failed == 0, "{failed} application(s) could not be staged");
+    Ok(())
+}
+
+/// Reads every ApplicationGroup document of a YAML file (empty documents are skipped).
+pub fn read_groups(path: &std::path::Path) -> anyhow::Result<Vec<ApplicationGroup>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut groups = Vec::new();
+    for (i, document) in serde_norway::Deserializer::from_str(&text).enumerate() {
+        let value = serde_norway::Value::deserialize(document)
+            .with_context(|| format!("{}: document {} is not YAML", path.display(), i + 1))?;
+        if value.is_null() {
+            continue;
+        }
+        let group: ApplicationGroup = serde_norway::from_value(value)
+            .with_context(|| format!("{}: document {} is not an ApplicationGroup", path.display(), i + 1))?;
+        groups.push(group);
+    }
+    anyhow::ensure!(!groups.is_empty(), "{} holds no ApplicationGroup", path.display());
+    Ok(groups)
+}

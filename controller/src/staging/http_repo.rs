@@ -1,0 +1,130 @@
+//! Pulling charts from HTTP(S) Helm repositories (`index.yaml` + archives).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use super::archive::Limits;
+use super::cache::ChartCache;
+use super::credentials::Credentials;
+use super::error::StagingError;
+use super::pull::Pulled;
+use super::version::VersionSpec;
+
+/// The part of a repository `index.yaml` staging needs.
+#[derive(Debug, Deserialize)]
+struct Index {
+    #[serde(rename = "apiVersion")]
+    api_version: Option<String>,
+    #[serde(default)]
+    entries: BTreeMap<String, Vec<IndexEntry>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct IndexEntry {
+    version: String,
+    #[serde(default)]
+    urls: Vec<String>,
+    #[serde(default)]
+    digest: Option<String>,
+}
+
+/// Resolves `spec` for chart `name` in the repository at `repo_url` and fetches the archive
+/// (from the cache when its digest is known there).
+pub async fn pull(
+    client: &reqwest::Client,
+    creds: Option<&Credentials>,
+    cache: &ChartCache,
+    limits: &Limits,
+    repo_url: &str,
+    name: &str,
+    spec: &VersionSpec,
+) -> Result<Pulled, StagingError> {
+    let base = Url::parse(&format!("{}/", repo_url.trim_end_matches('/')))
+        .map_err(|err| StagingError::InvalidSpec(format!("chart URL {repo_url:?} is not a URL: {err}")))?;
+    let index_url = base
+        .join("index.yaml")
+        .map_err(|err| StagingError::InvalidSpec(format!("chart URL {repo_url:?}: {err}")))?;
+    let raw = get(client, creds, index_url.as_str(), limits.max_archive_bytes.saturating_mul(5), "index.yaml").await?;
+    let index: Index = serde_norway::from_slice(&raw).map_err(|err| StagingError::InvalidIndex {
+        url: index_url.to_string(),
+        reason: err.to_string(),
+    })?;
+    if index.api_version.is_none() && index.entries.is_empty() {
+        return Err(StagingError::InvalidIndex { url: index_url.to_string(), reason: "no apiVersion and no entries".into() });
+    }
+    let entries = index.entries.get(name).ok_or_else(|| StagingError::NotFound {
+        url: repo_url.to_owned(),
+        what: format!("chart {name}"),
+    })?;
+    let (picked, version) = spec.pick(entries.iter().map(|e| e.version.as_str())).ok_or_else(|| {
+        StagingError::NotFound { url: repo_url.to_owned(), what: format!("a version of chart {name} matching {spec}") }
+    })?;
+    let entry = entries.iter().find(|e| e.version == picked).ok_or_else(|| StagingError::NotFound {
+        url: repo_url.to_owned(),
+        what: format!("chart {name} {picked}"),
+    })?;
+    let first = entry.urls.first().ok_or_else(|| StagingError::InvalidIndex {
+        url: index_url.to_string(),
+        reason: format!("chart {name} {picked} has no download URL"),
+    })?;
+    let download = base.join(first).map_err(|err| StagingError::InvalidIndex {
+        url: index_url.to_string(),
+        reason: format!("download URL {first:?} of {name} {picked}: {err}"),
+    })?;
+    let announced = entry.digest.as_deref().map(|d| d.trim_start_matches("sha256:").to_ascii_lowercase());
+
+    let known = match &announced {
+        Some(d) => Some(d.clone()),
+        None => cache.digest_for_url(download.as_str()).await,
+    };
+    if let Some(digest) = &known
+        && let Some(bytes) = cache.get(digest).await
+    {
+        return Ok(Pulled { version: version.to_string(), bytes, sha256: digest.clone(), from_cache: true });
+    }
+    // NB: send credentials to the archive host only when it is the repository's host; indexes
+    // may point at third-party CDNs, which must not receive the repository password.
+    let same_host = download.host_str() == base.host_str() && download.port_or_known_default() == base.port_or_known_default();
+    let bytes = get(client, creds.filter(|_| same_host), download.as_str(), limits.max_archive_bytes, "chart archive").await?;
+    let actual = hex::encode(Sha256::digest(&bytes));
+    if let Some(expected) = announced
+        && expected != actual
+    {
+        return Err(StagingError::DigestMismatch { chart: format!("{name} {picked}"), url: download.to_string(), expected, actual });
+    }
+    cache.put(Some(download.as_str()), &bytes).await?;
+    Ok(Pulled { version: version.to_string(), bytes, sha256: actual, from_cache: false })
+}
+
+/// GET `url` with basic auth from `creds`, refusing bodies over `max_bytes`.
+async fn get(
+    client: &reqwest::Client,
+    creds: Option<&Credentials>,
+    url: &str,
+    max_bytes: u64,
+    what: &str,
+) -> Result<Vec<u8>, StagingError> {
+    let mut request = client.get(url);
+    if let Some((user, password)) = creds.and_then(Credentials::basic) {
+        request = request.basic_auth(user, Some(password));
+    }
+    let mut response = request.send().await.map_err(|err| StagingError::transport(url, &err))?;
+    if !response.status().is_success() {
+        return Err(StagingError::status(url, response.status(), what));
+    }
+    let too_big = || StagingError::invalid_chart(url, format!("{what} is larger than the limit of {max_bytes} bytes"));
+    if response.content_length().is_some_and(|len| len > max_bytes) {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|err| StagingError::transport(url, &err))? {
+        body.extend_from_slice(&chunk);
+        if body.len() as u64 > max_bytes {
+            return Err(too_big());
+        }
+    }
+    Ok(body)
+}

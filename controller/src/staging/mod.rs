@@ -1,0 +1,49 @@
+//! Chart staging (issue 5): the controller's first step for a new generation of a group.
+//!
+//! For each application: resolve the chart version against its repository (HTTP(S) `index.yaml`
+//! or OCI tags) and fetch the archive through a content-addressed cache ([`pull`]); split the
+//! subcharts listed in `spec.subcharts` into standalone charts ([`split`]); check the release
+//! values against each chart's `values.schema.json` ([`values`]); repackage deterministically
+//! ([`package`]); push to the staging repository, an OCI registry or ChartMuseum ([`target`]).
+//! The outcome per application and subchart ([`ApplicationStaging`]) maps onto the group's
+//! `status.applications`.
+//!
+//! Independent of the reconciler: no Kubernetes calls. Credentials are resolved by the caller
+//! ([`Credentials::from_secret_data`] for a Secret; [`CredentialsMap`] for the CLI).
+//!
+//! Decisions worth knowing:
+//! - Only subcharts listed in `spec.subcharts` are split; unlisted bundled charts stay in the
+//!   parent (the plan creates releases only for listed ones).
+//! - A split subchart keeps its own version; its staged name comes from
+//!   [`staged_chart_name`] (shared with the plan).
+//! - An archive whose Chart.yaml name differs from `chart.name` is refused: the staged chart is
+//!   pushed under its Chart.yaml name, and the plan refers to it by `chart.name`.
+//! - Loopback OCI registries are spoken to over plain HTTP, all others over HTTPS.
+
+pub mod archive;
+pub mod cache;
+pub mod chart;
+pub mod chartmuseum;
+pub mod cli;
+pub mod credentials;
+pub mod error;
+pub mod http_repo;
+pub mod names;
+pub mod oci_client;
+pub mod oci_push;
+pub mod oci_source;
+pub mod package;
+pub mod pull;
+pub mod result;
+pub mod split;
+pub mod stager;
+pub mod target;
+pub mod values;
+pub mod version;
+
+pub use archive::Limits;
+pub use credentials::{Credentials, CredentialsMap};
+pub use error::{ApplicationError, StagingError};
+pub use names::staged_chart_name;
+pub use result::{ApplicationStaging, StagedChart};
+pub use stager::{Stager, StagerConfig};

@@ -1,0 +1,134 @@
+//! Pulling charts from OCI registries: list the tags, pick a version, fetch the chart layer.
+
+use reqwest::Method;
+use reqwest::header::{ACCEPT, LINK};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::archive::Limits;
+use super::cache::ChartCache;
+use super::error::StagingError;
+use super::oci_client::{HELM_CHART_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE, OciClient, OciLocation};
+use super::pull::{Pulled, Source};
+
+/// Older Helm versions (< 3.8 experimental OCI) wrote the chart layer with this media type.
+const LEGACY_CHART_MEDIA_TYPE: &str = "application/tar+gzip";
+/// Most tag-list pages followed; a registry that paginates further is misbehaving.
+const MAX_TAG_PAGES: usize = 100;
+
+#[derive(Deserialize)]
+struct TagList {
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct Manifest {
+    #[serde(default)]
+    layers: Vec<Descriptor>,
+}
+
+#[derive(Deserialize)]
+struct Descriptor {
+    #[serde(rename = "mediaType")]
+    media_type: String,
+    digest: String,
+    size: u64,
+}
+
+/// Resolves and fetches `source` from an `oci://` registry.
+pub async fn pull(
+    http: &reqwest::Client,
+    cache: &ChartCache,
+    limits: &Limits,
+    source: Source<'_>,
+) -> Result<Pulled, StagingError> {
+    let location = OciLocation::parse(source.url)?;
+    let repository = location.repository(source.name);
+    let client = OciClient::new(http.clone(), &location.base, source.credentials.cloned());
+    let scope = format!("repository:{repository}:pull");
+    let reference = format!("oci://{}/{repository}", location.host);
+
+    let tags = list_tags(&client, &repository, &scope, &reference).await?;
+    let (tag, version) = source.version.pick(tags.iter().map(String::as_str)).ok_or_else(|| {
+        StagingError::NotFound { url: reference.clone(), what: format!("a tag matching {}", source.version) }
+    })?;
+
+    let manifest_url = client.url(&format!("/v2/{repository}/manifests/{tag}"));
+    let response = client
+        .send(Method::GET, &manifest_url, &scope, |r| r.header(ACCEPT, OCI_MANIFEST_MEDIA_TYPE))
+        .await?;
+    if !response.status().is_success() {
+        return Err(StagingError::status(&manifest_url, response.status(), &format!("manifest {tag}")));
+    }
+    let manifest: Manifest = response
+        .json()
+        .await
+        .map_err(|err| StagingError::invalid_chart(&reference, format!("manifest {tag} is not an OCI manifest: {err}")))?;
+    let layer = manifest
+        .layers
+        .iter()
+        .find(|l| l.media_type == HELM_CHART_MEDIA_TYPE || l.media_type == LEGACY_CHART_MEDIA_TYPE)
+        .ok_or_else(|| StagingError::invalid_chart(&reference, format!("{tag} has no Helm chart layer")))?;
+    let expected = layer
+        .digest
+        .strip_prefix("sha256:")
+        .ok_or_else(|| StagingError::invalid_chart(&reference, format!("unsupported digest {}", layer.digest)))?
+        .to_ascii_lowercase();
+    if let Some(bytes) = cache.get(&expected).await {
+        return Ok(Pulled { version: version.to_string(), bytes, sha256: expected, from_cache: true });
+    }
+    if layer.size > limits.max_archive_bytes {
+        return Err(StagingError::invalid_chart(
+            &reference,
+            format!("chart layer is {} bytes, over the limit of {} bytes", layer.size, limits.max_archive_bytes),
+        ));
+    }
+    let blob_url = client.url(&format!("/v2/{repository}/blobs/{}", layer.digest));
+    let response = client.send(Method::GET, &blob_url, &scope, |r| r).await?;
+    if !response.status().is_success() {
+        return Err(StagingError::status(&blob_url, response.status(), "chart layer"));
+    }
+    let bytes = response.bytes().await.map_err(|err| StagingError::transport(&blob_url, &err))?;
+    let actual = hex::encode(Sha256::digest(&bytes));
+    if actual != expected {
+        return Err(StagingError::DigestMismatch { chart: format!("{} {tag}", source.name), url: blob_url, expected, actual });
+    }
+    cache.put(None, &bytes).await?;
+    Ok(Pulled { version: version.to_string(), bytes: bytes.to_vec(), sha256: actual, from_cache: false })
+}
+
+/// Every tag of `repository`, following `Link: <…>; rel="next"` pagination.
+async fn list_tags(
+    client: &OciClient,
+    repository: &str,
+    scope: &str,
+    reference: &str,
+) -> Result<Vec<String>, StagingError> {
+    let mut tags = Vec::new();
+    let mut next = Some(format!("/v2/{repository}/tags/list"));
+    for _ in 0..MAX_TAG_PAGES {
+        let Some(path) = next.take() else { break };
+        let url = client.url(&path);
+        let response = client.send(Method::GET, &url, scope, |r| r).await?;
+        if response.status().as_u16() == 404 {
+            return Err(StagingError::NotFound { url: reference.to_owned(), what: "chart repository".into() });
+        }
+        if !response.status().is_success() {
+            return Err(StagingError::status(&url, response.status(), "tag list"));
+        }
+        next = response
+            .headers()
+            .get(LINK)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once('<'))
+            .and_then(|(_, rest)| rest.split_once('>'))
+            .map(|(link, _)| link.to_owned());
+        let page: TagList = response
+            .json()
+            .await
+            .map_err(|err| StagingError::invalid_chart(reference, format!("tag list is not JSON: {err}")))?;
+        tags.extend(page.tags.unwrap_or_default());
+    }
+    Ok(tags)
+}

@@ -1,0 +1,79 @@
+//! Deterministic chart packaging: the same files always give the same bytes and digest.
+//!
+//! Entries are written in path order under `<chart name>/`, as regular files only, with fixed
+//! metadata (mode 0644, uid/gid 0, empty owner names, a fixed mtime) and a gzip header with no
+//! file name and mtime 0. Re-staging an unchanged chart therefore produces identical blobs, which
+//! the push step recognises as already present.
+
+use std::io::Write;
+
+use flate2::{Compression, GzBuilder};
+use sha2::{Digest, Sha256};
+
+use super::archive::ChartFiles;
+use super::error::StagingError;
+
+/// Modification time written for every entry: 1980-01-01T00:00:00Z. Some tools treat 0 (1970)
+/// as "unset"; any fixed value keeps the output stable.
+const FIXED_MTIME: u64 = 315_532_800;
+
+/// A packaged chart: the archive and its sha256 digest (hex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    /// The `.tgz` bytes.
+    pub bytes: Vec<u8>,
+    /// Hex sha256 of `bytes`.
+    pub sha256: String,
+}
+
+/// Packages `files` as chart `name`.
+pub fn package(name: &str, files: &ChartFiles) -> Result<Package, StagingError> {
+    let io_err = |err: std::io::Error| StagingError::invalid_chart(name, format!("packaging failed: {err}"));
+    let gz = GzBuilder::new().mtime(0).write(Vec::new(), Compression::default());
+    let mut builder = tar::Builder::new(gz);
+    builder.mode(tar::HeaderMode::Deterministic);
+    // BTreeMap iteration is already in path order.
+    for (path, data) in files {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(FIXED_MTIME);
+        builder.append_data(&mut header, format!("{name}/{path}"), data.as_slice()).map_err(io_err)?;
+    }
+    let gz = builder.into_inner().map_err(io_err)?;
+    let mut bytes = gz.finish().map_err(io_err)?;
+    bytes.flush().map_err(io_err)?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    Ok(Package { bytes, sha256 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::staging::archive::{Limits, unpack};
+
+    fn files() -> ChartFiles {
+        let mut files = ChartFiles::new();
+        files.insert("templates/b.yaml".into(), b"kind: B\n".to_vec());
+        files.insert("Chart.yaml".into(), b"apiVersion: v2\nname: c\nversion: 1.0.0\n".to_vec());
+        files.insert("templates/a.yaml".into(), b"kind: A\n".to_vec());
+        files
+    }
+
+    #[test]
+    fn same_files_give_the_same_bytes() {
+        let (a, b) = (package("c", &files()).ok(), package("c", &files()).ok());
+        assert!(a.is_some());
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_package_unpacks_to_its_files() {
+        let pkg = package("c", &files()).ok();
+        let back = pkg.and_then(|p| unpack("c", &p.bytes, &Limits::default()).ok());
+        assert_eq!(back, Some(files()));
+    }
+}

@@ -1,0 +1,186 @@
+//! Splitting an umbrella chart: each subchart listed in `spec.subcharts` becomes a chart of its
+//! own, deployed by its own HelmRelease before the parent.
+//!
+//! Only the listed subcharts are split: the plan creates releases for exactly those, so an
+//! unlisted bundled chart stays inside the parent and is deployed with it, as Helm would.
+//!
+//! A split subchart gets:
+//! - the name [`staged_chart_name`]`(parent, subchart)`, unique per parent chart, and the
+//!   annotation `orkestra.azure.microsoft.com/parent-chart: <parent>`;
+//! - the parent's helper templates (`templates/_*.tpl`) as `templates/_<parent>_<file>`, because
+//!   subchart templates may call the parent's `define`s;
+//! - values = its defaults, overridden by the parent's values for it, with `global` merged in.
+//!
+//! The parent keeps its own templates and the bundled chart, but its Chart.yaml dependency entry
+//! gets `condition: <key>.enabled` (tags removed) and its values `<key>.enabled: false`, so Helm
+//! skips it. When the parent would then render nothing, it gets a placeholder ConfigMap, because
+//! Helm and Flux treat a release without manifests as a failure.
+
+use serde_json::{Map, Value as Json};
+use serde_norway::{Mapping, Value};
+
+use super::archive::Limits;
+use super::chart::{Bundled, Chart};
+use super::error::StagingError;
+use super::names::staged_chart_name;
+use super::values::subchart_values;
+use orkestra_shared::names::{PARENT_CHART_ANNOTATION, is_dns1123_label};
+
+/// Template added to a parent that would otherwise render nothing.
+pub const PLACEHOLDER_TEMPLATE: &str = "templates/orkestra-placeholder.yaml";
+
+const PLACEHOLDER: &str = r#"# Added by Orkestra: this chart's subcharts are deployed as releases of their own, and Helm
+# refuses a release without manifests.
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ printf "%s-orkestra-placeholder" .Release.Name | trunc 63 | trimSuffix "-" }}
+  labels:
+    app.kubernetes.io/managed-by: {{ .Release.Service }}
+data:
+  chart: {{ .Chart.Name | quote }}
+"#;
+
+/// A subchart made standalone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SplitSubchart {
+    /// The subchart's name as listed in `spec.subcharts`.
+    pub subchart: String,
+    /// The key of its values in the parent (alias or name).
+    pub key: String,
+    /// The standalone chart (already renamed to its staged name).
+    pub chart: Chart,
+}
+
+/// The outcome of splitting: the modified parent and its standalone subcharts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    /// The parent with the split subcharts disabled.
+    pub parent: Chart,
+    /// One entry per listed subchart, in the order listed.
+    pub subcharts: Vec<SplitSubchart>,
+}
+
+/// Splits the listed `subcharts` out of `parent`.
+pub fn split(mut parent: Chart, subcharts: &[String], limits: &Limits) -> Result<Split, StagingError> {
+    parent.ensure_application()?;
+    if subcharts.is_empty() {
+        return Ok(Split { parent, subcharts: Vec::new() });
+    }
+    let bundled = parent.bundled(limits)?;
+    let mut parent_values = parent.values()?;
+    if !parent_values.is_object() {
+        parent_values = Json::Object(Map::new());
+    }
+    let helpers: Vec<(String, Vec<u8>)> = parent
+        .files
+        .iter()
+        .filter_map(|(path, data)| {
+            let file = path.strip_prefix("templates/")?;
+            let rest = file.strip_prefix('_').filter(|r| r.ends_with(".tpl") && !r.contains('/'))?;
+            Some((format!("templates/_{}_{rest}", parent.name), data.clone()))
+        })
+        .collect();
+
+    let mut split_keys = Vec::new();
+    let mut out = Vec::new();
+    for wanted in subcharts {
+        let found = find(&parent, &bundled, wanted).ok_or_else(|| {
+            let names: Vec<String> = bundled.iter().map(|b| parent.values_key(&b.chart.name)).collect();
+            StagingError::InvalidSpec(format!(
+                "subchart {wanted} is listed in spec.subcharts but chart {} bundles no such chart (it has: {})",
+                parent.name,
+                if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+            ))
+        })?;
+        found.chart.ensure_application()?;
+        let key = parent.values_key(&found.chart.name);
+        let mut chart = found.chart.clone();
+        let values = subchart_values(&chart.values()?, &parent_values, &key);
+        let staged_name = staged_chart_name(&parent.name, wanted);
+        if !is_dns1123_label(&staged_name) {
+            return Err(StagingError::InvalidSpec(format!(
+                "subchart {wanted} of chart {} would be staged as {staged_name:?}, which is not a DNS-1123 name",
+                parent.name
+            )));
+        }
+        chart.rename(&staged_name);
+        chart.annotate(PARENT_CHART_ANNOTATION, &parent.name);
+        for (path, data) in &helpers {
+            chart.files.insert(path.clone(), data.clone());
+        }
+        chart.set_values(&values)?;
+        chart.sync_metadata()?;
+        disable(&mut parent, &mut parent_values, &found.chart, &key);
+        split_keys.push(found.location.clone());
+        out.push(SplitSubchart { subchart: wanted.clone(), key, chart });
+    }
+
+    let remaining_apps = bundled
+        .iter()
+        .filter(|b| !split_keys.contains(&b.location) && !b.chart.is_library())
+        .count();
+    if remaining_apps == 0 && !renders_templates(&parent) {
+        parent.files.insert(PLACEHOLDER_TEMPLATE.to_owned(), PLACEHOLDER.as_bytes().to_vec());
+    }
+    parent.set_values(&parent_values)?;
+    parent.sync_metadata()?;
+    Ok(Split { parent, subcharts: out })
+}
+
+/// The bundled chart a `spec.subcharts` name refers to: by values key (alias or name) first.
+fn find<'a>(parent: &Chart, bundled: &'a [Bundled], wanted: &str) -> Option<&'a Bundled> {
+    bundled
+        .iter()
+        .find(|b| parent.values_key(&b.chart.name) == wanted)
+        .or_else(|| bundled.iter().find(|b| b.chart.name == wanted))
+}
+
+/// Makes Helm skip a bundled chart: `condition: <key>.enabled` on its dependency entry (added if
+/// Chart.yaml does not list it) and `<key>.enabled: false` in the parent's values.
+fn disable(parent: &mut Chart, values: &mut Json, sub: &Chart, key: &str) {
+    let condition = Value::String(format!("{key}.enabled"));
+    parent.edit_dependencies(|deps| {
+        let entry = deps.iter_mut().find(|d| {
+            let name = d.get("name").and_then(Value::as_str);
+            let alias = d.get("alias").and_then(Value::as_str);
+            name == Some(&sub.name) && alias.unwrap_or(&sub.name) == key
+        });
+        match entry {
+            Some(Value::Mapping(dep)) => {
+                dep.insert(Value::String("condition".into()), condition);
+                dep.remove("tags");
+            }
+            _ => {
+                let mut dep = Mapping::new();
+                dep.insert(Value::String("name".into()), Value::String(sub.name.clone()));
+                dep.insert(Value::String("version".into()), Value::String(sub.version.clone()));
+                if key != sub.name {
+                    dep.insert(Value::String("alias".into()), Value::String(key.to_owned()));
+                }
+                dep.insert(Value::String("condition".into()), condition);
+                deps.push(Value::Mapping(dep));
+            }
+        }
+    });
+    if let Json::Object(map) = values {
+        let section = map.entry(key.to_owned()).or_insert_with(|| Json::Object(Map::new()));
+        if !section.is_object() {
+            *section = Json::Object(Map::new());
+        }
+        if let Json::Object(section) = section {
+            section.insert("enabled".into(), Json::Bool(false));
+        }
+    }
+}
+
+/// True when the chart has a template Helm would render as a manifest (not a `_` helper, not
+/// NOTES.txt).
+fn renders_templates(chart: &Chart) -> bool {
+    chart.files.keys().any(|path| {
+        path.strip_prefix("templates/").is_some_and(|rest| {
+            let file = rest.rsplit('/').next().unwrap_or(rest);
+            !file.starts_with('_') && file != "NOTES.txt"
+        })
+    })
+}

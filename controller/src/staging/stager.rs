@@ -1,0 +1,145 @@
+//! Staging one application: pull → split → check values → package → push.
+
+use std::path::PathBuf;
+
+use orkestra_shared::crd::Application;
+use serde_json::Value;
+
+use super::archive::Limits;
+use super::cache::ChartCache;
+use super::chart::Chart;
+use super::credentials::{Credentials, base_client_builder};
+use super::error::{ApplicationError, StagingError};
+use super::pull::{Source, pull};
+use super::result::{ApplicationStaging, StagedChart};
+use super::split::split;
+use super::target::{ChartToPush, StagingTarget};
+use super::values::{check_schema, subchart_values};
+use super::version::VersionSpec;
+
+/// How to stage.
+#[derive(Debug, Clone, Default)]
+pub struct StagerConfig {
+    /// `oci://host/path` (default kind) or an http(s) ChartMuseum URL.
+    pub staging_url: String,
+    /// Credentials for the staging repository.
+    pub staging_credentials: Option<Credentials>,
+    /// Where to cache fetched archives; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Archive size limits.
+    pub limits: Limits,
+}
+
+/// Stages applications' charts into one staging repository. Cheap to share (`&self` methods);
+/// create one per process.
+#[derive(Debug)]
+pub struct Stager {
+    http: reqwest::Client,
+    cache: ChartCache,
+    limits: Limits,
+    target: StagingTarget,
+}
+
+impl Stager {
+    /// Builds the HTTP clients; fails on a malformed staging URL or credentials.
+    pub fn new(config: StagerConfig) -> Result<Self, StagingError> {
+        let StagerConfig { staging_url, staging_credentials, cache_dir, limits } = config;
+        let http = base_client_builder()
+            .build()
+            .map_err(|err| StagingError::InvalidCredentials { url: staging_url.clone(), reason: err.to_string() })?;
+        let cache = cache_dir.map_or_else(ChartCache::disabled, ChartCache::new);
+        let target = StagingTarget::new(&staging_url, staging_credentials)?;
+        Ok(Self { http, cache, limits, target })
+    }
+
+    /// The staging repository URL.
+    pub fn staging_url(&self) -> String {
+        self.target.url()
+    }
+
+    /// Stages `app` with its repository `credentials`. Never fails as a whole: errors are in the
+    /// result, on the application and on the subchart concerned, naming both.
+    pub async fn stage(&self, app: &Application, credentials: Option<&Credentials>) -> ApplicationStaging {
+        let chart_ref = &app.spec.chart;
+        let mut result = ApplicationStaging {
+            name: app.name.clone(),
+            chart: StagedChart::named(&chart_ref.name),
+            subcharts: app.spec.subcharts.iter().map(|s| (s.name.clone(), StagedChart::default())).collect(),
+        };
+        if let Err(err) = self.try_stage(app, credentials, &mut result).await {
+            result.chart.fail(&err);
+            let failed_sub = err.chart.split_once('/').map(|(_, sub)| sub.to_owned());
+            for (name, sub) in &mut result.subcharts {
+                sub.staged = false;
+                if failed_sub.as_deref() == Some(name.as_str()) {
+                    sub.fail(&err);
+                }
+            }
+            tracing::warn!(application = %app.name, category = err.source.category(), "staging failed: {err}");
+        }
+        result
+    }
+
+    async fn try_stage(
+        &self,
+        app: &Application,
+        credentials: Option<&Credentials>,
+        result: &mut ApplicationStaging,
+    ) -> Result<(), ApplicationError> {
+        let chart_ref = &app.spec.chart;
+        let fail = |chart: &str, source: StagingError| ApplicationError {
+            application: app.name.clone(),
+            chart: chart.to_owned(),
+            source,
+        };
+        let parent_fail = |source| fail(&chart_ref.name, source);
+
+        let spec = VersionSpec::parse(chart_ref.version.as_deref()).map_err(parent_fail)?;
+        let source = Source { url: &chart_ref.url, name: &chart_ref.name, version: &spec, credentials };
+        let pulled = pull(&self.http, &self.cache, &self.limits, source).await.map_err(parent_fail)?;
+        result.chart.version = pulled.version.clone();
+        let label = format!("{} {}", chart_ref.name, pulled.version);
+        let chart = Chart::from_tgz(&label, &pulled.bytes, &self.limits).map_err(parent_fail)?;
+        if chart.name != chart_ref.name {
+            return Err(parent_fail(StagingError::invalid_chart(
+                &label,
+                format!("the archive holds chart {:?}, not {:?}", chart.name, chart_ref.name),
+            )));
+        }
+
+        let wanted: Vec<String> = app.spec.subcharts.iter().map(|s| s.name.clone()).collect();
+        let split = split(chart, &wanted, &self.limits).map_err(parent_fail)?;
+        for sub in &split.subcharts {
+            let entry = result.subcharts.entry(sub.subchart.clone()).or_default();
+            entry.chart = sub.chart.name.clone();
+            entry.version = sub.chart.version.clone();
+        }
+
+        // Values are checked for every chart before anything is pushed.
+        let release_values = app.spec.release.values.as_ref();
+        check_schema(&split.parent, release_values).map_err(parent_fail)?;
+        let empty = Value::Object(Default::default());
+        for sub in &split.subcharts {
+            let overlay = subchart_values(&empty, release_values.unwrap_or(&empty), &sub.key);
+            check_schema(&sub.chart, Some(&overlay))
+                .map_err(|source| fail(&format!("{}/{}", chart_ref.name, sub.subchart), source))?;
+        }
+
+        let mut charts = Vec::with_capacity(split.subcharts.len() + 1);
+        for sub in &split.subcharts {
+            charts.push(ChartToPush::new(&sub.chart).map_err(|s| fail(&format!("{}/{}", chart_ref.name, sub.subchart), s))?);
+        }
+        charts.push(ChartToPush::new(&split.parent).map_err(parent_fail)?);
+        let mut pushed = self.target.push(&charts).await.map_err(parent_fail)?.into_iter();
+
+        for sub in &split.subcharts {
+            if let (Some(entry), Some(p)) = (result.subcharts.get_mut(&sub.subchart), pushed.next()) {
+                entry.pushed(p);
+            }
+        }
+        if let Some(p) = pushed.next() {
+            result.chart.pushed(p);
+        }
+        Ok(())
+    }
+}

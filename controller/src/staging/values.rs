@@ -1,0 +1,96 @@
+//! Helm values: merging (as Helm coalesces them) and checking against `values.schema.json`.
+
+use serde_json::{Map, Value};
+
+use super::chart::Chart;
+use super::error::StagingError;
+
+/// Merges `overlay` into `base`: maps merge key by key, anything else in `overlay` replaces what
+/// is in `base`, and an explicit `null` deletes the key (Helm's rule for user values).
+pub fn merge(base: &mut Value, overlay: &Value) {
+    match (base, overlay) {
+        (Value::Object(base), Value::Object(overlay)) => {
+            for (key, value) in overlay {
+                if value.is_null() {
+                    base.remove(key);
+                } else if let Some(existing) = base.get_mut(key) {
+                    merge(existing, value);
+                } else {
+                    base.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        (base, overlay) => *base = overlay.clone(),
+    }
+}
+
+/// The values a subchart sees inside its parent, made standalone: the subchart's defaults, then
+/// the parent's section for it (`parent[key]`), with `global` merged from both (parent wins).
+pub fn subchart_values(sub_defaults: &Value, parent: &Value, key: &str) -> Value {
+    let mut values = sub_defaults.clone();
+    if !values.is_object() {
+        values = Value::Object(Map::new());
+    }
+    if let Some(section) = parent.get(key).filter(|v| v.is_object()) {
+        merge(&mut values, section);
+    }
+    if let Some(global) = parent.get("global").filter(|v| v.is_object())
+        && let Value::Object(map) = &mut values
+    {
+        let slot = map.entry("global").or_insert_with(|| Value::Object(Map::new()));
+        merge(slot, global);
+    }
+    values
+}
+
+/// Checks the values a release would get (the chart's defaults merged with `release_values`)
+/// against the chart's `values.schema.json`, when it has one. Every violation is reported with
+/// its JSON path (`/replicas: "three" is not of type "integer"`).
+pub fn check_schema(chart: &Chart, release_values: Option<&Value>) -> Result<(), StagingError> {
+    let Some(raw) = chart.files.get("values.schema.json") else { return Ok(()) };
+    let invalid = |reason: String| StagingError::invalid_chart(&chart.name, reason);
+    let schema: Value = serde_json::from_slice(raw)
+        .map_err(|err| invalid(format!("values.schema.json is not JSON: {err}")))?;
+    let validator = jsonschema::validator_for(&schema)
+        .map_err(|err| invalid(format!("values.schema.json is not a valid JSON schema: {err}")))?;
+    let mut values = chart.values()?;
+    if let Some(overlay) = release_values {
+        merge(&mut values, overlay);
+    }
+    let violations: Vec<String> = validator
+        .iter_errors(&values)
+        .map(|err| {
+            let path = err.instance_path().to_string();
+            let path = if path.is_empty() { "/".to_owned() } else { path };
+            format!("{path}: {err}")
+        })
+        .collect();
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(StagingError::InvalidValues { chart: chart.name.clone(), violations })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_follows_helm_coalescing() {
+        let mut base = json!({"a": {"b": 1, "c": 2}, "list": [1, 2], "gone": 1});
+        merge(&mut base, &json!({"a": {"c": 3}, "list": [9], "gone": null, "new": true}));
+        assert_eq!(base, json!({"a": {"b": 1, "c": 3}, "list": [9], "new": true}));
+    }
+
+    #[test]
+    fn subchart_values_take_the_parent_section_and_globals() {
+        let sub = json!({"replicas": 1, "global": {"env": "dev", "sub": true}});
+        let parent = json!({"db": {"replicas": 3}, "global": {"env": "prod"}, "other": {"x": 1}});
+        assert_eq!(
+            subchart_values(&sub, &parent, "db"),
+            json!({"replicas": 3, "global": {"env": "prod", "sub": true}})
+        );
+    }
+}
