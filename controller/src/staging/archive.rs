@@ -24,6 +24,8 @@ pub struct Limits {
     pub max_decompressed_bytes: u64,
     /// Largest single file.
     pub max_file_bytes: u64,
+    /// Largest repository `index.yaml` (big public repositories have indexes of tens of MiB).
+    pub max_index_bytes: u64,
 }
 
 impl Default for Limits {
@@ -32,6 +34,7 @@ impl Default for Limits {
             max_archive_bytes: 20 << 20,
             max_decompressed_bytes: 100 << 20,
             max_file_bytes: 5 << 20,
+            max_index_bytes: 64 << 20,
         }
     }
 }

@@ -47,7 +47,7 @@ pub async fn pull(
     let index_url = base
         .join("index.yaml")
         .map_err(|err| StagingError::InvalidSpec(format!("chart URL {repo_url:?}: {err}")))?;
-    let raw = get(client, creds, index_url.as_str(), limits.max_archive_bytes.saturating_mul(5), "index.yaml").await?;
+    let raw = get(client, creds, index_url.as_str(), limits.max_index_bytes, "index.yaml").await?;
     let index: Index = serde_norway::from_slice(&raw).map_err(|err| StagingError::InvalidIndex {
         url: index_url.to_string(),
         reason: err.to_string(),

@@ -1,0 +1,138 @@
+//! Bad input, against real servers: every failure is a clear error naming the application and
+//! the chart, with a category; nothing is pushed; nothing panics.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod staging_support;
+
+use orkestra_controller::staging::{Limits, Stager, StagerConfig};
+use orkestra_tests::chart_repo::{ChartRepo, RepoOptions};
+use orkestra_tests::charts::BadArchive;
+use orkestra_tests::registry::Registry;
+use serde_json::json;
+use staging_support::{Env, app, assert_failed, with_subcharts};
+
+#[tokio::test]
+async fn an_unreachable_repository_is_reported_as_unreachable() {
+    let env = Env::start().await;
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let result = env.stage(&app("web", &format!("http://127.0.0.1:{port}"), "hello", None), None).await;
+    let error = assert_failed(&result, "unreachable", "hello");
+    assert!(error.contains(&format!("127.0.0.1:{port}")), "{error}");
+}
+
+#[tokio::test]
+async fn unknown_charts_and_versions_are_not_found() {
+    let env = Env::start().await;
+    let missing = env.stage(&app("web", &env.repo.url, "nope", None), None).await;
+    assert!(assert_failed(&missing, "not_found", "nope").contains("chart nope not found"));
+    let no_version = env.stage(&app("web", &env.repo.url, "hello", Some("^3")), None).await;
+    let error = assert_failed(&no_version, "not_found", "hello");
+    assert!(error.contains("matching ^3"), "{error}");
+    let oci = env.stage(&app("web", &env.registry.oci_url("nothing"), "hello", None), None).await;
+    assert_failed(&oci, "not_found", "hello");
+}
+
+#[tokio::test]
+async fn an_index_that_is_not_yaml_is_an_invalid_chart_repository() {
+    staging_support::init();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("index.yaml"), "<html>{{ not: [yaml").unwrap();
+    let repo = ChartRepo::start(dir.path(), RepoOptions::default()).await.unwrap();
+    let registry = Registry::start().await.unwrap();
+    let stager = staging_support::stager(&registry.oci_url("staging"), None);
+    let result = stager.stage(&app("web", &repo.url, "hello", None), None).await;
+    let error = assert_failed(&result, "invalid_chart", "hello");
+    assert!(error.contains("is not a Helm repository index"), "{error}");
+}
+
+#[tokio::test]
+async fn broken_and_hostile_archives_are_refused_with_the_reason() {
+    let env = Env::start().await;
+    let expected = [
+        (BadArchive::Corrupt, "corrupt archive: invalid gzip header"),
+        (BadArchive::Truncated, "truncated"),
+        (BadArchive::Traversal, "escapes the chart directory"),
+        (BadArchive::Absolute, "escapes the chart directory"),
+        (BadArchive::Symlink, "only regular files are allowed"),
+        (BadArchive::NoName, "Chart.yaml has no name"),
+        (BadArchive::Bomb, "over the limit"),
+    ];
+    for (kind, reason) in expected {
+        let name = kind.chart_name();
+        let result = env.stage(&app("web", &env.repo.url, name, None), None).await;
+        let error = assert_failed(&result, "invalid_chart", name);
+        assert!(error.contains(reason), "{kind:?}: {error}");
+    }
+    let (status, _) = env.registry_get("/v2/_catalog", "application/json").await;
+    assert_eq!(status, 200);
+    assert_catalog_empty(&env).await;
+}
+
+#[tokio::test]
+async fn an_archive_over_the_size_limit_is_refused() {
+    let env = Env::start().await;
+    let tiny = Limits { max_archive_bytes: 256, ..Limits::default() };
+    let stager = Stager::new(StagerConfig {
+        staging_url: env.registry.oci_url("staging"),
+        limits: tiny,
+        ..StagerConfig::default()
+    })
+    .unwrap();
+    let result = stager.stage(&app("web", &env.repo.url, "hello", None), None).await;
+    let error = assert_failed(&result, "invalid_chart", "hello");
+    assert!(error.contains("larger than the limit of 256 bytes"), "{error}");
+}
+
+#[tokio::test]
+async fn library_charts_cannot_be_released() {
+    let env = Env::start().await;
+    let result = env.stage(&app("lib", &env.repo.url, "common", None), None).await;
+    let error = assert_failed(&result, "invalid_chart", "common");
+    assert!(error.contains("library chart"), "{error}");
+}
+
+#[tokio::test]
+async fn a_listed_subchart_the_chart_does_not_bundle_is_a_spec_error() {
+    let env = Env::start().await;
+    let result = env.stage(&with_subcharts(app("shop", &env.repo.url, "bookinfo", None), &["sub-1", "ghost"]), None).await;
+    let error = assert_failed(&result, "invalid_spec", "bookinfo");
+    assert!(error.contains("subchart ghost") && error.contains("sub-2"), "{error}");
+    assert_catalog_empty(&env).await;
+}
+
+#[tokio::test]
+async fn values_breaking_the_schema_are_reported_with_every_path_and_nothing_is_pushed() {
+    let env = Env::start().await;
+    let mut bad = app("strict", &env.repo.url, "strict", None);
+    bad.spec.release.values = Some(json!({"replicas": "three", "image": {"tag": 5}}));
+    let result = env.stage(&bad, None).await;
+    let error = assert_failed(&result, "invalid_values", "strict");
+    assert!(error.contains("/replicas") && error.contains("/image/tag"), "{error}");
+    assert_catalog_empty(&env).await;
+
+    let mut good = bad.clone();
+    good.spec.release.values = Some(json!({"replicas": 3}));
+    assert!(env.stage(&good, None).await.is_staged());
+}
+
+#[tokio::test]
+async fn a_registry_that_refuses_the_push_leaves_no_tag_behind() {
+    staging_support::init();
+    let env = Env::start().await;
+    let read_only = Registry::start_read_only().await.unwrap();
+    let stager = staging_support::stager(&read_only.oci_url("staging"), None);
+    let app = with_subcharts(app("shop", &env.repo.url, "bookinfo", None), &["sub-1"]);
+    let result = stager.stage(&app, None).await;
+    let error = assert_failed(&result, "push_refused", "bookinfo");
+    assert!(error.contains("refused chart"), "{error}");
+    assert!(!result.subcharts["sub-1"].staged);
+    let response = reqwest::get(format!("{}/v2/staging/bookinfo/tags/list", read_only.http_url())).await.unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+}
+
+async fn assert_catalog_empty(env: &Env) {
+    let (_, body) = env.registry_get("/v2/_catalog", "application/json").await;
+    let catalog: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(catalog["repositories"], json!([]), "something was pushed");
+}
