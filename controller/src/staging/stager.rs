@@ -10,6 +10,7 @@ use super::cache::ChartCache;
 use super::chart::Chart;
 use super::credentials::{Credentials, base_client_builder};
 use super::error::{ApplicationError, StagingError};
+use super::names::staged_chart_name;
 use super::pull::{Source, pull};
 use super::result::{ApplicationStaging, StagedChart};
 use super::split::split;
@@ -64,7 +65,12 @@ impl Stager {
         let mut result = ApplicationStaging {
             name: app.name.clone(),
             chart: StagedChart::named(&chart_ref.name),
-            subcharts: app.spec.subcharts.iter().map(|s| (s.name.clone(), StagedChart::default())).collect(),
+            subcharts: app
+                .spec
+                .subcharts
+                .iter()
+                .map(|s| (s.name.clone(), StagedChart::named(&staged_chart_name(&chart_ref.name, &s.name))))
+                .collect(),
         };
         if let Err(err) = self.try_stage(app, credentials, &mut result).await {
             result.chart.fail(&err);

@@ -1,0 +1,88 @@
+//! The independent check: Helm's own Go SDK (helm-python-sdk, installed by
+//! `controller/tests/prereqs` into target/helm-venv) pulls the staged charts back from the
+//! registry and renders them. The parent no longer renders the split subcharts' resources; each
+//! split subchart renders its own, with the parent's values for it, the parent's globals and the
+//! parent's helper templates.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod staging_support;
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+use staging_support::{Env, app, with_subcharts};
+
+/// The venv python with helm_python, or a clear failure telling how to get it.
+fn helm_python() -> PathBuf {
+    let venv = std::env::var_os("ORKESTRA_HELM_VENV").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/helm-venv")
+    });
+    let python = venv.join("bin/python");
+    assert!(python.exists(), "{} is missing: run controller/tests/prereqs", python.display());
+    python
+}
+
+/// Pulls `oci://…/name:version` with Helm and renders it with `values`.
+async fn helm_render(reference: &str, version: &str, values: &Value) -> Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/staging_helm_render.py");
+    let output = tokio::process::Command::new(helm_python())
+        .arg(script)
+        .args([reference, version, &values.to_string()])
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "helm failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The rendered ConfigMaps' data by name.
+fn configmaps(rendered: &Value) -> std::collections::BTreeMap<String, Value> {
+    rendered["manifests"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|text| text.as_str().unwrap().split("\n---"))
+        .filter_map(|doc| serde_norway::from_str::<Value>(doc).ok())
+        .filter(|doc| doc["kind"] == "ConfigMap")
+        .map(|doc| (doc["metadata"]["name"].as_str().unwrap().to_owned(), doc["data"].clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn helm_pulls_and_renders_the_split_charts() {
+    let env = Env::start().await;
+    let app = with_subcharts(app("shop", &env.repo.url, "bookinfo", None), &["sub-1", "sub-4"]);
+    let result = env.stage(&app, None).await;
+    assert!(result.is_staged(), "{result:#?}");
+
+    let parent = helm_render(result.chart.reference.as_deref().unwrap(), "1.0.0", &json!({})).await;
+    let names: Vec<String> = configmaps(&parent).into_keys().collect();
+    assert_eq!(names, ["rel-bookinfo", "rel-sub-2", "rel-sub-3"], "the parent still renders split subcharts");
+
+    let sub4 = &result.subcharts["sub-4"];
+    let rendered = helm_render(sub4.reference.as_deref().unwrap(), &sub4.version, &json!({})).await;
+    assert_eq!(rendered["metadata"]["name"], "bookinfo-sub-4");
+    assert_eq!(
+        configmaps(&rendered)["rel-sub-4"],
+        json!({"message": "from-bookinfo-for-sub-4", "env": "prod", "greeting": "hello from bookinfo"})
+    );
+
+    // Release values for the subchart, as the HelmRelease will pass them, still apply on top.
+    let sub1 = &result.subcharts["sub-1"];
+    let values = json!({"message": "override", "global": {"env": "staging"}});
+    let rendered = helm_render(sub1.reference.as_deref().unwrap(), &sub1.version, &values).await;
+    assert_eq!(configmaps(&rendered)["rel-sub-1"]["message"], "override");
+    assert_eq!(configmaps(&rendered)["rel-sub-1"]["env"], "staging");
+}
+
+#[tokio::test]
+async fn helm_renders_a_placeholder_for_a_parent_with_nothing_left() {
+    let mut umbrella = orkestra_tests::charts::umbrella("hollow", "1.0.0", 1);
+    umbrella.files.remove("templates/configmap.yaml");
+    let env = Env::start_with(Default::default(), &[(&umbrella).into()]).await;
+    let result = env.stage(&with_subcharts(app("h", &env.repo.url, "hollow", None), &["sub-1"]), None).await;
+    assert!(result.is_staged(), "{result:#?}");
+    let parent = helm_render(result.chart.reference.as_deref().unwrap(), "1.0.0", &json!({})).await;
+    let names: Vec<String> = configmaps(&parent).into_keys().collect();
+    assert_eq!(names, ["rel-orkestra-placeholder"]);
+}
