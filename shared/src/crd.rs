@@ -43,7 +43,6 @@ pub struct ApplicationGroupSpec {
     /// Applications that make up the group, each a Helm chart with its release settings. Applications
     /// are deployed in the order their dependencies give; independent ones in parallel.
     #[schemars(length(min = 1))]
-    #[serde(default)]
     pub applications: Vec<Application>,
 
     /// Interval between periodic re-checks of the deployed group (a Go duration such as "5m").
@@ -65,7 +64,6 @@ pub struct Application {
     pub dependencies: Vec<String>,
 
     /// The chart to deploy and how to release it.
-    #[serde(default)]
     pub spec: ApplicationSpec,
 }
 

@@ -1,0 +1,93 @@
+//! The admission decisions, as the webhook and the offline `check` command make them: read a raw
+//! object, fill its defaults, validate it, warn about risky updates.
+
+use serde_json::Value;
+
+use crate::crd::ApplicationGroup;
+use crate::field_error::FieldError;
+use crate::policy::Policy;
+use crate::{defaults, schema, validate, warnings};
+
+/// API version of the objects handled here.
+pub const API_VERSION: &str = "orkestra.azure.microsoft.com/v1alpha1";
+/// Kind of the objects handled here.
+pub const KIND: &str = "ApplicationGroup";
+
+/// The outcome of validating an object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verdict {
+    /// Every problem; the object is allowed when there are none.
+    pub errors: Vec<FieldError>,
+    /// Risky changes the user should know of (updates only).
+    pub warnings: Vec<String>,
+}
+
+impl Verdict {
+    /// True when the object may be stored.
+    pub fn allowed(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// Reads a raw object as an ApplicationGroup: the right apiVersion and kind, the CRD's schema
+/// (unknown fields included), then the typed form.
+pub fn parse(object: &Value) -> Result<ApplicationGroup, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    if !object.is_object() {
+        return Err(vec![FieldError::new("<root>", "expected an object")]);
+    }
+    for (field, expected) in [("apiVersion", API_VERSION), ("kind", KIND)] {
+        match object.get(field).and_then(Value::as_str) {
+            Some(found) if found == expected => {}
+            found => errors.push(FieldError::new(field, format!("expected {expected:?}, found {:?}", found.unwrap_or("")))),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    errors = schema::application_group().errors(object);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    serde_json::from_value(object.clone()).map_err(|e| vec![FieldError::new("<root>", e.to_string())])
+}
+
+/// The JSON Patch (RFC 6902) that fills the defaults into `object`, and nothing else.
+pub fn mutate(object: &Value) -> Result<json_patch::Patch, Vec<FieldError>> {
+    let mut group = parse(object)?;
+    defaults::apply(&mut group.spec);
+    let mut defaulted = object.clone();
+    defaulted["spec"] = serde_json::to_value(&group.spec).map_err(|e| vec![FieldError::new("spec", e.to_string())])?;
+    let patch = json_patch::diff(object, &defaulted);
+    // NB: the typed form leaves out empty optional fields the user wrote (`subcharts: []`); removing
+    // them would be a change that is not a default, so only additions and replacements are kept.
+    Ok(json_patch::Patch(
+        patch.0.into_iter().filter(|op| !matches!(op, json_patch::PatchOperation::Remove(_))).collect(),
+    ))
+}
+
+/// Every problem with `object` (defaulted first, so an object the mutating webhook has not seen is
+/// judged the same), and on update (`old` given) the warnings for risky changes.
+pub fn validate(object: &Value, old: Option<&Value>, policy: &Policy) -> Verdict {
+    match check(object, policy) {
+        Err(errors) => Verdict { errors, warnings: Vec::new() },
+        Ok(group) => {
+            let warnings = old
+                .and_then(|old| parse(old).ok())
+                .map(|mut old| {
+                    defaults::apply(&mut old.spec);
+                    warnings::update_warnings(&old.spec, &group.spec)
+                })
+                .unwrap_or_default();
+            Verdict { errors: Vec::new(), warnings }
+        }
+    }
+}
+
+/// Parses, defaults and validates one object: the defaulted group, or every problem.
+pub fn check(object: &Value, policy: &Policy) -> Result<ApplicationGroup, Vec<FieldError>> {
+    let mut group = parse(object)?;
+    defaults::apply(&mut group.spec);
+    let errors = validate::validate(&group, policy);
+    if errors.is_empty() { Ok(group) } else { Err(errors) }
+}

@@ -1,0 +1,176 @@
+//! Rules for one application: its chart, its release and its executors.
+
+use serde_json::Value;
+use std::sync::OnceLock;
+
+use super::dag::{self, Node};
+use crate::crd::{Application, ExecutorType};
+use crate::duration;
+use crate::field_error::FieldError;
+use crate::names::is_dns1123_label;
+use crate::policy::Policy;
+use crate::schema::OpenApiValidator;
+use crate::version::VersionConstraint;
+
+/// Checks the application at `path` (`spec.applications[3]`).
+pub(super) fn check(path: &str, app: &Application, policy: &Policy, errors: &mut Vec<FieldError>) {
+    check_chart(&format!("{path}.spec.chart"), app, policy, errors);
+    check_release(&format!("{path}.spec.release"), app, policy, errors);
+
+    let subcharts: Vec<Node<'_>> =
+        app.spec.subcharts.iter().map(|s| Node { name: &s.name, dependencies: &s.dependencies }).collect();
+    dag::check(&format!("{path}.spec.subcharts"), "subchart", &subcharts, errors);
+
+    check_executors(&format!("{path}.spec.workflow"), app, errors);
+}
+
+fn check_chart(path: &str, app: &Application, policy: &Policy, errors: &mut Vec<FieldError>) {
+    let chart = &app.spec.chart;
+    match chart_url_problem(&chart.url) {
+        Some(problem) => errors.push(FieldError::new(format!("{path}.url"), problem)),
+        None if !policy.allows_repository(&chart.url) => errors.push(FieldError::new(
+            format!("{path}.url"),
+            format!(
+                "chart repository {:?} is not allowed by the cluster policy; allowed: {}",
+                chart.url,
+                policy.allowed_chart_repositories.join(", ")
+            ),
+        )),
+        None => {}
+    }
+    if chart.name.is_empty() {
+        errors.push(FieldError::new(format!("{path}.name"), "chart name is required"));
+    } else if chart.name.contains(['/', ' ', ':']) || chart.name.starts_with('.') {
+        errors.push(FieldError::new(
+            format!("{path}.name"),
+            format!("invalid chart name {:?}: a chart name has no '/', ':' or spaces", chart.name),
+        ));
+    }
+    if let Some(version) = &chart.version {
+        if let Err(problem) = VersionConstraint::parse(version) {
+            errors.push(FieldError::new(format!("{path}.version"), problem));
+        }
+    }
+    if let Some(secret) = &chart.auth_secret_ref {
+        for (field, value) in [("name", &secret.name), ("namespace", &secret.namespace)] {
+            match value.as_deref() {
+                None | Some("") => errors.push(FieldError::new(
+                    format!("{path}.authSecretRef.{field}"),
+                    format!("the credentials Secret's {field} is required"),
+                )),
+                Some(value) if !is_dns1123_label(value) && field == "namespace" => errors.push(FieldError::new(
+                    format!("{path}.authSecretRef.{field}"),
+                    format!("invalid namespace {value:?}"),
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+/// What is wrong with a chart repository URL, if anything.
+fn chart_url_problem(url: &str) -> Option<String> {
+    if url.is_empty() {
+        return Some("chart repository URL is required".into());
+    }
+    match url::Url::parse(url) {
+        Err(e) => Some(format!("invalid chart repository URL {url:?}: {e}")),
+        Ok(parsed) if !matches!(parsed.scheme(), "http" | "https" | "oci") => Some(format!(
+            "unsupported scheme {:?} in {url:?}: use an http(s) Helm repository or an oci:// registry",
+            parsed.scheme()
+        )),
+        Ok(parsed) if parsed.host_str().is_none_or(str::is_empty) => {
+            Some(format!("chart repository URL {url:?} has no host"))
+        }
+        Ok(parsed) if parsed.scheme() == "oci" && (parsed.query().is_some() || parsed.fragment().is_some()) => {
+            Some(format!("an oci:// repository URL takes no query or fragment: {url:?}"))
+        }
+        Ok(_) => None,
+    }
+}
+
+fn check_release(path: &str, app: &Application, policy: &Policy, errors: &mut Vec<FieldError>) {
+    let release = &app.spec.release;
+    let namespace = &release.target_namespace;
+    if !namespace.is_empty() && !is_dns1123_label(namespace) {
+        errors.push(FieldError::new(
+            format!("{path}.targetNamespace"),
+            format!("invalid namespace {namespace:?}: use at most 63 lower case letters, digits and '-'"),
+        ));
+    }
+    let effective = super::effective_namespace(release);
+    if !policy.allows_namespace(effective) {
+        errors.push(FieldError::new(
+            format!("{path}.targetNamespace"),
+            format!("namespace {effective:?} is forbidden by the cluster policy"),
+        ));
+    }
+    for (field, value) in [("timeout", &release.timeout), ("interval", &release.interval)] {
+        if let Some(Err(problem)) = value.as_deref().map(duration::parse) {
+            errors.push(FieldError::new(format!("{path}.{field}"), problem));
+        }
+    }
+    for (i, source) in release.values_from.iter().enumerate() {
+        if source.name.is_empty() {
+            errors.push(FieldError::new(format!("{path}.valuesFrom[{i}].name"), "name is required"));
+        }
+    }
+}
+
+fn check_executors(path: &str, app: &Application, errors: &mut Vec<FieldError>) {
+    let executors = &app.spec.workflow;
+    let nodes: Vec<Node<'_>> =
+        executors.iter().map(|e| Node { name: &e.name, dependencies: &e.dependencies }).collect();
+    dag::check(path, "executor", &nodes, errors);
+
+    let installers = executors.iter().filter(|e| e.executor_type == ExecutorType::Helmrelease).count();
+    if installers > 1 {
+        errors.push(FieldError::new(path, "at most one helmrelease executor per application: it installs the chart"));
+    }
+    for (i, executor) in executors.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        match executor.executor_type {
+            ExecutorType::Custom if executor.image.as_deref().is_none_or(str::is_empty) => {
+                errors.push(FieldError::new(format!("{at}.image"), "a custom executor needs an image"));
+            }
+            ExecutorType::Keptn if executor.dependencies.is_empty() => errors.push(FieldError::new(
+                format!("{at}.dependencies"),
+                "a keptn executor evaluates a deployment: it must depend on the executor that deploys",
+            )),
+            _ => {}
+        }
+        if let Some(image) = executor.image.as_deref().filter(|image| image.contains(char::is_whitespace)) {
+            errors.push(FieldError::new(format!("{at}.image"), format!("invalid image {image:?}")));
+        }
+        if let (ExecutorType::Keptn, Some(params)) = (executor.executor_type, &executor.params) {
+            errors.extend(keptn_params().errors(params).into_iter().map(|e| {
+                let field = if e.path == "<root>" { String::new() } else { format!(".{}", e.path) };
+                FieldError::new(format!("{at}.params{field}"), e.message)
+            }));
+        }
+    }
+}
+
+/// Parameters the Keptn executor understands, as Azure Orkestra's Keptn executor reads them.
+fn keptn_params() -> &'static OpenApiValidator {
+    static SCHEMA: OnceLock<OpenApiValidator> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let schema: Value = serde_json::json!({
+            "type": "object",
+            "properties": {
+                "data": {
+                    "type": "object",
+                    "properties": {
+                        "configmapRef": {
+                            "type": "object",
+                            "required": ["name", "namespace"],
+                            "properties": {"name": {"type": "string"}, "namespace": {"type": "string"}}
+                        },
+                        "timeout": {"type": "string"}
+                    }
+                }
+            }
+        });
+        OpenApiValidator::new(&schema, false).unwrap_or_else(|e| unreachable!("static keptn schema: {e}"))
+    })
+}

@@ -1,0 +1,132 @@
+//! Validation: every rule of an ApplicationGroup, collecting all problems, each with its field path
+//! and a message a user can act on. Runs on a defaulted group (see `admission`).
+
+mod application;
+mod dag;
+
+use std::collections::HashMap;
+
+use crate::crd::{ApplicationGroup, Release};
+use crate::duration;
+use crate::field_error::FieldError;
+use crate::limits::{MAX_DAG_TASKS, MAX_TEMPLATES, PlanShape};
+use crate::names::{release_name, subchart_release_name};
+use crate::policy::Policy;
+use dag::Node;
+
+/// Namespace a release without `targetNamespace` goes to.
+pub const DEFAULT_TARGET_NAMESPACE: &str = "default";
+
+/// The namespace a release is installed into (and its HelmRelease created in).
+pub fn effective_namespace(release: &Release) -> &str {
+    if release.target_namespace.is_empty() { DEFAULT_TARGET_NAMESPACE } else { &release.target_namespace }
+}
+
+/// Every problem with `group`, in the order of the fields. Empty when the group is valid.
+pub fn validate(group: &ApplicationGroup, policy: &Policy) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    check_group_name(group.metadata.name.as_deref(), &mut errors);
+    let spec = &group.spec;
+    if let Some(Err(problem)) = spec.interval.as_deref().map(duration::parse) {
+        errors.push(FieldError::new("spec.interval", problem));
+    }
+    if spec.applications.is_empty() {
+        errors.push(FieldError::new("spec.applications", "at least one application is required"));
+    }
+    if spec.applications.len() > policy.max_applications {
+        errors.push(FieldError::new(
+            "spec.applications",
+            format!(
+                "{} applications exceed the cluster policy's limit of {}",
+                spec.applications.len(),
+                policy.max_applications
+            ),
+        ));
+    }
+
+    let nodes: Vec<Node<'_>> =
+        spec.applications.iter().map(|a| Node { name: &a.name, dependencies: &a.dependencies }).collect();
+    dag::check("spec.applications", "application", &nodes, &mut errors);
+    for (i, app) in spec.applications.iter().enumerate() {
+        application::check(&format!("spec.applications[{i}]"), app, policy, &mut errors);
+    }
+    check_release_name_collisions(group, &mut errors);
+    check_engine_limits(group, &mut errors);
+    errors
+}
+
+fn check_group_name(name: Option<&str>, errors: &mut Vec<FieldError>) {
+    let valid = |name: &str| {
+        name.len() <= 63
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+    };
+    match name {
+        None | Some("") => errors.push(FieldError::new("metadata.name", "name is required")),
+        Some(name) if !valid(name) => errors.push(FieldError::new(
+            "metadata.name",
+            format!(
+                "invalid group name {:?}: it labels every object of the group, so use at most 63 lower case \
+                 letters, digits, '-' and '.', starting and ending with a letter or digit",
+                name.chars().take(70).collect::<String>()
+            ),
+        )),
+        Some(_) => {}
+    }
+}
+
+/// Two HelmReleases of one namespace may not share a name (`a` + subchart `b` vs application `a-b`).
+fn check_release_name_collisions(group: &ApplicationGroup, errors: &mut Vec<FieldError>) {
+    let mut taken: HashMap<(&str, String), String> = HashMap::new();
+    for (i, app) in group.spec.applications.iter().enumerate() {
+        let namespace = effective_namespace(&app.spec.release);
+        let mut claim = |name: String, path: String, errors: &mut Vec<FieldError>| {
+            match taken.get(&(namespace, name.clone())) {
+                Some(first) if *first != path => errors.push(FieldError::new(
+                    path,
+                    format!("HelmRelease name {name:?} in namespace {namespace:?} is also generated for {first}"),
+                )),
+                Some(_) => {}
+                None => {
+                    taken.insert((namespace, name), path);
+                }
+            }
+        };
+        if app.name.is_empty() {
+            continue;
+        }
+        claim(release_name(&app.name), format!("spec.applications[{i}].name"), errors);
+        for (j, subchart) in app.spec.subcharts.iter().enumerate() {
+            claim(
+                subchart_release_name(&app.name, &subchart.name),
+                format!("spec.applications[{i}].spec.subcharts[{j}].name"),
+                errors,
+            );
+        }
+    }
+}
+
+fn check_engine_limits(group: &ApplicationGroup, errors: &mut Vec<FieldError>) {
+    let shape = PlanShape::of(&group.spec);
+    if shape.templates > MAX_TEMPLATES {
+        errors.push(FieldError::new(
+            "spec.applications",
+            format!(
+                "the group needs {} workflow templates, over Argo Workflows' limit of {MAX_TEMPLATES} templates per \
+                 Workflow: split it into smaller groups",
+                shape.templates
+            ),
+        ));
+    }
+    if shape.largest_dag > MAX_DAG_TASKS {
+        errors.push(FieldError::new(
+            "spec.applications",
+            format!(
+                "a DAG of the group needs {} tasks, over Argo Workflows' limit of {MAX_DAG_TASKS} tasks per DAG \
+                 template: split it into smaller groups or charts",
+                shape.largest_dag
+            ),
+        ));
+    }
+}

@@ -1,0 +1,80 @@
+//! Warnings for risky changes in an update, shown by kubectl as admission warnings.
+
+use std::collections::HashMap;
+
+use crate::crd::{Application, ApplicationGroupSpec};
+use crate::validate::effective_namespace;
+use crate::version::VersionConstraint;
+
+/// What a user should know before `old` becomes `new`. Changes that are not risky say nothing.
+pub fn update_warnings(old: &ApplicationGroupSpec, new: &ApplicationGroupSpec) -> Vec<String> {
+    let before: HashMap<&str, &Application> = old.applications.iter().map(|a| (a.name.as_str(), a)).collect();
+    let kept: std::collections::HashSet<&str> = new.applications.iter().map(|a| a.name.as_str()).collect();
+    let mut warnings = Vec::new();
+    for app in &new.applications {
+        let Some(previous) = before.get(app.name.as_str()) else { continue };
+        let (from, to) = (effective_namespace(&previous.spec.release), effective_namespace(&app.spec.release));
+        if from != to {
+            warnings.push(format!(
+                "application {:?} moves from namespace {from:?} to {to:?}: its release in {from:?} is uninstalled \
+                 and installed anew in {to:?}",
+                app.name
+            ));
+        }
+        if let (Some(was), Some(now)) = (major(previous), major(app)) {
+            if now > was {
+                warnings.push(format!(
+                    "application {:?}: chart {:?} jumps from major version {was} to {now}; read the chart's upgrade \
+                     notes before applying",
+                    app.name, app.spec.chart.name
+                ));
+            }
+        }
+    }
+    for app in &old.applications {
+        if !kept.contains(app.name.as_str()) {
+            warnings.push(format!("application {:?} is removed from the group: its release will be uninstalled", app.name));
+        }
+    }
+    warnings
+}
+
+fn major(app: &Application) -> Option<u64> {
+    VersionConstraint::parse(app.spec.chart.version.as_deref().unwrap_or("*")).ok()?.lowest_major()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(apps: &[(&str, &str, &str)]) -> ApplicationGroupSpec {
+        let mut spec = ApplicationGroupSpec::default();
+        for (name, namespace, version) in apps {
+            let mut app = Application { name: (*name).into(), ..Application::default() };
+            app.spec.release.target_namespace = (*namespace).into();
+            app.spec.chart.version = Some((*version).into());
+            spec.applications.push(app);
+        }
+        spec
+    }
+
+    #[test]
+    fn risky_changes_are_named() {
+        let old = spec(&[("a", "one", "1.2.0"), ("b", "x", "*"), ("c", "x", "^1")]);
+        let new = spec(&[("a", "two", "1.3.0"), ("b", "x", "*"), ("c", "x", "2.0.1")]);
+        let warnings = update_warnings(&old, &new);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("\"a\" moves from namespace \"one\" to \"two\""));
+        assert!(warnings[1].contains("jumps from major version 1 to 2"));
+    }
+
+    #[test]
+    fn removed_applications_are_named_and_unchanged_groups_say_nothing() {
+        let old = spec(&[("a", "x", "1.0.0"), ("gone", "x", "1.0.0")]);
+        let new = spec(&[("a", "x", "1.0.0")]);
+        assert_eq!(update_warnings(&old, &new), vec![
+            "application \"gone\" is removed from the group: its release will be uninstalled".to_owned()
+        ]);
+        assert!(update_warnings(&new, &new).is_empty());
+    }
+}
