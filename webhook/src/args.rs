@@ -1,0 +1,119 @@
+//! Command line: `serve` runs the admission server, `check` validates files offline.
+//!
+//! Every `serve` flag can also come from an `ORKESTRA_WEBHOOK_*` environment variable, which is how the
+//! Helm chart configures the container.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Orkestra's admission webhook for ApplicationGroups, and an offline checker that runs the same rules.
+#[derive(Debug, Parser)]
+#[command(name = "orkestra-webhook", version, about)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve `POST /mutate` and `POST /validate` over TLS, and health and metrics over plain HTTP.
+    Serve(ServeArgs),
+    /// Default and validate ApplicationGroup manifests (YAML or JSON, one or many documents per file).
+    /// Exit 0: all valid; 1: some invalid (one line per error on stderr); 2: usage or I/O error.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address of the TLS admission listener.
+    #[arg(long, env = "ORKESTRA_WEBHOOK_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+
+    /// Address of the plain-HTTP admin listener (/healthz, /readyz, /metrics). No admission traffic.
+    #[arg(long, env = "ORKESTRA_WEBHOOK_ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
+    pub admin_listen: SocketAddr,
+
+    /// PEM file with the serving certificate, optionally followed by its intermediates.
+    /// Re-read when it changes.
+    #[arg(long, env = "ORKESTRA_WEBHOOK_TLS_CERT")]
+    pub tls_cert: PathBuf,
+
+    /// PEM file with the private key of the serving certificate (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "ORKESTRA_WEBHOOK_TLS_KEY")]
+    pub tls_key: PathBuf,
+
+    /// YAML policy file (allowed chart URLs, forbidden namespaces, group size). Re-read when it
+    /// changes; an invalid new version keeps the last good one. Default: the built-in policy.
+    #[arg(long, env = "ORKESTRA_WEBHOOK_POLICY")]
+    pub policy: Option<PathBuf>,
+
+    /// Log format on stderr.
+    #[arg(long, env = "ORKESTRA_WEBHOOK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// How often the certificate, key and policy files are polled for changes. Polling, not inotify:
+    /// Secret and ConfigMap volumes are updated by swapping a `..data` symlink.
+    #[arg(long, env = "ORKESTRA_WEBHOOK_RELOAD_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub reload_interval: Duration,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// YAML policy file to check against. Default: the built-in policy.
+    #[arg(long, env = "ORKESTRA_WEBHOOK_POLICY")]
+    pub policy: Option<PathBuf>,
+
+    /// Print the defaulted ApplicationGroups as YAML documents on stdout.
+    #[arg(long)]
+    pub print_defaulted: bool,
+
+    /// Files to check; `-` reads standard input.
+    #[arg(required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_well_formed() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_flags_parse_with_defaults() {
+        let args = Args::try_parse_from([
+            "orkestra-webhook",
+            "serve",
+            "--tls-cert",
+            "/c.pem",
+            "--tls-key",
+            "/k.pem",
+        ])
+        .unwrap();
+        let Command::Serve(serve) = args.command else {
+            panic!("expected serve");
+        };
+        assert_eq!(serve.listen.port(), 8443);
+        assert_eq!(serve.admin_listen.port(), 8080);
+        assert_eq!(serve.reload_interval, Duration::from_secs(2));
+        assert_eq!(serve.log_format, LogFormat::Text);
+        assert!(serve.policy.is_none());
+    }
+
+    #[test]
+    fn check_needs_a_file() {
+        assert!(Args::try_parse_from(["orkestra-webhook", "check"]).is_err());
+    }
+}
