@@ -1,0 +1,366 @@
+//! Building the Workflow's templates and the HelmReleases (see the module docs of `plan`).
+
+use std::collections::{HashMap, HashSet};
+
+use base64::Engine;
+use serde_json::Value;
+
+use super::argo::{Arguments, Container, DagTask, DagTemplate, Inputs, Parameter, Template, WorkflowSpec};
+use super::flux::HelmRelease;
+use super::naming::{NameSet, is_valid_argo_name};
+use super::release::{Charts, DEFAULT_DURATION};
+use super::{PlanConfig, PlanError, Resolved, ResolvedApplication};
+use crate::crd::{Application, ApplicationGroupSpec, Executor, ExecutorType};
+use crate::graph::{DependencyGraph, format_cycle};
+
+/// Template names with a fixed meaning.
+pub const ENTRY: &str = "entry";
+/// The shared leaf that runs the HelmRelease executor.
+pub const HELMRELEASE: &str = "helmrelease";
+/// The shared leaf that runs Keptn evaluations.
+pub const KEPTN: &str = "keptn";
+
+/// What the leaves do with the HelmRelease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Create or upgrade it and wait until it is ready.
+    Install,
+    /// Delete it and wait until it is gone.
+    Delete,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Install => "install",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+/// Accumulates templates and HelmReleases.
+pub struct Builder<'c> {
+    group: String,
+    config: &'c PlanConfig,
+    template_names: NameSet,
+    entry_names: NameSet,
+    entry_tasks: Vec<DagTask>,
+    templates: Vec<Template>,
+    uses_keptn: bool,
+    helm_releases: Vec<HelmRelease>,
+}
+
+impl<'c> Builder<'c> {
+    pub fn new(group: &str, config: &'c PlanConfig) -> Self {
+        let mut template_names = NameSet::default();
+        for fixed in [ENTRY, HELMRELEASE, KEPTN] {
+            template_names.reserve(fixed);
+        }
+        Self {
+            group: group.to_owned(),
+            config,
+            template_names,
+            entry_names: NameSet::default(),
+            entry_tasks: Vec::new(),
+            templates: Vec::new(),
+            uses_keptn: false,
+            helm_releases: Vec::new(),
+        }
+    }
+
+    /// Adds an entry task per application of `spec` that `include` selects, ordered by their
+    /// dependencies (turned around for `Delete`). Tasks without dependencies wait for `after`.
+    /// Returns the added tasks that no other added task waits for.
+    pub fn add_applications(
+        &mut self,
+        spec: &ApplicationGroupSpec,
+        resolved: &Resolved,
+        include: impl Fn(&str) -> bool,
+        action: Action,
+        after: &[String],
+    ) -> Result<Vec<String>, PlanError> {
+        let apps: Vec<&Application> = spec.applications.iter().filter(|a| include(&a.name)).collect();
+        let graph = DependencyGraph::new(apps.iter().map(|a| (a.name.as_str(), a.dependencies.iter())));
+        check_acyclic(&graph, "applications")?;
+        let task_names: HashMap<&str, String> =
+            apps.iter().map(|a| (a.name.as_str(), self.entry_names.allocate(&[&a.name], &a.name))).collect();
+        let mut releases = HashMap::new();
+        let first_task = self.entry_tasks.len();
+        for app in &apps {
+            let template = self.add_application(app, resolved.applications.get(&app.name), action, &mut releases)?;
+            let mut dependencies: Vec<String> = ordered(&graph, &app.name, action)
+                .into_iter()
+                .filter_map(|name| task_names.get(name).cloned())
+                .collect();
+            if dependencies.is_empty() {
+                dependencies = after.to_vec();
+            }
+            let name = task_names.get(app.name.as_str()).cloned().unwrap_or_default();
+            check_argo_name("task", &name)?;
+            self.entry_tasks.push(DagTask { name, template, arguments: None, dependencies });
+        }
+        let added = &self.entry_tasks[first_task..];
+        let awaited: HashSet<&str> = added.iter().flat_map(|t| t.dependencies.iter().map(String::as_str)).collect();
+        Ok(added.iter().filter(|t| !awaited.contains(t.name.as_str())).map(|t| t.name.clone()).collect())
+    }
+
+    /// Adds the application's DAG template, then its executor DAG and custom leaves; returns the
+    /// application template's name.
+    fn add_application(
+        &mut self,
+        app: &Application,
+        resolved: Option<&ResolvedApplication>,
+        action: Action,
+        releases: &mut HashMap<(String, String), String>,
+    ) -> Result<String, PlanError> {
+        let template_name = self.template_names.allocate(&["app", &app.name], &app.name);
+        check_argo_name("template", &template_name)?;
+        let mut executor_templates = Vec::new();
+        let executor = self.add_executors(app, action, &mut executor_templates)?;
+        // Listed subcharts in spec order, then discovered ones by name.
+        let mut subcharts: Vec<(&str, &[String])> =
+            app.spec.subcharts.iter().map(|s| (s.name.as_str(), s.dependencies.as_slice())).collect();
+        if let Some(resolved) = resolved {
+            for name in resolved.subcharts.keys() {
+                if !app.spec.subcharts.iter().any(|listed| &listed.name == name) {
+                    subcharts.push((name.as_str(), &[]));
+                }
+            }
+        }
+        let graph = DependencyGraph::new(subcharts.iter().map(|(name, deps)| (*name, deps.iter())));
+        check_acyclic(&graph, &format!("subcharts of {}", app.name))?;
+        let charts = Charts { group: &self.group, config: self.config, app, resolved, subcharts: &subcharts };
+
+        let mut task_names = NameSet::default();
+        let mut subchart_tasks: HashMap<&str, String> = HashMap::new();
+        let mut releases_of_subcharts = Vec::with_capacity(subcharts.len());
+        for (subchart, _) in &subcharts {
+            let release = charts.helm_release(Some(subchart))?;
+            subchart_tasks.insert(subchart, task_names.allocate(&[release.name()], subchart));
+            releases_of_subcharts.push((*subchart, release));
+        }
+        let parent_release = charts.helm_release(None)?;
+        let parent_task = task_names.allocate(&[parent_release.name()], "");
+
+        let mut tasks = Vec::with_capacity(subcharts.len() + 1);
+        for (subchart, release) in releases_of_subcharts {
+            let mut dependencies: Vec<String> =
+                ordered(&graph, subchart, action).into_iter().filter_map(|name| subchart_tasks.get(name).cloned()).collect();
+            if action == Action::Delete {
+                dependencies.push(parent_task.clone());
+            }
+            let name = subchart_tasks.get(subchart).cloned().unwrap_or_default();
+            tasks.push(self.chart_task(name, &executor, release, app, action, dependencies, releases)?);
+        }
+        let dependencies = match action {
+            Action::Install => tasks.iter().map(|t: &DagTask| t.name.clone()).collect(),
+            Action::Delete => Vec::new(),
+        };
+        let parent = self.chart_task(parent_task, &executor, parent_release, app, action, dependencies, releases)?;
+        match action {
+            Action::Install => tasks.push(parent),
+            Action::Delete => tasks.insert(0, parent),
+        }
+        self.templates.push(Template { name: template_name.clone(), dag: Some(DagTemplate { tasks }), ..Default::default() });
+        self.templates.append(&mut executor_templates);
+        Ok(template_name)
+    }
+
+    /// One chart task: records its HelmRelease and passes it to the executor (leaf or DAG).
+    #[allow(clippy::too_many_arguments)]
+    fn chart_task(
+        &mut self,
+        name: String,
+        executor: &ExecutorCall,
+        release: HelmRelease,
+        app: &Application,
+        action: Action,
+        dependencies: Vec<String>,
+        releases: &mut HashMap<(String, String), String>,
+    ) -> Result<DagTask, PlanError> {
+        check_argo_name("task", &name)?;
+        let key = (release.namespace().to_owned(), release.name().to_owned());
+        let what = format!("chart {} of application {}", release.spec.chart.spec.chart, app.name);
+        if let Some(first) = releases.insert(key.clone(), what.clone()) {
+            return Err(PlanError::ReleaseCollision { namespace: key.0, name: key.1, first, second: what });
+        }
+        let json = serde_json::to_vec(&release).map_err(|e| PlanError::Encode(format!("{}: {e}", release.name())))?;
+        let mut parameters = vec![
+            Parameter::new("helmrelease", base64::engine::general_purpose::STANDARD.encode(json)),
+            Parameter::new("timeout", release.spec.timeout.clone().unwrap_or_else(|| DEFAULT_DURATION.into())),
+            Parameter::new("action", action.as_str()),
+        ];
+        if let Some(params) = &executor.params {
+            parameters.push(Parameter::new("params", params.clone()));
+        }
+        self.helm_releases.push(release);
+        Ok(DagTask { name, template: executor.template.clone(), arguments: Some(Arguments { parameters }), dependencies })
+    }
+
+    /// Adds the executor DAG and custom leaves of `app` to `templates`; returns what its chart
+    /// tasks call.
+    fn add_executors(
+        &mut self,
+        app: &Application,
+        action: Action,
+        templates: &mut Vec<Template>,
+    ) -> Result<ExecutorCall, PlanError> {
+        let executors = &app.spec.workflow;
+        let mut leaves = Vec::with_capacity(executors.len());
+        let mut customs = Vec::new();
+        for executor in executors {
+            leaves.push(self.add_leaf(app, executor, &mut customs)?);
+        }
+        let call = match (executors.as_slice(), leaves.as_slice()) {
+            ([], _) => ExecutorCall { template: HELMRELEASE.into(), params: None },
+            ([_], [leaf]) => leaf.clone(),
+            _ => {
+                let graph = DependencyGraph::new(executors.iter().map(|e| (e.name.as_str(), e.dependencies.iter())));
+                check_acyclic(&graph, &format!("executors of {}", app.name))?;
+                let name = self.template_names.allocate(&["executors", &app.name], &app.name);
+                check_argo_name("template", &name)?;
+                let mut task_names = NameSet::default();
+                let names: HashMap<&str, String> =
+                    executors.iter().map(|e| (e.name.as_str(), task_names.allocate(&[&e.name], &e.name))).collect();
+                let mut tasks = Vec::with_capacity(executors.len());
+                for (executor, leaf) in executors.iter().zip(&leaves) {
+                    let mut parameters: Vec<Parameter> = ["helmrelease", "timeout", "action"]
+                        .iter()
+                        .map(|p| Parameter::new(p, format!("{{{{inputs.parameters.{p}}}}}")))
+                        .collect();
+                    if let Some(params) = &leaf.params {
+                        parameters.push(Parameter::new("params", params.clone()));
+                    }
+                    let task_name = names.get(executor.name.as_str()).cloned().unwrap_or_default();
+                    check_argo_name("task", &task_name)?;
+                    let dependencies =
+                        ordered(&graph, &executor.name, action).into_iter().filter_map(|n| names.get(n).cloned()).collect();
+                    tasks.push(DagTask {
+                        name: task_name,
+                        template: leaf.template.clone(),
+                        arguments: Some(Arguments { parameters }),
+                        dependencies,
+                    });
+                }
+                templates.push(Template {
+                    name: name.clone(),
+                    inputs: Some(Inputs::named(&["helmrelease", "timeout", "action"])),
+                    dag: Some(DagTemplate { tasks }),
+                    container: None,
+                });
+                ExecutorCall { template: name, params: None }
+            }
+        };
+        templates.append(&mut customs);
+        Ok(call)
+    }
+
+    /// The leaf an executor runs; a custom executor's template goes to `customs`.
+    fn add_leaf(
+        &mut self,
+        app: &Application,
+        executor: &Executor,
+        customs: &mut Vec<Template>,
+    ) -> Result<ExecutorCall, PlanError> {
+        let params = || executor.params.as_ref().map_or_else(|| "{}".to_owned(), Value::to_string);
+        match executor.executor_type {
+            ExecutorType::Helmrelease => Ok(ExecutorCall { template: HELMRELEASE.into(), params: None }),
+            ExecutorType::Keptn => {
+                self.uses_keptn = true;
+                Ok(ExecutorCall { template: KEPTN.into(), params: Some(params()) })
+            }
+            ExecutorType::Custom => {
+                let image = executor.image.clone().filter(|i| !i.is_empty()).ok_or_else(|| PlanError::MissingImage {
+                    application: app.name.clone(),
+                    executor: executor.name.clone(),
+                })?;
+                let key = format!("{}/{}", app.name, executor.name);
+                let name = self.template_names.allocate(&["custom", &app.name, &executor.name], &key);
+                check_argo_name("template", &name)?;
+                customs.push(Template {
+                    name: name.clone(),
+                    inputs: Some(Inputs::named(&["helmrelease", "timeout", "action", "params"])),
+                    dag: None,
+                    container: Some(Container { image, command: Vec::new(), args: leaf_args(&["params"]) }),
+                });
+                Ok(ExecutorCall { template: name, params: Some(params()) })
+            }
+        }
+    }
+
+    /// The Workflow spec (entry first, then application templates, then the shared leaves) and the
+    /// HelmReleases.
+    pub fn finish(self) -> (WorkflowSpec, Vec<HelmRelease>) {
+        let image = self.config.executor_image.clone();
+        let command = vec!["orkestra-controller".to_owned()];
+        let mut templates = Vec::with_capacity(self.templates.len() + 3);
+        templates.push(Template {
+            name: ENTRY.into(),
+            dag: Some(DagTemplate { tasks: self.entry_tasks }),
+            ..Default::default()
+        });
+        templates.extend(self.templates);
+        let mut executor_args = vec!["executor".to_owned()];
+        executor_args.extend(leaf_args(&[]));
+        templates.push(Template {
+            name: HELMRELEASE.into(),
+            inputs: Some(Inputs::named(&["helmrelease", "timeout", "action"])),
+            dag: None,
+            container: Some(Container { image: image.clone(), command: command.clone(), args: executor_args }),
+        });
+        if self.uses_keptn {
+            let mut args = vec!["executor".to_owned(), "--type".to_owned(), "keptn".to_owned()];
+            args.extend(leaf_args(&["params"]));
+            templates.push(Template {
+                name: KEPTN.into(),
+                inputs: Some(Inputs::named(&["helmrelease", "timeout", "action", "params"])),
+                dag: None,
+                container: Some(Container { image, command, args }),
+            });
+        }
+        let spec = WorkflowSpec {
+            entrypoint: ENTRY.into(),
+            parallelism: self.config.parallelism,
+            service_account_name: Some(self.config.service_account.clone()).filter(|s| !s.is_empty()),
+            templates,
+        };
+        (spec, self.helm_releases)
+    }
+}
+
+/// What a chart task calls: a leaf or an executor DAG, and the `params` argument a leaf takes.
+#[derive(Debug, Clone)]
+struct ExecutorCall {
+    template: String,
+    params: Option<String>,
+}
+
+/// `--action A --helmrelease H --timeout T` (+ `--<extra> X`) from the template's inputs.
+fn leaf_args(extra: &[&str]) -> Vec<String> {
+    ["action", "helmrelease", "timeout"]
+        .iter()
+        .chain(extra)
+        .flat_map(|p| [format!("--{p}"), format!("{{{{inputs.parameters.{p}}}}}")])
+        .collect()
+}
+
+/// The nodes `name`'s task waits for: its dependencies to install, its dependents to delete.
+fn ordered<'g>(graph: &'g DependencyGraph, name: &str, action: Action) -> Vec<&'g str> {
+    let found = match action {
+        Action::Install => graph.dependencies_of(name),
+        Action::Delete => graph.dependents_of(name),
+    };
+    // NB: the graph keeps a self-dependency as an edge; Argo refuses a task waiting for itself.
+    found.into_iter().filter(|n| *n != name).collect()
+}
+
+fn check_acyclic(graph: &DependencyGraph, scope: &str) -> Result<(), PlanError> {
+    match graph.cycles().first() {
+        Some(cycle) => Err(PlanError::Cycle { scope: scope.to_owned(), cycle: format_cycle(cycle) }),
+        None => Ok(()),
+    }
+}
+
+fn check_argo_name(what: &str, name: &str) -> Result<(), PlanError> {
+    if is_valid_argo_name(name) { Ok(()) } else { Err(PlanError::InvalidName { what: what.into(), name: name.into() }) }
+}

@@ -1,0 +1,179 @@
+//! Properties of the plan over random acyclic groups: the DAGs carry exactly the input's
+//! dependencies (plus the parent-after-subcharts edges), the reverse plan is their exact transpose,
+//! the shape is what admission counts, and every generated name is valid and unique.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod plan_support;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use orkestra_shared::crd::{ApplicationGroupSpec, ExecutorType};
+use orkestra_shared::limits::PlanShape;
+use orkestra_shared::names::is_dns1123_label;
+use orkestra_shared::plan::argo::{Template, Workflow};
+use orkestra_shared::plan::naming::is_valid_argo_name;
+use orkestra_shared::plan::{self, Direction, PlanConfig, Resolved};
+use plan_support::{app, executor, group, subchart};
+use proptest::prelude::*;
+
+/// Edges as (task, dependency) name pairs, per DAG template.
+type Edges = BTreeSet<(String, String)>;
+
+fn dag_edges(template: &Template) -> Edges {
+    template
+        .tasks()
+        .iter()
+        .flat_map(|t| t.dependencies.iter().map(move |d| (t.name.clone(), d.clone())))
+        .collect()
+}
+
+fn template<'w>(workflow: &'w Workflow, name: &str) -> &'w Template {
+    workflow.spec.templates.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("no template {name}"))
+}
+
+/// (name, [indices of earlier nodes it depends on]) lists: acyclic by construction.
+fn dag(max: usize) -> impl Strategy<Value = Vec<Vec<usize>>> {
+    (1..=max).prop_flat_map(|n| {
+        (0..n).map(|i| proptest::sample::subsequence((0..i).collect::<Vec<_>>(), 0..=i.min(3))).collect::<Vec<_>>()
+    })
+}
+
+fn names(count: usize) -> impl Strategy<Value = Vec<String>> {
+    proptest::collection::vec("[a-z0-9]([a-z0-9-]{0,58}[a-z0-9])?", count).prop_map(|prefixes| {
+        prefixes.into_iter().enumerate().map(|(i, p)| format!("{}{i}", &p[..p.len().min(60)])).collect()
+    })
+}
+
+fn executor_type() -> impl Strategy<Value = ExecutorType> {
+    prop_oneof![Just(ExecutorType::Helmrelease), Just(ExecutorType::Keptn), Just(ExecutorType::Custom)]
+}
+
+prop_compose! {
+    fn application_group()(apps in dag(12))(
+        names in names(apps.len()),
+        subcharts in proptest::collection::vec(dag(4).prop_map(Some).boxed().prop_union(Just(None).boxed()), apps.len()),
+        executors in proptest::collection::vec(dag(3), apps.len()),
+        types in proptest::collection::vec(proptest::collection::vec(executor_type(), 3), apps.len()),
+        order in Just((0..apps.len()).collect::<Vec<_>>()).prop_shuffle(),
+        apps in Just(apps),
+    ) -> ApplicationGroupSpec {
+        let mut applications: Vec<_> = apps.iter().enumerate().map(|(i, deps)| {
+            let deps: Vec<&str> = deps.iter().map(|&d| names[d].as_str()).collect();
+            let mut a = app(&names[i], &format!("chart{}", i % 3), &deps);
+            if let Some(subs) = &subcharts[i] {
+                a.spec.subcharts = subs.iter().enumerate().map(|(s, deps)| {
+                    let deps: Vec<String> = deps.iter().map(|d| format!("s{d}")).collect();
+                    subchart(&format!("s{s}"), &deps.iter().map(String::as_str).collect::<Vec<_>>())
+                }).collect();
+            }
+            a.spec.workflow = executors[i].iter().enumerate().map(|(e, deps)| {
+                let deps: Vec<String> = deps.iter().map(|d| format!("e{d}")).collect();
+                executor(&format!("e{e}"), types[i][e], &deps.iter().map(String::as_str).collect::<Vec<_>>())
+            }).collect();
+            a
+        }).collect();
+        applications = order.iter().map(|&i| applications[i].clone()).collect();
+        group(applications)
+    }
+}
+
+fn build(spec: &ApplicationGroupSpec, direction: Direction<'_>) -> plan::Plan {
+    plan::build("group", 1, spec, &Resolved::default(), direction, &PlanConfig::default()).expect("plan")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_dags_carry_exactly_the_input_dependencies(spec in application_group()) {
+        let workflow = build(&spec, Direction::Forward).workflow;
+        let entry = template(&workflow, "entry");
+        prop_assert_eq!(entry.tasks().len(), spec.applications.len());
+        let entry_names: HashMap<&str, &str> =
+            spec.applications.iter().zip(entry.tasks()).map(|(a, t)| (a.name.as_str(), t.name.as_str())).collect();
+        let expected: Edges = spec.applications.iter().flat_map(|a| {
+            let entry_names = &entry_names;
+            a.dependencies.iter().map(move |d| (entry_names[a.name.as_str()].to_owned(), entry_names[d.as_str()].to_owned()))
+        }).collect();
+        prop_assert_eq!(dag_edges(entry), expected);
+
+        for (application, task) in spec.applications.iter().zip(entry.tasks()) {
+            let app_dag = template(&workflow, &task.template);
+            let tasks = app_dag.tasks();
+            prop_assert_eq!(tasks.len(), application.spec.subcharts.len() + 1);
+            let by_subchart: HashMap<&str, &str> = application.spec.subcharts.iter().zip(tasks)
+                .map(|(s, t)| (s.name.as_str(), t.name.as_str())).collect();
+            let parent = tasks[tasks.len() - 1].name.clone();
+            let mut expected: Edges = application.spec.subcharts.iter().flat_map(|s| {
+                let by_subchart = &by_subchart;
+                s.dependencies.iter().map(move |d| (by_subchart[s.name.as_str()].to_owned(), by_subchart[d.as_str()].to_owned()))
+            }).collect();
+            expected.extend(by_subchart.values().map(|t| (parent.clone(), (*t).to_owned())));
+            prop_assert_eq!(dag_edges(app_dag), expected);
+
+            let executors = &application.spec.workflow;
+            let called = template(&workflow, &tasks[0].template);
+            if executors.len() > 1 {
+                let by_executor: HashMap<&str, &str> = executors.iter().zip(called.tasks())
+                    .map(|(e, t)| (e.name.as_str(), t.name.as_str())).collect();
+                let expected: Edges = executors.iter().flat_map(|e| {
+                    let by_executor = &by_executor;
+                    e.dependencies.iter().map(move |d| (by_executor[e.name.as_str()].to_owned(), by_executor[d.as_str()].to_owned()))
+                }).collect();
+                prop_assert_eq!(dag_edges(called), expected);
+            } else {
+                prop_assert!(called.container.is_some(), "one executor: the chart task calls a leaf");
+            }
+        }
+    }
+
+    #[test]
+    fn the_reverse_plan_is_the_exact_transpose(spec in application_group()) {
+        let forward = build(&spec, Direction::Forward).workflow;
+        let reverse = build(&spec, Direction::Reverse).workflow;
+        prop_assert_eq!(forward.spec.templates.len(), reverse.spec.templates.len());
+        for (f, r) in forward.spec.templates.iter().zip(&reverse.spec.templates) {
+            prop_assert_eq!(&f.name, &r.name);
+            let f_tasks: BTreeSet<&str> = f.tasks().iter().map(|t| t.name.as_str()).collect();
+            let r_tasks: BTreeSet<&str> = r.tasks().iter().map(|t| t.name.as_str()).collect();
+            prop_assert_eq!(f_tasks, r_tasks);
+            let transposed: Edges = dag_edges(f).into_iter().map(|(a, b)| (b, a)).collect();
+            prop_assert_eq!(dag_edges(r), transposed, "template {}", f.name);
+        }
+        for task in reverse.spec.templates.iter().flat_map(|t| t.tasks()) {
+            if let Some(action) = task.argument("action") {
+                prop_assert!(action == "delete" || action == "{{inputs.parameters.action}}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_shape_is_what_admission_counts(spec in application_group()) {
+        let workflow = build(&spec, Direction::Forward).workflow;
+        let largest_dag = workflow.spec.templates.iter().map(|t| t.tasks().len()).max().unwrap_or(0);
+        prop_assert_eq!(PlanShape::of(&spec), PlanShape { templates: workflow.spec.templates.len(), largest_dag });
+    }
+
+    #[test]
+    fn every_name_is_valid_and_unique(spec in application_group()) {
+        let plan = build(&spec, Direction::Forward);
+        let mut templates = HashSet::new();
+        for template in &plan.workflow.spec.templates {
+            prop_assert!(is_valid_argo_name(&template.name), "template {}", template.name);
+            prop_assert!(templates.insert(template.name.as_str()), "repeated template {}", template.name);
+            let mut tasks = HashSet::new();
+            for task in template.tasks() {
+                prop_assert!(is_valid_argo_name(&task.name), "task {}", task.name);
+                prop_assert!(tasks.insert(task.name.as_str()), "repeated task {}", task.name);
+            }
+        }
+        let mut releases = HashSet::new();
+        for release in &plan.helm_releases {
+            prop_assert!(is_dns1123_label(release.name()) && release.name().len() <= 53, "{}", release.name());
+            prop_assert!(releases.insert((release.namespace(), release.name())), "repeated {}", release.name());
+        }
+        let expected: usize = spec.applications.iter().map(|a| a.spec.subcharts.len() + 1).sum();
+        prop_assert_eq!(plan.helm_releases.len(), expected);
+    }
+}

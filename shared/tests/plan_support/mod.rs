@@ -1,0 +1,110 @@
+//! Builders of defaulted group specs for the plan's tests and benchmark.
+#![allow(dead_code)]
+
+use orkestra_shared::crd::{Application, ApplicationGroupSpec, ApplicationSpec, ChartRef, Dag, Executor, ExecutorType, Release};
+use serde_json::Value;
+
+/// A defaulted application of chart `chart` depending on `dependencies`.
+pub fn app(name: &str, chart: &str, dependencies: &[&str]) -> Application {
+    Application {
+        name: name.to_owned(),
+        dependencies: strings(dependencies),
+        spec: ApplicationSpec {
+            chart: ChartRef {
+                url: "https://charts.example.com".into(),
+                name: chart.to_owned(),
+                version: Some("*".into()),
+                auth_secret_ref: None,
+            },
+            release: Release {
+                interval: Some("5m".into()),
+                target_namespace: name.to_owned(),
+                timeout: Some("5m".into()),
+                ..Release::default()
+            },
+            subcharts: Vec::new(),
+            workflow: vec![executor("helmrelease", ExecutorType::Helmrelease, &[])],
+        },
+    }
+}
+
+/// An executor.
+pub fn executor(name: &str, executor_type: ExecutorType, dependencies: &[&str]) -> Executor {
+    Executor {
+        name: name.to_owned(),
+        dependencies: strings(dependencies),
+        executor_type,
+        image: (executor_type == ExecutorType::Custom).then(|| format!("example.com/{name}:1")),
+        params: (executor_type != ExecutorType::Helmrelease).then(|| serde_json::json!({"check": name})),
+    }
+}
+
+/// A subchart entry.
+pub fn subchart(name: &str, dependencies: &[&str]) -> Dag {
+    Dag { name: name.to_owned(), dependencies: strings(dependencies) }
+}
+
+/// A group of applications.
+pub fn group(applications: Vec<Application>) -> ApplicationGroupSpec {
+    ApplicationGroupSpec { applications, interval: None }
+}
+
+/// The bookinfo example of the design: an umbrella chart with ordered subcharts, values with a
+/// global section, and a custom executor after the HelmRelease one.
+pub fn bookinfo() -> ApplicationGroupSpec {
+    let ambassador = app("ambassador", "ambassador", &[]);
+    let mut bookinfo = app("bookinfo", "bookinfo", &["ambassador"]);
+    bookinfo.spec.subcharts = vec![
+        subchart("productpage", &["reviews"]),
+        subchart("reviews", &["details", "ratings"]),
+        subchart("details", &[]),
+        subchart("ratings", &[]),
+    ];
+    bookinfo.spec.release.values = Some(serde_json::json!({
+        "global": {"domain": "example.com"},
+        "productpage": {"replicas": 2},
+        "reviews": {"version": "v3"},
+        "ingress": {"enabled": true},
+    }));
+    bookinfo.spec.workflow = vec![
+        executor("helmrelease", ExecutorType::Helmrelease, &[]),
+        executor("smoke", ExecutorType::Custom, &["helmrelease"]),
+        executor("quality", ExecutorType::Keptn, &["helmrelease"]),
+    ];
+    group(vec![ambassador, bookinfo])
+}
+
+/// `count` applications in layers of 10, each depending on two of the layer before, each with
+/// `subcharts` subcharts in a chain: the largest group the workflow engine's limits allow is
+/// `large(190, 5)`.
+pub fn large(count: usize, subcharts: usize) -> ApplicationGroupSpec {
+    let names: Vec<String> = (0..count).map(|i| format!("application-{i:03}")).collect();
+    let applications = (0..count)
+        .map(|i| {
+            let dependencies: Vec<&str> = if i >= 10 {
+                let layer = i / 10 * 10 - 10;
+                vec![names[layer + i % 10].as_str(), names[layer + (i + 3) % 10].as_str()]
+            } else {
+                Vec::new()
+            };
+            let mut application = app(&names[i], &format!("chart-{}", i % 7), &dependencies);
+            application.spec.subcharts = (0..subcharts)
+                .map(|s| {
+                    let name = format!("sub{s}");
+                    let previous = format!("sub{}", s.wrapping_sub(1));
+                    let dependencies = [previous.as_str()];
+                    subchart(&name, if s == 0 { &[] } else { &dependencies })
+                })
+                .collect();
+            application.spec.release.values = Some(Value::Object(
+                (0..subcharts).map(|s| (format!("sub{s}"), serde_json::json!({"replicas": s}))).collect(),
+            ));
+            application
+        })
+        .collect();
+    group(applications)
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
