@@ -3,6 +3,8 @@
 use clap::{Parser, Subcommand};
 use orkestra_controller::staging;
 
+mod plan_command;
+
 /// Orkestra's controller for ApplicationGroups.
 #[derive(Parser, Debug)]
 #[command(name = "orkestra-controller", version, about)]
@@ -15,6 +17,8 @@ struct Cli {
 enum Command {
     /// Stage the charts of ApplicationGroup file(s) into a staging repository, without a cluster.
     Stage(staging::cli::StageArgs),
+    /// Print the Workflow and HelmReleases planned for an ApplicationGroup file, without a cluster.
+    Plan(plan_command::PlanArgs),
 }
 
 #[tokio::main]
@@ -27,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Stage(args) => staging::cli::run(args).await,
+        Command::Plan(args) => plan_command::run(args),
     }
 }
 

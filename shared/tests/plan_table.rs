@@ -197,7 +197,7 @@ fn long_and_digit_first_names_are_shortened_and_stay_valid() {
     let entry = template(&plan.workflow, "entry").tasks();
     assert_eq!(entry[0].name, long);
     assert_eq!(entry[1].name, "t-1st");
-    assert_eq!(entry[1].dependencies, [long.clone()]);
+    assert_eq!(entry[1].dependencies, [long.as_str()]);
     for t in &plan.workflow.spec.templates {
         assert!(plan::naming::is_valid_argo_name(&t.name), "{}", t.name);
     }

@@ -112,7 +112,11 @@ pub struct SourceRef {
 
 impl Default for SourceRef {
     fn default() -> Self {
-        Self { kind: "HelmRepository".into(), name: "orkestra-staging".into(), namespace: "orkestra".into() }
+        Self {
+            kind: "HelmRepository".into(),
+            name: super::DEFAULT_STAGING_SOURCE_NAME.into(),
+            namespace: super::DEFAULT_STAGING_SOURCE_NAMESPACE.into(),
+        }
     }
 }
 

@@ -66,14 +66,22 @@ pub struct PlanConfig {
 
 /// Default executor image: the controller's own, at this version.
 pub const DEFAULT_EXECUTOR_IMAGE: &str = concat!("ghcr.io/orkestra/orkestra-controller:", env!("CARGO_PKG_VERSION"));
+/// Default namespace of the Workflows: the one the Helm chart installs Orkestra into.
+pub const DEFAULT_WORKFLOW_NAMESPACE: &str = "orkestra";
+/// Default service account of the workflow pods.
+pub const DEFAULT_SERVICE_ACCOUNT: &str = "orkestra-executor";
+/// Default name of the staging HelmRepository.
+pub const DEFAULT_STAGING_SOURCE_NAME: &str = "orkestra-staging";
+/// Default namespace of the staging HelmRepository.
+pub const DEFAULT_STAGING_SOURCE_NAMESPACE: &str = "orkestra";
 
 impl Default for PlanConfig {
     fn default() -> Self {
         Self {
-            workflow_namespace: "orkestra".into(),
+            workflow_namespace: DEFAULT_WORKFLOW_NAMESPACE.into(),
             executor_image: DEFAULT_EXECUTOR_IMAGE.into(),
             parallelism: None,
-            service_account: "orkestra-executor".into(),
+            service_account: DEFAULT_SERVICE_ACCOUNT.into(),
             staging_source: SourceRef::default(),
         }
     }
