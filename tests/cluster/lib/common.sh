@@ -5,6 +5,8 @@ CLUSTER_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REPO_ROOT="$(cd "$CLUSTER_SCRIPTS/../.." && pwd)"
 # The file prereqs writes: the absolute path of the API server binary to use.
 APISERVER_POINTER="$ORKESTRA_CACHE_DIR/apiserver/current"
+# The same for etcd.
+ETCD_POINTER="$ORKESTRA_CACHE_DIR/etcd/current"
 
 log() { printf '%s %s\n' "[$(date -u +%H:%M:%S)] $(basename "$0"):" "$*" >&2; }
 die() { printf '%s ERROR: %s\n' "$(basename "$0"):" "$*" >&2; exit 1; }

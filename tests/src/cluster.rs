@@ -1,0 +1,265 @@
+//! The shared local control plane for a whole test run (see tests/README.md).
+//!
+//! `cargo nextest` runs every test in its own process, so sharing is cross-process: the first test
+//! that needs the cluster takes a file lock, starts it with `tests/cluster/up --no-webhook` into a
+//! state directory and releases the lock; every later test (in any process) finds the directory's
+//! `cluster.env`, checks the processes are alive and reuses them. `tests/run` stops it at the end.
+//!
+//! State directory: `$ORKESTRA_CLUSTER_DIR` when set, else `<target dir>/orkestra-cluster`.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, bail};
+
+/// How long a test waits for another process that is starting the cluster. Generous: on a fresh
+/// machine the first start may build the API server (`tests/cluster/prereqs`, several minutes).
+const LOCK_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
+/// A running local control plane: API server, etcd, OCI registry, chart repository.
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    dir: PathBuf,
+    kubeconfig: PathBuf,
+    registry: String,
+    chart_repo: String,
+    api_server: String,
+}
+
+static SHARED: Mutex<Option<Arc<Cluster>>> = Mutex::new(None);
+
+impl Cluster {
+    /// The cluster shared by every test of this run: started on first use, reused after.
+    pub async fn shared() -> anyhow::Result<Arc<Cluster>> {
+        if let Some(cluster) = SHARED
+            .lock()
+            .map_err(|_| anyhow::anyhow!("cluster mutex poisoned"))?
+            .clone()
+        {
+            return Ok(cluster);
+        }
+        let dir = state_dir();
+        let cluster = tokio::task::spawn_blocking(move || start_or_reuse(&dir)).await??;
+        let cluster = Arc::new(cluster);
+        *SHARED
+            .lock()
+            .map_err(|_| anyhow::anyhow!("cluster mutex poisoned"))? = Some(cluster.clone());
+        Ok(cluster)
+    }
+
+    /// Reads a cluster started by `tests/cluster/up --dir DIR` (DIR/cluster.env), without
+    /// starting anything.
+    pub fn from_dir(dir: &Path) -> anyhow::Result<Cluster> {
+        let env_file = dir.join("cluster.env");
+        let text = fs::read_to_string(&env_file)
+            .with_context(|| format!("reading {}", env_file.display()))?;
+        let get = |key: &str| -> anyhow::Result<String> {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key).and_then(|rest| rest.strip_prefix('=')))
+                .map(str::to_owned)
+                .with_context(|| format!("{} has no {key}", env_file.display()))
+        };
+        Ok(Cluster {
+            dir: dir.to_path_buf(),
+            kubeconfig: PathBuf::from(get("KUBECONFIG")?),
+            registry: get("ORKESTRA_REGISTRY")?,
+            chart_repo: get("ORKESTRA_CHART_REPO")?,
+            api_server: get("ORKESTRA_API_SERVER")?,
+        })
+    }
+
+    /// A new client for the admin user. Make one per test: a client belongs to the tokio runtime
+    /// it was made on, and every `#[tokio::test]` has its own.
+    pub async fn client(&self) -> anyhow::Result<kube::Client> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig)?;
+        let config = kube::Config::from_custom_kubeconfig(
+            kubeconfig,
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await?;
+        Ok(kube::Client::try_from(config)?)
+    }
+
+    /// The admin kubeconfig (client certificate in system:masters).
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// The OCI registry, `127.0.0.1:PORT` (plain HTTP, no auth).
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    /// The Helm chart repository, `http://127.0.0.1:PORT` (fixture charts from `serve-charts`).
+    pub fn chart_repo(&self) -> &str {
+        &self.chart_repo
+    }
+
+    /// The API server, `https://127.0.0.1:PORT`.
+    pub fn api_server(&self) -> &str {
+        &self.api_server
+    }
+
+    /// The state directory (logs/, pids/, pki/, kubeconfig, cluster.env).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `kubectl` against this cluster (KUBECONFIG set); add arguments and run it.
+    pub fn kubectl(&self) -> Command {
+        let mut cmd = Command::new("kubectl");
+        cmd.env("KUBECONFIG", &self.kubeconfig);
+        cmd
+    }
+
+    /// Whether every process is alive and the API server answers /readyz.
+    fn is_healthy(&self) -> bool {
+        ["etcd", "apiserver", "registry", "charts"]
+            .iter()
+            .all(|name| pid_alive(&self.dir.join("pids").join(format!("{name}.pid"))))
+            && self
+                .kubectl()
+                .args(["get", "--raw", "/readyz", "--request-timeout=5s"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+    }
+}
+
+/// A name no other test (in this or another process of the run) uses: `prefix-<pid>-<n>-<time>`,
+/// cut to a valid DNS-1123 label (at most 63 characters).
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let suffix = format!("-{:x}-{n}-{:x}", std::process::id(), nanos % 0x1_0000);
+    let prefix: String = prefix
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(63 - suffix.len())
+        .collect();
+    let prefix = prefix.trim_matches('-');
+    format!("{}{suffix}", if prefix.is_empty() { "t" } else { prefix })
+}
+
+/// The repository root (tests/ is one level down).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from(".."), Path::to_path_buf)
+}
+
+/// `$ORKESTRA_CLUSTER_DIR`, else `<target dir>/orkestra-cluster`.
+pub fn state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("ORKESTRA_CLUSTER_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| repo_root().join("target"), PathBuf::from);
+    target.join("orkestra-cluster")
+}
+
+fn start_or_reuse(dir: &Path) -> anyhow::Result<Cluster> {
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let lock_path = dir.join(".lock");
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening {}", lock_path.display()))?;
+    let deadline = Instant::now() + LOCK_TIMEOUT;
+    loop {
+        match lock.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                bail!(
+                    "another process held {} for {LOCK_TIMEOUT:?} (stuck cluster start?)",
+                    lock_path.display()
+                )
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).context(format!("locking {}", lock_path.display()));
+            }
+        }
+    }
+    // The lock is released when `lock` is dropped, including on every error path below.
+    if let Ok(cluster) = Cluster::from_dir(dir)
+        && cluster.is_healthy()
+    {
+        return Ok(cluster);
+    }
+    let up = repo_root().join("tests/cluster/up");
+    let log_path = dir.with_extension("up.log");
+    let log =
+        File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+    let status = Command::new(&up)
+        .args(["--dir".as_ref(), dir.as_os_str(), "--no-webhook".as_ref()])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .status()
+        .with_context(|| format!("running {}", up.display()))?;
+    if !status.success() {
+        let text = fs::read_to_string(&log_path).unwrap_or_default();
+        let tail: Vec<&str> = text
+            .lines()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        bail!(
+            "{} --dir {} failed ({status}); last lines of {}:\n{}",
+            up.display(),
+            dir.display(),
+            log_path.display(),
+            tail.join("\n")
+        );
+    }
+    drop(lock);
+    Cluster::from_dir(dir)
+}
+
+fn pid_alive(pid_file: &Path) -> bool {
+    let Ok(pid) = fs::read_to_string(pid_file) else {
+        return false;
+    };
+    let pid = pid.trim();
+    !pid.is_empty() && Path::new("/proc").join(pid).exists()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_names_are_unique_dns_labels() {
+        let a = unique_name("Cluster_Test");
+        let b = unique_name("Cluster_Test");
+        assert_ne!(a, b);
+        for name in [a, b, unique_name(&"x".repeat(100)), unique_name("--")] {
+            assert!(name.len() <= 63, "{name}");
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{name}"
+            );
+            assert!(!name.starts_with('-') && !name.ends_with('-'), "{name}");
+        }
+    }
+}
