@@ -1,6 +1,7 @@
 //! The admission decisions, as the webhook and the offline `check` command make them: read a raw
 //! object, fill its defaults, validate it, warn about risky updates.
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::crd::ApplicationGroup;
@@ -49,7 +50,7 @@ pub fn parse(object: &Value) -> Result<ApplicationGroup, Vec<FieldError>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    serde_json::from_value(object.clone()).map_err(|e| vec![FieldError::new("<root>", e.to_string())])
+    ApplicationGroup::deserialize(object).map_err(|e| vec![FieldError::new("<root>", e.to_string())])
 }
 
 /// The JSON Patch (RFC 6902) that fills the defaults into `object`, and nothing else.

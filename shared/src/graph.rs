@@ -19,7 +19,7 @@ pub struct DependencyGraph {
 
 impl DependencyGraph {
     /// Builds the graph from `(name, dependencies)` pairs. A repeated name keeps its first node; a
-    /// dependency on an unknown name or a repeated dependency adds no edge.
+    /// dependency on an unknown name, on itself, or a repeated dependency adds no edge.
     pub fn new<'a, I, D>(nodes: I) -> Self
     where
         I: IntoIterator<Item = (&'a str, D)>,
@@ -39,7 +39,7 @@ impl DependencyGraph {
             }
             for dependency in dependencies {
                 if let Some(&to) = index.get(dependency.as_str()) {
-                    if graph.find_edge(from, to).is_none() {
+                    if to != from && graph.find_edge(from, to).is_none() {
                         graph.add_edge(from, to, ());
                     }
                 }
