@@ -4,5 +4,7 @@ pub mod chart_repo;
 pub mod charts;
 pub mod cluster;
 pub mod registry;
+pub mod webhook;
 
 pub use cluster::{Cluster, unique_name};
+pub use webhook::TestWebhook;

@@ -1,0 +1,279 @@
+//! Issue 4, end to end: `kubectl apply` against the real API server with orkestra-webhook
+//! registered as mutating and validating admission webhook. Each test has its own webhook
+//! ([`TestWebhook`]) that only sees objects carrying its label, so tests run in parallel.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
+
+use kube::api::{Api, DynamicObject, PostParams};
+use orkestra_tests::webhook::{TestWebhook, application_group_resource, workspace_binary};
+use orkestra_tests::{Cluster, unique_name};
+use serde_json::{Value, json};
+
+fn app(name: &str, deps: &[&str], namespace: &str) -> Value {
+    json!({"name": name, "dependencies": deps, "spec": {
+        "chart": {"url": "https://charts.example.com", "name": name},
+        "release": {"targetNamespace": namespace}}})
+}
+
+fn group(name: &str, labels: Value, apps: Vec<Value>) -> Value {
+    json!({"apiVersion": "orkestra.azure.microsoft.com/v1alpha1", "kind": "ApplicationGroup",
+        "metadata": {"name": name, "labels": labels}, "spec": {"applications": apps}})
+}
+
+/// `kubectl <args> -f -` with the object as YAML on stdin.
+fn kubectl_stdin(cluster: &Cluster, args: &[&str], object: &Value) -> Output {
+    let mut child = cluster
+        .kubectl()
+        .args(args)
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_norway::to_string(object).unwrap().as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn exists(cluster: &Cluster, name: &str) -> bool {
+    cluster
+        .kubectl()
+        .args(["get", "applicationgroup", name])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[tokio::test]
+async fn cyclic_group_is_refused_with_the_cycle_and_nothing_is_stored() {
+    let cluster = Cluster::shared().await.unwrap();
+    let webhook = TestWebhook::start(&cluster, None).await.unwrap();
+    let name = unique_name("cyclic");
+    let object = group(
+        &name,
+        webhook.labels(),
+        vec![
+            app("a", &["c"], "a"),
+            app("b", &["a"], "b"),
+            app("c", &["b"], "c"),
+        ],
+    );
+    let out = kubectl_stdin(&cluster, &["apply"], &object);
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("denied the request"), "{said}");
+    assert!(said.contains("dependency cycle"), "{said}");
+    assert!(
+        ["a -> c -> b -> a", "b -> a -> c -> b", "c -> b -> a -> c"]
+            .iter()
+            .any(|c| said.contains(c)),
+        "the cycle itself is named: {said}"
+    );
+    assert!(
+        said.contains("spec.applications"),
+        "the field path is named: {said}"
+    );
+    assert!(
+        !exists(&cluster, &name),
+        "a refused group must not be stored"
+    );
+}
+
+#[tokio::test]
+async fn valid_group_is_stored_with_defaults_and_shows_print_columns() {
+    let cluster = Cluster::shared().await.unwrap();
+    let webhook = TestWebhook::start(&cluster, None).await.unwrap();
+    let name = unique_name("valid");
+    let object = group(
+        &name,
+        webhook.labels(),
+        vec![app("db", &[], "data"), app("web", &["db"], "web")],
+    );
+    let out = kubectl_stdin(&cluster, &["apply"], &object);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let api: Api<DynamicObject> = Api::all_with(
+        cluster.client().await.unwrap(),
+        &application_group_resource(),
+    );
+    let stored = api.get(&name).await.unwrap();
+    let db = &stored.data["spec"]["applications"][0]["spec"];
+    assert_eq!(
+        db["chart"]["version"], "*",
+        "chart version defaults to *: {db}"
+    );
+    assert_eq!(db["release"]["timeout"], "5m", "{db}");
+    assert_eq!(db["release"]["interval"], "5m", "{db}");
+
+    let table = cluster
+        .kubectl()
+        .args(["get", "ag", &name])
+        .output()
+        .unwrap();
+    let header = String::from_utf8_lossy(&table.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let columns: Vec<&str> = header.split_whitespace().collect();
+    assert_eq!(
+        columns,
+        ["NAME", "READY", "REASON", "MESSAGE", "ROLLEDBACK", "AGE"],
+        "{}",
+        text(&table)
+    );
+    api.delete(&name, &Default::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn moving_an_application_to_another_namespace_shows_a_warning() {
+    let cluster = Cluster::shared().await.unwrap();
+    let webhook = TestWebhook::start(&cluster, None).await.unwrap();
+    let name = unique_name("moving");
+    let before = group(&name, webhook.labels(), vec![app("db", &[], "data")]);
+    let out = kubectl_stdin(&cluster, &["apply"], &before);
+    assert!(out.status.success(), "{}", text(&out));
+    let after = group(&name, webhook.labels(), vec![app("db", &[], "data-v2")]);
+    let out = kubectl_stdin(&cluster, &["apply"], &after);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("Warning:"),
+        "kubectl shows the admission warning: {said}"
+    );
+    assert!(
+        said.contains("\"data\"") && said.contains("\"data-v2\""),
+        "{said}"
+    );
+    cluster
+        .kubectl()
+        .args(["delete", "ag", &name])
+        .output()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_stopped_webhook_with_failure_policy_fail_refuses_writes() {
+    let cluster = Cluster::shared().await.unwrap();
+    let mut webhook = TestWebhook::start(&cluster, None).await.unwrap();
+    webhook.stop();
+    let name = unique_name("nowebhook");
+    let out = kubectl_stdin(
+        &cluster,
+        &["apply"],
+        &group(&name, webhook.labels(), vec![app("db", &[], "data")]),
+    );
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("failed calling webhook"), "{said}");
+    assert!(!exists(&cluster, &name));
+}
+
+#[tokio::test]
+async fn a_wrong_type_is_refused_by_the_api_server_schema() {
+    // No webhook label: only the CRD's structural schema judges this object.
+    let cluster = Cluster::shared().await.unwrap();
+    let name = unique_name("wrongtype");
+    let mut object = group(&name, json!({}), vec![app("db", &[], "data")]);
+    object["spec"]["applications"][0]["dependencies"] = json!(5);
+    let out = kubectl_stdin(&cluster, &["apply"], &object);
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("spec.applications[0].dependencies"), "{said}");
+    assert!(said.contains("array"), "{said}");
+    assert!(!exists(&cluster, &name));
+}
+
+#[tokio::test]
+async fn every_planned_workflow_and_helmrelease_is_accepted_by_the_api_server() {
+    let cluster = Cluster::shared().await.unwrap();
+    let client = cluster.client().await.unwrap();
+    let controller = workspace_binary("orkestra-controller", "orkestra-controller")
+        .await
+        .unwrap();
+    let examples = orkestra_tests::cluster::repo_root().join("examples");
+    let mut files: Vec<_> = std::fs::read_dir(&examples)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no examples/*.yaml");
+
+    // Objects keep their names but go to a namespace of this test, so runs and tests never collide.
+    let ns = unique_name("plan");
+    cluster
+        .kubectl()
+        .args(["create", "namespace", &ns])
+        .output()
+        .unwrap();
+    let mut checked = 0;
+    for file in files {
+        let out = Command::new(&controller)
+            .arg("plan")
+            .arg(&file)
+            .args(["--output", "yaml"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "plan {}: {}",
+            file.display(),
+            text(&out)
+        );
+        let yaml = String::from_utf8(out.stdout).unwrap();
+        for doc in serde_norway::Deserializer::from_str(&yaml) {
+            let value: Value = serde::Deserialize::deserialize(doc).unwrap();
+            let Some(kind) = value["kind"].as_str() else {
+                continue;
+            };
+            let plural = match kind {
+                "Workflow" => "workflows",
+                "HelmRelease" => "helmreleases",
+                _ => continue,
+            };
+            let mut object: DynamicObject = serde_json::from_value(value.clone()).unwrap();
+            object.metadata.namespace = Some(ns.clone());
+            let types = object.types.clone().unwrap();
+            let (group, version) = types.api_version.split_once('/').unwrap();
+            let resource = kube::core::ApiResource::from_gvk_with_plural(
+                &kube::core::GroupVersionKind::gvk(group, version, kind),
+                plural,
+            );
+            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &resource);
+            let name = object.metadata.name.clone().unwrap_or_default();
+            api.create(
+                &PostParams {
+                    dry_run: true,
+                    ..Default::default()
+                },
+                &object,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{} {kind} {name} refused: {e}", file.display()));
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "plan printed no Workflow or HelmRelease");
+    cluster
+        .kubectl()
+        .args(["delete", "namespace", &ns, "--wait=false"])
+        .output()
+        .unwrap();
+}
