@@ -117,6 +117,61 @@ impl Cluster {
         cmd
     }
 
+    /// A cluster reused across `cargo nextest` invocations may predate a regenerated
+    /// chart/crds/applicationgroups.yaml: re-apply it when its hash differs from the installed one.
+    fn refresh_application_group_crd(&self) -> anyhow::Result<()> {
+        let crd = repo_root().join("chart/crds/applicationgroups.yaml");
+        let Ok(bytes) = fs::read(&crd) else {
+            return Ok(());
+        };
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        let env_file = self.dir.join("cluster.env");
+        let env = fs::read_to_string(&env_file)?;
+        if env
+            .lines()
+            .any(|l| l == format!("ORKESTRA_AG_CRD_SHA256={sha}"))
+        {
+            return Ok(());
+        }
+        let apply = self
+            .kubectl()
+            .args([
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "--field-manager=orkestra-test-cluster",
+                "-f",
+            ])
+            .arg(&crd)
+            .output()?;
+        if !apply.status.success() {
+            bail!(
+                "re-applying {}: {}",
+                crd.display(),
+                String::from_utf8_lossy(&apply.stderr)
+            );
+        }
+        let established = self
+            .kubectl()
+            .args(["wait", "--for", "condition=established", "--timeout=30s"])
+            .args(["crd", "applicationgroups.orkestra.azure.microsoft.com"])
+            .output()?;
+        if !established.status.success() {
+            bail!(
+                "the re-applied ApplicationGroup CRD is not established: {}",
+                String::from_utf8_lossy(&established.stderr)
+            );
+        }
+        let mut lines: Vec<String> = env
+            .lines()
+            .filter(|l| !l.starts_with("ORKESTRA_AG_CRD_SHA256="))
+            .map(str::to_owned)
+            .collect();
+        lines.push(format!("ORKESTRA_AG_CRD_SHA256={sha}"));
+        fs::write(&env_file, lines.join("\n") + "\n")?;
+        Ok(())
+    }
+
     /// Whether every process is alive and the API server answers /readyz.
     fn is_healthy(&self) -> bool {
         ["etcd", "apiserver", "registry", "charts"]
@@ -199,6 +254,7 @@ fn start_or_reuse(dir: &Path) -> anyhow::Result<Cluster> {
     if let Ok(cluster) = Cluster::from_dir(dir)
         && cluster.is_healthy()
     {
+        cluster.refresh_application_group_crd()?;
         return Ok(cluster);
     }
     let up = repo_root().join("tests/cluster/up");
