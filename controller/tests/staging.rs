@@ -200,3 +200,32 @@ async fn pull_files(env: &Env, name: &str, tag: &str) -> std::collections::BTree
     let (_, tgz) = env.registry_get(&format!("/v2/staging/{name}/blobs/{digest}"), "*/*").await;
     unpack(name, &tgz, &Limits::default()).unwrap()
 }
+
+#[tokio::test]
+async fn registries_with_basic_auth_take_the_credentials_for_pull_and_push() {
+    let env = Env::start().await;
+    let private = orkestra_tests::registry::Registry::start_with_basic_auth("bob", "hunter2").await.unwrap();
+    let creds = Credentials { username: Some("bob".into()), password: Some("hunter2".into()), ..Credentials::default() };
+    let push_into = |creds: Option<Credentials>| {
+        Stager::new(StagerConfig {
+            staging_url: private.oci_url("staging"),
+            staging_credentials: creds,
+            ..StagerConfig::default()
+        })
+        .unwrap()
+    };
+    let hello = app("web", &env.repo.url, "hello", None);
+
+    let anonymous = push_into(None).stage(&hello, None).await;
+    staging_support::assert_failed(&anonymous, "unauthorized", "hello");
+    let staged = push_into(Some(creds.clone())).stage(&hello, None).await;
+    assert!(staged.is_staged(), "{staged:#?}");
+
+    // And as a source: pulling back from the private registry needs the same credentials.
+    let from_private = app("web", &private.oci_url("staging"), "hello", None);
+    let denied = env.stage(&from_private, None).await;
+    staging_support::assert_failed(&denied, "unauthorized", "hello");
+    let pulled = env.stage(&from_private, Some(&creds)).await;
+    assert!(pulled.is_staged(), "{pulled:#?}");
+    assert_eq!(pulled.chart.version, "1.2.0");
+}

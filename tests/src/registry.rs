@@ -45,12 +45,17 @@ impl Drop for Registry {
 impl Registry {
     /// Starts a writable registry.
     pub async fn start() -> anyhow::Result<Self> {
-        Self::start_with(false).await
+        Self::start_with(false, None).await
     }
 
     /// Starts a registry in read-only (maintenance) mode: every push is refused.
     pub async fn start_read_only() -> anyhow::Result<Self> {
-        Self::start_with(true).await
+        Self::start_with(true, None).await
+    }
+
+    /// Starts a writable registry that requires HTTP basic auth (htpasswd, bcrypt).
+    pub async fn start_with_basic_auth(user: &str, password: &str) -> anyhow::Result<Self> {
+        Self::start_with(false, Some((user, password))).await
     }
 
     /// `oci://127.0.0.1:<port>/<path>`.
@@ -63,7 +68,7 @@ impl Registry {
         format!("http://{}", self.host)
     }
 
-    async fn start_with(read_only: bool) -> anyhow::Result<Self> {
+    async fn start_with(read_only: bool, basic_auth: Option<(&str, &str)>) -> anyhow::Result<Self> {
         let binary = binary()?;
         let storage = tempfile::tempdir()?;
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
@@ -74,6 +79,14 @@ impl Registry {
              enabled: false\n    readonly:\n      enabled: {read_only}\nhttp:\n  addr: {host}\n",
             root = storage.path().join("data").display(),
         );
+        let mut config = config;
+        if let Some((user, password)) = basic_auth {
+            // Cost 4, the minimum: the registry checks the hash on every request.
+            let hash = bcrypt::hash(password, 4)?;
+            let htpasswd = storage.path().join("htpasswd");
+            std::fs::write(&htpasswd, format!("{user}:{hash}\n"))?;
+            config.push_str(&format!("auth:\n  htpasswd:\n    realm: orkestra-test\n    path: {}\n", htpasswd.display()));
+        }
         let config_path = storage.path().join("config.yml");
         std::fs::write(&config_path, config)?;
         let log = std::fs::File::create(storage.path().join("registry.log"))?;
@@ -109,7 +122,8 @@ impl Registry {
     }
 }
 
-/// True when `GET url` answers 200 (a bare HTTP/1.0 request: no client crate needed).
+/// True when `GET url` answers 200, or 401 from a registry requiring auth (a bare HTTP/1.0
+/// request: no client crate needed).
 async fn probe(url: &str) -> bool {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Some(rest) = url.strip_prefix("http://") else { return false };
@@ -120,5 +134,5 @@ async fn probe(url: &str) -> bool {
         return false;
     }
     let mut head = [0u8; 12];
-    stream.read_exact(&mut head).await.is_ok() && head.ends_with(b"200")
+    stream.read_exact(&mut head).await.is_ok() && (head.ends_with(b"200") || head.ends_with(b"401"))
 }

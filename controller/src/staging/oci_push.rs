@@ -1,8 +1,9 @@
 //! Pushing staged charts to an OCI registry as Helm (≥ 3.8) and Flux source-controller expect:
 //! an OCI image manifest with the Helm config and chart-content media types.
 //!
-//! Blobs are checked with HEAD first, and the manifest is compared by digest before it is put, so
-//! pushing an unchanged chart sends no bytes. All blobs of all charts of an application go up
+//! Each tag's current manifest is compared by digest first (one HEAD per chart); only charts
+//! whose manifest differs get their blobs checked (HEAD) and uploaded, so pushing an unchanged
+//! chart sends no bytes and costs one request. All blobs of all charts of an application go up
 //! before any manifest: a failure while uploading leaves no new tag behind (unreferenced blobs
 //! are invisible and garbage-collected by the registry).
 
@@ -16,8 +17,17 @@ use super::error::StagingError;
 use super::oci_client::{HELM_CHART_MEDIA_TYPE, HELM_CONFIG_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE, OciClient, OciLocation};
 use super::target::{ChartToPush, PushedChart};
 
-/// Uploads in flight at once.
-const CONCURRENCY: usize = 8;
+/// Requests in flight at once.
+const CONCURRENCY: usize = 16;
+
+/// A chart's manifest, computed locally.
+struct Planned<'a> {
+    chart: &'a ChartToPush,
+    repo: String,
+    tag: String,
+    manifest: Vec<u8>,
+    digest: String,
+}
 
 /// Pushes `charts` under `location`, returning one result per chart in order.
 pub async fn push(
@@ -25,29 +35,75 @@ pub async fn push(
     location: &OciLocation,
     charts: &[ChartToPush],
 ) -> Result<Vec<PushedChart>, StagingError> {
-    let blobs: Vec<(String, String, &[u8])> = charts
-        .iter()
-        .flat_map(|c| {
-            let repo = location.repository(&c.name);
-            [(repo.clone(), c.name.clone(), c.config.as_slice()), (repo, c.name.clone(), c.package.bytes.as_slice())]
-        })
-        .collect();
-    let uploaded: Vec<u64> = stream::iter(blobs.iter().map(|(repo, name, data)| put_blob(client, repo, name, data)))
-        .buffered(CONCURRENCY)
-        .try_collect()
-        .await?;
-    let blob_bytes: Vec<u64> = uploaded.chunks(2).map(|pair| pair.iter().sum()).collect();
+    let planned = charts.iter().map(|chart| plan(location, chart)).collect::<Result<Vec<_>, _>>()?;
+    // A tag already pointing at an identical manifest means its blobs are there too (the
+    // registry checked them when the manifest was put): nothing to do for that chart.
+    // NB: futures are collected into Vecs before streaming them: a stream over a `map` closure
+    // that borrows makes the whole staging future fail "Send is not general enough" when the
+    // reconciler spawns it (rust-lang/rust#102211).
+    let checks: Vec<_> = planned.iter().map(|p| is_current(client, p)).collect();
+    let current: Vec<bool> = stream::iter(checks).buffered(CONCURRENCY).try_collect().await?;
+    let stale: Vec<&Planned<'_>> = planned.iter().zip(&current).filter(|(_, c)| !**c).map(|(p, _)| p).collect();
 
-    let manifests = charts.iter().map(|chart| put_manifest(client, location, chart));
-    let pushed: Vec<PushedChart> = stream::iter(manifests).buffered(CONCURRENCY).try_collect().await?;
-    Ok(pushed
-        .into_iter()
-        .zip(blob_bytes)
-        .map(|(mut p, bytes)| {
-            p.pushed_bytes += bytes;
-            p
+    let mut uploads = Vec::with_capacity(stale.len() * 2);
+    for p in &stale {
+        uploads.push(put_blob(client, &p.repo, &p.chart.name, &p.chart.config));
+        uploads.push(put_blob(client, &p.repo, &p.chart.name, &p.chart.package.bytes));
+    }
+    let uploaded: Vec<u64> = stream::iter(uploads).buffered(CONCURRENCY).try_collect().await?;
+    let manifests: Vec<_> = stale.iter().map(|p| put_manifest(client, p)).collect();
+    stream::iter(manifests).buffered(CONCURRENCY).try_collect::<Vec<()>>().await?;
+
+    let mut uploaded = uploaded.chunks(2).map(|pair| pair.iter().sum::<u64>());
+    Ok(planned
+        .iter()
+        .zip(current)
+        .map(|(p, current)| {
+            let pushed_bytes = if current { 0 } else { uploaded.next().unwrap_or(0) + p.manifest.len() as u64 };
+            PushedChart {
+                reference: format!("oci://{}/{}", location.host, p.repo),
+                tag: p.tag.clone(),
+                digest: p.digest.clone(),
+                pushed_bytes,
+            }
         })
         .collect())
+}
+
+/// Builds the manifest of `chart`.
+fn plan<'a>(location: &OciLocation, chart: &'a ChartToPush) -> Result<Planned<'a>, StagingError> {
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST_MEDIA_TYPE,
+        "config": {"mediaType": HELM_CONFIG_MEDIA_TYPE, "digest": digest_of(&chart.config), "size": chart.config.len()},
+        "layers": [{
+            "mediaType": HELM_CHART_MEDIA_TYPE,
+            "digest": digest_of(&chart.package.bytes),
+            "size": chart.package.bytes.len(),
+        }],
+        "annotations": {
+            "org.opencontainers.image.title": chart.name,
+            "org.opencontainers.image.version": chart.version,
+        },
+    }))
+    .map_err(|err| refused(&location.base, &chart.name, err.to_string()))?;
+    Ok(Planned {
+        chart,
+        repo: location.repository(&chart.name),
+        tag: chart.version.replace('+', "_"),
+        digest: digest_of(&manifest),
+        manifest,
+    })
+}
+
+/// True when the tag already points at exactly this manifest.
+async fn is_current(client: &OciClient, planned: &Planned<'_>) -> Result<bool, StagingError> {
+    let url = client.url(&format!("/v2/{}/manifests/{}", planned.repo, planned.tag));
+    let head = client
+        .send(Method::HEAD, &url, &scope(&planned.repo), |r| r.header(ACCEPT, OCI_MANIFEST_MEDIA_TYPE))
+        .await?;
+    let current = head.headers().get("docker-content-digest").and_then(|v| v.to_str().ok());
+    Ok(head.status().is_success() && current == Some(planned.digest.as_str()))
 }
 
 fn scope(repo: &str) -> String {
@@ -88,40 +144,17 @@ async fn put_blob(client: &OciClient, repo: &str, chart: &str, data: &[u8]) -> R
     Ok(data.len() as u64)
 }
 
-/// Puts the manifest of `chart` unless the tag already points at an identical one.
-async fn put_manifest(client: &OciClient, location: &OciLocation, chart: &ChartToPush) -> Result<PushedChart, StagingError> {
-    let repo = location.repository(&chart.name);
-    let tag = chart.version.replace('+', "_");
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST_MEDIA_TYPE,
-        "config": {"mediaType": HELM_CONFIG_MEDIA_TYPE, "digest": digest_of(&chart.config), "size": chart.config.len()},
-        "layers": [{
-            "mediaType": HELM_CHART_MEDIA_TYPE,
-            "digest": digest_of(&chart.package.bytes),
-            "size": chart.package.bytes.len(),
-        }],
-        "annotations": {
-            "org.opencontainers.image.title": chart.name,
-            "org.opencontainers.image.version": chart.version,
-        },
-    }))
-    .map_err(|err| refused(&location.base, &chart.name, err.to_string()))?;
-    let digest = digest_of(&manifest);
-    let reference = format!("oci://{}/{repo}", location.host);
-    let scope = scope(&repo);
-    let url = client.url(&format!("/v2/{repo}/manifests/{tag}"));
-    let head = client.send(Method::HEAD, &url, &scope, |r| r.header(ACCEPT, OCI_MANIFEST_MEDIA_TYPE)).await?;
-    let current = head.headers().get("docker-content-digest").and_then(|v| v.to_str().ok());
-    if head.status().is_success() && current == Some(digest.as_str()) {
-        return Ok(PushedChart { reference, tag, digest, pushed_bytes: 0 });
-    }
-    let len = manifest.len() as u64;
+/// Puts the manifest (its blobs are already there).
+async fn put_manifest(client: &OciClient, planned: &Planned<'_>) -> Result<(), StagingError> {
+    let url = client.url(&format!("/v2/{}/manifests/{}", planned.repo, planned.tag));
+    let body = planned.manifest.clone();
     let put = client
-        .send(Method::PUT, &url, &scope, |r| r.header(CONTENT_TYPE, OCI_MANIFEST_MEDIA_TYPE).body(manifest.clone()))
+        .send(Method::PUT, &url, &scope(&planned.repo), |r| {
+            r.header(CONTENT_TYPE, OCI_MANIFEST_MEDIA_TYPE).body(body.clone())
+        })
         .await?;
-    refuse_unless_ok(put, &url, &chart.name).await?;
-    Ok(PushedChart { reference, tag, digest, pushed_bytes: len })
+    refuse_unless_ok(put, &url, &planned.chart.name).await?;
+    Ok(())
 }
 
 fn refused(url: &str, chart: &str, reason: String) -> StagingError {

@@ -149,3 +149,25 @@ impl Stager {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reconciler runs staging inside spawned tasks: the future must be `Send + 'static`
+    /// once it owns its inputs. A compile-time check; nothing is contacted.
+    #[test]
+    fn staging_futures_can_be_spawned() {
+        fn spawnable<F: std::future::Future + Send + 'static>(_: F) {}
+        let stager = std::sync::Arc::new(Stager::new(StagerConfig {
+            staging_url: "oci://127.0.0.1:1/x".into(),
+            ..StagerConfig::default()
+        }));
+        spawnable(async move {
+            let app = Application::default();
+            if let Ok(stager) = stager.as_ref() {
+                stager.stage(&app, None).await;
+            }
+        });
+    }
+}
