@@ -1,3 +1,6 @@
 //! Orkestra's controller: chart staging, workflow planning and submission, status.
 
 pub mod staging;
+pub mod executor;
+pub mod leader;
+pub mod admin;

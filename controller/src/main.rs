@@ -19,6 +19,8 @@ enum Command {
     Stage(staging::cli::StageArgs),
     /// Print the Workflow and HelmReleases planned for an ApplicationGroup file, without a cluster.
     Plan(plan_command::PlanArgs),
+    /// Run one workflow step: install or delete a HelmRelease and wait for Flux (in workflow pods).
+    Executor(orkestra_controller::executor::ExecutorArgs),
 }
 
 #[tokio::main]
@@ -32,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Stage(args) => staging::cli::run(args).await,
         Command::Plan(args) => plan_command::run(args),
+        Command::Executor(args) => orkestra_controller::executor::main(args).await,
     }
 }
 

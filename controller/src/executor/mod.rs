@@ -1,0 +1,215 @@
+//! `orkestra-controller executor --action install|delete --helmrelease <base64> --timeout <duration>`:
+//! the step each Argo workflow pod runs (the `helmrelease` leaf of `orkestra_shared::plan`).
+//!
+//! - **install**: creates the HelmRelease's namespace when missing, server-side applies the
+//!   HelmRelease (field manager [`FIELD_MANAGER`], forced: the workflow owns these fields, a
+//!   leftover manager from an older run must not block it), then watches it until Flux reports
+//!   `Ready=True` at the applied generation for `--ready-checks` consecutive checks
+//!   `--check-interval` apart. Consecutive checks, because Flux briefly reports Ready between a
+//!   successful Helm action and its post-action checks, and a spec change by someone else resets the
+//!   generation. A terminal Flux failure ([`status`]) fails the step at once.
+//! - **delete**: deletes the HelmRelease (Flux's finalizer uninstalls the Helm release) and watches it
+//!   until it is gone. Already gone is success.
+//!
+//! Everything, the first API call included, is bounded by `--timeout` (the plan passes the
+//! release's Helm timeout). Waits use a watch on the one object (`metadata.name` field selector,
+//! quorum reads on relist), not polling; watch errors are retried with backoff until the timeout.
+//!
+//! Exit status (see [`error`]): 0 done; 1 the release failed or vanished; 2 bad input, nothing
+//! written; 3 timeout; 4 Kubernetes API error. Errors are one line on stderr (`error: …`);
+//! progress lines go to stdout, which Argo keeps as the step's log.
+//!
+//! The `keptn` leaf of the plan calls `executor --type keptn … --params`; Keptn evaluation is not
+//! implemented in this version, so that call fails with exit status 2 and says so.
+
+pub mod delete;
+pub mod error;
+pub mod input;
+pub mod install;
+pub mod status;
+
+use std::time::Duration;
+
+use futures::Stream;
+use kube::api::{Api, DynamicObject};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::WatchStreamExt as _;
+use kube::runtime::watcher::{self, ListSemantic};
+use tokio::time::Instant;
+
+pub use error::ExecutorError;
+
+/// Server-side apply field manager of the HelmReleases the executor writes.
+pub const FIELD_MANAGER: &str = "orkestra-executor";
+
+/// What the step does with the HelmRelease.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Create or update it and wait until Flux reports it ready.
+    Install,
+    /// Delete it and wait until it is gone.
+    Delete,
+}
+
+/// Which leaf of the plan calls the executor.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExecutorType {
+    /// The HelmRelease executor (this module).
+    #[default]
+    Helmrelease,
+    /// Keptn quality gates: not implemented in this version.
+    Keptn,
+}
+
+/// Arguments of the `executor` subcommand.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ExecutorArgs {
+    /// What to do with the HelmRelease.
+    #[arg(long, value_enum, env = "ORKESTRA_EXECUTOR_ACTION")]
+    pub action: Action,
+
+    /// The HelmRelease (helm.toolkit.fluxcd.io/v2) as base64-encoded JSON.
+    #[arg(long, env = "ORKESTRA_EXECUTOR_HELMRELEASE")]
+    pub helmrelease: String,
+
+    /// Upper bound of the whole step, as a Go duration ("5m", "1h30m").
+    #[arg(long, env = "ORKESTRA_EXECUTOR_TIMEOUT", default_value = "5m", value_parser = parse_positive_duration)]
+    pub timeout: Duration,
+
+    /// Consecutive checks that must see the release ready before install succeeds.
+    #[arg(long, env = "ORKESTRA_EXECUTOR_READY_CHECKS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub ready_checks: u32,
+
+    /// Time between readiness checks.
+    #[arg(long, env = "ORKESTRA_EXECUTOR_CHECK_INTERVAL", default_value = "1s", value_parser = parse_positive_duration)]
+    pub check_interval: Duration,
+
+    /// Which executor the workflow leaf asks for.
+    #[arg(long = "type", value_enum, env = "ORKESTRA_EXECUTOR_TYPE", default_value_t = ExecutorType::Helmrelease)]
+    pub executor_type: ExecutorType,
+
+    /// Executor parameters as JSON (Keptn and custom leaves); unused by the HelmRelease executor.
+    #[arg(long, env = "ORKESTRA_EXECUTOR_PARAMS")]
+    pub params: Option<String>,
+}
+
+/// Runs the `executor` subcommand; on failure prints `error: <one line>` to stderr and exits with
+/// the error's status (never returns an error to `main`, whose exit status would always be 1).
+pub async fn main(args: ExecutorArgs) -> anyhow::Result<()> {
+    match run(args).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            eprintln!("error: {}", error::one_line(&e.to_string()));
+            std::process::exit(e.exit_code());
+        }
+    }
+}
+
+/// Runs one step: checks the input, then installs or deletes.
+pub async fn run(args: ExecutorArgs) -> Result<(), ExecutorError> {
+    let ExecutorArgs { action, helmrelease, timeout, ready_checks, check_interval, executor_type, params: _ } = args;
+    if executor_type == ExecutorType::Keptn {
+        return Err(ExecutorError::Input("the keptn executor is not implemented in this version".into()));
+    }
+    let target = input::decode(&helmrelease)?;
+    let deadline = Instant::now() + timeout;
+    let limit = Limit { deadline, timeout, namespace: target.namespace.clone(), name: target.name.clone() };
+    let client = limit.bounded("a Kubernetes client is ready", kube::Client::try_default()).await?.map_err(ExecutorError::Client)?;
+    match action {
+        Action::Install => install::run(client, &target, &limit, ReadyChecks { count: ready_checks, interval: check_interval }).await,
+        Action::Delete => delete::run(client, &target, &limit).await,
+    }
+}
+
+/// How install decides that the release is ready.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadyChecks {
+    /// Consecutive ready checks needed.
+    pub count: u32,
+    /// Time between checks.
+    pub interval: Duration,
+}
+
+/// The step's deadline and what a timeout error names.
+#[derive(Debug, Clone)]
+pub struct Limit {
+    /// When the step gives up.
+    pub deadline: Instant,
+    /// `--timeout`, for messages.
+    pub timeout: Duration,
+    /// Namespace of the HelmRelease.
+    pub namespace: String,
+    /// Name of the HelmRelease.
+    pub name: String,
+}
+
+impl Limit {
+    /// `future`, or a timeout error saying the step was waiting until `waiting_for`.
+    pub async fn bounded<T>(&self, waiting_for: &'static str, future: impl Future<Output = T>) -> Result<T, ExecutorError> {
+        tokio::time::timeout_at(self.deadline, future).await.map_err(|_| self.timed_out(waiting_for, "no answer".into()))
+    }
+
+    /// The timeout error.
+    pub fn timed_out(&self, waiting_for: &'static str, last: String) -> ExecutorError {
+        ExecutorError::Timeout {
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            timeout: humantime_like(self.timeout),
+            waiting_for,
+            last,
+        }
+    }
+}
+
+/// API of Flux HelmReleases in `namespace`.
+pub fn helm_releases(client: kube::Client, namespace: &str) -> Api<DynamicObject> {
+    let (group, version) = orkestra_shared::plan::flux::API_VERSION.split_once('/').unwrap_or_default();
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(group, version, orkestra_shared::plan::flux::KIND),
+        "helmreleases",
+    );
+    Api::namespaced_with(client, namespace, &resource)
+}
+
+/// Watch events of the one HelmRelease `name`, retried with backoff on errors.
+pub fn watch_release(
+    api: Api<DynamicObject>,
+    name: &str,
+) -> impl Stream<Item = Result<watcher::Event<DynamicObject>, watcher::Error>> + Send + use<> {
+    // NB: quorum reads on (re)list: a cached list could predate our own write and show the
+    // release missing or at its old generation.
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}")).list_semantic(ListSemantic::MostRecent);
+    watcher::watcher(api, config).default_backoff()
+}
+
+/// "5m", "90s", "1.5s": the duration as the user wrote it, near enough.
+fn humantime_like(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    match millis {
+        m if m % 3_600_000 == 0 && m > 0 => format!("{}h", m / 3_600_000),
+        m if m % 60_000 == 0 && m > 0 => format!("{}m", m / 60_000),
+        m if m % 1000 == 0 => format!("{}s", m / 1000),
+        m => format!("{}ms", m),
+    }
+}
+
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = orkestra_shared::duration::parse(text)?;
+    if duration.is_zero() { Err(format!("duration {text:?} must be more than zero")) } else { Ok(duration) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_back_as_written() {
+        assert_eq!(humantime_like(Duration::from_secs(300)), "5m");
+        assert_eq!(humantime_like(Duration::from_secs(7200)), "2h");
+        assert_eq!(humantime_like(Duration::from_secs(90)), "90s");
+        assert_eq!(humantime_like(Duration::from_millis(1500)), "1500ms");
+        assert!(parse_positive_duration("0s").is_err());
+        assert!(parse_positive_duration("soon").is_err());
+        assert_eq!(parse_positive_duration("2s"), Ok(Duration::from_secs(2)));
+    }
+}

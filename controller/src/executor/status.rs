@@ -1,0 +1,179 @@
+//! Reading a HelmRelease's status the way Flux helm-controller (helm.toolkit.fluxcd.io/v2) writes it.
+//!
+//! # Generations
+//! A condition only speaks for the spec the executor applied once Flux has looked at that spec:
+//! a `Ready=False InstallFailed` left over from the previous generation must not fail an upgrade
+//! that Flux has not started yet. A condition is *fresh* when its own `observedGeneration` (Flux
+//! sets it on every condition) reaches `metadata.generation`; without one, when
+//! `status.observedGeneration` or `status.lastAttemptedGeneration` does. Ready additionally needs
+//! `status.observedGeneration >= metadata.generation`.
+//!
+//! # Terminal failures
+//! The step fails at once, without waiting for the timeout, when a fresh condition says:
+//! - `Stalled=True` (any reason: Flux gave up, e.g. `RetriesExceeded`, `InvalidChartReference`);
+//! - `Ready=False` with one of [`TERMINAL_REASONS`]. Exception: `InstallFailed` (`UpgradeFailed`)
+//!   while the release asks Flux to retry (`spec.install.remediation.retries`, resp.
+//!   `spec.upgrade.remediation.retries`, non-zero; negative means forever): Flux will try again,
+//!   so only `Stalled` or the timeout end the wait. Orkestra's own remediation (the rollback
+//!   workflow) starts when the step fails, so by default the step fails fast.
+//!
+//! Any other state (no status yet, `Ready=Unknown Progressing`, `Ready=False DependencyNotReady`,
+//! a stale condition) is pending.
+
+use serde_json::Value;
+
+/// `Ready=False` reasons that Flux does not get over by itself (v2, plus the v2beta names
+/// `ReconciliationFailed` and `ChartPullFailed` still written by older helm-controllers).
+pub const TERMINAL_REASONS: &[&str] = &[
+    "InstallFailed",
+    "UpgradeFailed",
+    "TestFailed",
+    "RollbackFailed",
+    "UninstallFailed",
+    "ArtifactFailed",
+    "InitFailed",
+    "GetLastReleaseFailed",
+    "ReconciliationFailed",
+    "ChartPullFailed",
+];
+
+/// What one look at a HelmRelease says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observation {
+    /// Flux observed the current generation and it is `Ready=True`.
+    Ready,
+    /// Flux gave up on the current generation.
+    Failed { reason: String, message: String },
+    /// Anything else; the text describes the state for logs and timeout messages.
+    Pending(String),
+}
+
+/// Reads the status of a HelmRelease object (the whole object as JSON).
+pub fn observe(object: &Value) -> Observation {
+    let generation = object.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+    let status = object.get("status");
+    let observed = status.and_then(|s| s.get("observedGeneration")).and_then(Value::as_i64).unwrap_or(-1);
+    let attempted = status.and_then(|s| s.get("lastAttemptedGeneration")).and_then(Value::as_i64).unwrap_or(-1);
+    let conditions: &[Value] =
+        status.and_then(|s| s.get("conditions")).and_then(Value::as_array).map_or(&[], Vec::as_slice);
+    let fresh = |condition: &Value| match condition.get("observedGeneration").and_then(Value::as_i64) {
+        Some(at) => at >= generation,
+        None => observed >= generation || attempted >= generation,
+    };
+    let find = |kind: &str| conditions.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(kind));
+    let text = |c: &Value, key: &str| c.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+
+    if let Some(stalled) = find("Stalled").filter(|c| fresh(c) && text(c, "status") == "True") {
+        return Observation::Failed { reason: reason_or(&text(stalled, "reason"), "Stalled"), message: text(stalled, "message") };
+    }
+    let Some(ready) = find("Ready") else {
+        return Observation::Pending(format!("no Ready condition yet (generation {generation}, observed {observed})"));
+    };
+    let (state, reason, message) = (text(ready, "status"), text(ready, "reason"), text(ready, "message"));
+    if !fresh(ready) {
+        return Observation::Pending(format!(
+            "Ready={state} ({reason}) is about an older generation than {generation}; waiting for Flux"
+        ));
+    }
+    match state.as_str() {
+        "True" if observed >= generation => Observation::Ready,
+        "False" if TERMINAL_REASONS.contains(&reason.as_str()) && !retried_by_flux(object, &reason) => {
+            Observation::Failed { reason, message }
+        }
+        _ => Observation::Pending(format!(
+            "Ready={state} ({reason}: {message}) at generation {generation}, observed {observed}"
+        )),
+    }
+}
+
+/// Whether Flux retries after `reason` because the release configures remediation retries.
+fn retried_by_flux(object: &Value, reason: &str) -> bool {
+    let section = match reason {
+        "InstallFailed" => "install",
+        "UpgradeFailed" => "upgrade",
+        _ => return false,
+    };
+    object
+        .pointer(&format!("/spec/{section}/remediation/retries"))
+        .and_then(Value::as_i64)
+        .is_some_and(|retries| retries != 0)
+}
+
+fn reason_or(reason: &str, fallback: &str) -> String {
+    if reason.is_empty() { fallback.to_owned() } else { reason.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn release(generation: i64, status: Value) -> Value {
+        json!({"metadata": {"name": "app", "generation": generation}, "spec": {}, "status": status})
+    }
+
+    fn condition(kind: &str, status: &str, reason: &str, at: Option<i64>) -> Value {
+        let mut c = json!({"type": kind, "status": status, "reason": reason, "message": format!("{reason} happened")});
+        if let Some(at) = at {
+            c["observedGeneration"] = json!(at);
+        }
+        c
+    }
+
+    #[test]
+    fn ready_needs_flux_to_have_observed_the_current_generation() {
+        let ready = condition("Ready", "True", "InstallSucceeded", None);
+        assert_eq!(observe(&release(2, json!({"observedGeneration": 2, "conditions": [ready]}))), Observation::Ready);
+        assert!(matches!(
+            observe(&release(3, json!({"observedGeneration": 2, "conditions": [ready]}))),
+            Observation::Pending(_)
+        ));
+        let stale = condition("Ready", "True", "UpgradeSucceeded", Some(2));
+        assert!(matches!(
+            observe(&release(3, json!({"observedGeneration": 3, "conditions": [stale]}))),
+            Observation::Pending(_)
+        ));
+    }
+
+    #[test]
+    fn terminal_reasons_fail_only_for_the_current_generation() {
+        let failed = condition("Ready", "False", "InstallFailed", Some(1));
+        assert_eq!(
+            observe(&release(1, json!({"conditions": [failed]}))),
+            Observation::Failed { reason: "InstallFailed".into(), message: "InstallFailed happened".into() }
+        );
+        assert!(matches!(observe(&release(2, json!({"conditions": [failed]}))), Observation::Pending(_)));
+        let unversioned = condition("Ready", "False", "UpgradeFailed", None);
+        assert!(matches!(
+            observe(&release(2, json!({"lastAttemptedGeneration": 2, "conditions": [unversioned]}))),
+            Observation::Failed { .. }
+        ));
+        assert!(matches!(
+            observe(&release(2, json!({"lastAttemptedGeneration": 1, "observedGeneration": 1, "conditions": [unversioned]}))),
+            Observation::Pending(_)
+        ));
+    }
+
+    #[test]
+    fn stalled_fails_and_transient_reasons_wait() {
+        let stalled = condition("Stalled", "True", "RetriesExceeded", Some(1));
+        let progressing = condition("Ready", "Unknown", "Progressing", Some(1));
+        assert!(matches!(
+            observe(&release(1, json!({"conditions": [progressing.clone(), stalled]}))),
+            Observation::Failed { reason, .. } if reason == "RetriesExceeded"
+        ));
+        assert!(matches!(observe(&release(1, json!({"conditions": [progressing]}))), Observation::Pending(_)));
+        let dependency = condition("Ready", "False", "DependencyNotReady", Some(1));
+        assert!(matches!(observe(&release(1, json!({"conditions": [dependency]}))), Observation::Pending(_)));
+        assert!(matches!(observe(&json!({"metadata": {"generation": 1}})), Observation::Pending(_)));
+    }
+
+    #[test]
+    fn install_failures_that_flux_retries_are_not_terminal() {
+        let mut object = release(1, json!({"conditions": [condition("Ready", "False", "InstallFailed", Some(1))]}));
+        object["spec"] = json!({"install": {"remediation": {"retries": 3}}});
+        assert!(matches!(observe(&object), Observation::Pending(_)));
+        object["spec"] = json!({"upgrade": {"remediation": {"retries": 3}}});
+        assert!(matches!(observe(&object), Observation::Failed { .. }));
+    }
+}
