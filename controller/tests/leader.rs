@@ -171,3 +171,65 @@ async fn unusable_settings_are_refused() {
     assert_eq!(err.category(), "config");
     assert!(err.to_string().contains("renew_every"), "{err}");
 }
+
+/// A TCP forwarder to the API server that the test can cut, as a network partition would.
+struct Partition {
+    url: String,
+    cut: tokio_util::sync::CancellationToken,
+}
+
+impl Partition {
+    async fn to(api_server: &str) -> Partition {
+        let upstream = api_server.trim_start_matches("https://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let cut = tokio_util::sync::CancellationToken::new();
+        let stop = cut.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut inbound, _) = tokio::select! {
+                    () = stop.cancelled() => return,
+                    accepted = listener.accept() => accepted.unwrap(),
+                };
+                let (upstream, stop) = (upstream.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut outbound = tokio::net::TcpStream::connect(upstream).await.unwrap();
+                    tokio::select! {
+                        () = stop.cancelled() => {}
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    }
+                });
+            }
+        });
+        Partition { url, cut }
+    }
+}
+
+#[tokio::test]
+async fn leadership_is_lost_when_renewals_fail_for_the_lease_duration() {
+    let (client, ns) = setup("leader-partition").await;
+    let cluster = Cluster::shared().await.unwrap();
+    let partition = Partition::to(cluster.api_server()).await;
+    let kubeconfig = kube::config::Kubeconfig::read_from(cluster.kubeconfig()).unwrap();
+    let mut settings = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.unwrap();
+    settings.cluster_url = partition.url.parse().unwrap();
+    let cut_off = kube::Client::try_from(settings).unwrap();
+
+    let a = leader::acquire(cut_off, config(&ns, "pod-a")).await.unwrap();
+    let lost = a.lost();
+    let b = candidate(&client, &ns, "pod-b");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!lost.is_cancelled() && !b.is_finished());
+
+    let cut = Instant::now();
+    partition.cut.cancel();
+    tokio::time::timeout(Duration::from_secs(10), lost.cancelled()).await.expect("pod-a never gave up");
+    let gave_up = cut.elapsed();
+    // pod-a stops believing it leads before pod-b may take over.
+    assert!(!b.is_finished(), "pod-b took over before pod-a gave up ({gave_up:?})");
+    assert!(gave_up <= Duration::from_secs(5), "gave up after {gave_up:?}");
+    let b = acquired(b, Duration::from_secs(15)).await;
+    assert_eq!(holder(&client, &ns).await.as_deref(), Some("pod-b"));
+    b.release().await;
+    a.release().await;
+}
