@@ -71,9 +71,14 @@ impl TestWebhook {
         if let Some(policy) = policy {
             cmd.arg("--policy").arg(policy);
         }
+        // Own process group, pid recorded in the cluster's pids/: if this test process is killed
+        // before Drop runs, tests/cluster/down still stops the webhook.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
+        let pid_file = cluster.dir().join("pids").join(format!("{name}.pid"));
+        let _ = std::fs::write(pid_file, child.id().to_string());
         let mut webhook = TestWebhook {
             name,
             url: format!("https://127.0.0.1:{port}"),
@@ -102,6 +107,12 @@ impl TestWebhook {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+            let pid_file = self
+                .cluster
+                .dir()
+                .join("pids")
+                .join(format!("{}.pid", self.name));
+            let _ = std::fs::remove_file(pid_file);
         }
     }
 
@@ -244,12 +255,18 @@ pub fn application_group_resource() -> ApiResource {
     )
 }
 
-/// Builds a workspace binary once per test process and returns its path.
+/// Builds a workspace binary once per test process and returns its path. With
+/// `ORKESTRA_TESTS_PREBUILT=1` (set by tests/run after `cargo build --workspace --bins`) an existing
+/// binary is used as it is.
 pub async fn workspace_binary(package: &str, binary: &str) -> anyhow::Result<PathBuf> {
     static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| repo_root().join("target"), PathBuf::from);
     let path = target.join("debug").join(binary);
+    let prebuilt = std::env::var_os("ORKESTRA_TESTS_PREBUILT").is_some_and(|v| v == "1");
+    if prebuilt && path.exists() {
+        return Ok(path);
+    }
     let already = BUILT
         .lock()
         .map_err(|_| anyhow::anyhow!("poisoned"))?
