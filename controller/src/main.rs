@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use orkestra_controller::staging;
 
 mod plan_command;
+mod run_command;
 
 /// Orkestra's controller for ApplicationGroups.
 #[derive(Parser, Debug)]
@@ -19,6 +20,8 @@ enum Command {
     Stage(staging::cli::StageArgs),
     /// Print the Workflow and HelmReleases planned for an ApplicationGroup file, without a cluster.
     Plan(plan_command::PlanArgs),
+    /// Run the reconciler: watch ApplicationGroups, stage, submit Workflows, write status.
+    Run(run_command::RunArgs),
     /// Run one workflow step: install or delete a HelmRelease and wait for Flux (in workflow pods).
     Executor(orkestra_controller::executor::ExecutorArgs),
 }
@@ -34,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Stage(args) => staging::cli::run(args).await,
         Command::Plan(args) => plan_command::run(args),
+        Command::Run(args) => run_command::run(args).await,
         Command::Executor(args) => orkestra_controller::executor::main(args).await,
     }
 }

@@ -1,0 +1,81 @@
+//! What every reconcile shares: one [`Context`] in an `Arc`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use kube::Client;
+use kube::runtime::events::{Recorder, Reporter};
+use orkestra_shared::plan::PlanConfig;
+
+use super::metrics::Metrics;
+use crate::staging::Stager;
+
+/// Name under which the controller writes (server-side apply field manager, event reporter).
+pub const CONTROLLER_NAME: &str = "orkestra-controller";
+
+/// How the reconciler runs.
+#[derive(Debug, Clone)]
+pub struct ReconcilerConfig {
+    /// Where Workflows run and what they point at.
+    pub plan: PlanConfig,
+    /// Namespace of an `authSecretRef` that names none.
+    pub secret_namespace: String,
+    /// Only groups matching this label selector are reconciled (all when `None`).
+    pub group_selector: Option<String>,
+    /// Most groups reconciled at once.
+    pub concurrency: u16,
+    /// This replica's name (event reporting instance).
+    pub identity: String,
+}
+
+/// The reconciler's shared state.
+pub struct Context {
+    /// The Kubernetes client.
+    pub client: Client,
+    /// Publishes Kubernetes Events about groups.
+    pub recorder: Recorder,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Configuration.
+    pub config: ReconcilerConfig,
+    /// Stages charts into the staging repository.
+    pub stager: Stager,
+    /// Consecutive failed reconciles per group, for the backoff (reset on success).
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("config", &self.config).field("stager", &self.stager).finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// Builds the context.
+    pub fn new(client: Client, config: ReconcilerConfig, stager: Stager, metrics: Metrics) -> Self {
+        let reporter = Reporter { controller: CONTROLLER_NAME.to_owned(), instance: Some(config.identity.clone()) };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics,
+            config,
+            stager,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts a failure of `group` and returns how many happened in a row.
+    pub fn note_failure(&self, group: &str) -> u32 {
+        let Ok(mut failures) = self.failures.lock() else { return 1 };
+        let count = failures.entry(group.to_owned()).or_default();
+        *count = count.saturating_add(1);
+        *count
+    }
+
+    /// Forgets the failures of `group` after a successful reconcile.
+    pub fn note_success(&self, group: &str) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.remove(group);
+        }
+    }
+}

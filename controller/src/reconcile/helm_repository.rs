@@ -1,0 +1,68 @@
+//! The Flux `HelmRepository` (source.toolkit.fluxcd.io/v1) through which HelmReleases pull the
+//! staged charts: created or updated by server-side apply before each submission, so it exists and
+//! points at the current staging URL even if someone deleted or edited it.
+
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use orkestra_shared::names::{HERITAGE_LABEL, HERITAGE_VALUE};
+use serde_json::json;
+
+use super::context::{CONTROLLER_NAME, Context};
+use super::error::Error;
+
+/// How often Flux refreshes the staging repository's index (OCI repositories have none).
+const INTERVAL: &str = "5m";
+
+/// The HelmRepository kind.
+pub fn api_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", "HelmRepository"),
+        "helmrepositories",
+    )
+}
+
+/// The HelmRepository object for a staging URL: `type: oci` for `oci://`; `insecure` (plain HTTP)
+/// for a loopback registry, as staging itself speaks plain HTTP to those.
+pub fn object(name: &str, namespace: &str, staging_url: &str) -> serde_json::Value {
+    let mut spec = json!({"url": staging_url, "interval": INTERVAL});
+    if let Some(rest) = staging_url.strip_prefix("oci://") {
+        spec["type"] = json!("oci");
+        let host = rest.split('/').next().unwrap_or_default();
+        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        if host == "localhost" || host.starts_with("127.") || host == "[::1]" {
+            spec["insecure"] = json!(true);
+        }
+    }
+    json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "HelmRepository",
+        "metadata": {"name": name, "namespace": namespace, "labels": {HERITAGE_LABEL: HERITAGE_VALUE}},
+        "spec": spec,
+    })
+}
+
+/// Creates or updates the staging HelmRepository.
+pub async fn ensure(ctx: &Context) -> Result<(), Error> {
+    let source = &ctx.config.plan.staging_source;
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &source.namespace, &api_resource());
+    let body = object(&source.name, &source.namespace, &ctx.stager.staging_url());
+    api.patch(&source.name, &PatchParams::apply(CONTROLLER_NAME).force(), &Patch::Apply(&body))
+        .await
+        .map_err(Error::kube(format!("applying HelmRepository {}/{}", source.namespace, source.name)))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_oci_staging_registry_is_an_oci_helm_repository() {
+        let repo = object("s", "ns", "oci://127.0.0.1:5000/charts");
+        assert_eq!(repo["spec"]["type"], "oci");
+        assert_eq!(repo["spec"]["insecure"], true);
+        let repo = object("s", "ns", "oci://registry.example.com/charts");
+        assert_eq!(repo["spec"].get("insecure"), None);
+        let repo = object("s", "ns", "https://museum.example.com");
+        assert_eq!(repo["spec"].get("type"), None);
+    }
+}

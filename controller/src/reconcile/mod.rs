@@ -1,0 +1,85 @@
+//! The reconciler (`orkestra-controller run`, issue 6): a kube-rs `Controller` over
+//! ApplicationGroups (DESIGN.md "Controller", steps 1–6).
+//!
+//! Per reconcile ([`reconciler::reconcile`]), inside `kube::runtime::finalizer` with FINALIZER:
+//! 1. the group's Workflows are read from the API server ([`workflows::list`]);
+//! 2. no forward Workflow of the current generation → [`rollout::start`]: stage every chart
+//!    ([`staging_step`]; credentials from the `authSecretRef` Secret), plan with
+//!    `orkestra_shared::plan::build` (Resolved filled from staging), apply the staging
+//!    HelmRepository ([`helm_repository`]), suspend the group's other running Workflows, submit;
+//! 3. otherwise [`observe::forward`]: Workflow phase + HelmRelease conditions → status; success
+//!    records `lastSucceededGeneration` and the LAST_SUCCESSFUL_ANNOTATION; failure →
+//!    [`remediation`] (rollback to the last good spec, or reverse when there is none);
+//! 4. deletion → [`teardown`]: reverse workflow, finalizer released when it ends.
+//!
+//! Status is written by server-side apply on the status subresource ([`status::write`]); an
+//! unchanged status is not written. Events ([`events`]) on every Ready transition and submission.
+//!
+//! Decisions worth knowing:
+//! - "Action only on a new generation" = a forward Workflow labelled with the current generation
+//!   exists or not. That label (not `status.observedGeneration`) is the record, because it is
+//!   written atomically with the Workflow: a controller killed between submitting and writing
+//!   the status finds the Workflow on restart and does not submit it again.
+//! - A Workflow of an older generation is deleted before the new one is created under the same
+//!   name; while it is still terminating the reconcile retries in about a second.
+//! - A chart that cannot be staged sets Ready=False/ChartPullFailed with the staging error (which
+//!   names the chart, the requested version and the repository) and is retried with a backoff
+//!   (10 s… for an unreachable repository, 1 min… otherwise); a spec change retries at once.
+//! - Workflows and HelmReleases trigger reconciles of their group through the owner reference or
+//!   the OWNER_LABEL (see [`reconciler::run`] for why not `Controller::owns`).
+//! - A periodic re-check runs at `spec.interval` when set; while a Workflow runs, at most every
+//!   [`IN_FLIGHT_RECHECK`] as a safety net for missed watch events.
+//! - An `authSecretRef` without a namespace is looked up in [`ReconcilerConfig::secret_namespace`]
+//!   (Orkestra's own namespace by default).
+//! - The webhook may not be installed: the spec is defaulted here as admission would.
+
+pub mod context;
+pub mod error;
+pub mod events;
+pub mod helm_releases;
+pub mod helm_repository;
+pub mod metrics;
+pub mod observe;
+pub mod reconciler;
+pub mod remediation;
+pub mod rollout;
+pub mod staging_step;
+pub mod status;
+pub mod teardown;
+pub mod workflows;
+
+use std::time::Duration;
+
+use kube::runtime::controller::Action;
+use orkestra_shared::crd::{ApplicationGroupSpec, ApplicationGroupStatus};
+
+pub use context::{Context, ReconcilerConfig};
+pub use error::Error;
+pub use metrics::Metrics;
+pub use reconciler::{error_policy, reconcile, run};
+
+/// Safety-net re-check while a Workflow runs (its changes trigger reconciles anyway).
+pub const IN_FLIGHT_RECHECK: Duration = Duration::from_secs(300);
+
+/// What one step decided: the status to write, then either an action or an error to return.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The new status.
+    pub status: ApplicationGroupStatus,
+    /// When to look again (`None`: on the next change).
+    pub action: Option<Action>,
+    /// A failure to report after the status is written (picks the backoff).
+    pub error: Option<Error>,
+}
+
+/// When to look at a group again: at `spec.interval` when set, and while a Workflow runs at most
+/// every [`IN_FLIGHT_RECHECK`].
+pub fn recheck(spec: &ApplicationGroupSpec, in_flight: bool) -> Action {
+    let interval = spec.interval.as_deref().and_then(|i| orkestra_shared::duration::parse(i).ok());
+    match (interval, in_flight) {
+        (Some(interval), true) => Action::requeue(interval.min(IN_FLIGHT_RECHECK)),
+        (Some(interval), false) => Action::requeue(interval),
+        (None, true) => Action::requeue(IN_FLIGHT_RECHECK),
+        (None, false) => Action::await_change(),
+    }
+}

@@ -1,0 +1,74 @@
+//! Step 4: a generation whose forward Workflow exists: map its phase and the HelmReleases'
+//! conditions into the status; on success record the last good spec; on failure remediate.
+
+use orkestra_shared::crd::{ApplicationGroup, ApplicationGroupSpec, ApplicationGroupStatus};
+use orkestra_shared::names::condition;
+
+use super::context::Context;
+use super::error::Error;
+use super::events::{self, reason};
+use super::helm_releases;
+use super::status::{self, State};
+use super::workflows::{self, GroupWorkflows, Phase};
+use super::{Outcome, recheck};
+
+/// Observes the forward Workflow of `generation` (`workflows.forward` is of that generation).
+pub async fn forward(
+    ctx: &Context,
+    group: &ApplicationGroup,
+    spec: &ApplicationGroupSpec,
+    generation: i64,
+    workflows: &GroupWorkflows,
+    mut status: ApplicationGroupStatus,
+) -> Result<Outcome, Error> {
+    let name = group.metadata.name.as_deref().unwrap_or_default();
+    status.observed_generation = generation;
+    let releases = helm_releases::conditions(ctx, name).await?;
+    helm_releases::fill(&mut status.applications, spec, &releases);
+    let (ready, total) = helm_releases::ready_count(&releases);
+
+    let Some(forward) = workflows.forward.as_ref() else {
+        return Ok(Outcome { status, action: Some(recheck(spec, false)), error: None });
+    };
+    let workflow_name = forward.metadata.name.as_deref().unwrap_or_default();
+    let phase = workflows::phase(forward);
+    match phase {
+        Phase::Pending | Phase::Running => {
+            status::set_ready(
+                &mut status,
+                State::False,
+                condition::PROGRESSING,
+                format!("forward workflow {workflow_name} {}: {ready}/{total} HelmReleases ready", phase.as_str()),
+                generation,
+            );
+            status::set(&mut status, condition::FORWARD_WORKFLOW_SUCCEEDED, State::Unknown, "Running", format!("generation {generation}"), generation);
+            Ok(Outcome { status, action: Some(recheck(spec, true)), error: None })
+        }
+        Phase::Succeeded => {
+            if status.last_succeeded_generation != generation {
+                // Annotation first: a status claiming success always has its spec recorded.
+                status::record_last_good(ctx, group).await?;
+                status.last_succeeded_generation = generation;
+                events::publish(ctx, group, false, reason::WORKFLOW_SUCCEEDED, "Observe", format!("forward workflow {workflow_name} of generation {generation} succeeded")).await;
+            }
+            status::set(&mut status, condition::FORWARD_WORKFLOW_SUCCEEDED, State::True, condition::SUCCEEDED, format!("generation {generation}"), generation);
+            status::set_ready(
+                &mut status,
+                State::True,
+                condition::SUCCEEDED,
+                format!("generation {generation} deployed: {ready}/{total} HelmReleases ready"),
+                generation,
+            );
+            Ok(Outcome { status, action: Some(recheck(spec, false)), error: None })
+        }
+        Phase::Failed | Phase::Error => {
+            let why = workflows::message(forward).unwrap_or("a step failed").to_owned();
+            let message = format!("forward workflow {workflow_name} of generation {generation} {}: {why}", phase.as_str());
+            if status::get(&status, condition::FORWARD_WORKFLOW_SUCCEEDED).is_none_or(|c| c.status != "False") {
+                events::publish(ctx, group, true, reason::WORKFLOW_FAILED, "Observe", message.clone()).await;
+            }
+            status::set(&mut status, condition::FORWARD_WORKFLOW_SUCCEEDED, State::False, condition::WORKFLOW_FAILED, message.clone(), generation);
+            super::remediation::remediate(ctx, group, spec, generation, workflows, status, message).await
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! The reconcile function, the error policy, and the Controller that runs them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use orkestra_shared::crd::ApplicationGroup;
+use orkestra_shared::names::{FINALIZER, HERITAGE_LABEL, HERITAGE_VALUE, OWNER_LABEL};
+use orkestra_shared::plan;
+
+use super::context::Context;
+use super::error::Error;
+use super::events::{self, reason};
+use super::status;
+use super::teardown::{self, Teardown};
+use super::{Outcome, helm_releases, observe, rollout, workflows};
+
+/// Runs the controller until `shutdown` resolves (in-flight reconciles finish first).
+pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let client = ctx.client.clone();
+    let mut groups_config = watcher::Config::default();
+    if let Some(selector) = &ctx.config.group_selector {
+        groups_config = groups_config.labels(selector);
+    }
+    let groups = Api::<ApplicationGroup>::all(client.clone());
+    let controller = Controller::new(groups, groups_config);
+    let store = controller.store();
+
+    let workflow_resource = workflows::api_resource();
+    let workflow_api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ctx.config.plan.workflow_namespace, &workflow_resource);
+    let release_resource = helm_releases::api_resource();
+    let release_api: Api<DynamicObject> = Api::all_with(client.clone(), &release_resource);
+    let heritage = format!("{HERITAGE_LABEL}={HERITAGE_VALUE}");
+
+    // NB: Workflows are owned (owner reference to the group), but `Controller::owns` keys the
+    // request with the Workflow's namespace; for a cluster-scoped group that is a second key for
+    // the same group, which would let two reconciles of one group run at once. Map to the
+    // cluster-scoped key instead.
+    let workflow_store = store.clone();
+    let release_store = store.clone();
+    controller
+        .watches_with(workflow_api, workflow_resource, watcher::Config::default().labels(&heritage), move |wf| {
+            owner_of(&workflow_store, &wf)
+        })
+        .watches_with(release_api, release_resource, watcher::Config::default().labels(OWNER_LABEL), move |hr| {
+            owner_of(&release_store, &hr)
+        })
+        .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                tracing::debug!("controller: {err}");
+            }
+        })
+        .await;
+}
+
+/// The group an object belongs to: by owner reference, else by OWNER_LABEL (matched against the
+/// known groups, as a long group name's label value is a hash).
+fn owner_of(store: &Store<ApplicationGroup>, object: &DynamicObject) -> Option<ObjectRef<ApplicationGroup>> {
+    if let Some(owner) = object.metadata.owner_references.iter().flatten().find(|o| o.kind == "ApplicationGroup") {
+        return Some(ObjectRef::new(&owner.name));
+    }
+    let label = object.metadata.labels.as_ref()?.get(OWNER_LABEL)?;
+    let direct = ObjectRef::new(label);
+    if store.get(&direct).is_some() {
+        return Some(direct);
+    }
+    store
+        .state()
+        .iter()
+        .filter_map(|g| g.metadata.name.as_deref())
+        .find(|name| plan::owner_label_value(name) == *label)
+        .map(ObjectRef::new)
+}
+
+/// Reconciles one group.
+pub async fn reconcile(group: Arc<ApplicationGroup>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let name = group.metadata.name.clone().unwrap_or_default();
+    let result = reconcile_inner(group, &ctx).await;
+    ctx.metrics.reconciled(started.elapsed());
+    if result.is_ok() {
+        ctx.note_success(&name);
+    }
+    result
+}
+
+async fn reconcile_inner(group: Arc<ApplicationGroup>, ctx: &Arc<Context>) -> Result<Action, Error> {
+    let api = Api::<ApplicationGroup>::all(ctx.client.clone());
+    if group.metadata.deletion_timestamp.is_some() {
+        let has_finalizer = group.metadata.finalizers.iter().flatten().any(|f| f == FINALIZER);
+        if !has_finalizer {
+            return Ok(Action::await_change());
+        }
+        // NB: the finalizer helper removes the finalizer as soon as Cleanup returns Ok, so the
+        // waiting happens here, before it.
+        let message = match teardown::progress(ctx, &group).await? {
+            Teardown::Wait(action) => return Ok(action),
+            Teardown::Done(message) => message,
+        };
+        let ctx2 = ctx.clone();
+        return finalizer(&api, FINALIZER, group, |event| async move {
+            if let FinalizerEvent::Cleanup(group) = event {
+                events::publish(&ctx2, &group, false, reason::FINALIZED, "Delete", format!("finalizer released: {message}")).await;
+                ctx2.metrics.set_reason(group.metadata.name.as_deref().unwrap_or_default(), None);
+            }
+            Ok(Action::await_change())
+        })
+        .await
+        .map_err(|e| Error::Finalizer(Box::new(e)));
+    }
+    let ctx2 = ctx.clone();
+    finalizer(&api, FINALIZER, group, |event| async move {
+        match event {
+            FinalizerEvent::Apply(group) => apply(&group, &ctx2).await,
+            FinalizerEvent::Cleanup(_) => Ok(Action::await_change()),
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+/// Steps 2–5 for a group that is not being deleted.
+async fn apply(group: &ApplicationGroup, ctx: &Context) -> Result<Action, Error> {
+    let name = group.metadata.name.as_deref().unwrap_or_default();
+    let generation = group.metadata.generation.unwrap_or(1);
+    let spec = rollout::defaulted(&group.spec);
+    let previous = group.status.clone().unwrap_or_default();
+    let workflows = workflows::list(ctx, name).await?;
+
+    let outcome = if workflows.of_generation("forward", generation).is_some() {
+        observe::forward(ctx, group, &spec, generation, &workflows, previous.clone()).await?
+    } else if previous.observed_generation == generation
+        && status::get(&previous, orkestra_shared::names::condition::FORWARD_WORKFLOW_SUCCEEDED)
+            .is_some_and(|c| c.observed_generation == Some(generation) && c.status != "Unknown")
+    {
+        // This generation's forward workflow ran and was deleted since: never run it twice.
+        Outcome { status: previous.clone(), action: Some(rollout::idle(&spec)), error: None }
+    } else {
+        rollout::start(ctx, group, &spec, generation, &workflows, previous.clone()).await?
+    };
+    finish(ctx, group, &previous, outcome).await
+}
+
+/// Writes the outcome's status, publishes an Event when Ready changed, returns its action/error.
+async fn finish(
+    ctx: &Context,
+    group: &ApplicationGroup,
+    previous: &orkestra_shared::crd::ApplicationGroupStatus,
+    outcome: Outcome,
+) -> Result<Action, Error> {
+    let Outcome { status, action, error } = outcome;
+    status::write(ctx, group, &status).await?;
+    let before = status::ready_key(previous);
+    let after = status::ready_key(&status);
+    if before != after
+        && let Some(ready) = status::get(&status, orkestra_shared::names::condition::READY)
+    {
+        // Failures have their own, more specific events; this one says where Ready stands.
+        let warning = ready.status == "False" && ready.reason != orkestra_shared::names::condition::PROGRESSING;
+        events::publish(ctx, group, warning, &ready.reason, "Reconcile", format!("Ready={}: {}", ready.status, ready.message)).await;
+    }
+    match error {
+        Some(err) => Err(err),
+        None => Ok(action.unwrap_or_else(Action::await_change)),
+    }
+}
+
+/// Picks the retry delay from the error's category and how often this group failed in a row.
+pub fn error_policy(group: Arc<ApplicationGroup>, error: &Error, ctx: Arc<Context>) -> Action {
+    let name = group.metadata.name.as_deref().unwrap_or_default();
+    let failures = ctx.note_failure(name);
+    let category = error.category();
+    ctx.metrics.failed(category);
+    let delay = error.backoff(failures);
+    tracing::warn!(group = name, category, failures, retry_in = ?delay, "reconcile failed: {error}");
+    Action::requeue(delay.max(Duration::from_millis(500)))
+}

@@ -1,0 +1,111 @@
+//! Step 5: a failed forward workflow is remediated once per generation: the rollback workflow to
+//! the last successful spec (the LAST_SUCCESSFUL_ANNOTATION; applications the failed upgrade
+//! added are deleted first, see the plan), or the reverse workflow when no generation ever
+//! succeeded (a failed first install leaves nothing half-installed behind). Starting it suspends
+//! the group's other Workflows, so only one runs at a time.
+
+use orkestra_shared::crd::{ApplicationGroup, ApplicationGroupSpec, ApplicationGroupStatus};
+use orkestra_shared::names::{LAST_SUCCESSFUL_ANNOTATION, condition};
+use orkestra_shared::plan::{self, Direction};
+
+use super::context::Context;
+use super::error::Error;
+use super::events::{self, reason};
+use super::staging_step;
+use super::status::{self, State};
+use super::workflows::{self, GroupWorkflows, Phase, Submitted};
+use super::{Outcome, recheck};
+
+/// The last successful spec from the annotation, defaulted; `None` when there is none.
+pub fn last_good_spec(group: &ApplicationGroup) -> Result<Option<ApplicationGroupSpec>, Error> {
+    let Some(text) = group.metadata.annotations.as_ref().and_then(|a| a.get(LAST_SUCCESSFUL_ANNOTATION)) else {
+        return Ok(None);
+    };
+    let mut spec: ApplicationGroupSpec =
+        serde_json::from_str(text).map_err(|err| Error::LastGoodSpec(err.to_string()))?;
+    orkestra_shared::defaults::apply(&mut spec);
+    Ok(Some(spec))
+}
+
+/// Starts or observes the remediation of the failed forward workflow of `generation`.
+pub async fn remediate(
+    ctx: &Context,
+    group: &ApplicationGroup,
+    spec: &ApplicationGroupSpec,
+    generation: i64,
+    workflows: &GroupWorkflows,
+    mut status: ApplicationGroupStatus,
+    failure: String,
+) -> Result<Outcome, Error> {
+    let name = group.metadata.name.as_deref().unwrap_or_default();
+    let last_good = last_good_spec(group)?;
+    let (direction, condition_type) = match last_good {
+        Some(_) => ("rollback", condition::ROLLBACK_WORKFLOW_SUCCEEDED),
+        None => ("reverse", condition::REVERSE_WORKFLOW_SUCCEEDED),
+    };
+    let what = match direction {
+        "rollback" => format!("rolling back to generation {}", status.last_succeeded_generation),
+        _ => "removing the group's releases (reverse workflow): no generation has succeeded yet".to_owned(),
+    };
+    let workflow_name = orkestra_shared::names::workflow_name(name, direction);
+
+    let Some(existing) = workflows.of_generation(direction, generation) else {
+        // Plan and submit the remediation.
+        let current = staging_step::resolved_from_status(&status.applications);
+        let planned = match &last_good {
+            Some(good) => {
+                let staged = staging_step::stage(ctx, good).await;
+                if let Some((message, transient)) = staged.failure {
+                    let message = format!("{failure}; cannot roll back: staging the last successful spec failed: {message}");
+                    status::set_ready(&mut status, State::False, condition::WORKFLOW_FAILED, message.clone(), generation);
+                    return Ok(Outcome { status, action: None, error: Some(Error::Staging { message, transient }) });
+                }
+                let direction = Direction::Rollback { last_good: good, last_good_resolved: &staged.resolved };
+                plan::build(name, generation, spec, &current, direction, &ctx.config.plan)
+            }
+            None => plan::build(name, generation, spec, &current, Direction::Reverse, &ctx.config.plan),
+        };
+        let plan = match planned {
+            Ok(plan) => plan,
+            Err(source) => {
+                let message = format!("{failure}; cannot plan the {direction} workflow: {source}");
+                status::set_ready(&mut status, State::False, condition::WORKFLOW_FAILED, message, generation);
+                return Ok(Outcome { status, action: None, error: Some(Error::Plan { direction: if direction == "rollback" { "rollback" } else { "reverse" }, source }) });
+            }
+        };
+        super::helm_repository::ensure(ctx).await?;
+        workflows::suspend_others(ctx, workflows, direction).await?;
+        if workflows::submit(ctx, group, &plan.workflow, workflows.get(direction)).await? == Submitted::Created {
+            events::publish(
+                ctx,
+                group,
+                true,
+                reason::WORKFLOW_SUBMITTED,
+                "Remediate",
+                format!("forward workflow of generation {generation} failed: submitted {direction} Workflow {workflow_name}, {what}"),
+            )
+            .await;
+        }
+        status::set(&mut status, condition_type, State::Unknown, "Running", format!("generation {generation}: {what}"), generation);
+        status::set_ready(&mut status, State::False, condition::WORKFLOW_FAILED, format!("{failure}; {what}"), generation);
+        return Ok(Outcome { status, action: Some(recheck(spec, true)), error: None });
+    };
+
+    let phase = workflows::phase(existing);
+    let previous = status::get(&status, condition_type).map(|c| c.status.clone());
+    let (state, cond_reason, outcome) = match phase {
+        Phase::Pending | Phase::Running => (State::Unknown, "Running", format!("{direction} workflow {}", phase.as_str())),
+        Phase::Succeeded => (State::True, condition::SUCCEEDED, format!("{direction} workflow succeeded")),
+        Phase::Failed | Phase::Error => {
+            let why = workflows::message(existing).unwrap_or("a step failed");
+            (State::False, condition::WORKFLOW_FAILED, format!("{direction} workflow {}: {why}", phase.as_str()))
+        }
+    };
+    if phase.is_completed() && previous.as_deref() == Some("Unknown") {
+        let event_reason = if phase == Phase::Succeeded { reason::WORKFLOW_SUCCEEDED } else { reason::WORKFLOW_FAILED };
+        events::publish(ctx, group, phase != Phase::Succeeded, event_reason, "Observe", format!("{direction} Workflow {workflow_name} of generation {generation}: {outcome}")).await;
+    }
+    status::set(&mut status, condition_type, state, cond_reason, format!("generation {generation}: {outcome}"), generation);
+    status::set_ready(&mut status, State::False, condition::WORKFLOW_FAILED, format!("{failure}; {what}: {outcome}"), generation);
+    Ok(Outcome { status, action: Some(recheck(spec, !phase.is_completed())), error: None })
+}

@@ -1,0 +1,95 @@
+//! A new generation: stage → plan → submit the forward Workflow (steps 2 and 3).
+
+use std::time::Instant;
+
+use kube::runtime::controller::Action;
+use orkestra_shared::crd::{ApplicationGroup, ApplicationGroupSpec, ApplicationGroupStatus};
+use orkestra_shared::names::condition;
+use orkestra_shared::plan::{self, Direction};
+
+use super::context::Context;
+use super::error::Error;
+use super::events::{self, reason};
+use super::status::{self, State};
+use super::workflows::{self, GroupWorkflows, Submitted};
+use super::{Outcome, recheck};
+
+/// Stages, plans and submits the forward Workflow of `generation`.
+pub async fn start(
+    ctx: &Context,
+    group: &ApplicationGroup,
+    spec: &ApplicationGroupSpec,
+    generation: i64,
+    existing: &GroupWorkflows,
+    mut status: ApplicationGroupStatus,
+) -> Result<Outcome, Error> {
+    let started = Instant::now();
+    let name = group.metadata.name.as_deref().unwrap_or_default();
+    status.observed_generation = generation;
+
+    let staged = super::staging_step::stage(ctx, spec).await;
+    status.applications = staged.applications;
+    if let Some((message, transient)) = staged.failure {
+        status::set_ready(&mut status, State::False, condition::CHART_PULL_FAILED, message.clone(), generation);
+        return Ok(Outcome { status, action: None, error: Some(Error::Staging { message, transient }) });
+    }
+
+    let plan = match plan::build(name, generation, spec, &staged.resolved, Direction::Forward, &ctx.config.plan) {
+        Ok(plan) => plan,
+        Err(source) => {
+            let message = format!("cannot plan the forward workflow: {source}");
+            status::set_ready(&mut status, State::False, condition::WORKFLOW_TEMPLATE_GENERATION_FAILED, message, generation);
+            return Ok(Outcome { status, action: None, error: Some(Error::Plan { direction: "forward", source }) });
+        }
+    };
+
+    super::helm_repository::ensure(ctx).await?;
+    for suspended in workflows::suspend_others(ctx, existing, "forward").await? {
+        events::publish(ctx, group, false, reason::WORKFLOW_SUSPENDED, "Suspend", format!("suspended Workflow {suspended}: the forward workflow of generation {generation} runs now")).await;
+    }
+    let replaced = existing.forward.as_ref().and_then(workflows::generation).filter(|g| *g != generation);
+    let submitted = workflows::submit(ctx, group, &plan.workflow, existing.forward.as_ref()).await?;
+    let workflow_name = plan.workflow.metadata.name.clone().unwrap_or_default();
+    if submitted == Submitted::Created {
+        ctx.metrics.submitted(started.elapsed());
+        if let Some(old) = replaced {
+            events::publish(ctx, group, false, reason::WORKFLOW_REPLACED, "Replace", format!("replaced the forward Workflow of generation {old}")).await;
+        }
+        let versions: Vec<String> = status
+            .applications
+            .iter()
+            .map(|a| format!("{} {}", a.name, a.chart.version))
+            .collect();
+        events::publish(ctx, group, false, reason::CHARTS_STAGED, "Stage", format!("staged {}", versions.join(", "))).await;
+        events::publish(
+            ctx,
+            group,
+            false,
+            reason::WORKFLOW_SUBMITTED,
+            "Submit",
+            format!("submitted forward Workflow {}/{workflow_name} for generation {generation}", ctx.config.plan.workflow_namespace),
+        )
+        .await;
+    }
+    status::set_ready(
+        &mut status,
+        State::False,
+        condition::PROGRESSING,
+        format!("forward workflow {workflow_name} of generation {generation} submitted"),
+        generation,
+    );
+    status::set(&mut status, condition::FORWARD_WORKFLOW_SUCCEEDED, State::Unknown, "Running", format!("generation {generation}"), generation);
+    Ok(Outcome { status, action: Some(recheck(spec, true)), error: None })
+}
+
+/// The spec to plan from: the group's, defaulted as admission would have.
+pub fn defaulted(spec: &ApplicationGroupSpec) -> ApplicationGroupSpec {
+    let mut spec = spec.clone();
+    orkestra_shared::defaults::apply(&mut spec);
+    spec
+}
+
+/// Action when nothing is left to do.
+pub fn idle(spec: &ApplicationGroupSpec) -> Action {
+    recheck(spec, false)
+}

@@ -1,0 +1,94 @@
+//! Step 6: a deleted group. Its reverse workflow removes the releases, dependents first; the
+//! finalizer is released when that workflow ends (success or failure: a failed teardown must not
+//! hold the group forever, the event and the Workflow say what is left) or when someone deletes it.
+//! A group without a forward workflow never deployed anything and is released at once.
+//!
+//! Which reverse Workflow is the teardown's: one created at or after the deletion timestamp, or
+//! one still running (a first-install remediation already tearing down). A finished reverse
+//! Workflow from before the deletion is replaced by a new one.
+
+use std::time::Duration;
+
+use kube::runtime::controller::Action;
+use orkestra_shared::crd::ApplicationGroup;
+use orkestra_shared::names::condition;
+use orkestra_shared::plan::{self, Direction};
+
+use super::context::Context;
+use super::error::Error;
+use super::events::{self, reason};
+use super::staging_step;
+use super::status::{self, State};
+use super::workflows::{self, Submitted};
+
+/// Safety net while the reverse workflow runs (its changes trigger reconciles anyway).
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Where a deletion stands.
+#[derive(Debug)]
+pub enum Teardown {
+    /// The finalizer may be released; the message says why.
+    Done(String),
+    /// Still tearing down.
+    Wait(Action),
+}
+
+/// Advances the teardown of a group being deleted.
+pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardown, Error> {
+    let name = group.metadata.name.as_deref().unwrap_or_default();
+    let generation = group.metadata.generation.unwrap_or(1);
+    let workflows = workflows::list(ctx, name).await?;
+    if workflows.forward.is_none() {
+        return Ok(Teardown::Done("no forward workflow was ever submitted: nothing to tear down".into()));
+    }
+    let mut status = group.status.clone().unwrap_or_default();
+    let deleted_at = group.metadata.deletion_timestamp.as_ref().map(|t| t.0);
+    let reverse_name = orkestra_shared::names::workflow_name(name, "reverse");
+
+    if let Some(reverse) = &workflows.reverse {
+        let created = reverse.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        let terminating = status::get(&status, condition::READY).is_some_and(|c| c.reason == condition::TERMINATING);
+        let ours = terminating || matches!((created, deleted_at), (Some(c), Some(d)) if c >= d);
+        let phase = workflows::phase(reverse);
+        if phase.is_completed() && ours {
+            let (state, why) = match phase {
+                workflows::Phase::Succeeded => (State::True, "succeeded".to_owned()),
+                _ => (State::False, format!("{}: {}", phase.as_str(), workflows::message(reverse).unwrap_or("a step failed"))),
+            };
+            let message = format!("reverse workflow {reverse_name} {why}");
+            status::set(&mut status, condition::REVERSE_WORKFLOW_SUCCEEDED, state, if state == State::True { condition::SUCCEEDED } else { condition::WORKFLOW_FAILED }, message.clone(), generation);
+            // Best effort: the group is about to go away.
+            let _ = status::write(ctx, group, &status).await;
+            return Ok(Teardown::Done(message));
+        }
+        if !phase.is_completed() {
+            workflows::suspend_others(ctx, &workflows, "reverse").await?;
+            status::set_ready(&mut status, State::False, condition::TERMINATING, format!("reverse workflow {reverse_name} {}", phase.as_str()), generation);
+            status::set(&mut status, condition::REVERSE_WORKFLOW_SUCCEEDED, State::Unknown, "Running", "tearing down", generation);
+            status::write(ctx, group, &status).await?;
+            return Ok(Teardown::Wait(Action::requeue(WAIT)));
+        }
+    } else if status::get(&status, condition::READY).is_some_and(|c| c.reason == condition::TERMINATING)
+        && status::get(&status, condition::REVERSE_WORKFLOW_SUCCEEDED).is_some_and(|c| c.status == "Unknown")
+    {
+        return Ok(Teardown::Done(format!("reverse workflow {reverse_name} was deleted")));
+    }
+
+    // Submit the teardown.
+    let mut spec = group.spec.clone();
+    orkestra_shared::defaults::apply(&mut spec);
+    let resolved = staging_step::resolved_from_status(&status.applications);
+    let plan = match plan::build(name, generation, &spec, &resolved, Direction::Reverse, &ctx.config.plan) {
+        Ok(plan) => plan,
+        // Nothing can be torn down from a spec that cannot be planned; do not hold the group.
+        Err(err) => return Ok(Teardown::Done(format!("cannot plan the reverse workflow: {err}"))),
+    };
+    workflows::suspend_others(ctx, &workflows, "reverse").await?;
+    if workflows::submit(ctx, group, &plan.workflow, workflows.reverse.as_ref()).await? == Submitted::Created {
+        events::publish(ctx, group, false, reason::TERMINATING, "Delete", format!("submitted reverse Workflow {reverse_name} to tear the group down")).await;
+    }
+    status::set_ready(&mut status, State::False, condition::TERMINATING, format!("reverse workflow {reverse_name} submitted"), generation);
+    status::set(&mut status, condition::REVERSE_WORKFLOW_SUCCEEDED, State::Unknown, "Running", "tearing down", generation);
+    status::write(ctx, group, &status).await?;
+    Ok(Teardown::Wait(Action::requeue(WAIT)))
+}

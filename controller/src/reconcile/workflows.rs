@@ -1,0 +1,219 @@
+//! A group's Argo Workflows: finding them, their phase, submitting one (replacing an older
+//! generation's), suspending the others.
+//!
+//! Each direction has one fixed name (`<group>`, `<group>-reverse`, `<group>-rollback`), so a
+//! Workflow can never run twice: before creating one, the existing object's GENERATION_LABEL says
+//! whether this generation was already submitted (e.g. by a replica that died right after).
+
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams};
+use kube::Resource as _;
+use orkestra_shared::crd::ApplicationGroup;
+use orkestra_shared::names::{GENERATION_LABEL, OWNER_LABEL, WORKFLOW_TYPE_LABEL};
+use orkestra_shared::plan::{self, Workflow};
+use serde_json::json;
+
+use super::context::Context;
+use super::error::Error;
+
+/// The Workflow kind (argoproj.io/v1alpha1).
+pub fn api_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Workflow"), "workflows")
+}
+
+/// Argo's `status.phase`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Not started yet (no phase, or Pending).
+    Pending,
+    /// Running.
+    Running,
+    /// Every task succeeded.
+    Succeeded,
+    /// A task failed.
+    Failed,
+    /// The engine could not run it.
+    Error,
+}
+
+impl Phase {
+    /// True once the Workflow ended.
+    pub fn is_completed(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Error)
+    }
+
+    /// The phase as Argo writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::Running => "Running",
+            Self::Succeeded => "Succeeded",
+            Self::Failed => "Failed",
+            Self::Error => "Error",
+        }
+    }
+}
+
+/// The phase of a Workflow object.
+pub fn phase(workflow: &DynamicObject) -> Phase {
+    match workflow.data.pointer("/status/phase").and_then(|v| v.as_str()) {
+        Some("Running") => Phase::Running,
+        Some("Succeeded") => Phase::Succeeded,
+        Some("Failed") => Phase::Failed,
+        Some("Error") => Phase::Error,
+        _ => Phase::Pending,
+    }
+}
+
+/// Argo's `status.message` (why it failed), if any.
+pub fn message(workflow: &DynamicObject) -> Option<&str> {
+    workflow.data.pointer("/status/message").and_then(|v| v.as_str()).filter(|m| !m.is_empty())
+}
+
+/// The group generation a Workflow was planned from.
+pub fn generation(workflow: &DynamicObject) -> Option<i64> {
+    workflow.metadata.labels.as_ref()?.get(GENERATION_LABEL)?.parse().ok()
+}
+
+/// Whether `spec.suspend` is set.
+fn is_suspended(workflow: &DynamicObject) -> bool {
+    workflow.data.pointer("/spec/suspend").and_then(|v| v.as_bool()) == Some(true)
+}
+
+/// A group's Workflows by direction.
+#[derive(Debug, Default, Clone)]
+pub struct GroupWorkflows {
+    /// `<group>`.
+    pub forward: Option<DynamicObject>,
+    /// `<group>-reverse`.
+    pub reverse: Option<DynamicObject>,
+    /// `<group>-rollback`.
+    pub rollback: Option<DynamicObject>,
+}
+
+impl GroupWorkflows {
+    /// The Workflow of `direction` ("forward", "reverse", "rollback").
+    pub fn get(&self, direction: &str) -> Option<&DynamicObject> {
+        match direction {
+            "forward" => self.forward.as_ref(),
+            "reverse" => self.reverse.as_ref(),
+            _ => self.rollback.as_ref(),
+        }
+    }
+
+    /// The Workflow of `direction` when it was planned from `generation`.
+    pub fn of_generation(&self, direction: &str, generation: i64) -> Option<&DynamicObject> {
+        self.get(direction).filter(|w| self::generation(w) == Some(generation))
+    }
+}
+
+fn api(ctx: &Context) -> Api<DynamicObject> {
+    Api::namespaced_with(ctx.client.clone(), &ctx.config.plan.workflow_namespace, &api_resource())
+}
+
+/// Reads the group's Workflows from the API server (not a cache: the decision to create one must
+/// see the latest state).
+pub async fn list(ctx: &Context, group: &str) -> Result<GroupWorkflows, Error> {
+    let selector = format!("{OWNER_LABEL}={}", plan::owner_label_value(group));
+    let list = api(ctx)
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(Error::kube(format!("listing the Workflows of {group}")))?;
+    let mut out = GroupWorkflows::default();
+    for workflow in list.items {
+        let name = workflow.metadata.name.as_deref().unwrap_or_default();
+        let direction = workflow.metadata.labels.as_ref().and_then(|l| l.get(WORKFLOW_TYPE_LABEL)).map(String::as_str);
+        // NB: match on the fixed name too: a long group name's owner label is a hash and could,
+        // in theory, be shared.
+        for (label, slot) in
+            [("forward", &mut out.forward), ("reverse", &mut out.reverse), ("rollback", &mut out.rollback)]
+        {
+            if direction == Some(label) && name == orkestra_shared::names::workflow_name(group, label) {
+                *slot = Some(workflow.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What [`submit`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Submitted {
+    /// The Workflow was created.
+    Created,
+    /// A Workflow of this generation already existed; nothing was done.
+    AlreadyThere,
+}
+
+/// Creates `workflow` (owned by `group`), first deleting `existing` when it is from another
+/// generation. Returns [`Error::WorkflowTerminating`] while the old one is still going away.
+pub async fn submit(
+    ctx: &Context,
+    group: &ApplicationGroup,
+    workflow: &Workflow,
+    existing: Option<&DynamicObject>,
+) -> Result<Submitted, Error> {
+    let api = api(ctx);
+    let name = workflow.metadata.name.clone().unwrap_or_default();
+    let wanted_generation =
+        workflow.metadata.labels.as_ref().and_then(|l| l.get(GENERATION_LABEL)).and_then(|g| g.parse::<i64>().ok());
+    if let Some(old) = existing {
+        if generation(old) == wanted_generation && old.metadata.deletion_timestamp.is_none() {
+            return Ok(Submitted::AlreadyThere);
+        }
+        if old.metadata.deletion_timestamp.is_some() {
+            return Err(Error::WorkflowTerminating(name));
+        }
+        let deleted = api
+            .delete(&name, &DeleteParams::background())
+            .await
+            .map_err(Error::kube(format!("deleting the old Workflow {name}")));
+        match deleted {
+            Ok(either) if either.is_left() => return Err(Error::WorkflowTerminating(name)),
+            Ok(_) => {}
+            Err(Error::Kube { source: kube::Error::Api(status), .. }) if status.code == 404 => {}
+            Err(err) => return Err(err),
+        }
+    }
+    let mut object: DynamicObject = serde_json::to_value(workflow)
+        .and_then(serde_json::from_value)
+        .map_err(|source| Error::Encode { what: "Workflow", source })?;
+    if let Some(owner) = group.controller_owner_ref(&()) {
+        object.metadata.owner_references = Some(vec![owner]);
+    }
+    match api.create(&PostParams::default(), &object).await {
+        Ok(_) => Ok(Submitted::Created),
+        // Another writer (an old replica) created it meanwhile: look again on the next reconcile.
+        Err(kube::Error::Api(status)) if status.code == 409 => Err(Error::WorkflowTerminating(name)),
+        Err(source) => Err(Error::Kube { action: format!("creating Workflow {name}"), source }),
+    }
+}
+
+/// Suspends `workflow` unless it ended or is suspended already. Returns whether it patched.
+pub async fn suspend(ctx: &Context, workflow: &DynamicObject) -> Result<bool, Error> {
+    if phase(workflow).is_completed() || is_suspended(workflow) || workflow.metadata.deletion_timestamp.is_some() {
+        return Ok(false);
+    }
+    let name = workflow.metadata.name.clone().unwrap_or_default();
+    let patch = json!({"spec": {"suspend": true}});
+    match api(ctx).patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+        Err(source) => Err(Error::Kube { action: format!("suspending Workflow {name}"), source }),
+    }
+}
+
+/// Suspends every Workflow of the group except the `keep` direction; returns the suspended names.
+pub async fn suspend_others(ctx: &Context, workflows: &GroupWorkflows, keep: &str) -> Result<Vec<String>, Error> {
+    let mut suspended = Vec::new();
+    for direction in ["forward", "reverse", "rollback"] {
+        if direction == keep {
+            continue;
+        }
+        if let Some(workflow) = workflows.get(direction)
+            && suspend(ctx, workflow).await?
+        {
+            suspended.push(workflow.metadata.name.clone().unwrap_or_default());
+        }
+    }
+    Ok(suspended)
+}

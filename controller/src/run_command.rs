@@ -1,0 +1,228 @@
+//! `orkestra-controller run`: the reconciler, with leader election and the admin server.
+//!
+//! Order: the admin server starts first (liveness at once; `/readyz` turns ready only once this
+//! replica leads), then leader election waits for the Lease, then the Controller runs until
+//! SIGTERM/SIGINT or leadership is lost; in-flight reconciles finish; the Lease is released so a
+//! standby takes over at once. Losing leadership exits with an error, so the pod restarts and
+//! stands by again rather than keeping a replica that silently does nothing.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use orkestra_controller::reconcile::{self, Context, Metrics, ReconcilerConfig};
+use orkestra_controller::staging::{Stager, StagerConfig};
+use orkestra_controller::{admin, leader};
+use orkestra_shared::plan::{self, PlanConfig, SourceRef};
+use tokio_util::sync::CancellationToken;
+
+/// Arguments of the `run` subcommand.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Staging repository the charts are pushed to: oci://HOST/PATH (an OCI registry) or
+    /// https://CHARTMUSEUM.
+    #[arg(long, env = "ORKESTRA_STAGING_URL")]
+    pub staging: String,
+
+    /// Directory caching downloaded chart archives by digest.
+    #[arg(long, env = "ORKESTRA_CHART_CACHE")]
+    pub chart_cache: Option<PathBuf>,
+
+    /// Namespace of the Workflows.
+    #[arg(long, env = "ORKESTRA_WORKFLOW_NAMESPACE", default_value = plan::DEFAULT_WORKFLOW_NAMESPACE)]
+    pub workflow_namespace: String,
+
+    /// Image of the executor steps (the controller image).
+    #[arg(long, env = "ORKESTRA_EXECUTOR_IMAGE", default_value = plan::DEFAULT_EXECUTOR_IMAGE)]
+    pub executor_image: String,
+
+    /// Most workflow pods running at once (unlimited when absent).
+    #[arg(long, env = "ORKESTRA_WORKFLOW_PARALLELISM", value_parser = clap::value_parser!(i64).range(1..))]
+    pub parallelism: Option<i64>,
+
+    /// Service account of the workflow pods.
+    #[arg(long, env = "ORKESTRA_EXECUTOR_SERVICE_ACCOUNT", default_value = plan::DEFAULT_SERVICE_ACCOUNT)]
+    pub service_account: String,
+
+    /// Name of the staging HelmRepository the controller creates (`type: oci` for an OCI registry).
+    #[arg(long, env = "ORKESTRA_STAGING_SOURCE_NAME", default_value = plan::DEFAULT_STAGING_SOURCE_NAME)]
+    pub staging_source_name: String,
+
+    /// Namespace of the staging HelmRepository (default: the workflow namespace).
+    #[arg(long, env = "ORKESTRA_STAGING_SOURCE_NAMESPACE")]
+    pub staging_source_namespace: Option<String>,
+
+    /// Namespace of an authSecretRef that names none (default: the workflow namespace).
+    #[arg(long, env = "ORKESTRA_SECRET_NAMESPACE")]
+    pub secret_namespace: Option<String>,
+
+    /// Only reconcile ApplicationGroups matching this label selector (e.g. to shard, or in tests).
+    #[arg(long, env = "ORKESTRA_GROUP_SELECTOR")]
+    pub selector: Option<String>,
+
+    /// Most groups reconciled at once.
+    #[arg(long, env = "ORKESTRA_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+
+    /// Address of the admin server (/healthz, /readyz, /metrics).
+    #[arg(long, env = "ORKESTRA_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
+    pub admin_addr: SocketAddr,
+
+    /// Name of the leader-election Lease.
+    #[arg(long, env = "ORKESTRA_LEASE_NAME", default_value = "orkestra-controller")]
+    pub lease_name: String,
+
+    /// Namespace of the Lease (default: the workflow namespace).
+    #[arg(long, env = "ORKESTRA_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+
+    /// This replica's identity in the Lease, unique per replica (the pod name; default
+    /// `<hostname>-<pid>`).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+
+    /// How long the Lease stays valid without renewal (a Go duration).
+    #[arg(long, env = "ORKESTRA_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+
+    /// How often the leader renews the Lease (shorter than --lease-duration).
+    #[arg(long, env = "ORKESTRA_LEASE_RENEW", default_value = "5s", value_parser = parse_duration)]
+    pub lease_renew: Duration,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    orkestra_shared::duration::parse(text)
+}
+
+/// Runs the controller until SIGTERM/SIGINT (Ok) or until leadership is lost (Err).
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let RunArgs {
+        staging,
+        chart_cache,
+        workflow_namespace,
+        executor_image,
+        parallelism,
+        service_account,
+        staging_source_name,
+        staging_source_namespace,
+        secret_namespace,
+        selector,
+        concurrency,
+        admin_addr,
+        lease_name,
+        lease_namespace,
+        identity,
+        lease_duration,
+        lease_renew,
+    } = args;
+    let identity = identity.unwrap_or_else(default_identity);
+    let client = kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
+    let stager = Stager::new(StagerConfig {
+        staging_url: staging,
+        staging_credentials: None,
+        cache_dir: chart_cache,
+        limits: Default::default(),
+    })?;
+    let config = ReconcilerConfig {
+        plan: PlanConfig {
+            executor_image,
+            parallelism,
+            service_account,
+            staging_source: SourceRef {
+                kind: "HelmRepository".into(),
+                name: staging_source_name,
+                namespace: staging_source_namespace.unwrap_or_else(|| workflow_namespace.clone()),
+            },
+            workflow_namespace: workflow_namespace.clone(),
+        },
+        secret_namespace: secret_namespace.unwrap_or_else(|| workflow_namespace.clone()),
+        group_selector: selector,
+        concurrency,
+        identity: identity.clone(),
+    };
+
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = Metrics::new(&mut registry);
+    let registry = Arc::new(registry);
+    let ready = Arc::new(AtomicBool::new(false));
+    let shutdown = CancellationToken::new();
+    let admin_task = tokio::spawn(admin::serve(admin_addr, registry, ready.clone(), shutdown.clone()));
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+
+    let lease = leader::LeaseConfig {
+        name: lease_name,
+        namespace: lease_namespace.unwrap_or(workflow_namespace),
+        identity: identity.clone(),
+        lease_duration,
+        renew_every: lease_renew,
+    };
+    let leadership = tokio::select! {
+        leadership = leader::acquire(client.clone(), lease) => leadership?,
+        () = shutdown.cancelled() => {
+            tracing::info!("shut down before leading");
+            let _ = admin_task.await;
+            return Ok(());
+        }
+    };
+    let lost = leadership.lost();
+    ready.store(true, Ordering::SeqCst);
+    tracing::info!(%identity, "leading: reconciling ApplicationGroups");
+
+    let ctx = Arc::new(Context::new(client, config, stager, metrics));
+    let stop = CancellationToken::new();
+    let stop_on = stop.clone();
+    let watcher = tokio::spawn({
+        let (shutdown, lost, stop) = (shutdown.clone(), lost.clone(), stop.clone());
+        async move {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = lost.cancelled() => {}
+            }
+            stop.cancel();
+        }
+    });
+    reconcile::run(ctx, async move { stop_on.cancelled().await }).await;
+    watcher.abort();
+    ready.store(false, Ordering::SeqCst);
+
+    let was_lost = lost.is_cancelled() && !shutdown.is_cancelled();
+    leadership.release().await;
+    shutdown.cancel();
+    let _ = admin_task.await;
+    anyhow::ensure!(!was_lost, "leadership lost: exiting so that this replica stands by again");
+    tracing::info!("shut down");
+    Ok(())
+}
+
+/// `<hostname>-<pid>`: unique per process on a machine (and per pod, where POD_NAME is preferred).
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "orkestra".to_owned());
+    format!("{host}-{}", std::process::id())
+}
+
+/// Cancels `token` on SIGTERM or SIGINT.
+async fn cancel_on_signal(token: CancellationToken) {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!("cannot listen for SIGTERM: {err}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = term => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+    }
+    token.cancel();
+}

@@ -1,0 +1,312 @@
+//! Support for the reconciler's end-to-end tests (controller/tests/reconcile*.rs).
+//!
+//! Each test gets its own controller process (the real `orkestra-controller run` binary) against
+//! the shared local cluster, filtered to the test's groups by a label selector
+//! (`orkestra.test/run=<id>`), with its own workflow namespace, Lease and staging path in the
+//! real OCI registry. Tests can run in parallel without seeing each other.
+//!
+//! No Argo or Flux controller runs on the local cluster: the test plays both. Argo: it reads the
+//! Workflow the controller submitted, performs each DAG task's step the way the executor would
+//! (creates the task's HelmRelease, or deletes it for `action=delete`) and patches the Workflow's
+//! `status.phase`. Flux: it patches the HelmReleases' `status.conditions`.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams};
+use orkestra_shared::crd::ApplicationGroup;
+use orkestra_tests::{Cluster, unique_name};
+use serde_json::{Value, json};
+
+/// Label that ties a test's groups to its controller.
+pub const RUN_LABEL: &str = "orkestra.test/run";
+/// How long a test waits for the controller to react.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// One test's world: cluster, client, namespace, run id, staging URL.
+pub struct Env {
+    pub cluster: Arc<Cluster>,
+    pub client: kube::Client,
+    /// Workflow namespace, also the releases' target namespace.
+    pub namespace: String,
+    /// The run id (label value, Lease name).
+    pub run: String,
+    /// `oci://<registry>/<run>`.
+    pub staging: String,
+}
+
+impl Env {
+    pub async fn new(prefix: &str) -> Env {
+        let cluster = Cluster::shared().await.unwrap();
+        let client = cluster.client().await.unwrap();
+        let run = unique_name(prefix);
+        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": run}})).unwrap();
+        Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await.unwrap();
+        let staging = format!("oci://{}/{run}", cluster.registry());
+        Env { cluster, client, namespace: run.clone(), run, staging }
+    }
+
+    /// Starts a controller replica for this test.
+    pub fn controller(&self, identity: &str) -> Controller {
+        let log_dir = orkestra_tests::cluster::state_dir().with_file_name("reconcile-logs");
+        std::fs::create_dir_all(&log_dir).unwrap();
+        let log = log_dir.join(format!("{}-{identity}.log", self.run));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_orkestra-controller"))
+            .args(["run", "--staging", &self.staging, "--workflow-namespace", &self.namespace])
+            .args(["--selector", &format!("{RUN_LABEL}={}", self.run)])
+            .args(["--admin-addr", "127.0.0.1:0", "--lease-name", &self.run, "--identity", identity])
+            .args(["--lease-duration", "3s", "--lease-renew", "1s"])
+            .env("KUBECONFIG", self.cluster.kubeconfig())
+            .env("RUST_LOG", "info,kube=warn")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        Controller { child, log }
+    }
+
+    pub fn groups(&self) -> Api<ApplicationGroup> {
+        Api::all(self.client.clone())
+    }
+
+    pub fn workflows(&self) -> Api<DynamicObject> {
+        let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Workflow"), "workflows");
+        Api::namespaced_with(self.client.clone(), &self.namespace, &ar)
+    }
+
+    pub fn helm_releases(&self) -> Api<DynamicObject> {
+        let ar = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("helm.toolkit.fluxcd.io", "v2", "HelmRelease"),
+            "helmreleases",
+        );
+        Api::namespaced_with(self.client.clone(), &self.namespace, &ar)
+    }
+
+    pub fn helm_repositories(&self) -> Api<DynamicObject> {
+        let ar = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", "HelmRepository"),
+            "helmrepositories",
+        );
+        Api::namespaced_with(self.client.clone(), &self.namespace, &ar)
+    }
+
+    /// An application of the standard chart repository, released into the test namespace.
+    pub fn app(&self, name: &str, chart: &str, version: &str, dependencies: &[&str]) -> Value {
+        json!({
+            "name": name,
+            "dependencies": dependencies,
+            "spec": {
+                "chart": {"url": self.cluster.chart_repo(), "name": chart, "version": version},
+                "release": {"targetNamespace": self.namespace},
+            },
+        })
+    }
+
+    /// Creates a group of this run with `applications`.
+    pub async fn create_group(&self, prefix: &str, applications: Vec<Value>) -> String {
+        let name = unique_name(prefix);
+        let group: ApplicationGroup = serde_json::from_value(json!({
+            "apiVersion": "orkestra.azure.microsoft.com/v1alpha1",
+            "kind": "ApplicationGroup",
+            "metadata": {"name": name, "labels": {RUN_LABEL: self.run}},
+            "spec": {"applications": applications},
+        }))
+        .unwrap();
+        self.groups().create(&PostParams::default(), &group).await.unwrap();
+        name
+    }
+
+    /// Replaces the group's applications (a new generation).
+    pub async fn update_applications(&self, group: &str, applications: Vec<Value>) {
+        let patch = json!({"spec": {"applications": applications}});
+        self.groups().patch(group, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    }
+
+    pub async fn group(&self, name: &str) -> Option<ApplicationGroup> {
+        self.groups().get_opt(name).await.unwrap()
+    }
+
+    /// The Workflow `name` once it exists and (when `generation` is given) is of that generation.
+    pub async fn wait_workflow(&self, name: &str, generation: Option<i64>, ctl: &Controller) -> DynamicObject {
+        let api = self.workflows();
+        wait_for(&format!("Workflow {name} (generation {generation:?})"), ctl, || {
+            let api = api.clone();
+            async move {
+                let wf = api.get_opt(name).await.unwrap()?;
+                let gen_label = wf.metadata.labels.as_ref()?.get(orkestra_shared::names::GENERATION_LABEL)?.parse().ok();
+                (generation.is_none() || gen_label == generation).then_some(wf)
+            }
+        })
+        .await
+    }
+
+    /// Waits until the group's Ready condition has `status` and `reason`; returns the group.
+    pub async fn wait_ready(&self, group: &str, status: &str, reason: &str, ctl: &Controller) -> ApplicationGroup {
+        wait_for(&format!("{group} Ready={status}/{reason}"), ctl, || async move {
+            let g = self.group(group).await?;
+            let ready = condition(&g, "Ready")?;
+            (ready.status == status && ready.reason == reason).then_some(g)
+        })
+        .await
+    }
+
+    /// Plays Argo and Flux for a Workflow: performs every task (install → HelmRelease created and
+    /// marked Ready by "Flux"; delete → HelmRelease deleted), then sets the Workflow's phase.
+    pub async fn run_workflow(&self, name: &str, phase: &str) {
+        let wf = self.workflows().get(name).await.unwrap();
+        for (release, action) in task_releases(&wf) {
+            let release_name = release["metadata"]["name"].as_str().unwrap().to_owned();
+            if action == "delete" {
+                let _ = self.helm_releases().delete(&release_name, &DeleteParams::default()).await;
+                continue;
+            }
+            self.helm_releases()
+                .patch(&release_name, &PatchParams::apply("test-argo").force(), &Patch::Apply(&release))
+                .await
+                .unwrap();
+            self.set_release_ready(&release_name, "True", "InstallSucceeded", "Helm install succeeded").await;
+        }
+        self.set_phase(name, phase, "").await;
+    }
+
+    /// Plays Argo: sets the Workflow's `status.phase` (and `status.message`).
+    pub async fn set_phase(&self, name: &str, phase: &str, message: &str) {
+        let patch = json!({"status": {"phase": phase, "message": message}});
+        self.workflows().patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    }
+
+    /// Plays Flux: sets a HelmRelease's Ready condition.
+    pub async fn set_release_ready(&self, name: &str, status: &str, reason: &str, message: &str) {
+        let patch = json!({
+            "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "status": {"conditions": [{
+                "type": "Ready", "status": status, "reason": reason, "message": message,
+                "lastTransitionTime": "2026-01-01T00:00:00Z",
+            }]}
+        });
+        self.helm_releases()
+            .patch_status(name, &PatchParams::apply("test-flux").force(), &Patch::Apply(&patch))
+            .await
+            .unwrap();
+    }
+
+    /// Events about a group (as `kubectl describe` lists them): (reason, note).
+    pub async fn events(&self, group: &str) -> Vec<(String, String)> {
+        let events = Api::<Event>::namespaced(self.client.clone(), "default").list(&ListParams::default()).await.unwrap();
+        events
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(group))
+            .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+            .collect()
+    }
+
+    /// Tags of a chart in the staging registry.
+    pub async fn staged_tags(&self, chart: &str) -> Vec<String> {
+        let url = format!("http://{}/v2/{}/{chart}/tags/list", self.cluster.registry(), self.run);
+        let Ok(response) = reqwest::get(&url).await else { return Vec::new() };
+        let body: Value = response.json().await.unwrap_or_default();
+        body["tags"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_owned)).collect()
+    }
+}
+
+/// A running controller process; killed on drop.
+pub struct Controller {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Controller {
+    /// The controller's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: as a crashed pod.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the exit.
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls `check` until it returns Some (panics with the controller's log after [`PATIENCE`]).
+pub async fn wait_for<T, F, Fut>(what: &str, ctl: &Controller, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out waiting for {what}; controller log:\n{}", ctl.log());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A condition of a group.
+pub fn condition(group: &ApplicationGroup, type_: &str) -> Option<Condition> {
+    group.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_).cloned()
+}
+
+/// The entry DAG: task name → dependencies.
+pub fn entry_dag(wf: &DynamicObject) -> Vec<(String, Vec<String>)> {
+    let templates = wf.data["spec"]["templates"].as_array().unwrap();
+    let entry = templates.iter().find(|t| t["name"] == "entry").unwrap();
+    entry["dag"]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let deps = t["dependencies"].as_array().into_iter().flatten().map(|d| d.as_str().unwrap().to_owned()).collect();
+            (t["name"].as_str().unwrap().to_owned(), deps)
+        })
+        .collect()
+}
+
+/// Every task's HelmRelease (decoded) and action, in template order.
+pub fn task_releases(wf: &DynamicObject) -> Vec<(Value, String)> {
+    let mut out = Vec::new();
+    for template in wf.data["spec"]["templates"].as_array().unwrap() {
+        for task in template["dag"]["tasks"].as_array().into_iter().flatten() {
+            let params = task["arguments"]["parameters"].as_array().into_iter().flatten();
+            let get = |name: &str| {
+                params.clone().find(|p| p["name"] == name).and_then(|p| p["value"].as_str()).map(str::to_owned)
+            };
+            if let (Some(release), Some(action)) = (get("helmrelease"), get("action")) {
+                let bytes = base64::engine::general_purpose::STANDARD.decode(release).unwrap();
+                out.push((serde_json::from_slice(&bytes).unwrap(), action));
+            }
+        }
+    }
+    out
+}
