@@ -19,6 +19,10 @@
 //! written; 3 timeout; 4 Kubernetes API error. Errors are one line on stderr (`error: …`);
 //! progress lines go to stdout, which Argo keeps as the step's log.
 //!
+//! RBAC of the workflow pods' service account: `namespaces` create (get, when create is refused
+//! for an existing namespace); `helmreleases.helm.toolkit.fluxcd.io` get, list, watch, patch and
+//! delete.
+//!
 //! The `keptn` leaf of the plan calls `executor --type keptn … --params`; Keptn evaluation is not
 //! implemented in this version, so that call fails with exit status 2 and says so.
 

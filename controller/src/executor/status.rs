@@ -19,6 +19,11 @@
 //!
 //! Any other state (no status yet, `Ready=Unknown Progressing`, `Ready=False DependencyNotReady`,
 //! a stale condition) is pending.
+//!
+//! NB: re-running a step whose apply changes nothing (same generation) after Flux failed that
+//! generation fails at once with the old failure. That is the truth: Flux does not retry an
+//! unchanged failed release by itself either (it needs a spec change or `flux reconcile hr
+//! --reset`); the executor does not reset Flux's failure counters behind the user's back.
 
 use serde_json::Value;
 
