@@ -311,3 +311,90 @@ async fn bad_input_exits_2_with_the_reason_and_writes_nothing() {
     }
     assert!(Api::<Namespace>::all(client.clone()).get_opt(&namespace).await.unwrap().is_none(), "nothing was written");
 }
+
+/// The leaf's command line with Argo's `{{inputs.parameters.X}}` substituted from `parameters`.
+fn substitute(args: &[Value], parameters: &[(String, String)]) -> Vec<String> {
+    args.iter()
+        .map(|a| {
+            let mut arg = a.as_str().unwrap().to_owned();
+            for (name, value) in parameters {
+                arg = arg.replace(&format!("{{{{inputs.parameters.{name}}}}}"), value);
+            }
+            arg
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_planned_leaf_command_line_installs_and_deletes_its_release() {
+    let cluster = Cluster::shared().await.unwrap();
+    let client = cluster.client().await.unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/plan_fixtures/bookinfo.yaml");
+    let planned = std::process::Command::new(env!("CARGO_BIN_EXE_orkestra-controller"))
+        .args(["plan", fixture.to_str().unwrap(), "--output", "json"])
+        .output()
+        .unwrap();
+    assert!(planned.status.success(), "{}", text(&planned.stderr));
+    let objects: Vec<Value> = serde_json::from_slice(&planned.stdout).unwrap();
+    let templates = objects[0]["spec"]["templates"].as_array().unwrap();
+    let leaf = templates.iter().find(|t| t["name"] == "helmrelease").unwrap();
+    let task = templates
+        .iter()
+        .filter_map(|t| t["dag"]["tasks"].as_array())
+        .flatten()
+        .find(|t| t["template"] == "helmrelease")
+        .expect("a task calling the helmrelease leaf");
+    let mut parameters: Vec<(String, String)> = task["arguments"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap().to_owned(), p["value"].as_str().unwrap().to_owned()))
+        .collect();
+
+    // The planned release, moved to a namespace of its own so that tests do not meet.
+    let namespace = unique_name("exec-planned");
+    let (_, encoded) = parameters.iter_mut().find(|(n, _)| n == "helmrelease").unwrap();
+    let mut release: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(encoded.as_bytes()).unwrap()).unwrap();
+    release["metadata"]["namespace"] = json!(namespace);
+    *encoded = encode(&release);
+    let name = release["metadata"]["name"].as_str().unwrap().to_owned();
+
+    let args = substitute(leaf["container"]["args"].as_array().unwrap(), &parameters);
+    assert_eq!(args[0], "executor");
+    let args: Vec<&str> = args[1..].iter().map(String::as_str).collect();
+    let mut step: Vec<&str> = args.clone();
+    step.extend(["--check-interval", "200ms"]);
+    let child = start(&cluster, &step);
+    let api = releases(&client, &namespace);
+    let generation = applied(&api, &name).await.metadata.generation.unwrap();
+    flux_reports(&api, &name, generation, "True", "InstallSucceeded", "Helm install succeeded").await;
+    let output = finish(child, Duration::from_secs(30)).await;
+    assert!(output.status.success(), "stderr: {}", text(&output.stderr));
+
+    // The reverse workflow runs the same leaf with action delete.
+    let (_, action) = parameters.iter_mut().find(|(n, _)| n == "action").unwrap();
+    *action = "delete".into();
+    let args = substitute(leaf["container"]["args"].as_array().unwrap(), &parameters);
+    let args: Vec<&str> = args[1..].iter().map(String::as_str).collect();
+    let output = finish(start(&cluster, &args), Duration::from_secs(30)).await;
+    assert!(output.status.success(), "stderr: {}", text(&output.stderr));
+    assert!(api.get_opt(&name).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn install_fails_when_the_release_is_deleted_while_waiting() {
+    let cluster = Cluster::shared().await.unwrap();
+    let client = cluster.client().await.unwrap();
+    let namespace = unique_name("exec-vanished");
+    let child = install(&cluster, &release(&namespace, "gone", "1.0.0"), "60s");
+    let api = releases(&client, &namespace);
+    applied(&api, "gone").await;
+    api.delete("gone", &Default::default()).await.unwrap();
+    let output = finish(child, Duration::from_secs(30)).await;
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", text(&output.stderr));
+    assert_eq!(
+        error_line(&output),
+        format!("error: HelmRelease {namespace}/gone was deleted while waiting for it to become ready")
+    );
+}
