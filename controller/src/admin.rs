@@ -37,7 +37,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(address = %listener.local_addr().unwrap_or(addr), "admin server listening");
-    axum::serve(listener, router(registry, ready)).with_graceful_shutdown(shutdown_signal(shutdown)).await
+    axum::serve(listener, router(registry, ready))
+        .with_graceful_shutdown(shutdown_signal(shutdown))
+        .await
 }
 
 async fn shutdown_signal(shutdown: CancellationToken) {
@@ -53,20 +55,30 @@ fn router(registry: Arc<Registry>, ready: Arc<AtomicBool>) -> Router {
 }
 
 async fn readyz(State(state): State<AdminState>) -> (StatusCode, &'static str) {
-    if state.ready.load(Ordering::Acquire) { (StatusCode::OK, "ready") } else { (StatusCode::SERVICE_UNAVAILABLE, "not ready") }
+    if state.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    }
 }
 
 async fn metrics(State(state): State<AdminState>) -> Response {
     let mut text = String::new();
     match prometheus_client::encoding::text::encode(&mut text, &state.registry) {
         Ok(()) => ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("encoding metrics: {e}")).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("encoding metrics: {e}"),
+        )
+            .into_response(),
     }
 }
 
 impl std::fmt::Debug for AdminState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdminState").field("ready", &self.ready).finish_non_exhaustive()
+        f.debug_struct("AdminState")
+            .field("ready", &self.ready)
+            .finish_non_exhaustive()
     }
 }
 
@@ -80,7 +92,10 @@ mod tests {
 
     /// A port that was free a moment ago (`serve` takes an address, not a listener).
     fn free_address() -> SocketAddr {
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
     }
 
     async fn get(client: &reqwest::Client, url: &str) -> (u16, String, String) {
@@ -103,12 +118,21 @@ mod tests {
     async fn health_readiness_and_metrics_are_served_until_shutdown() {
         let mut registry = Registry::default();
         let reconciliations = Counter::<u64>::default();
-        registry.register("orkestra_reconciliations", "Reconciliations run", reconciliations.clone());
+        registry.register(
+            "orkestra_reconciliations",
+            "Reconciliations run",
+            reconciliations.clone(),
+        );
         reconciliations.inc();
         let ready = Arc::new(AtomicBool::new(false));
         let shutdown = CancellationToken::new();
         let addr = free_address();
-        let server = tokio::spawn(serve(addr, Arc::new(registry), ready.clone(), shutdown.clone()));
+        let server = tokio::spawn(serve(
+            addr,
+            Arc::new(registry),
+            ready.clone(),
+            shutdown.clone(),
+        ));
         let client = reqwest::Client::new();
         let base = format!("http://{addr}");
 
@@ -121,21 +145,37 @@ mod tests {
         let (status, kind, body) = get(&client, &format!("{base}/metrics")).await;
         assert_eq!(status, 200);
         assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
-        assert!(body.contains("# HELP orkestra_reconciliations Reconciliations run."), "{body}");
+        assert!(
+            body.contains("# HELP orkestra_reconciliations Reconciliations run."),
+            "{body}"
+        );
         assert!(body.contains("orkestra_reconciliations_total 1"), "{body}");
         assert!(body.trim_end().ends_with("# EOF"), "{body}");
         assert_eq!(get(&client, &format!("{base}/nothing")).await.0, 404);
 
         shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(5), server).await.unwrap().unwrap().unwrap();
-        assert!(client.get(format!("{base}/healthz")).send().await.is_err(), "still serving after shutdown");
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(
+            client.get(format!("{base}/healthz")).send().await.is_err(),
+            "still serving after shutdown"
+        );
     }
 
     #[tokio::test]
     async fn an_address_in_use_is_an_error() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = taken.local_addr().unwrap();
-        let result = serve(addr, Arc::new(Registry::default()), Arc::new(AtomicBool::new(true)), CancellationToken::new()).await;
+        let result = serve(
+            addr,
+            Arc::new(Registry::default()),
+            Arc::new(AtomicBool::new(true)),
+            CancellationToken::new(),
+        )
+        .await;
         assert!(result.is_err());
     }
 }

@@ -62,7 +62,10 @@ pub enum LeaderError {
     Config(String),
 
     /// The API server refused in a way that retrying does not fix (RBAC, invalid Lease name).
-    #[error("{action} Lease {namespace}/{name}: {}", crate::executor::error::describe(source))]
+    #[error(
+        "{action} Lease {namespace}/{name}: {}",
+        crate::executor::error::describe(source)
+    )]
     Api {
         action: &'static str,
         namespace: String,
@@ -104,8 +107,21 @@ pub async fn acquire(client: kube::Client, config: LeaseConfig) -> Result<Leader
                 tracing::info!(lease = %config.name, namespace = %config.namespace, identity = %config.identity, "acquired leadership");
                 let lost = CancellationToken::new();
                 let stop = CancellationToken::new();
-                let renewal = tokio::spawn(renew(api.clone(), config.clone(), lease, started, lost.clone(), stop.clone()));
-                return Ok(Leadership { api, config, lost, stop, renewal: Some(renewal) });
+                let renewal = tokio::spawn(renew(
+                    api.clone(),
+                    config.clone(),
+                    lease,
+                    started,
+                    lost.clone(),
+                    stop.clone(),
+                ));
+                return Ok(Leadership {
+                    api,
+                    config,
+                    lost,
+                    stop,
+                    renewal: Some(renewal),
+                });
             }
             Ok(None) => {}
             Err(e) if is_permanent(&e) => {
@@ -116,7 +132,9 @@ pub async fn acquire(client: kube::Client, config: LeaseConfig) -> Result<Leader
                     source: Box::new(e),
                 });
             }
-            Err(e) => tracing::warn!(error = %crate::executor::error::describe(&e), lease = %config.name, "leader election: retrying"),
+            Err(e) => {
+                tracing::warn!(error = %crate::executor::error::describe(&e), lease = %config.name, "leader election: retrying")
+            }
         }
         tokio::time::sleep(config.renew_every).await;
     }
@@ -137,10 +155,16 @@ impl Leadership {
         };
         if let Some(held) = held.filter(|_| !self.lost.is_cancelled()) {
             // Bounded: a shutdown must not hang on an unreachable API server.
-            let cleared = tokio::time::timeout(self.config.lease_duration, clear(&self.api, &self.config, held)).await;
+            let cleared = tokio::time::timeout(
+                self.config.lease_duration,
+                clear(&self.api, &self.config, held),
+            )
+            .await;
             match cleared {
                 Ok(Ok(())) => tracing::info!(lease = %self.config.name, "released leadership"),
-                Ok(Err(e)) => tracing::warn!(error = %crate::executor::error::describe(&e), "releasing the lease; it will expire"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %crate::executor::error::describe(&e), "releasing the lease; it will expire")
+                }
                 Err(_) => tracing::warn!("releasing the lease timed out; it will expire"),
             }
         }
@@ -183,13 +207,20 @@ fn is_permanent(error: &kube::Error) -> bool {
 }
 
 fn holder(lease: &Lease) -> &str {
-    lease.spec.as_ref().and_then(|s| s.holder_identity.as_deref()).unwrap_or_default()
+    lease
+        .spec
+        .as_ref()
+        .and_then(|s| s.holder_identity.as_deref())
+        .unwrap_or_default()
 }
 
 /// A Lease held by us from now on.
 fn fresh_lease(config: &LeaseConfig) -> Lease {
     Lease {
-        metadata: ObjectMeta { name: Some(config.name.clone()), ..Default::default() },
+        metadata: ObjectMeta {
+            name: Some(config.name.clone()),
+            ..Default::default()
+        },
         spec: Some(LeaseSpec {
             holder_identity: Some(config.identity.clone()),
             lease_duration_seconds: Some(duration_seconds(config)),
@@ -208,13 +239,20 @@ async fn try_acquire(
     seen: &mut Option<(String, Instant)>,
 ) -> Result<Option<Lease>, kube::Error> {
     let Some(current) = api.get_opt(&config.name).await? else {
-        return match api.create(&PostParams::default(), &fresh_lease(config)).await {
+        return match api
+            .create(&PostParams::default(), &fresh_lease(config))
+            .await
+        {
             Ok(lease) => Ok(Some(lease)),
             Err(kube::Error::Api(status)) if status.is_already_exists() => Ok(None),
             Err(e) => Err(e),
         };
     };
-    let version = current.metadata.resource_version.clone().unwrap_or_default();
+    let version = current
+        .metadata
+        .resource_version
+        .clone()
+        .unwrap_or_default();
     let first_seen = match seen {
         Some((v, at)) if *v == version => *at,
         _ => {
@@ -224,7 +262,10 @@ async fn try_acquire(
         }
     };
     let spec = current.spec.clone().unwrap_or_default();
-    let seconds = spec.lease_duration_seconds.filter(|s| *s > 0).unwrap_or_else(|| duration_seconds(config));
+    let seconds = spec
+        .lease_duration_seconds
+        .filter(|s| *s > 0)
+        .unwrap_or_else(|| duration_seconds(config));
     let expired = first_seen.elapsed() >= Duration::from_secs(u64::try_from(seconds).unwrap_or(1));
     let current_holder = holder(&current).to_owned();
     if !(current_holder.is_empty() || current_holder == config.identity || expired) {
@@ -239,7 +280,10 @@ async fn try_acquire(
     spec.holder_identity = Some(config.identity.clone());
     spec.lease_duration_seconds = Some(duration_seconds(config));
     spec.renew_time = Some(now());
-    match api.replace(&config.name, &PostParams::default(), &taken).await {
+    match api
+        .replace(&config.name, &PostParams::default(), &taken)
+        .await
+    {
         Ok(lease) => Ok(Some(lease)),
         Err(kube::Error::Api(status)) if status.is_conflict() => Ok(None),
         Err(e) => Err(e),
@@ -254,28 +298,42 @@ enum Renewal {
 
 /// One renewal: replace guarded by the version we wrote last. On conflict, re-read: still ours
 /// (someone touched labels) → renew that version; someone else's → lost. Deleted → re-create.
-async fn renew_once(api: &Api<Lease>, config: &LeaseConfig, held: &Lease) -> Result<Renewal, kube::Error> {
+async fn renew_once(
+    api: &Api<Lease>,
+    config: &LeaseConfig,
+    held: &Lease,
+) -> Result<Renewal, kube::Error> {
     let mut base = held.clone();
     for _ in 0..2 {
         let mut next = base.clone();
         let spec = next.spec.get_or_insert_with(Default::default);
         spec.renew_time = Some(now());
         spec.lease_duration_seconds = Some(duration_seconds(config));
-        match api.replace(&config.name, &PostParams::default(), &next).await {
+        match api
+            .replace(&config.name, &PostParams::default(), &next)
+            .await
+        {
             Ok(lease) => return Ok(Renewal::Renewed(Box::new(lease))),
             Err(kube::Error::Api(status)) if status.is_conflict() => {
-                let Some(current) = api.get_opt(&config.name).await? else { continue };
+                let Some(current) = api.get_opt(&config.name).await? else {
+                    continue;
+                };
                 if holder(&current) != config.identity {
                     return Ok(Renewal::TakenBy(holder(&current).to_owned()));
                 }
                 base = current;
             }
             Err(kube::Error::Api(status)) if status.is_not_found() => {
-                return match api.create(&PostParams::default(), &fresh_lease(config)).await {
+                return match api
+                    .create(&PostParams::default(), &fresh_lease(config))
+                    .await
+                {
                     Ok(lease) => Ok(Renewal::Renewed(Box::new(lease))),
                     Err(kube::Error::Api(status)) if status.is_already_exists() => {
                         let current = api.get_opt(&config.name).await?;
-                        Ok(Renewal::TakenBy(current.as_ref().map(holder).unwrap_or_default().to_owned()))
+                        Ok(Renewal::TakenBy(
+                            current.as_ref().map(holder).unwrap_or_default().to_owned(),
+                        ))
                     }
                     Err(e) => Err(e),
                 };
@@ -284,7 +342,8 @@ async fn renew_once(api: &Api<Lease>, config: &LeaseConfig, held: &Lease) -> Res
         }
     }
     Err(kube::Error::Api(Box::new(
-        kube::core::Status::failure("the Lease kept changing during renewal", "Conflict").with_code(409),
+        kube::core::Status::failure("the Lease kept changing during renewal", "Conflict")
+            .with_code(409),
     )))
 }
 
@@ -338,12 +397,17 @@ async fn clear(api: &Api<Lease>, config: &LeaseConfig, held: Lease) -> Result<()
         let spec = next.spec.get_or_insert_with(Default::default);
         spec.holder_identity = None;
         spec.renew_time = Some(now());
-        match api.replace(&config.name, &PostParams::default(), &next).await {
+        match api
+            .replace(&config.name, &PostParams::default(), &next)
+            .await
+        {
             Ok(_) => return Ok(()),
-            Err(kube::Error::Api(status)) if status.is_conflict() => match api.get_opt(&config.name).await? {
-                Some(current) if holder(&current) == config.identity => base = current,
-                _ => return Ok(()),
-            },
+            Err(kube::Error::Api(status)) if status.is_conflict() => {
+                match api.get_opt(&config.name).await? {
+                    Some(current) if holder(&current) == config.identity => base = current,
+                    _ => return Ok(()),
+                }
+            }
             Err(kube::Error::Api(status)) if status.is_not_found() => return Ok(()),
             Err(e) => return Err(e),
         }
@@ -369,7 +433,13 @@ mod tests {
         assert!(check(&config(15_000, 5_000)).is_ok());
         assert!(check(&config(5_000, 5_000)).is_err());
         assert!(check(&config(5_000, 0)).is_err());
-        assert!(check(&LeaseConfig { identity: String::new(), ..config(15_000, 5_000) }).is_err());
+        assert!(
+            check(&LeaseConfig {
+                identity: String::new(),
+                ..config(15_000, 5_000)
+            })
+            .is_err()
+        );
     }
 
     #[test]

@@ -46,11 +46,26 @@ fn releases(client: &kube::Client, namespace: &str) -> Api<DynamicObject> {
 /// Starts the executor with `args` (plus quick readiness checks) against the cluster.
 fn start(cluster: &Cluster, args: &[&str]) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_orkestra-controller"));
-    command.arg("executor").args(args).env("KUBECONFIG", cluster.kubeconfig());
-    for var in ["ACTION", "HELMRELEASE", "TIMEOUT", "READY_CHECKS", "CHECK_INTERVAL", "TYPE", "PARAMS"] {
+    command
+        .arg("executor")
+        .args(args)
+        .env("KUBECONFIG", cluster.kubeconfig());
+    for var in [
+        "ACTION",
+        "HELMRELEASE",
+        "TIMEOUT",
+        "READY_CHECKS",
+        "CHECK_INTERVAL",
+        "TYPE",
+        "PARAMS",
+    ] {
         command.env_remove(format!("ORKESTRA_EXECUTOR_{var}"));
     }
-    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     command.spawn().unwrap()
 }
 
@@ -58,12 +73,26 @@ fn install(cluster: &Cluster, release: &Value, timeout: &str) -> Child {
     let encoded = encode(release);
     start(
         cluster,
-        &["--action", "install", "--helmrelease", &encoded, "--timeout", timeout, "--ready-checks", "3", "--check-interval", "200ms"],
+        &[
+            "--action",
+            "install",
+            "--helmrelease",
+            &encoded,
+            "--timeout",
+            timeout,
+            "--ready-checks",
+            "3",
+            "--check-interval",
+            "200ms",
+        ],
     )
 }
 
 async fn finish(child: Child, within: Duration) -> Output {
-    tokio::time::timeout(within, child.wait_with_output()).await.expect("the executor did not exit in time").unwrap()
+    tokio::time::timeout(within, child.wait_with_output())
+        .await
+        .expect("the executor did not exit in time")
+        .unwrap()
 }
 
 /// Asserts the executor is still running after `time`.
@@ -80,7 +109,10 @@ fn text(bytes: &[u8]) -> String {
 /// The one-line error the executor printed.
 fn error_line(output: &Output) -> String {
     let stderr = text(&output.stderr);
-    let line = stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_else(|| panic!("no error line in {stderr:?}"));
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error line in {stderr:?}"));
     line.to_owned()
 }
 
@@ -91,23 +123,38 @@ async fn applied(api: &Api<DynamicObject>, name: &str) -> DynamicObject {
         if let Some(object) = api.get_opt(name).await.unwrap() {
             return object;
         }
-        assert!(Instant::now() < deadline, "HelmRelease {name} was never applied");
+        assert!(
+            Instant::now() < deadline,
+            "HelmRelease {name} was never applied"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 /// Plays Flux: writes the Ready condition for `generation`.
-async fn flux_reports(api: &Api<DynamicObject>, name: &str, generation: i64, status: &str, reason: &str, message: &str) {
+async fn flux_reports(
+    api: &Api<DynamicObject>,
+    name: &str,
+    generation: i64,
+    status: &str,
+    reason: &str,
+    message: &str,
+) {
     let patch = json!({"status": {"observedGeneration": generation, "lastAttemptedGeneration": generation, "conditions": [{
         "type": "Ready", "status": status, "reason": reason, "message": message,
         "observedGeneration": generation, "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
 }
 
 async fn create_namespace(client: &kube::Client, prefix: &str) -> String {
     let name = unique_name(prefix);
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await.unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
     name
 }
 
@@ -121,21 +168,60 @@ async fn install_creates_the_namespace_applies_and_succeeds_once_flux_reports_re
 
     let api = releases(&client, &namespace);
     let object = applied(&api, "productpage").await;
-    assert!(Api::<Namespace>::all(client.clone()).get_opt(&namespace).await.unwrap().is_some(), "namespace created");
+    assert!(
+        Api::<Namespace>::all(client.clone())
+            .get_opt(&namespace)
+            .await
+            .unwrap()
+            .is_some(),
+        "namespace created"
+    );
     assert_eq!(object.data["spec"]["values"], json!({"replicas": 2}));
-    assert_eq!(object.metadata.labels.unwrap()["orkestra.azure.microsoft.com/owner"], "bookinfo");
-    let managers: Vec<String> = object.metadata.managed_fields.unwrap().into_iter().filter_map(|m| m.manager).collect();
-    assert!(managers.contains(&"orkestra-executor".to_owned()), "{managers:?}");
+    assert_eq!(
+        object.metadata.labels.unwrap()["orkestra.azure.microsoft.com/owner"],
+        "bookinfo"
+    );
+    let managers: Vec<String> = object
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(
+        managers.contains(&"orkestra-executor".to_owned()),
+        "{managers:?}"
+    );
     let generation = object.metadata.generation.unwrap();
 
     // Not ready yet: Flux is still installing.
-    flux_reports(&api, "productpage", generation, "Unknown", "Progressing", "Fulfilling prerequisites").await;
+    flux_reports(
+        &api,
+        "productpage",
+        generation,
+        "Unknown",
+        "Progressing",
+        "Fulfilling prerequisites",
+    )
+    .await;
     still_running(&mut child, Duration::from_millis(1500)).await;
 
-    flux_reports(&api, "productpage", generation, "True", "InstallSucceeded", "Helm install succeeded").await;
+    flux_reports(
+        &api,
+        "productpage",
+        generation,
+        "True",
+        "InstallSucceeded",
+        "Helm install succeeded",
+    )
+    .await;
     let output = finish(child, Duration::from_secs(20)).await;
     assert!(output.status.success(), "stderr: {}", text(&output.stderr));
-    assert!(text(&output.stdout).contains(&format!("HelmRelease {namespace}/productpage is ready")), "{}", text(&output.stdout));
+    assert!(
+        text(&output.stdout).contains(&format!("HelmRelease {namespace}/productpage is ready")),
+        "{}",
+        text(&output.stdout)
+    );
 }
 
 #[tokio::test]
@@ -144,10 +230,19 @@ async fn an_upgrade_waits_for_flux_to_observe_the_new_generation() {
     let client = cluster.client().await.unwrap();
     let namespace = create_namespace(&client, "exec-upgrade").await;
     let api = releases(&client, &namespace);
-    let old: DynamicObject = serde_json::from_value(release(&namespace, "reviews", "1.0.0")).unwrap();
+    let old: DynamicObject =
+        serde_json::from_value(release(&namespace, "reviews", "1.0.0")).unwrap();
     let created = api.create(&PostParams::default(), &old).await.unwrap();
     let old_generation = created.metadata.generation.unwrap();
-    flux_reports(&api, "reviews", old_generation, "True", "InstallSucceeded", "installed 1.0.0").await;
+    flux_reports(
+        &api,
+        "reviews",
+        old_generation,
+        "True",
+        "InstallSucceeded",
+        "installed 1.0.0",
+    )
+    .await;
 
     let mut child = install(&cluster, &release(&namespace, "reviews", "2.0.0"), "60s");
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -163,7 +258,15 @@ async fn an_upgrade_waits_for_flux_to_observe_the_new_generation() {
     // Ready=True about the old generation must not end the step.
     still_running(&mut child, Duration::from_secs(2)).await;
 
-    flux_reports(&api, "reviews", new_generation, "True", "UpgradeSucceeded", "upgraded to 2.0.0").await;
+    flux_reports(
+        &api,
+        "reviews",
+        new_generation,
+        "True",
+        "UpgradeSucceeded",
+        "upgraded to 2.0.0",
+    )
+    .await;
     let output = finish(child, Duration::from_secs(20)).await;
     assert!(output.status.success(), "stderr: {}", text(&output.stderr));
 }
@@ -177,14 +280,32 @@ async fn install_fails_at_once_when_flux_reports_install_failed() {
     let child = install(&cluster, &release(&namespace, "ratings", "1.0.0"), "120s");
     let api = releases(&client, &namespace);
     let generation = applied(&api, "ratings").await.metadata.generation.unwrap();
-    flux_reports(&api, "ratings", generation, "False", "InstallFailed", "Helm install failed: image pull backoff").await;
+    flux_reports(
+        &api,
+        "ratings",
+        generation,
+        "False",
+        "InstallFailed",
+        "Helm install failed: image pull backoff",
+    )
+    .await;
 
     let output = finish(child, Duration::from_secs(30)).await;
-    assert!(started.elapsed() < Duration::from_secs(60), "failed fast, not at the timeout");
-    assert_eq!(output.status.code(), Some(1), "stderr: {}", text(&output.stderr));
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "failed fast, not at the timeout"
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stderr: {}",
+        text(&output.stderr)
+    );
     assert_eq!(
         error_line(&output),
-        format!("error: HelmRelease {namespace}/ratings failed: InstallFailed: Helm install failed: image pull backoff")
+        format!(
+            "error: HelmRelease {namespace}/ratings failed: InstallFailed: Helm install failed: image pull backoff"
+        )
     );
 }
 
@@ -201,11 +322,22 @@ async fn install_fails_at_once_when_flux_stalls() {
          "observedGeneration": generation, "lastTransitionTime": "2026-01-01T00:00:00Z"},
         {"type": "Stalled", "status": "True", "reason": "RetriesExceeded", "message": "Failed to install after 3 attempts",
          "observedGeneration": generation, "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
-    api.patch_status("details", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    api.patch_status("details", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
 
     let output = finish(child, Duration::from_secs(30)).await;
-    assert_eq!(output.status.code(), Some(1), "stderr: {}", text(&output.stderr));
-    assert!(error_line(&output).contains("RetriesExceeded: Failed to install after 3 attempts"), "{}", error_line(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stderr: {}",
+        text(&output.stderr)
+    );
+    assert!(
+        error_line(&output).contains("RetriesExceeded: Failed to install after 3 attempts"),
+        "{}",
+        error_line(&output)
+    );
 }
 
 #[tokio::test]
@@ -213,11 +345,25 @@ async fn install_times_out_when_flux_never_reports_ready() {
     let cluster = Cluster::shared().await.unwrap();
     let namespace = unique_name("exec-timeout");
     let started = Instant::now();
-    let output = finish(install(&cluster, &release(&namespace, "slow", "1.0.0"), "3s"), Duration::from_secs(30)).await;
+    let output = finish(
+        install(&cluster, &release(&namespace, "slow", "1.0.0"), "3s"),
+        Duration::from_secs(30),
+    )
+    .await;
     assert!(started.elapsed() < Duration::from_secs(20));
-    assert_eq!(output.status.code(), Some(3), "stderr: {}", text(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "stderr: {}",
+        text(&output.stderr)
+    );
     let line = error_line(&output);
-    assert!(line.contains(&format!("HelmRelease {namespace}/slow: timed out after 3s waiting until Flux reports it ready")), "{line}");
+    assert!(
+        line.contains(&format!(
+            "HelmRelease {namespace}/slow: timed out after 3s waiting until Flux reports it ready"
+        )),
+        "{line}"
+    );
     assert!(line.contains("no Ready condition yet"), "{line}");
 }
 
@@ -230,23 +376,55 @@ async fn delete_waits_until_the_release_is_gone() {
     // Plays Flux's finalizer: the object stays until the (pretend) uninstall is done.
     let mut held = release(&namespace, "ambassador", "1.0.0");
     held["metadata"]["finalizers"] = json!(["test.orkestra.azure.microsoft.com/uninstall"]);
-    api.create(&PostParams::default(), &serde_json::from_value(held.clone()).unwrap()).await.unwrap();
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(held.clone()).unwrap(),
+    )
+    .await
+    .unwrap();
 
     let encoded = encode(&release(&namespace, "ambassador", "1.0.0"));
-    let mut child = start(&cluster, &["--action", "delete", "--helmrelease", &encoded, "--timeout", "60s"]);
+    let mut child = start(
+        &cluster,
+        &[
+            "--action",
+            "delete",
+            "--helmrelease",
+            &encoded,
+            "--timeout",
+            "60s",
+        ],
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
-    while api.get("ambassador").await.unwrap().metadata.deletion_timestamp.is_none() {
+    while api
+        .get("ambassador")
+        .await
+        .unwrap()
+        .metadata
+        .deletion_timestamp
+        .is_none()
+    {
         assert!(Instant::now() < deadline, "the delete was never requested");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     still_running(&mut child, Duration::from_millis(1500)).await;
 
     let release_finalizer = json!({"metadata": {"finalizers": null}});
-    api.patch("ambassador", &PatchParams::default(), &Patch::Merge(&release_finalizer)).await.unwrap();
+    api.patch(
+        "ambassador",
+        &PatchParams::default(),
+        &Patch::Merge(&release_finalizer),
+    )
+    .await
+    .unwrap();
     let output = finish(child, Duration::from_secs(20)).await;
     assert!(output.status.success(), "stderr: {}", text(&output.stderr));
     assert!(api.get_opt("ambassador").await.unwrap().is_none());
-    assert!(text(&output.stdout).contains("is gone"), "{}", text(&output.stdout));
+    assert!(
+        text(&output.stdout).contains("is gone"),
+        "{}",
+        text(&output.stdout)
+    );
 }
 
 #[tokio::test]
@@ -254,9 +432,27 @@ async fn delete_of_a_release_that_is_already_gone_succeeds() {
     let cluster = Cluster::shared().await.unwrap();
     let namespace = unique_name("exec-gone");
     let encoded = encode(&release(&namespace, "nothing", "1.0.0"));
-    let output = finish(start(&cluster, &["--action", "delete", "--helmrelease", &encoded, "--timeout", "30s"]), Duration::from_secs(30)).await;
+    let output = finish(
+        start(
+            &cluster,
+            &[
+                "--action",
+                "delete",
+                "--helmrelease",
+                &encoded,
+                "--timeout",
+                "30s",
+            ],
+        ),
+        Duration::from_secs(30),
+    )
+    .await;
     assert!(output.status.success(), "stderr: {}", text(&output.stderr));
-    assert!(text(&output.stdout).contains("already gone"), "{}", text(&output.stdout));
+    assert!(
+        text(&output.stdout).contains("already gone"),
+        "{}",
+        text(&output.stdout)
+    );
 }
 
 #[tokio::test]
@@ -267,15 +463,51 @@ async fn delete_times_out_while_the_uninstall_does_not_finish() {
     let api = releases(&client, &namespace);
     let mut held = release(&namespace, "stuck", "1.0.0");
     held["metadata"]["finalizers"] = json!(["test.orkestra.azure.microsoft.com/uninstall"]);
-    api.create(&PostParams::default(), &serde_json::from_value(held).unwrap()).await.unwrap();
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(held).unwrap(),
+    )
+    .await
+    .unwrap();
 
     let encoded = encode(&release(&namespace, "stuck", "1.0.0"));
-    let output = finish(start(&cluster, &["--action", "delete", "--helmrelease", &encoded, "--timeout", "2s"]), Duration::from_secs(30)).await;
-    assert_eq!(output.status.code(), Some(3), "stderr: {}", text(&output.stderr));
+    let output = finish(
+        start(
+            &cluster,
+            &[
+                "--action",
+                "delete",
+                "--helmrelease",
+                &encoded,
+                "--timeout",
+                "2s",
+            ],
+        ),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "stderr: {}",
+        text(&output.stderr)
+    );
     let line = error_line(&output);
-    assert!(line.contains("timed out after 2s waiting until it is deleted"), "{line}");
-    assert!(line.contains("test.orkestra.azure.microsoft.com/uninstall"), "names what holds it: {line}");
-    api.patch("stuck", &PatchParams::default(), &Patch::Merge(&json!({"metadata": {"finalizers": null}}))).await.unwrap();
+    assert!(
+        line.contains("timed out after 2s waiting until it is deleted"),
+        "{line}"
+    );
+    assert!(
+        line.contains("test.orkestra.azure.microsoft.com/uninstall"),
+        "names what holds it: {line}"
+    );
+    api.patch(
+        "stuck",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -293,23 +525,73 @@ async fn bad_input_exits_2_with_the_reason_and_writes_nothing() {
     no_namespace["metadata"] = json!({"name": "app"});
     let base64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["--helmrelease".into(), "not base64!".into()], "is not base64"),
-        (vec!["--helmrelease".into(), base64("apiVersion: v2")], "is not JSON"),
-        (vec!["--helmrelease".into(), encode(&workflow)], "not a HelmRelease of helm.toolkit.fluxcd.io/v2"),
-        (vec!["--helmrelease".into(), encode(&nameless)], "has no metadata.name"),
-        (vec!["--helmrelease".into(), encode(&no_namespace)], "has no metadata.namespace"),
-        (vec!["--helmrelease".into(), encode(&valid), "--timeout".into(), "soon".into()], "invalid duration"),
-        (vec!["--helmrelease".into(), encode(&valid), "--type".into(), "keptn".into()], "keptn executor is not implemented"),
+        (
+            vec!["--helmrelease".into(), "not base64!".into()],
+            "is not base64",
+        ),
+        (
+            vec!["--helmrelease".into(), base64("apiVersion: v2")],
+            "is not JSON",
+        ),
+        (
+            vec!["--helmrelease".into(), encode(&workflow)],
+            "not a HelmRelease of helm.toolkit.fluxcd.io/v2",
+        ),
+        (
+            vec!["--helmrelease".into(), encode(&nameless)],
+            "has no metadata.name",
+        ),
+        (
+            vec!["--helmrelease".into(), encode(&no_namespace)],
+            "has no metadata.namespace",
+        ),
+        (
+            vec![
+                "--helmrelease".into(),
+                encode(&valid),
+                "--timeout".into(),
+                "soon".into(),
+            ],
+            "invalid duration",
+        ),
+        (
+            vec![
+                "--helmrelease".into(),
+                encode(&valid),
+                "--type".into(),
+                "keptn".into(),
+            ],
+            "keptn executor is not implemented",
+        ),
     ];
     for (args, expected) in cases {
         let mut all: Vec<&str> = vec!["--action", "install"];
         all.extend(args.iter().map(String::as_str));
         let output = finish(start(&cluster, &all), Duration::from_secs(30)).await;
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", text(&output.stderr));
-        let first = text(&output.stderr).lines().next().unwrap_or_default().to_owned();
-        assert!(first.starts_with("error:") && first.contains(expected), "{args:?}: {first}");
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        let first = text(&output.stderr)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            first.starts_with("error:") && first.contains(expected),
+            "{args:?}: {first}"
+        );
     }
-    assert!(Api::<Namespace>::all(client.clone()).get_opt(&namespace).await.unwrap().is_none(), "nothing was written");
+    assert!(
+        Api::<Namespace>::all(client.clone())
+            .get_opt(&namespace)
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing was written"
+    );
 }
 
 /// The leaf's command line with Argo's `{{inputs.parameters.X}}` substituted from `parameters`.
@@ -329,7 +611,8 @@ fn substitute(args: &[Value], parameters: &[(String, String)]) -> Vec<String> {
 async fn the_planned_leaf_command_line_installs_and_deletes_its_release() {
     let cluster = Cluster::shared().await.unwrap();
     let client = cluster.client().await.unwrap();
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/plan_fixtures/bookinfo.yaml");
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/plan_fixtures/bookinfo.yaml");
     let planned = std::process::Command::new(env!("CARGO_BIN_EXE_orkestra-controller"))
         .args(["plan", fixture.to_str().unwrap(), "--output", "json"])
         .output()
@@ -337,7 +620,10 @@ async fn the_planned_leaf_command_line_installs_and_deletes_its_release() {
     assert!(planned.status.success(), "{}", text(&planned.stderr));
     let objects: Vec<Value> = serde_json::from_slice(&planned.stdout).unwrap();
     let templates = objects[0]["spec"]["templates"].as_array().unwrap();
-    let leaf = templates.iter().find(|t| t["name"] == "helmrelease").unwrap();
+    let leaf = templates
+        .iter()
+        .find(|t| t["name"] == "helmrelease")
+        .unwrap();
     let task = templates
         .iter()
         .filter_map(|t| t["dag"]["tasks"].as_array())
@@ -348,14 +634,26 @@ async fn the_planned_leaf_command_line_installs_and_deletes_its_release() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| (p["name"].as_str().unwrap().to_owned(), p["value"].as_str().unwrap().to_owned()))
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["value"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
 
     // The planned release, moved to a namespace of its own so that tests do not meet.
     let namespace = unique_name("exec-planned");
-    let (_, encoded) = parameters.iter_mut().find(|(n, _)| n == "helmrelease").unwrap();
-    let mut release: Value =
-        serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(encoded.as_bytes()).unwrap()).unwrap();
+    let (_, encoded) = parameters
+        .iter_mut()
+        .find(|(n, _)| n == "helmrelease")
+        .unwrap();
+    let mut release: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(encoded.as_bytes())
+            .unwrap(),
+    )
+    .unwrap();
     release["metadata"]["namespace"] = json!(namespace);
     *encoded = encode(&release);
     let name = release["metadata"]["name"].as_str().unwrap().to_owned();
@@ -368,7 +666,15 @@ async fn the_planned_leaf_command_line_installs_and_deletes_its_release() {
     let child = start(&cluster, &step);
     let api = releases(&client, &namespace);
     let generation = applied(&api, &name).await.metadata.generation.unwrap();
-    flux_reports(&api, &name, generation, "True", "InstallSucceeded", "Helm install succeeded").await;
+    flux_reports(
+        &api,
+        &name,
+        generation,
+        "True",
+        "InstallSucceeded",
+        "Helm install succeeded",
+    )
+    .await;
     let output = finish(child, Duration::from_secs(30)).await;
     assert!(output.status.success(), "stderr: {}", text(&output.stderr));
 
@@ -392,9 +698,16 @@ async fn install_fails_when_the_release_is_deleted_while_waiting() {
     applied(&api, "gone").await;
     api.delete("gone", &Default::default()).await.unwrap();
     let output = finish(child, Duration::from_secs(30)).await;
-    assert_eq!(output.status.code(), Some(1), "stderr: {}", text(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stderr: {}",
+        text(&output.stderr)
+    );
     assert_eq!(
         error_line(&output),
-        format!("error: HelmRelease {namespace}/gone was deleted while waiting for it to become ready")
+        format!(
+            "error: HelmRelease {namespace}/gone was deleted while waiting for it to become ready"
+        )
     );
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ObjectMeta, PostParams};
-use orkestra_controller::leader::{self, LeaseConfig, Leadership};
+use orkestra_controller::leader::{self, Leadership, LeaseConfig};
 use orkestra_tests::{Cluster, unique_name};
 use serde_json::json;
 use tokio::task::JoinHandle;
@@ -21,7 +21,10 @@ async fn setup(prefix: &str) -> (kube::Client, String) {
     let client = cluster.client().await.unwrap();
     let name = unique_name(prefix);
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await.unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
     (client, name)
 }
 
@@ -36,8 +39,14 @@ fn config(namespace: &str, identity: &str) -> LeaseConfig {
 }
 
 async fn holder(client: &kube::Client, namespace: &str) -> Option<String> {
-    let lease = Api::<Lease>::namespaced(client.clone(), namespace).get(LEASE).await.unwrap();
-    lease.spec.and_then(|s| s.holder_identity).filter(|h| !h.is_empty())
+    let lease = Api::<Lease>::namespaced(client.clone(), namespace)
+        .get(LEASE)
+        .await
+        .unwrap();
+    lease
+        .spec
+        .and_then(|s| s.holder_identity)
+        .filter(|h| !h.is_empty())
 }
 
 fn candidate(client: &kube::Client, namespace: &str, identity: &str) -> JoinHandle<Leadership> {
@@ -46,7 +55,10 @@ fn candidate(client: &kube::Client, namespace: &str, identity: &str) -> JoinHand
 }
 
 async fn acquired(handle: JoinHandle<Leadership>, within: Duration) -> Leadership {
-    tokio::time::timeout(within, handle).await.expect("the candidate never became leader").unwrap()
+    tokio::time::timeout(within, handle)
+        .await
+        .expect("the candidate never became leader")
+        .unwrap()
 }
 
 #[tokio::test]
@@ -59,18 +71,31 @@ async fn of_two_candidates_exactly_one_holds_until_it_releases() {
     let b = candidate(&client, &ns, "pod-b");
     // Well past the lease duration: pod-a keeps renewing, so pod-b keeps waiting.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert!(!b.is_finished(), "pod-b became leader while pod-a held the lease");
+    assert!(
+        !b.is_finished(),
+        "pod-b became leader while pod-a held the lease"
+    );
     assert!(!lost_a.is_cancelled());
     assert_eq!(holder(&client, &ns).await.as_deref(), Some("pod-a"));
 
     // Releasing hands over at once, without waiting for expiry.
     let released = Instant::now();
     a.release().await;
-    assert!(lost_a.is_cancelled(), "a released leadership is no longer held");
+    assert!(
+        lost_a.is_cancelled(),
+        "a released leadership is no longer held"
+    );
     let b = acquired(b, Duration::from_secs(10)).await;
-    assert!(released.elapsed() < Duration::from_millis(1500), "took {:?}", released.elapsed());
+    assert!(
+        released.elapsed() < Duration::from_millis(1500),
+        "took {:?}",
+        released.elapsed()
+    );
     assert_eq!(holder(&client, &ns).await.as_deref(), Some("pod-b"));
-    let lease = Api::<Lease>::namespaced(client.clone(), &ns).get(LEASE).await.unwrap();
+    let lease = Api::<Lease>::namespaced(client.clone(), &ns)
+        .get(LEASE)
+        .await
+        .unwrap();
     assert_eq!(lease.spec.unwrap().lease_transitions, Some(1));
     b.release().await;
     assert_eq!(holder(&client, &ns).await, None);
@@ -92,7 +117,10 @@ async fn a_holder_that_dies_is_replaced_after_the_lease_expires() {
     assert_eq!(holder(&client, &ns).await.as_deref(), Some("pod-a"));
     let b = acquired(b, Duration::from_secs(15)).await;
     let waited = died.elapsed();
-    assert!(waited >= Duration::from_millis(1500), "took over after {waited:?}, before the lease expired");
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "took over after {waited:?}, before the lease expired"
+    );
     assert_eq!(holder(&client, &ns).await.as_deref(), Some("pod-b"));
     assert!(!b.lost().is_cancelled());
     b.release().await;
@@ -104,23 +132,41 @@ async fn candidates_racing_for_an_expired_lease_get_exactly_one_leader() {
     let leases = Api::<Lease>::namespaced(client.clone(), &ns);
     // A lease left behind by a holder that is gone.
     let ghost = Lease {
-        metadata: ObjectMeta { name: Some(LEASE.into()), ..Default::default() },
-        spec: Some(LeaseSpec { holder_identity: Some("ghost".into()), lease_duration_seconds: Some(1), ..Default::default() }),
+        metadata: ObjectMeta {
+            name: Some(LEASE.into()),
+            ..Default::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some("ghost".into()),
+            lease_duration_seconds: Some(1),
+            ..Default::default()
+        }),
     };
     leases.create(&PostParams::default(), &ghost).await.unwrap();
 
-    let candidates: Vec<(String, JoinHandle<Leadership>)> =
-        (0..4).map(|i| format!("pod-{i}")).map(|id| (id.clone(), candidate(&client, &ns, &id))).collect();
+    let candidates: Vec<(String, JoinHandle<Leadership>)> = (0..4)
+        .map(|i| format!("pod-{i}"))
+        .map(|id| (id.clone(), candidate(&client, &ns, &id)))
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(15);
     while !candidates.iter().any(|(_, c)| c.is_finished()) {
-        assert!(Instant::now() < deadline, "nobody took over the expired lease");
+        assert!(
+            Instant::now() < deadline,
+            "nobody took over the expired lease"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Every candidate writes with the resourceVersion it read: the first write wins, the
     // others carry a stale version and are refused with 409, then see a live holder.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (finished, waiting): (Vec<_>, Vec<_>) = candidates.into_iter().partition(|(_, c)| c.is_finished());
-    assert_eq!(finished.len(), 1, "leaders: {:?}", finished.iter().map(|(id, _)| id).collect::<Vec<_>>());
+    let (finished, waiting): (Vec<_>, Vec<_>) =
+        candidates.into_iter().partition(|(_, c)| c.is_finished());
+    assert_eq!(
+        finished.len(),
+        1,
+        "leaders: {:?}",
+        finished.iter().map(|(id, _)| id).collect::<Vec<_>>()
+    );
     let (leader_id, leader) = finished.into_iter().next().unwrap();
     assert_eq!(holder(&client, &ns).await, Some(leader_id));
     let leader = leader.await.unwrap();
@@ -141,21 +187,33 @@ async fn leadership_is_lost_when_another_holder_takes_the_lease() {
     let leases = Api::<Lease>::namespaced(client.clone(), &ns);
     let mut taken = leases.get(LEASE).await.unwrap();
     taken.spec.as_mut().unwrap().holder_identity = Some("intruder".into());
-    leases.replace(LEASE, &PostParams::default(), &taken).await.unwrap();
+    leases
+        .replace(LEASE, &PostParams::default(), &taken)
+        .await
+        .unwrap();
 
-    tokio::time::timeout(Duration::from_secs(5), lost.cancelled()).await.expect("the holder did not notice");
+    tokio::time::timeout(Duration::from_secs(5), lost.cancelled())
+        .await
+        .expect("the holder did not notice");
     // pod-a's renewal conflicted and stopped; it did not write itself back.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(holder(&client, &ns).await.as_deref(), Some("intruder"));
     a.release().await;
-    assert_eq!(holder(&client, &ns).await.as_deref(), Some("intruder"), "release leaves another holder's lease alone");
+    assert_eq!(
+        holder(&client, &ns).await.as_deref(),
+        Some("intruder"),
+        "release leaves another holder's lease alone"
+    );
 }
 
 #[tokio::test]
 async fn a_deleted_lease_is_recreated_by_its_holder() {
     let (client, ns) = setup("leader-deleted").await;
     let a = acquired(candidate(&client, &ns, "pod-a"), Duration::from_secs(10)).await;
-    Api::<Lease>::namespaced(client.clone(), &ns).delete(LEASE, &Default::default()).await.unwrap();
+    Api::<Lease>::namespaced(client.clone(), &ns)
+        .delete(LEASE, &Default::default())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(holder(&client, &ns).await.as_deref(), Some("pod-a"));
     assert!(!a.lost().is_cancelled());
@@ -211,11 +269,15 @@ async fn leadership_is_lost_when_renewals_fail_for_the_lease_duration() {
     let cluster = Cluster::shared().await.unwrap();
     let partition = Partition::to(cluster.api_server()).await;
     let kubeconfig = kube::config::Kubeconfig::read_from(cluster.kubeconfig()).unwrap();
-    let mut settings = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.unwrap();
+    let mut settings = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
     settings.cluster_url = partition.url.parse().unwrap();
     let cut_off = kube::Client::try_from(settings).unwrap();
 
-    let a = leader::acquire(cut_off, config(&ns, "pod-a")).await.unwrap();
+    let a = leader::acquire(cut_off, config(&ns, "pod-a"))
+        .await
+        .unwrap();
     let lost = a.lost();
     let b = candidate(&client, &ns, "pod-b");
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -223,11 +285,19 @@ async fn leadership_is_lost_when_renewals_fail_for_the_lease_duration() {
 
     let cut = Instant::now();
     partition.cut.cancel();
-    tokio::time::timeout(Duration::from_secs(10), lost.cancelled()).await.expect("pod-a never gave up");
+    tokio::time::timeout(Duration::from_secs(10), lost.cancelled())
+        .await
+        .expect("pod-a never gave up");
     let gave_up = cut.elapsed();
     // pod-a stops believing it leads before pod-b may take over.
-    assert!(!b.is_finished(), "pod-b took over before pod-a gave up ({gave_up:?})");
-    assert!(gave_up <= Duration::from_secs(5), "gave up after {gave_up:?}");
+    assert!(
+        !b.is_finished(),
+        "pod-b took over before pod-a gave up ({gave_up:?})"
+    );
+    assert!(
+        gave_up <= Duration::from_secs(5),
+        "gave up after {gave_up:?}"
+    );
     let b = acquired(b, Duration::from_secs(15)).await;
     assert_eq!(holder(&client, &ns).await.as_deref(), Some("pod-b"));
     b.release().await;

@@ -15,15 +15,33 @@ use super::{Limit, helm_releases, watch_release};
 const WAITING_FOR_GONE: &str = "it is deleted";
 
 /// Deletes `target` and waits until it no longer exists; already gone is success.
-pub async fn run(client: kube::Client, target: &Target, limit: &Limit) -> Result<(), ExecutorError> {
+pub async fn run(
+    client: kube::Client,
+    target: &Target,
+    limit: &Limit,
+) -> Result<(), ExecutorError> {
     let api = helm_releases(client, &target.namespace);
-    match limit.bounded("the delete is accepted", api.delete(&target.name, &DeleteParams::background())).await? {
+    match limit
+        .bounded(
+            "the delete is accepted",
+            api.delete(&target.name, &DeleteParams::background()),
+        )
+        .await?
+    {
         Ok(_) => println!("deleting HelmRelease {}/{}", target.namespace, target.name),
         Err(kube::Error::Api(status)) if status.is_not_found() => {
-            println!("HelmRelease {}/{} is already gone", target.namespace, target.name);
+            println!(
+                "HelmRelease {}/{} is already gone",
+                target.namespace, target.name
+            );
             return Ok(());
         }
-        Err(e) => return Err(ExecutorError::api(format!("deleting HelmRelease {}/{}", target.namespace, target.name), e)),
+        Err(e) => {
+            return Err(ExecutorError::api(
+                format!("deleting HelmRelease {}/{}", target.namespace, target.name),
+                e,
+            ));
+        }
     }
     let mut events = watch_release(api, &target.name).boxed();
     let mut last = String::from("not listed yet");
@@ -66,11 +84,27 @@ fn still_there(object: &Value) -> String {
     let ready = object
         .pointer("/status/conditions")
         .and_then(Value::as_array)
-        .and_then(|c| c.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("Ready")))
+        .and_then(|c| {
+            c.iter()
+                .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
+        })
         .map(|c| {
-            let text = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-            format!(", Ready={} ({}: {})", text("status"), text("reason"), text("message"))
+            let text = |k: &str| {
+                c.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            format!(
+                ", Ready={} ({}: {})",
+                text("status"),
+                text("reason"),
+                text("message")
+            )
         })
         .unwrap_or_default();
-    format!("still present, finalizers [{}]{ready}", finalizers.join(", "))
+    format!(
+        "still present, finalizers [{}]{ready}",
+        finalizers.join(", ")
+    )
 }

@@ -20,15 +20,28 @@ pub enum ExecutorError {
 
     /// Flux reported a failure it does not retry (see [`super::status::TERMINAL_REASONS`]).
     #[error("HelmRelease {namespace}/{name} failed: {reason}: {message}")]
-    Failed { namespace: String, name: String, reason: String, message: String },
+    Failed {
+        namespace: String,
+        name: String,
+        reason: String,
+        message: String,
+    },
 
     /// The HelmRelease was deleted by someone else while the step waited for it to become ready.
     #[error("HelmRelease {namespace}/{name} was deleted while waiting for it to become ready")]
     Vanished { namespace: String, name: String },
 
     /// The step did not finish in time; `last` describes the last state seen.
-    #[error("HelmRelease {namespace}/{name}: timed out after {timeout} waiting until {waiting_for} (last seen: {last})")]
-    Timeout { namespace: String, name: String, timeout: String, waiting_for: &'static str, last: String },
+    #[error(
+        "HelmRelease {namespace}/{name}: timed out after {timeout} waiting until {waiting_for} (last seen: {last})"
+    )]
+    Timeout {
+        namespace: String,
+        name: String,
+        timeout: String,
+        waiting_for: &'static str,
+        last: String,
+    },
 
     /// A Kubernetes API call failed (connection, RBAC, validation by the API server).
     #[error("{action}: {}", describe(source))]
@@ -67,14 +80,19 @@ impl ExecutorError {
     }
 
     pub(crate) fn api(action: impl Into<String>, source: kube::Error) -> Self {
-        Self::Api { action: action.into(), source }
+        Self::Api {
+            action: action.into(),
+            source,
+        }
     }
 }
 
 /// A kube error in one line: `HTTP 403 Forbidden: <message>` for API answers, else its text.
 pub fn describe(error: &kube::Error) -> String {
     let text = match error {
-        kube::Error::Api(status) => format!("HTTP {} {}: {}", status.code, status.reason, status.message),
+        kube::Error::Api(status) => {
+            format!("HTTP {} {}: {}", status.code, status.reason, status.message)
+        }
         other => other.to_string(),
     };
     one_line(&text)

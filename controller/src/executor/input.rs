@@ -27,25 +27,37 @@ pub struct Target {
 pub fn decode(encoded: &str) -> Result<Target, ExecutorError> {
     let bad = |what: String| ExecutorError::Input(format!("--helmrelease {what}"));
     // NB: Argo substitutes the parameter verbatim; stray whitespace or line breaks are not ours.
-    let compact: String = encoded.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let compact: String = encoded
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
     if compact.is_empty() {
         return Err(bad("is empty".into()));
     }
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(compact.as_bytes())
         .map_err(|e| bad(format!("is not base64: {e}")))?;
-    let object: Value = serde_json::from_slice(&bytes).map_err(|e| bad(format!("is not JSON: {e}")))?;
+    let object: Value =
+        serde_json::from_slice(&bytes).map_err(|e| bad(format!("is not JSON: {e}")))?;
     if !object.is_object() {
         return Err(bad("is not a JSON object".into()));
     }
-    let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
-    let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let api_version = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let kind = object
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if api_version != API_VERSION || kind != KIND {
-        return Err(bad(format!("is a {kind:?} of {api_version:?}, not a {KIND} of {API_VERSION}")));
+        return Err(bad(format!(
+            "is a {kind:?} of {api_version:?}, not a {KIND} of {API_VERSION}"
+        )));
     }
     // The typed view checks the shape the plan emits (spec.chart.spec.sourceRef, interval, …).
-    let typed: HelmRelease =
-        serde_json::from_value(object.clone()).map_err(|e| bad(format!("is not a valid HelmRelease: {e}")))?;
+    let typed: HelmRelease = serde_json::from_value(object.clone())
+        .map_err(|e| bad(format!("is not a valid HelmRelease: {e}")))?;
     let (name, namespace) = (typed.name().to_owned(), typed.namespace().to_owned());
     if name.is_empty() {
         return Err(bad("has no metadata.name".into()));
@@ -57,9 +69,15 @@ pub fn decode(encoded: &str) -> Result<Target, ExecutorError> {
         return Err(bad(format!("has an invalid metadata.name {name:?}")));
     }
     if !is_dns1123_label(&namespace) {
-        return Err(bad(format!("has an invalid metadata.namespace {namespace:?}")));
+        return Err(bad(format!(
+            "has an invalid metadata.namespace {namespace:?}"
+        )));
     }
-    Ok(Target { name, namespace, object })
+    Ok(Target {
+        name,
+        namespace,
+        object,
+    })
 }
 
 /// A DNS-1123 subdomain: dot-separated labels, at most 253 characters.
@@ -90,7 +108,10 @@ mod tests {
     #[test]
     fn a_planned_release_decodes_with_every_field_kept() {
         let target = decode(&encode(&release())).unwrap();
-        assert_eq!((target.name.as_str(), target.namespace.as_str()), ("app", "team"));
+        assert_eq!(
+            (target.name.as_str(), target.namespace.as_str()),
+            ("app", "team")
+        );
         assert_eq!(target.object, release());
     }
 
@@ -107,10 +128,16 @@ mod tests {
         let cases = [
             ("", "is empty".to_owned()),
             ("%%%", "is not base64".to_owned()),
-            (&base64::engine::general_purpose::STANDARD.encode("{nope"), "is not JSON".to_owned()),
+            (
+                &base64::engine::general_purpose::STANDARD.encode("{nope"),
+                "is not JSON".to_owned(),
+            ),
             (&encode(&json!([1])), "not a JSON object".to_owned()),
             (&encode(&wrong_kind), "not a HelmRelease".to_owned()),
-            (&encode(&no_namespace), "has no metadata.namespace".to_owned()),
+            (
+                &encode(&no_namespace),
+                "has no metadata.namespace".to_owned(),
+            ),
             (&encode(&bad_name), "invalid metadata.name".to_owned()),
             (&encode(&no_chart), "not a valid HelmRelease".to_owned()),
         ];

@@ -16,14 +16,27 @@ use super::{FIELD_MANAGER, Limit, ReadyChecks, helm_releases, watch_release};
 const WAITING_FOR_READY: &str = "Flux reports it ready";
 
 /// Installs or upgrades `target` and waits until it is ready.
-pub async fn run(client: kube::Client, target: &Target, limit: &Limit, checks: ReadyChecks) -> Result<(), ExecutorError> {
+pub async fn run(
+    client: kube::Client,
+    target: &Target,
+    limit: &Limit,
+    checks: ReadyChecks,
+) -> Result<(), ExecutorError> {
     ensure_namespace(&client, &target.namespace, limit).await?;
     let api = helm_releases(client, &target.namespace);
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let applied = limit
-        .bounded("the HelmRelease is applied", api.patch(&target.name, &params, &Patch::Apply(&target.object)))
+        .bounded(
+            "the HelmRelease is applied",
+            api.patch(&target.name, &params, &Patch::Apply(&target.object)),
+        )
         .await?
-        .map_err(|e| ExecutorError::api(format!("applying HelmRelease {}/{}", target.namespace, target.name), e))?;
+        .map_err(|e| {
+            ExecutorError::api(
+                format!("applying HelmRelease {}/{}", target.namespace, target.name),
+                e,
+            )
+        })?;
     println!(
         "applied HelmRelease {}/{} (generation {})",
         target.namespace,
@@ -35,10 +48,26 @@ pub async fn run(client: kube::Client, target: &Target, limit: &Limit, checks: R
 
 /// Creates the namespace unless it exists. NB: create first, because the executor's service
 /// account may be allowed to create namespaces without being allowed to list them.
-async fn ensure_namespace(client: &kube::Client, name: &str, limit: &Limit) -> Result<(), ExecutorError> {
+async fn ensure_namespace(
+    client: &kube::Client,
+    name: &str,
+    limit: &Limit,
+) -> Result<(), ExecutorError> {
     let namespaces = Api::<Namespace>::all(client.clone());
-    let namespace = Namespace { metadata: ObjectMeta { name: Some(name.to_owned()), ..Default::default() }, ..Default::default() };
-    match limit.bounded("the namespace exists", namespaces.create(&PostParams::default(), &namespace)).await? {
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    match limit
+        .bounded(
+            "the namespace exists",
+            namespaces.create(&PostParams::default(), &namespace),
+        )
+        .await?
+    {
         Ok(_) => {
             println!("created namespace {name}");
             Ok(())
@@ -46,9 +75,15 @@ async fn ensure_namespace(client: &kube::Client, name: &str, limit: &Limit) -> R
         Err(kube::Error::Api(status)) if status.is_already_exists() => Ok(()),
         // Not allowed to create: fine if it is there anyway.
         Err(kube::Error::Api(status)) if status.code == 403 => {
-            match limit.bounded("the namespace exists", namespaces.get_opt(name)).await? {
+            match limit
+                .bounded("the namespace exists", namespaces.get_opt(name))
+                .await?
+            {
                 Ok(Some(_)) => Ok(()),
-                _ => Err(ExecutorError::api(format!("creating namespace {name}"), kube::Error::Api(status))),
+                _ => Err(ExecutorError::api(
+                    format!("creating namespace {name}"),
+                    kube::Error::Api(status),
+                )),
             }
         }
         Err(e) => Err(ExecutorError::api(format!("creating namespace {name}"), e)),
@@ -75,7 +110,10 @@ async fn wait_until_ready(
         reason,
         message,
     };
-    let vanished = || ExecutorError::Vanished { namespace: target.namespace.clone(), name: target.name.clone() };
+    let vanished = || ExecutorError::Vanished {
+        namespace: target.namespace.clone(),
+        name: target.name.clone(),
+    };
     loop {
         tokio::select! {
             () = tokio::time::sleep_until(limit.deadline) => return Err(limit.timed_out(WAITING_FOR_READY, last)),
@@ -127,7 +165,9 @@ pub fn watch_error(error: &kube::runtime::watcher::Error) -> String {
     use kube::runtime::watcher::Error as E;
     match error {
         E::InitialListFailed(e) | E::WatchStartFailed(e) | E::WatchFailed(e) => describe(e),
-        E::WatchError(status) => format!("HTTP {} {}: {}", status.code, status.reason, status.message),
+        E::WatchError(status) => {
+            format!("HTTP {} {}: {}", status.code, status.reason, status.message)
+        }
         other => other.to_string(),
     }
 }

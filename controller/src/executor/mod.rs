@@ -111,16 +111,45 @@ pub async fn main(args: ExecutorArgs) -> anyhow::Result<()> {
 
 /// Runs one step: checks the input, then installs or deletes.
 pub async fn run(args: ExecutorArgs) -> Result<(), ExecutorError> {
-    let ExecutorArgs { action, helmrelease, timeout, ready_checks, check_interval, executor_type, params: _ } = args;
+    let ExecutorArgs {
+        action,
+        helmrelease,
+        timeout,
+        ready_checks,
+        check_interval,
+        executor_type,
+        params: _,
+    } = args;
     if executor_type == ExecutorType::Keptn {
-        return Err(ExecutorError::Input("the keptn executor is not implemented in this version".into()));
+        return Err(ExecutorError::Input(
+            "the keptn executor is not implemented in this version".into(),
+        ));
     }
     let target = input::decode(&helmrelease)?;
     let deadline = Instant::now() + timeout;
-    let limit = Limit { deadline, timeout, namespace: target.namespace.clone(), name: target.name.clone() };
-    let client = limit.bounded("a Kubernetes client is ready", kube::Client::try_default()).await?.map_err(ExecutorError::Client)?;
+    let limit = Limit {
+        deadline,
+        timeout,
+        namespace: target.namespace.clone(),
+        name: target.name.clone(),
+    };
+    let client = limit
+        .bounded("a Kubernetes client is ready", kube::Client::try_default())
+        .await?
+        .map_err(ExecutorError::Client)?;
     match action {
-        Action::Install => install::run(client, &target, &limit, ReadyChecks { count: ready_checks, interval: check_interval }).await,
+        Action::Install => {
+            install::run(
+                client,
+                &target,
+                &limit,
+                ReadyChecks {
+                    count: ready_checks,
+                    interval: check_interval,
+                },
+            )
+            .await
+        }
         Action::Delete => delete::run(client, &target, &limit).await,
     }
 }
@@ -149,8 +178,14 @@ pub struct Limit {
 
 impl Limit {
     /// `future`, or a timeout error saying the step was waiting until `waiting_for`.
-    pub async fn bounded<T>(&self, waiting_for: &'static str, future: impl Future<Output = T>) -> Result<T, ExecutorError> {
-        tokio::time::timeout_at(self.deadline, future).await.map_err(|_| self.timed_out(waiting_for, "no answer".into()))
+    pub async fn bounded<T>(
+        &self,
+        waiting_for: &'static str,
+        future: impl Future<Output = T>,
+    ) -> Result<T, ExecutorError> {
+        tokio::time::timeout_at(self.deadline, future)
+            .await
+            .map_err(|_| self.timed_out(waiting_for, "no answer".into()))
     }
 
     /// The timeout error.
@@ -167,7 +202,9 @@ impl Limit {
 
 /// API of Flux HelmReleases in `namespace`.
 pub fn helm_releases(client: kube::Client, namespace: &str) -> Api<DynamicObject> {
-    let (group, version) = orkestra_shared::plan::flux::API_VERSION.split_once('/').unwrap_or_default();
+    let (group, version) = orkestra_shared::plan::flux::API_VERSION
+        .split_once('/')
+        .unwrap_or_default();
     let resource = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk(group, version, orkestra_shared::plan::flux::KIND),
         "helmreleases",
@@ -182,7 +219,9 @@ pub fn watch_release(
 ) -> impl Stream<Item = Result<watcher::Event<DynamicObject>, watcher::Error>> + Send + use<> {
     // NB: quorum reads on (re)list: a cached list could predate our own write and show the
     // release missing or at its old generation.
-    let config = watcher::Config::default().fields(&format!("metadata.name={name}")).list_semantic(ListSemantic::MostRecent);
+    let config = watcher::Config::default()
+        .fields(&format!("metadata.name={name}"))
+        .list_semantic(ListSemantic::MostRecent);
     watcher::watcher(api, config).default_backoff()
 }
 
@@ -199,7 +238,11 @@ fn humantime_like(duration: Duration) -> String {
 
 fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     let duration = orkestra_shared::duration::parse(text)?;
-    if duration.is_zero() { Err(format!("duration {text:?} must be more than zero")) } else { Ok(duration) }
+    if duration.is_zero() {
+        Err(format!("duration {text:?} must be more than zero"))
+    } else {
+        Ok(duration)
+    }
 }
 
 #[cfg(test)]

@@ -55,26 +55,56 @@ pub enum Observation {
 
 /// Reads the status of a HelmRelease object (the whole object as JSON).
 pub fn observe(object: &Value) -> Observation {
-    let generation = object.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+    let generation = object
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
     let status = object.get("status");
-    let observed = status.and_then(|s| s.get("observedGeneration")).and_then(Value::as_i64).unwrap_or(-1);
-    let attempted = status.and_then(|s| s.get("lastAttemptedGeneration")).and_then(Value::as_i64).unwrap_or(-1);
-    let conditions: &[Value] =
-        status.and_then(|s| s.get("conditions")).and_then(Value::as_array).map_or(&[], Vec::as_slice);
-    let fresh = |condition: &Value| match condition.get("observedGeneration").and_then(Value::as_i64) {
-        Some(at) => at >= generation,
-        None => observed >= generation || attempted >= generation,
+    let observed = status
+        .and_then(|s| s.get("observedGeneration"))
+        .and_then(Value::as_i64)
+        .unwrap_or(-1);
+    let attempted = status
+        .and_then(|s| s.get("lastAttemptedGeneration"))
+        .and_then(Value::as_i64)
+        .unwrap_or(-1);
+    let conditions: &[Value] = status
+        .and_then(|s| s.get("conditions"))
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice);
+    let fresh =
+        |condition: &Value| match condition.get("observedGeneration").and_then(Value::as_i64) {
+            Some(at) => at >= generation,
+            None => observed >= generation || attempted >= generation,
+        };
+    let find = |kind: &str| {
+        conditions
+            .iter()
+            .find(|c| c.get("type").and_then(Value::as_str) == Some(kind))
     };
-    let find = |kind: &str| conditions.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(kind));
-    let text = |c: &Value, key: &str| c.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let text = |c: &Value, key: &str| {
+        c.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
 
     if let Some(stalled) = find("Stalled").filter(|c| fresh(c) && text(c, "status") == "True") {
-        return Observation::Failed { reason: reason_or(&text(stalled, "reason"), "Stalled"), message: text(stalled, "message") };
+        return Observation::Failed {
+            reason: reason_or(&text(stalled, "reason"), "Stalled"),
+            message: text(stalled, "message"),
+        };
     }
     let Some(ready) = find("Ready") else {
-        return Observation::Pending(format!("no Ready condition yet (generation {generation}, observed {observed})"));
+        return Observation::Pending(format!(
+            "no Ready condition yet (generation {generation}, observed {observed})"
+        ));
     };
-    let (state, reason, message) = (text(ready, "status"), text(ready, "reason"), text(ready, "message"));
+    let (state, reason, message) = (
+        text(ready, "status"),
+        text(ready, "reason"),
+        text(ready, "message"),
+    );
     if !fresh(ready) {
         return Observation::Pending(format!(
             "Ready={state} ({reason}) is about an older generation than {generation}; waiting for Flux"
@@ -82,7 +112,9 @@ pub fn observe(object: &Value) -> Observation {
     }
     match state.as_str() {
         "True" if observed >= generation => Observation::Ready,
-        "False" if TERMINAL_REASONS.contains(&reason.as_str()) && !retried_by_flux(object, &reason) => {
+        "False"
+            if TERMINAL_REASONS.contains(&reason.as_str()) && !retried_by_flux(object, &reason) =>
+        {
             Observation::Failed { reason, message }
         }
         _ => Observation::Pending(format!(
@@ -105,7 +137,11 @@ fn retried_by_flux(object: &Value, reason: &str) -> bool {
 }
 
 fn reason_or(reason: &str, fallback: &str) -> String {
-    if reason.is_empty() { fallback.to_owned() } else { reason.to_owned() }
+    if reason.is_empty() {
+        fallback.to_owned()
+    } else {
+        reason.to_owned()
+    }
 }
 
 #[cfg(test)]
@@ -128,14 +164,26 @@ mod tests {
     #[test]
     fn ready_needs_flux_to_have_observed_the_current_generation() {
         let ready = condition("Ready", "True", "InstallSucceeded", None);
-        assert_eq!(observe(&release(2, json!({"observedGeneration": 2, "conditions": [ready]}))), Observation::Ready);
+        assert_eq!(
+            observe(&release(
+                2,
+                json!({"observedGeneration": 2, "conditions": [ready]})
+            )),
+            Observation::Ready
+        );
         assert!(matches!(
-            observe(&release(3, json!({"observedGeneration": 2, "conditions": [ready]}))),
+            observe(&release(
+                3,
+                json!({"observedGeneration": 2, "conditions": [ready]})
+            )),
             Observation::Pending(_)
         ));
         let stale = condition("Ready", "True", "UpgradeSucceeded", Some(2));
         assert!(matches!(
-            observe(&release(3, json!({"observedGeneration": 3, "conditions": [stale]}))),
+            observe(&release(
+                3,
+                json!({"observedGeneration": 3, "conditions": [stale]})
+            )),
             Observation::Pending(_)
         ));
     }
@@ -145,16 +193,28 @@ mod tests {
         let failed = condition("Ready", "False", "InstallFailed", Some(1));
         assert_eq!(
             observe(&release(1, json!({"conditions": [failed]}))),
-            Observation::Failed { reason: "InstallFailed".into(), message: "InstallFailed happened".into() }
+            Observation::Failed {
+                reason: "InstallFailed".into(),
+                message: "InstallFailed happened".into()
+            }
         );
-        assert!(matches!(observe(&release(2, json!({"conditions": [failed]}))), Observation::Pending(_)));
+        assert!(matches!(
+            observe(&release(2, json!({"conditions": [failed]}))),
+            Observation::Pending(_)
+        ));
         let unversioned = condition("Ready", "False", "UpgradeFailed", None);
         assert!(matches!(
-            observe(&release(2, json!({"lastAttemptedGeneration": 2, "conditions": [unversioned]}))),
+            observe(&release(
+                2,
+                json!({"lastAttemptedGeneration": 2, "conditions": [unversioned]})
+            )),
             Observation::Failed { .. }
         ));
         assert!(matches!(
-            observe(&release(2, json!({"lastAttemptedGeneration": 1, "observedGeneration": 1, "conditions": [unversioned]}))),
+            observe(&release(
+                2,
+                json!({"lastAttemptedGeneration": 1, "observedGeneration": 1, "conditions": [unversioned]})
+            )),
             Observation::Pending(_)
         ));
     }
@@ -167,15 +227,27 @@ mod tests {
             observe(&release(1, json!({"conditions": [progressing.clone(), stalled]}))),
             Observation::Failed { reason, .. } if reason == "RetriesExceeded"
         ));
-        assert!(matches!(observe(&release(1, json!({"conditions": [progressing]}))), Observation::Pending(_)));
+        assert!(matches!(
+            observe(&release(1, json!({"conditions": [progressing]}))),
+            Observation::Pending(_)
+        ));
         let dependency = condition("Ready", "False", "DependencyNotReady", Some(1));
-        assert!(matches!(observe(&release(1, json!({"conditions": [dependency]}))), Observation::Pending(_)));
-        assert!(matches!(observe(&json!({"metadata": {"generation": 1}})), Observation::Pending(_)));
+        assert!(matches!(
+            observe(&release(1, json!({"conditions": [dependency]}))),
+            Observation::Pending(_)
+        ));
+        assert!(matches!(
+            observe(&json!({"metadata": {"generation": 1}})),
+            Observation::Pending(_)
+        ));
     }
 
     #[test]
     fn install_failures_that_flux_retries_are_not_terminal() {
-        let mut object = release(1, json!({"conditions": [condition("Ready", "False", "InstallFailed", Some(1))]}));
+        let mut object = release(
+            1,
+            json!({"conditions": [condition("Ready", "False", "InstallFailed", Some(1))]}),
+        );
         object["spec"] = json!({"install": {"remediation": {"retries": 3}}});
         assert!(matches!(observe(&object), Observation::Pending(_)));
         object["spec"] = json!({"upgrade": {"remediation": {"retries": 3}}});
