@@ -229,3 +229,42 @@ async fn registries_with_basic_auth_take_the_credentials_for_pull_and_push() {
     assert!(pulled.is_staged(), "{pulled:#?}");
     assert_eq!(pulled.chart.version, "1.2.0");
 }
+
+#[tokio::test]
+async fn the_stage_command_reads_credentials_by_repository_url() {
+    let options = RepoOptions { tls: true, basic_auth: Some(("carol".into(), "pw".into())), ..RepoOptions::default() };
+    let env = Env::start_with(options, &standard_fixtures()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("group.yaml");
+    let group = format!(
+        "apiVersion: orkestra.azure.microsoft.com/v1alpha1\nkind: ApplicationGroup\nmetadata:\n  name: private\n\
+         spec:\n  applications:\n  - name: web\n    spec:\n      chart: {{url: '{}', name: hello}}\n\
+         \x20     release: {{targetNamespace: web}}\n",
+        env.repo.url
+    );
+    std::fs::write(&file, group).unwrap();
+    let creds_file = dir.path().join("credentials.yaml");
+    let creds = serde_json::json!({
+        env.repo.url.clone(): {"username": "carol", "password": "pw", "ca.crt": env.repo.ca_pem.clone().unwrap()}
+    });
+    std::fs::write(&creds_file, serde_norway::to_string(&creds).unwrap()).unwrap();
+
+    let run = |with_credentials: bool| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_orkestra-controller"));
+        command.args(["stage", file.to_str().unwrap(), "--staging", &env.registry.oci_url("cli")]);
+        if with_credentials {
+            command.arg("--credentials").arg(&creds_file);
+        }
+        command.output()
+    };
+    let without = run(false).await.unwrap();
+    assert!(!without.status.success());
+    let printed: Value = serde_norway::from_slice(&without.stdout).unwrap();
+    assert_eq!(printed[0]["applications"][0]["errorCategory"], "unreachable");
+
+    let with = run(true).await.unwrap();
+    assert!(with.status.success(), "{}", String::from_utf8_lossy(&with.stderr));
+    let printed: Value = serde_norway::from_slice(&with.stdout).unwrap();
+    assert_eq!(printed[0]["applications"][0]["version"], "1.2.0");
+    assert_eq!(printed[0]["applications"][0]["staged"], true);
+}

@@ -19,6 +19,13 @@
 //! - An archive whose Chart.yaml name differs from `chart.name` is refused: the staged chart is
 //!   pushed under its Chart.yaml name, and the plan refers to it by `chart.name`.
 //! - Loopback OCI registries are spoken to over plain HTTP, all others over HTTPS.
+//! - A split subchart keeps its own version, so two versions of one umbrella chart bundling the
+//!   same subchart version with different parent values would stage different content under one
+//!   tag: OCI moves the tag (last stage wins), ChartMuseum refuses (`push_refused`).
+//! - Registry auth: credentials are sent as basic auth up front; a `Bearer` challenge is answered
+//!   by fetching a token from the realm (with the basic credentials) per repository scope.
+//! - Credentials are sent to an index's archive URLs only on the repository's own host.
+//! - Limits default to Helm's (20 MiB archive, 100 MiB decompressed, 5 MiB per file).
 
 pub mod archive;
 pub mod cache;
