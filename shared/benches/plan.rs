@@ -29,6 +29,14 @@ fn bench(c: &mut Criterion) {
         yaml.len() / 1024,
     );
 
+    // NB: criterion measures wall-clock time, which a busy machine inflates (the shared build
+    // box runs several compilers on 2 cores); the thread's own CPU time is what planning costs.
+    if let Some(per_plan) = cpu_time_per_iteration(50, || {
+        black_box(plan::build("large", 1, &spec, &resolved, Direction::Forward, &config).unwrap());
+    }) {
+        println!("forward plan 190x5: {:.2} ms CPU time per plan (mean of 50, this thread's schedstat)", per_plan * 1e3);
+    }
+
     let mut group = c.benchmark_group("plan");
     group.bench_function("forward 190x5", |b| {
         b.iter(|| plan::build("large", 1, black_box(&spec), &resolved, Direction::Forward, &config).unwrap())
@@ -54,6 +62,19 @@ fn bench(c: &mut Criterion) {
         )
     });
     group.finish();
+}
+
+/// Mean CPU seconds per call of `f`, from Linux's per-thread scheduler statistics.
+fn cpu_time_per_iteration(iterations: u32, mut f: impl FnMut()) -> Option<f64> {
+    let on_cpu_ns = || -> Option<u64> {
+        std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
+    };
+    f(); // warm up
+    let start = on_cpu_ns()?;
+    for _ in 0..iterations {
+        f();
+    }
+    Some((on_cpu_ns()? - start) as f64 / 1e9 / f64::from(iterations))
 }
 
 criterion_group!(benches, bench);

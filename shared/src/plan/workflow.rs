@@ -80,6 +80,9 @@ impl<'c> Builder<'c> {
         after: &[String],
     ) -> Result<Vec<String>, PlanError> {
         let apps: Vec<&Application> = spec.applications.iter().filter(|a| include(&a.name)).collect();
+        self.entry_tasks.reserve(apps.len());
+        self.templates.reserve(apps.len() * 2);
+        self.helm_releases.reserve(apps.iter().map(|a| a.spec.subcharts.len() + 1).sum());
         let graph = DependencyGraph::new(apps.iter().map(|a| (a.name.as_str(), a.dependencies.iter())));
         check_acyclic(&graph, "applications")?;
         let task_names: HashMap<&str, String> =
@@ -184,7 +187,10 @@ impl<'c> Builder<'c> {
         if let Some(first) = releases.insert(key.clone(), what.clone()) {
             return Err(PlanError::ReleaseCollision { namespace: key.0, name: key.1, first, second: what });
         }
-        let json = serde_json::to_vec(&release).map_err(|e| PlanError::Encode(format!("{}: {e}", release.name())))?;
+        // NB: sized for a typical HelmRelease so that the buffer rarely grows (planning is
+        // allocation-bound: a large group carries over a thousand of these).
+        let mut json = Vec::with_capacity(2048);
+        serde_json::to_writer(&mut json, &release).map_err(|e| PlanError::Encode(format!("{}: {e}", release.name())))?;
         let mut parameters = vec![
             Parameter::new("helmrelease", base64::engine::general_purpose::STANDARD.encode(json)),
             Parameter::new("timeout", release.spec.timeout.clone().unwrap_or_else(|| DEFAULT_DURATION.into())),
