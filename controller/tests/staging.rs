@@ -268,3 +268,30 @@ async fn the_stage_command_reads_credentials_by_repository_url() {
     assert_eq!(printed[0]["applications"][0]["version"], "1.2.0");
     assert_eq!(printed[0]["applications"][0]["staged"], true);
 }
+
+#[tokio::test]
+async fn registries_with_bearer_token_auth_are_answered_through_the_challenge() {
+    let env = Env::start().await;
+    let private = orkestra_tests::registry::Registry::start_with_token_auth("dave", "t0ken").await.unwrap();
+    let creds = Credentials { username: Some("dave".into()), password: Some("t0ken".into()), ..Credentials::default() };
+    let push_into = |creds: Option<Credentials>| {
+        Stager::new(StagerConfig {
+            staging_url: private.oci_url("staging"),
+            staging_credentials: creds,
+            ..StagerConfig::default()
+        })
+        .unwrap()
+    };
+    let shop = with_subcharts(app("shop", &env.repo.url, "bookinfo", None), &["sub-1"]);
+
+    let anonymous = push_into(None).stage(&shop, None).await;
+    staging_support::assert_failed(&anonymous, "unauthorized", "bookinfo");
+    let staged = push_into(Some(creds.clone())).stage(&shop, None).await;
+    assert!(staged.is_staged(), "{staged:#?}");
+    let again = push_into(Some(creds.clone())).stage(&shop, None).await;
+    assert_eq!(again.pushed_bytes(), 0, "{again:#?}");
+
+    let from_private = app("web", &private.oci_url("staging"), "bookinfo", None);
+    let pulled = env.stage(&from_private, Some(&creds)).await;
+    assert!(pulled.is_staged(), "{pulled:#?}");
+}

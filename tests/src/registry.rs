@@ -9,6 +9,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
+pub mod token;
+
+/// How the registry authenticates clients.
+#[derive(Debug, Clone, Copy)]
+enum Auth<'a> {
+    Anonymous,
+    /// htpasswd (bcrypt) basic auth.
+    Basic(&'a str, &'a str),
+    /// Bearer tokens from a [`token::TokenServer`] that knows this user.
+    Token(&'a str, &'a str),
+}
+
 /// Where to find the binary: `$ORKESTRA_DOCKER_REGISTRY`, else `docker-registry` on PATH or in
 /// /usr/bin.
 fn binary() -> anyhow::Result<String> {
@@ -33,6 +45,7 @@ pub struct Registry {
     pub host: String,
     child: Child,
     _storage: tempfile::TempDir,
+    _token_server: Option<token::TokenServer>,
 }
 
 impl Drop for Registry {
@@ -45,17 +58,23 @@ impl Drop for Registry {
 impl Registry {
     /// Starts a writable registry.
     pub async fn start() -> anyhow::Result<Self> {
-        Self::start_with(false, None).await
+        Self::start_with(false, Auth::Anonymous).await
     }
 
     /// Starts a registry in read-only (maintenance) mode: every push is refused.
     pub async fn start_read_only() -> anyhow::Result<Self> {
-        Self::start_with(true, None).await
+        Self::start_with(true, Auth::Anonymous).await
     }
 
     /// Starts a writable registry that requires HTTP basic auth (htpasswd, bcrypt).
     pub async fn start_with_basic_auth(user: &str, password: &str) -> anyhow::Result<Self> {
-        Self::start_with(false, Some((user, password))).await
+        Self::start_with(false, Auth::Basic(user, password)).await
+    }
+
+    /// Starts a writable registry that requires bearer tokens, with a token server issuing them
+    /// to `user`/`password` (the challenge flow of Docker Hub, GHCR, Harbor).
+    pub async fn start_with_token_auth(user: &str, password: &str) -> anyhow::Result<Self> {
+        Self::start_with(false, Auth::Token(user, password)).await
     }
 
     /// `oci://127.0.0.1:<port>/<path>`.
@@ -68,7 +87,7 @@ impl Registry {
         format!("http://{}", self.host)
     }
 
-    async fn start_with(read_only: bool, basic_auth: Option<(&str, &str)>) -> anyhow::Result<Self> {
+    async fn start_with(read_only: bool, auth: Auth<'_>) -> anyhow::Result<Self> {
         let binary = binary()?;
         let storage = tempfile::tempdir()?;
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
@@ -80,12 +99,29 @@ impl Registry {
             root = storage.path().join("data").display(),
         );
         let mut config = config;
-        if let Some((user, password)) = basic_auth {
-            // Cost 4, the minimum: the registry checks the hash on every request.
-            let hash = bcrypt::hash(password, 4)?;
-            let htpasswd = storage.path().join("htpasswd");
-            std::fs::write(&htpasswd, format!("{user}:{hash}\n"))?;
-            config.push_str(&format!("auth:\n  htpasswd:\n    realm: orkestra-test\n    path: {}\n", htpasswd.display()));
+        let mut token_server = None;
+        match auth {
+            Auth::Anonymous => {}
+            Auth::Basic(user, password) => {
+                // Cost 4, the minimum: the registry checks the hash on every request.
+                let hash = bcrypt::hash(password, 4)?;
+                let htpasswd = storage.path().join("htpasswd");
+                std::fs::write(&htpasswd, format!("{user}:{hash}\n"))?;
+                config.push_str(&format!("auth:\n  htpasswd:\n    realm: orkestra-test\n    path: {}\n", htpasswd.display()));
+            }
+            Auth::Token(user, password) => {
+                let server = token::TokenServer::start(user, password).await?;
+                let bundle = storage.path().join("token-issuer.pem");
+                std::fs::write(&bundle, &server.cert_pem)?;
+                config.push_str(&format!(
+                    "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                    server.realm,
+                    token::SERVICE,
+                    token::ISSUER,
+                    bundle.display()
+                ));
+                token_server = Some(server);
+            }
         }
         let config_path = storage.path().join("config.yml");
         std::fs::write(&config_path, config)?;
@@ -98,7 +134,7 @@ impl Registry {
             .stderr(log)
             .spawn()
             .with_context(|| format!("starting {binary}"))?;
-        let mut registry = Self { host, child, _storage: storage };
+        let mut registry = Self { host, child, _storage: storage, _token_server: token_server };
         registry.wait_ready().await?;
         Ok(registry)
     }
