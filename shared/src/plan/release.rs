@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::flux::{self, HelmChartTemplate, HelmChartTemplateSpec, HelmRelease, HelmReleaseSpec};
-use super::{PlanConfig, PlanError, ResolvedApplication, owner_label_value};
+use super::{PlanConfig, PlanError, ResolvedApplication};
 use crate::crd::Application;
 use crate::names;
 
@@ -24,7 +24,8 @@ pub const DEFAULT_DURATION: &str = "5m";
 /// The charts of one application, as the plan deploys them.
 #[derive(Debug)]
 pub struct Charts<'a> {
-    pub group: &'a str,
+    /// Value of the owner label.
+    pub owner: &'a str,
     pub config: &'a PlanConfig,
     pub app: &'a Application,
     pub resolved: Option<&'a ResolvedApplication>,
@@ -75,7 +76,7 @@ impl Charts<'_> {
                 name: Some(name.clone()),
                 namespace: Some(namespace),
                 labels: Some(BTreeMap::from([
-                    (names::OWNER_LABEL.to_owned(), owner_label_value(self.group)),
+                    (names::OWNER_LABEL.to_owned(), self.owner.to_owned()),
                     (names::HERITAGE_LABEL.to_owned(), names::HERITAGE_VALUE.to_owned()),
                     (names::CHART_LABEL.to_owned(), names::bounded_name(&[&chart], names::MAX_LABEL_LEN)),
                 ])),

@@ -9,7 +9,7 @@ use super::argo::{Arguments, Container, DagTask, DagTemplate, Inputs, Parameter,
 use super::flux::HelmRelease;
 use super::naming::{NameSet, is_valid_argo_name};
 use super::release::{Charts, DEFAULT_DURATION};
-use super::{PlanConfig, PlanError, Resolved, ResolvedApplication};
+use super::{PlanConfig, PlanError, Resolved, ResolvedApplication, owner_label_value};
 use crate::crd::{Application, ApplicationGroupSpec, Executor, ExecutorType};
 use crate::graph::{DependencyGraph, format_cycle};
 
@@ -40,7 +40,7 @@ impl Action {
 
 /// Accumulates templates and HelmReleases.
 pub struct Builder<'c> {
-    group: String,
+    owner: String,
     config: &'c PlanConfig,
     template_names: NameSet,
     entry_names: NameSet,
@@ -57,7 +57,7 @@ impl<'c> Builder<'c> {
             template_names.reserve(fixed);
         }
         Self {
-            group: group.to_owned(),
+            owner: owner_label_value(group),
             config,
             template_names,
             entry_names: NameSet::default(),
@@ -87,10 +87,13 @@ impl<'c> Builder<'c> {
         check_acyclic(&graph, "applications")?;
         let task_names: HashMap<&str, String> =
             apps.iter().map(|a| (a.name.as_str(), self.entry_names.allocate(&[&a.name], &a.name))).collect();
-        let mut releases = HashMap::new();
         let first_task = self.entry_tasks.len();
+        let first_release = self.helm_releases.len();
+        let mut owners: Vec<&str> = Vec::with_capacity(self.helm_releases.capacity() - first_release);
         for app in &apps {
-            let template = self.add_application(app, resolved.applications.get(&app.name), action, &mut releases)?;
+            let before = self.helm_releases.len();
+            let template = self.add_application(app, resolved.applications.get(&app.name), action)?;
+            owners.extend(std::iter::repeat_n(app.name.as_str(), self.helm_releases.len() - before));
             let mut dependencies: Vec<String> = ordered(&graph, &app.name, action)
                 .into_iter()
                 .filter_map(|name| task_names.get(name).cloned())
@@ -102,6 +105,7 @@ impl<'c> Builder<'c> {
             check_argo_name("task", &name)?;
             self.entry_tasks.push(DagTask { name, template, arguments: None, dependencies });
         }
+        check_collisions(&self.helm_releases[first_release..], &owners)?;
         let added = &self.entry_tasks[first_task..];
         let awaited: HashSet<&str> = added.iter().flat_map(|t| t.dependencies.iter().map(String::as_str)).collect();
         Ok(added.iter().filter(|t| !awaited.contains(t.name.as_str())).map(|t| t.name.clone()).collect())
@@ -114,7 +118,6 @@ impl<'c> Builder<'c> {
         app: &Application,
         resolved: Option<&ResolvedApplication>,
         action: Action,
-        releases: &mut HashMap<(String, String), String>,
     ) -> Result<String, PlanError> {
         let template_name = self.template_names.allocate(&["app", &app.name], &app.name);
         check_argo_name("template", &template_name)?;
@@ -132,7 +135,7 @@ impl<'c> Builder<'c> {
         }
         let graph = DependencyGraph::new(subcharts.iter().map(|(name, deps)| (*name, deps.iter())));
         check_acyclic(&graph, &format!("subcharts of {}", app.name))?;
-        let charts = Charts { group: &self.group, config: self.config, app, resolved, subcharts: &subcharts };
+        let charts = Charts { owner: &self.owner, config: self.config, app, resolved, subcharts: &subcharts };
 
         let mut task_names = NameSet::default();
         let mut subchart_tasks: HashMap<&str, String> = HashMap::new();
@@ -153,13 +156,13 @@ impl<'c> Builder<'c> {
                 dependencies.push(parent_task.clone());
             }
             let name = subchart_tasks.get(subchart).cloned().unwrap_or_default();
-            tasks.push(self.chart_task(name, &executor, release, app, action, dependencies, releases)?);
+            tasks.push(self.chart_task(name, &executor, release, action, dependencies)?);
         }
         let dependencies = match action {
             Action::Install => tasks.iter().map(|t: &DagTask| t.name.clone()).collect(),
             Action::Delete => Vec::new(),
         };
-        let parent = self.chart_task(parent_task, &executor, parent_release, app, action, dependencies, releases)?;
+        let parent = self.chart_task(parent_task, &executor, parent_release, action, dependencies)?;
         match action {
             Action::Install => tasks.push(parent),
             Action::Delete => tasks.insert(0, parent),
@@ -170,23 +173,15 @@ impl<'c> Builder<'c> {
     }
 
     /// One chart task: records its HelmRelease and passes it to the executor (leaf or DAG).
-    #[allow(clippy::too_many_arguments)]
     fn chart_task(
         &mut self,
         name: String,
         executor: &ExecutorCall,
         release: HelmRelease,
-        app: &Application,
         action: Action,
         dependencies: Vec<String>,
-        releases: &mut HashMap<(String, String), String>,
     ) -> Result<DagTask, PlanError> {
         check_argo_name("task", &name)?;
-        let key = (release.namespace().to_owned(), release.name().to_owned());
-        let what = format!("chart {} of application {}", release.spec.chart.spec.chart, app.name);
-        if let Some(first) = releases.insert(key.clone(), what.clone()) {
-            return Err(PlanError::ReleaseCollision { namespace: key.0, name: key.1, first, second: what });
-        }
         // NB: sized for a typical HelmRelease so that the buffer rarely grows (planning is
         // allocation-bound: a large group carries over a thousand of these).
         let mut json = Vec::with_capacity(2048);
@@ -358,6 +353,26 @@ fn ordered<'g>(graph: &'g DependencyGraph, name: &str, action: Action) -> Vec<&'
     };
     // NB: the graph keeps a self-dependency as an edge; Argo refuses a task waiting for itself.
     found.into_iter().filter(|n| *n != name).collect()
+}
+
+/// Refuses two HelmReleases with one name in one namespace (`owners[i]` is the application of
+/// `releases[i]`): Flux would have them fight over one Helm release.
+fn check_collisions(releases: &[HelmRelease], owners: &[&str]) -> Result<(), PlanError> {
+    let mut seen: HashMap<(&str, &str), usize> = HashMap::with_capacity(releases.len());
+    for (i, release) in releases.iter().enumerate() {
+        if let Some(first) = seen.insert((release.namespace(), release.name()), i) {
+            let describe = |j: usize| {
+                format!("chart {} of application {}", releases[j].spec.chart.spec.chart, owners.get(j).unwrap_or(&"?"))
+            };
+            return Err(PlanError::ReleaseCollision {
+                namespace: release.namespace().to_owned(),
+                name: release.name().to_owned(),
+                first: describe(first),
+                second: describe(i),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn check_acyclic(graph: &DependencyGraph, scope: &str) -> Result<(), PlanError> {
