@@ -19,7 +19,7 @@ use std::fmt;
 /// The API group, version and kind this webhook reviews; every other kind is allowed untouched.
 pub const GROUP: &str = "orkestra.azure.microsoft.com";
 pub const VERSION: &str = "v1alpha1";
-pub const KIND: &str = "ApplicationGroup";
+pub const KIND: &str = orkestra_shared::admission::KIND;
 
 /// The answer to one review: HTTP status, the AdmissionReview to send back, and what metrics and logs
 /// say about it.

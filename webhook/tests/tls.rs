@@ -298,3 +298,37 @@ async fn ready_once_certificate_and_policy_are_loaded() {
     assert_eq!(admin_get(server.admin_addr, "/validate").await.0, 404);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_streams_share_one_connection() {
+    use axum::body::Body;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, server) = server_with_fresh_certs(dir.path(), Limits::default()).await;
+    let tls = tls_connect(server.tls_addr, client_config(ca.der(), &[b"h2"])).await.unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await.unwrap();
+    tokio::spawn(connection);
+    let mut streams = Vec::new();
+    for i in 0..16 {
+        let mut sender = sender.clone();
+        let mut review = create(group("bookinfo", vec![app("web", &[])]));
+        review["request"]["uid"] = serde_json::json!(format!("uid-{i}"));
+        streams.push(tokio::spawn(async move {
+            let request = axum::http::Request::post("https://localhost/validate")
+                .header("content-type", "application/json")
+                .body(Body::from(serde_json::to_vec(&review).unwrap()))
+                .unwrap();
+            let response = sender.send_request(request).await.unwrap();
+            assert_eq!(response.status(), 200);
+            let body = axum::body::to_bytes(Body::new(response.into_body()), usize::MAX).await.unwrap();
+            let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(answer["response"]["uid"], format!("uid-{i}"));
+            assert_eq!(answer["response"]["allowed"], true);
+        }));
+    }
+    for stream in streams {
+        stream.await.unwrap();
+    }
+    server.stop().await;
+}
