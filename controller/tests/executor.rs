@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -43,13 +44,18 @@ fn releases(client: &kube::Client, namespace: &str) -> Api<DynamicObject> {
     Api::namespaced_with(client.clone(), namespace, &resource)
 }
 
-/// Starts the executor with `args` (plus quick readiness checks) against the cluster.
+/// Starts the executor with `args` against the cluster, as its admin.
 fn start(cluster: &Cluster, args: &[&str]) -> Child {
+    start_as(cluster.kubeconfig(), args)
+}
+
+/// Starts the executor with `args` and the credentials of `kubeconfig`.
+fn start_as(kubeconfig: &Path, args: &[&str]) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_orkestra-controller"));
     command
         .arg("executor")
         .args(args)
-        .env("KUBECONFIG", cluster.kubeconfig());
+        .env("KUBECONFIG", kubeconfig);
     for var in [
         "ACTION",
         "HELMRELEASE",
@@ -709,5 +715,141 @@ async fn install_fails_when_the_release_is_deleted_while_waiting() {
         format!(
             "error: HelmRelease {namespace}/gone was deleted while waiting for it to become ready"
         )
+    );
+}
+
+/// A kubeconfig for a user the API server authenticates but does not authorize: a client
+/// certificate from the cluster's CA outside `system:masters` (the local API server denies
+/// everyone else everything, as RBAC without bindings would).
+fn unauthorized_kubeconfig(cluster: &Cluster, dir: &Path) -> PathBuf {
+    let run = |program: &str, args: &[&str]| {
+        let out = std::process::Command::new(program)
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{program} {args:?}: {stderr}");
+    };
+    let openssl = |line: &str| run("openssl", &line.split(' ').collect::<Vec<_>>());
+    let pki = cluster.dir().join("pki");
+    let (ca, ca_key) = (pki.join("ca.crt"), pki.join("ca.key"));
+    // NB: rustls only takes X.509 v3 certificates; extensions make openssl write v3.
+    std::fs::write(dir.join("ext.cnf"), "extendedKeyUsage=clientAuth\n").unwrap();
+    openssl("ecparam -genkey -name prime256v1 -noout -out user.key");
+    openssl("req -new -key user.key -subj /CN=orkestra-executor -out user.csr");
+    openssl(&format!(
+        "x509 -req -in user.csr -CA {} -CAkey {} -set_serial 7 -days 1 -extfile ext.cnf -out user.crt",
+        ca.display(),
+        ca_key.display()
+    ));
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    let (key, crt, config) = (path("user.key"), path("user.crt"), path("kubeconfig"));
+    std::fs::copy(cluster.kubeconfig(), &config).unwrap();
+    let user = format!("--client-certificate={crt}");
+    let user_key = format!("--client-key={key}");
+    run(
+        "kubectl",
+        &[
+            "--kubeconfig",
+            &config,
+            "config",
+            "set-credentials",
+            "executor",
+            &user,
+            &user_key,
+            "--embed-certs",
+        ],
+    );
+    run(
+        "kubectl",
+        &[
+            "--kubeconfig",
+            &config,
+            "config",
+            "set-context",
+            "--current",
+            "--user=executor",
+        ],
+    );
+    PathBuf::from(config)
+}
+
+#[tokio::test]
+async fn a_refused_service_account_fails_at_once_with_the_reason() {
+    let cluster = Cluster::shared().await.unwrap();
+    let client = cluster.client().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = unauthorized_kubeconfig(&cluster, dir.path());
+    let namespace = unique_name("exec-refused");
+    let encoded = encode(&release(&namespace, "app", "1.0.0"));
+    let started = Instant::now();
+    let output = finish(
+        start_as(
+            &kubeconfig,
+            &[
+                "--action",
+                "install",
+                "--helmrelease",
+                &encoded,
+                "--timeout",
+                "60s",
+            ],
+        ),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "failed at once, not at the timeout"
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(4),
+        "stderr: {}",
+        text(&output.stderr)
+    );
+    let line = error_line(&output);
+    assert!(
+        line.starts_with(&format!(
+            "error: creating namespace {namespace}: HTTP 403 Forbidden:"
+        )),
+        "{line}"
+    );
+    assert!(line.contains("orkestra-executor"), "names the user: {line}");
+    assert!(
+        Api::<Namespace>::all(client)
+            .get_opt(&namespace)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Delete is refused the same way.
+    let output = finish(
+        start_as(
+            &kubeconfig,
+            &[
+                "--action",
+                "delete",
+                "--helmrelease",
+                &encoded,
+                "--timeout",
+                "60s",
+            ],
+        ),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(
+        output.status.code(),
+        Some(4),
+        "stderr: {}",
+        text(&output.stderr)
+    );
+    assert!(
+        error_line(&output).contains("HTTP 403 Forbidden"),
+        "{}",
+        error_line(&output)
     );
 }

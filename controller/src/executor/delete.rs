@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::error::ExecutorError;
 use super::input::Target;
-use super::install::watch_error;
+use super::install::watch_failure;
 use super::{Limit, helm_releases, watch_release};
 
 /// What a timeout during the wait says the step was waiting for.
@@ -63,7 +63,7 @@ pub async fn run(
                 Some(Ok(Event::InitDone)) if !seen_in_list => break,
                 Some(Ok(Event::InitDone)) => {}
                 Some(Err(e)) => {
-                    last = format!("watch error: {}", watch_error(&e));
+                    last = format!("watch error: {}", watch_failure(e, target)?);
                     tracing::warn!(error = %last, "watching the HelmRelease");
                 }
                 None => return Err(limit.timed_out(WAITING_FOR_GONE, "the watch ended".into())),

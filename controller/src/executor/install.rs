@@ -139,8 +139,8 @@ async fn wait_until_ready(
                 Some(Ok(Event::InitDone)) if !seen_in_list => return Err(vanished()),
                 Some(Ok(Event::InitDone)) => {}
                 Some(Err(e)) => {
-                    // The watcher relists with backoff; only the deadline ends the wait.
-                    last = format!("watch error: {}", watch_error(&e));
+                    // The watcher relists with backoff; only the deadline or a refusal ends the wait.
+                    last = format!("watch error: {}", watch_failure(e, target)?);
                     tracing::warn!(error = %last, "watching the HelmRelease");
                 }
                 None => return Err(limit.timed_out(WAITING_FOR_READY, "the watch ended".into())),
@@ -160,14 +160,25 @@ async fn wait_until_ready(
     }
 }
 
-/// A watcher error in one line.
-pub fn watch_error(error: &kube::runtime::watcher::Error) -> String {
+/// A watch error: `Err` when retrying cannot help (401/403: the service account may not list
+/// or watch HelmReleases), else its one-line description for the timeout message.
+pub fn watch_failure(
+    error: kube::runtime::watcher::Error,
+    target: &Target,
+) -> Result<String, ExecutorError> {
     use kube::runtime::watcher::Error as E;
     match error {
-        E::InitialListFailed(e) | E::WatchStartFailed(e) | E::WatchFailed(e) => describe(e),
-        E::WatchError(status) => {
-            format!("HTTP {} {}: {}", status.code, status.reason, status.message)
-        }
-        other => other.to_string(),
+        E::InitialListFailed(e) | E::WatchStartFailed(e) | E::WatchFailed(e) => match &e {
+            kube::Error::Api(status) if matches!(status.code, 401 | 403) => Err(ExecutorError::api(
+                format!("watching HelmRelease {}/{}", target.namespace, target.name),
+                e,
+            )),
+            _ => Ok(describe(&e)),
+        },
+        E::WatchError(status) => Ok(format!(
+            "HTTP {} {}: {}",
+            status.code, status.reason, status.message
+        )),
+        other => Ok(other.to_string()),
     }
 }

@@ -13,7 +13,8 @@
 //!
 //! Everything, the first API call included, is bounded by `--timeout` (the plan passes the
 //! release's Helm timeout). Waits use a watch on the one object (`metadata.name` field selector,
-//! quorum reads on relist), not polling; watch errors are retried with backoff until the timeout.
+//! quorum reads on relist), not polling; watch errors are retried with backoff until the timeout,
+//! except 401/403, which retrying cannot fix (exit status 4 at once).
 //!
 //! Exit status (see [`error`]): 0 done; 1 the release failed or vanished; 2 bad input, nothing
 //! written; 3 timeout; 4 Kubernetes API error. Errors are one line on stderr (`error: …`);
