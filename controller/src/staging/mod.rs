@@ -25,8 +25,9 @@
 //! - Registry auth: credentials are sent as basic auth up front; a `Bearer` challenge is answered
 //!   by fetching a token from the realm (with the basic credentials) per repository scope. Both
 //!   are tested against docker-registry (htpasswd; token auth with a test token server).
-//! - The ChartMuseum push is implemented to ChartMuseum's documented API but only exercised by
-//!   hand: no ChartMuseum package exists in Debian or PyPI for the tests to run.
+//! - The ChartMuseum push follows ChartMuseum's documented API (`GET /api/charts/<name>/<version>`,
+//!   `POST /api/charts`) but is not tested against a real ChartMuseum: none is packaged in Debian
+//!   or PyPI for the tests to run.
 //! - Credentials are sent to an index's archive URLs only on the repository's own host.
 //! - Limits default to Helm's (20 MiB archive, 100 MiB decompressed, 5 MiB per file).
 

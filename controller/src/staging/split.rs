@@ -184,3 +184,61 @@ fn renders_templates(chart: &Chart) -> bool {
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::staging::archive::ChartFiles;
+
+    fn chart(files: &[(&str, &str)]) -> Chart {
+        let files: ChartFiles = files.iter().map(|(p, c)| ((*p).to_owned(), c.as_bytes().to_vec())).collect();
+        Chart::from_files("test", files).unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    fn yaml(chart: &Chart, path: &str) -> serde_json::Value {
+        serde_norway::from_slice(&chart.files[path]).unwrap_or_default()
+    }
+
+    #[test]
+    fn an_aliased_dependency_is_found_by_its_alias_and_disabled_under_it() {
+        let parent = chart(&[
+            ("Chart.yaml", "apiVersion: v2\nname: p\nversion: 1.0.0\ndependencies:\n- {name: db, version: 1.0.0, alias: primary, tags: [x]}\n"),
+            ("values.yaml", "primary: {size: 3}\n"),
+            ("templates/a.yaml", "kind: A\n"),
+            ("charts/db/Chart.yaml", "apiVersion: v2\nname: db\nversion: 1.0.0\n"),
+            ("charts/db/values.yaml", "size: 1\n"),
+        ]);
+        let split = split(parent, &["primary".to_owned()], &Limits::default()).unwrap_or_else(|err| panic!("{err}"));
+        let sub = &split.subcharts[0];
+        assert_eq!((sub.chart.name.as_str(), sub.key.as_str()), ("p-primary", "primary"));
+        assert_eq!(yaml(&sub.chart, "values.yaml")["size"], 3);
+        let deps = yaml(&split.parent, "Chart.yaml")["dependencies"].clone();
+        assert_eq!(deps[0]["condition"], "primary.enabled");
+        assert_eq!(deps[0].get("tags"), None);
+        assert_eq!(yaml(&split.parent, "values.yaml")["primary"], serde_json::json!({"size": 3, "enabled": false}));
+    }
+
+    #[test]
+    fn a_bundled_chart_missing_from_dependencies_gets_an_entry_with_the_condition() {
+        let parent = chart(&[
+            ("Chart.yaml", "apiVersion: v2\nname: p\nversion: 1.0.0\n"),
+            ("charts/cache/Chart.yaml", "apiVersion: v2\nname: cache\nversion: 2.0.0\n"),
+            ("charts/cache/templates/x.yaml", "kind: X\n"),
+        ]);
+        let split = split(parent, &["cache".to_owned()], &Limits::default()).unwrap_or_else(|err| panic!("{err}"));
+        let deps = yaml(&split.parent, "Chart.yaml")["dependencies"].clone();
+        assert_eq!(deps, serde_json::json!([{"name": "cache", "version": "2.0.0", "condition": "cache.enabled"}]));
+        // Nothing else renders in the parent: it gets the placeholder.
+        assert!(split.parent.files.contains_key(PLACEHOLDER_TEMPLATE));
+    }
+
+    #[test]
+    fn a_library_subchart_cannot_be_split_out() {
+        let parent = chart(&[
+            ("Chart.yaml", "apiVersion: v2\nname: p\nversion: 1.0.0\n"),
+            ("charts/lib/Chart.yaml", "apiVersion: v2\nname: lib\nversion: 1.0.0\ntype: library\n"),
+        ]);
+        let err = split(parent, &["lib".to_owned()], &Limits::default()).err().map(|e| e.to_string());
+        assert!(err.as_deref().is_some_and(|e| e.contains("library chart")), "{err:?}");
+    }
+}
