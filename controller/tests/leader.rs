@@ -86,8 +86,10 @@ async fn of_two_candidates_exactly_one_holds_until_it_releases() {
         "a released leadership is no longer held"
     );
     let b = acquired(b, Duration::from_secs(10)).await;
+    // The clearing write restarts pod-b's expiry clock: taking over by expiry would need the full
+    // 2 s after it, so anything shorter proves the release handed over.
     assert!(
-        released.elapsed() < Duration::from_millis(1500),
+        released.elapsed() < Duration::from_millis(1900),
         "took {:?}",
         released.elapsed()
     );
