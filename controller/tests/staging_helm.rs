@@ -86,3 +86,27 @@ async fn helm_renders_a_placeholder_for_a_parent_with_nothing_left() {
     let names: Vec<String> = configmaps(&parent).into_keys().collect();
     assert_eq!(names, ["rel-orkestra-placeholder"]);
 }
+
+#[tokio::test]
+async fn charts_helm_pushed_to_a_registry_can_be_staged_from_it() {
+    let env = Env::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/staging_helm_render.py");
+    for version in ["0.9.0", "1.0.0", "1.1.0-beta.1"] {
+        let tgz = dir.path().join(format!("hello-{version}.tgz"));
+        std::fs::write(&tgz, orkestra_tests::charts::plain("hello", version).tgz()).unwrap();
+        let output = tokio::process::Command::new(helm_python())
+            .arg(&script)
+            .arg("--push")
+            .arg(&tgz)
+            .arg(env.registry.oci_url("helm-published"))
+            .output()
+            .await
+            .unwrap();
+        assert!(output.status.success(), "helm push failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let result = env.stage(&app("web", &env.registry.oci_url("helm-published"), "hello", Some(">=0.9")), None).await;
+    assert!(result.is_staged(), "{result:#?}");
+    assert_eq!(result.chart.version, "1.0.0", "pre-releases are not picked by a range");
+}
+

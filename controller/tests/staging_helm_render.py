@@ -4,6 +4,9 @@ pushed, Flux can too.
 
 Usage: staging_helm_render.py oci://HOST/PATH/NAME VERSION VALUES_JSON
 Prints JSON: {"metadata": Chart.yaml as Helm read it, "manifests": {template path: text}}.
+
+       staging_helm_render.py --push CHART.tgz oci://HOST/PATH
+Pushes an archive with Helm, so staging can be tested against charts Helm itself published.
 """
 
 import json
@@ -14,6 +17,9 @@ import helm_python as helm
 
 
 def main() -> None:
+    if sys.argv[1] == "--push":
+        print(json.dumps(helm.push(sys.argv[2], sys.argv[3], plain_http=True)))
+        return
     ref, version, values = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     with tempfile.TemporaryDirectory() as dest:
         helm.pull(ref, version=version, destination=dest, plain_http=True)
