@@ -295,3 +295,40 @@ async fn registries_with_bearer_token_auth_are_answered_through_the_challenge() 
     let pulled = env.stage(&from_private, Some(&creds)).await;
     assert!(pulled.is_staged(), "{pulled:#?}");
 }
+
+#[tokio::test]
+async fn absolute_download_urls_are_followed_without_sending_the_repository_password_elsewhere() {
+    // The archive lives on a second, anonymous server; the index on a password-protected one.
+    let cdn_dir = tempfile::tempdir().unwrap();
+    orkestra_tests::charts::write_repo(cdn_dir.path(), &[(&orkestra_tests::charts::plain("hello", "3.0.0")).into()])
+        .unwrap();
+    staging_support::init();
+    let cdn = orkestra_tests::chart_repo::ChartRepo::start(
+        cdn_dir.path(),
+        RepoOptions { basic_auth: Some(("nobody".into(), "x".into())), ..RepoOptions::default() },
+    )
+    .await
+    .unwrap();
+    let options = RepoOptions { basic_auth: Some(("erin".into(), "pw".into())), ..RepoOptions::default() };
+    let env = Env::start_with(options, &standard_fixtures()).await;
+    let index = std::fs::read_to_string(cdn_dir.path().join("index.yaml")).unwrap();
+    let index = index.replace("- hello-3.0.0.tgz", &format!("- {}/hello-3.0.0.tgz", env.repo.url));
+    std::fs::write(env.repo_dir.path().join("index.yaml"), &index).unwrap();
+    std::fs::copy(cdn_dir.path().join("hello-3.0.0.tgz"), env.repo_dir.path().join("hello-3.0.0.tgz")).unwrap();
+    let creds = Credentials { username: Some("erin".into()), password: Some("pw".into()), ..Credentials::default() };
+
+    // Same host as the index: the credentials go along, and the archive is served.
+    let same_host = env.stage(&app("web", &env.repo.url, "hello", None), Some(&creds)).await;
+    assert!(same_host.is_staged(), "{same_host:#?}");
+    assert_eq!(same_host.chart.version, "3.0.0");
+
+    // Another host: the archive request goes out without them (that server answers 401, which
+    // proves no Authorization header was sent).
+    let elsewhere = index.replace(&env.repo.url, &cdn.url);
+    std::fs::write(env.repo_dir.path().join("index.yaml"), elsewhere).unwrap();
+    let other_host = staging_support::stager(&env.registry.oci_url("staging"), None)
+        .stage(&app("web", &env.repo.url, "hello", None), Some(&creds))
+        .await;
+    let error = staging_support::assert_failed(&other_host, "unauthorized", "hello");
+    assert!(error.contains(&cdn.url) && error.contains("401"), "{error}");
+}

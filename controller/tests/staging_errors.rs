@@ -136,3 +136,20 @@ async fn assert_catalog_empty(env: &Env) {
     let catalog: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(catalog["repositories"], json!([]), "something was pushed");
 }
+
+#[tokio::test]
+async fn an_archive_that_does_not_match_the_index_digest_is_refused() {
+    let env = Env::start().await;
+    let index = env.repo_dir.path().join("index.yaml");
+    let text = std::fs::read_to_string(&index).unwrap();
+    let digest = text
+        .lines()
+        .skip_while(|l| !l.contains("hello-1.2.0.tgz") && !l.trim_start().starts_with("hello:"))
+        .find_map(|l| l.trim().strip_prefix("digest: "))
+        .unwrap()
+        .to_owned();
+    std::fs::write(&index, text.replace(&digest, &"0".repeat(64))).unwrap();
+    let result = env.stage(&app("web", &env.repo.url, "hello", Some("1.0.0")), None).await;
+    let error = assert_failed(&result, "invalid_chart", "hello");
+    assert!(error.contains("expected sha256:0000"), "{error}");
+}
