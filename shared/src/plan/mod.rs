@@ -19,7 +19,24 @@
 //! Every leaf takes the parameters `helmrelease` (the HelmRelease as base64-encoded JSON), `timeout`
 //! (the release timeout) and `action` (`install` or `delete`); keptn and custom leaves also take
 //! `params` (the executor's params as JSON, `{}` when none). The action is a parameter, not baked
-//! into the leaf, because a rollback workflow both deletes and installs.
+//! into the leaf, because a rollback workflow both deletes and installs. Containers:
+//! - `helmrelease`: `orkestra-controller executor --action A --helmrelease H --timeout T`;
+//! - `keptn`: `orkestra-controller executor --type keptn --action A --helmrelease H --timeout T --params P`;
+//! - custom: the executor's image with its own entrypoint and the arguments
+//!   `--action A --helmrelease H --timeout T --params P`. In the reverse direction custom and Keptn
+//!   executors run too (dependents first) with `--action delete`, so they can undo their work or
+//!   do nothing.
+//!
+//! HelmReleases pull from the staging repository in [`PlanConfig::staging_source`] through
+//! `spec.chart.spec.sourceRef`, which Flux only lets point at a HelmRepository (or GitRepository,
+//! Bucket): an OCI staging registry is a HelmRepository of `type: oci`. Flux's OCIRepository
+//! would need `spec.chartRef` and one source object per chart and version, which the plan does
+//! not own.
+//!
+//! # Limits
+//! [`build`] refuses a Workflow beyond Argo's limits ([`PlanError::TooLarge`]). Admission counts
+//! the forward shape of the listed subcharts; charts that staging discovers and rollback workflows
+//! (deleted + reinstalled applications together) can be larger, and are caught here.
 //!
 //! # Rollback
 //! Input: the current spec (whose forward workflow failed) and the last spec that succeeded. The
