@@ -26,17 +26,34 @@ fn application(repo: &str) -> Application {
         name: "big".into(),
         dependencies: vec![],
         spec: ApplicationSpec {
-            chart: ChartRef { url: repo.into(), name: "big".into(), version: None, auth_secret_ref: None },
-            release: Release { target_namespace: "big".into(), ..Release::default() },
-            subcharts: (1..=SUBCHARTS).map(|i| Dag { name: format!("sub-{i}"), dependencies: vec![] }).collect(),
+            chart: ChartRef {
+                url: repo.into(),
+                name: "big".into(),
+                version: None,
+                auth_secret_ref: None,
+            },
+            release: Release {
+                target_namespace: "big".into(),
+                ..Release::default()
+            },
+            subcharts: (1..=SUBCHARTS)
+                .map(|i| Dag {
+                    name: format!("sub-{i}"),
+                    dependencies: vec![],
+                })
+                .collect(),
             workflow: vec![],
         },
     }
 }
 
 fn stager(staging: String, cache: &std::path::Path) -> Stager {
-    Stager::new(StagerConfig { staging_url: staging, cache_dir: Some(cache.into()), ..StagerConfig::default() })
-        .unwrap()
+    Stager::new(StagerConfig {
+        staging_url: staging,
+        cache_dir: Some(cache.into()),
+        ..StagerConfig::default()
+    })
+    .unwrap()
 }
 
 fn bench_staging(c: &mut Criterion) {
@@ -46,13 +63,17 @@ fn bench_staging(c: &mut Criterion) {
     let chart: Published = (&umbrella("big", "1.0.0", SUBCHARTS)).into();
     write_repo(repo_dir.path(), &[chart]).unwrap();
     let (repo, registry) = rt.block_on(async {
-        let repo = ChartRepo::start(repo_dir.path(), RepoOptions::default()).await.unwrap();
+        let repo = ChartRepo::start(repo_dir.path(), RepoOptions::default())
+            .await
+            .unwrap();
         (repo, Registry::start().await.unwrap())
     });
     let app = application(&repo.url);
 
     let mut group = c.benchmark_group("stage");
-    group.sample_size(10).measurement_time(Duration::from_secs(8));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8));
 
     let run = AtomicUsize::new(0);
     group.bench_function("cold", |b| {
@@ -75,7 +96,11 @@ fn bench_staging(c: &mut Criterion) {
     let warm = stager(registry.oci_url("warm"), cache.path());
     let first = rt.block_on(warm.stage(&app, None));
     assert!(first.is_staged(), "{first:#?}");
-    println!("first stage pushed {} bytes for {} charts", first.pushed_bytes(), SUBCHARTS + 1);
+    println!(
+        "first stage pushed {} bytes for {} charts",
+        first.pushed_bytes(),
+        SUBCHARTS + 1
+    );
     group.bench_function("unchanged", |b| {
         b.iter(|| {
             let result = rt.block_on(warm.stage(&app, None));

@@ -14,31 +14,57 @@ use staging_support::{Env, app, stager, with_subcharts};
 #[tokio::test]
 async fn a_range_resolves_to_the_newest_match_and_lands_in_the_registry_as_a_helm_oci_artifact() {
     let env = Env::start().await;
-    let result = env.stage(&app("web", &env.repo.url, "hello", Some("^1")), None).await;
+    let result = env
+        .stage(&app("web", &env.repo.url, "hello", Some("^1")), None)
+        .await;
     assert!(result.is_staged(), "{result:#?}");
     assert_eq!(result.chart.version, "1.2.0");
     let reference = format!("oci://{}/staging/hello", env.registry.host);
     assert_eq!(result.chart.reference.as_deref(), Some(reference.as_str()));
 
     let (status, body) = env
-        .registry_get("/v2/staging/hello/manifests/1.2.0", "application/vnd.oci.image.manifest.v1+json")
+        .registry_get(
+            "/v2/staging/hello/manifests/1.2.0",
+            "application/vnd.oci.image.manifest.v1+json",
+        )
         .await;
     assert_eq!(status, 200);
     let manifest: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json");
-    assert_eq!(manifest["config"]["mediaType"], "application/vnd.cncf.helm.config.v1+json");
-    assert_eq!(manifest["layers"][0]["mediaType"], "application/vnd.cncf.helm.chart.content.v1.tar+gzip");
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.cncf.helm.config.v1+json"
+    );
+    assert_eq!(
+        manifest["layers"][0]["mediaType"],
+        "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+    );
     let (_, config) = env
-        .registry_get(&format!("/v2/staging/hello/blobs/{}", manifest["config"]["digest"].as_str().unwrap()), "*/*")
+        .registry_get(
+            &format!(
+                "/v2/staging/hello/blobs/{}",
+                manifest["config"]["digest"].as_str().unwrap()
+            ),
+            "*/*",
+        )
         .await;
     let config: Value = serde_json::from_slice(&config).unwrap();
-    assert_eq!((config["name"].as_str(), config["version"].as_str()), (Some("hello"), Some("1.2.0")));
+    assert_eq!(
+        (config["name"].as_str(), config["version"].as_str()),
+        (Some("hello"), Some("1.2.0"))
+    );
 }
 
 #[tokio::test]
 async fn restaging_an_unchanged_chart_pushes_no_bytes_and_keeps_the_digest() {
     let env = Env::start().await;
-    let app = with_subcharts(app("shop", &env.repo.url, "bookinfo", None), &["sub-1", "sub-4"]);
+    let app = with_subcharts(
+        app("shop", &env.repo.url, "bookinfo", None),
+        &["sub-1", "sub-4"],
+    );
     let first = env.stage(&app, None).await;
     assert!(first.is_staged(), "{first:#?}");
     assert!(first.pushed_bytes() > 0);
@@ -46,7 +72,10 @@ async fn restaging_an_unchanged_chart_pushes_no_bytes_and_keeps_the_digest() {
     assert!(second.is_staged(), "{second:#?}");
     assert_eq!(second.pushed_bytes(), 0, "{second:#?}");
     assert_eq!(first.chart.digest, second.chart.digest);
-    assert_eq!(first.subcharts["sub-4"].digest, second.subcharts["sub-4"].digest);
+    assert_eq!(
+        first.subcharts["sub-4"].digest,
+        second.subcharts["sub-4"].digest
+    );
 
     // The archive is cached by digest: with the repository's archive gone, staging still works
     // (only index.yaml is fetched).
@@ -58,7 +87,10 @@ async fn restaging_an_unchanged_chart_pushes_no_bytes_and_keeps_the_digest() {
 #[tokio::test]
 async fn listed_subcharts_become_standalone_charts_and_the_parent_disables_them() {
     let env = Env::start().await;
-    let app = with_subcharts(app("shop", &env.repo.url, "bookinfo", None), &["sub-1", "sub-4"]);
+    let app = with_subcharts(
+        app("shop", &env.repo.url, "bookinfo", None),
+        &["sub-1", "sub-4"],
+    );
     let result = env.stage(&app, None).await;
     assert!(result.is_staged(), "{result:#?}");
     assert_eq!(result.subcharts["sub-4"].chart, "bookinfo-sub-4");
@@ -68,10 +100,20 @@ async fn listed_subcharts_become_standalone_charts_and_the_parent_disables_them(
     let sub = pull_files(&env, "bookinfo-sub-4", "0.1.0").await;
     let chart_yaml: Value = serde_norway::from_slice(&sub["Chart.yaml"]).unwrap();
     assert_eq!(chart_yaml["name"], "bookinfo-sub-4");
-    assert_eq!(chart_yaml["annotations"]["orkestra.azure.microsoft.com/parent-chart"], "bookinfo");
-    assert!(sub.contains_key("templates/_bookinfo_helpers.tpl"), "{:?}", sub.keys());
+    assert_eq!(
+        chart_yaml["annotations"]["orkestra.azure.microsoft.com/parent-chart"],
+        "bookinfo"
+    );
+    assert!(
+        sub.contains_key("templates/_bookinfo_helpers.tpl"),
+        "{:?}",
+        sub.keys()
+    );
     let values: Value = serde_norway::from_slice(&sub["values.yaml"]).unwrap();
-    assert_eq!(values, json!({"message": "from-bookinfo-for-sub-4", "global": {"env": "prod"}}));
+    assert_eq!(
+        values,
+        json!({"message": "from-bookinfo-for-sub-4", "global": {"env": "prod"}})
+    );
 
     let parent = pull_files(&env, "bookinfo", "1.0.0").await;
     let chart_yaml: Value = serde_norway::from_slice(&parent["Chart.yaml"]).unwrap();
@@ -83,7 +125,12 @@ async fn listed_subcharts_become_standalone_charts_and_the_parent_disables_them(
         .collect();
     assert_eq!(
         conditions,
-        [("sub-1", Some("sub-1.enabled")), ("sub-2", None), ("sub-3", None), ("sub-4", Some("sub-4.enabled"))]
+        [
+            ("sub-1", Some("sub-1.enabled")),
+            ("sub-2", None),
+            ("sub-3", None),
+            ("sub-4", Some("sub-4.enabled"))
+        ]
     );
     let values: Value = serde_norway::from_slice(&parent["values.yaml"]).unwrap();
     assert_eq!(values["sub-1"]["enabled"], false);
@@ -98,7 +145,12 @@ async fn a_parent_left_with_nothing_to_render_gets_a_placeholder() {
     let mut umbrella = orkestra_tests::charts::umbrella("hollow", "1.0.0", 2);
     umbrella.files.remove("templates/configmap.yaml");
     let env = Env::start_with(RepoOptions::default(), &[(&umbrella).into()]).await;
-    let result = env.stage(&with_subcharts(app("h", &env.repo.url, "hollow", None), &["sub-1", "sub-2"]), None).await;
+    let result = env
+        .stage(
+            &with_subcharts(app("h", &env.repo.url, "hollow", None), &["sub-1", "sub-2"]),
+            None,
+        )
+        .await;
     assert!(result.is_staged(), "{result:#?}");
     let parent = pull_files(&env, "hollow", "1.0.0").await;
     assert!(parent.contains_key("templates/orkestra-placeholder.yaml"));
@@ -110,10 +162,17 @@ async fn charts_are_pulled_from_oci_registries_by_tag() {
     // Publish to an OCI "source" path first (by staging into it), then stage from there.
     let publisher = stager(&env.registry.oci_url("source"), None);
     for version in ["1.0.0", "1.2.0"] {
-        assert!(publisher.stage(&app("pub", &env.repo.url, "hello", Some(version)), None).await.is_staged());
+        assert!(
+            publisher
+                .stage(&app("pub", &env.repo.url, "hello", Some(version)), None)
+                .await
+                .is_staged()
+        );
     }
     let source = env.registry.oci_url("source");
-    let result = env.stage(&app("web", &source, "hello", Some("~1.0")), None).await;
+    let result = env
+        .stage(&app("web", &source, "hello", Some("~1.0")), None)
+        .await;
     assert!(result.is_staged(), "{result:#?}");
     assert_eq!(result.chart.version, "1.0.0");
     let newest = env.stage(&app("web", &source, "hello", None), None).await;
@@ -122,19 +181,32 @@ async fn charts_are_pulled_from_oci_registries_by_tag() {
 
 #[tokio::test]
 async fn a_tls_repository_with_a_private_ca_needs_its_ca_certificate() {
-    let env = Env::start_with(RepoOptions { tls: true, ..RepoOptions::default() }, &standard_fixtures()).await;
+    let env = Env::start_with(
+        RepoOptions {
+            tls: true,
+            ..RepoOptions::default()
+        },
+        &standard_fixtures(),
+    )
+    .await;
     let app = app("web", &env.repo.url, "hello", None);
     let untrusted = env.stage(&app, None).await;
     staging_support::assert_failed(&untrusted, "unreachable", "hello");
 
-    let creds = Credentials { ca_pem: env.repo.ca_pem.clone(), ..Credentials::default() };
+    let creds = Credentials {
+        ca_pem: env.repo.ca_pem.clone(),
+        ..Credentials::default()
+    };
     let trusted = env.stage(&app, Some(&creds)).await;
     assert!(trusted.is_staged(), "{trusted:#?}");
 }
 
 #[tokio::test]
 async fn a_basic_auth_repository_needs_the_right_credentials() {
-    let options = RepoOptions { basic_auth: Some(("alice".into(), "s3cret".into())), ..RepoOptions::default() };
+    let options = RepoOptions {
+        basic_auth: Some(("alice".into(), "s3cret".into())),
+        ..RepoOptions::default()
+    };
     let env = Env::start_with(options, &standard_fixtures()).await;
     let app = app("web", &env.repo.url, "hello", None);
     let creds = |password: &str| Credentials {
@@ -168,44 +240,77 @@ async fn the_stage_command_prints_results_for_a_group_file() {
     std::fs::write(&file, group).unwrap();
     // NB: tokio's Command, so the repository served on this runtime keeps answering meanwhile.
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_orkestra-controller"))
-        .args(["stage", file.to_str().unwrap(), "--staging", &env.registry.oci_url("cli")])
+        .args([
+            "stage",
+            file.to_str().unwrap(),
+            "--staging",
+            &env.registry.oci_url("cli"),
+        ])
         .arg("--cache")
         .arg(dir.path().join("cache"))
         .output()
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let printed: Value = serde_norway::from_str(&stdout).unwrap();
     assert_eq!(printed[0]["group"], "demo");
     assert_eq!(printed[0]["applications"][0]["version"], "1.0.0");
-    assert_eq!(printed[0]["applications"][1]["subcharts"]["sub-2"]["chart"], "bookinfo-sub-2");
-    assert_eq!(printed[0]["applications"][1]["subcharts"]["sub-2"]["staged"], true);
+    assert_eq!(
+        printed[0]["applications"][1]["subcharts"]["sub-2"]["chart"],
+        "bookinfo-sub-2"
+    );
+    assert_eq!(
+        printed[0]["applications"][1]["subcharts"]["sub-2"]["staged"],
+        true
+    );
 }
 
 #[tokio::test]
 async fn a_stager_refuses_a_staging_url_it_cannot_use() {
     staging_support::init();
-    let err = Stager::new(StagerConfig { staging_url: "ftp://x".into(), ..StagerConfig::default() }).err();
+    let err = Stager::new(StagerConfig {
+        staging_url: "ftp://x".into(),
+        ..StagerConfig::default()
+    })
+    .err();
     assert_eq!(err.map(|e| e.category()), Some("invalid_spec"));
 }
 
 /// Pulls a staged chart's archive from the registry through the distribution API and unpacks it.
-async fn pull_files(env: &Env, name: &str, tag: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+async fn pull_files(
+    env: &Env,
+    name: &str,
+    tag: &str,
+) -> std::collections::BTreeMap<String, Vec<u8>> {
     let accept = "application/vnd.oci.image.manifest.v1+json";
-    let (status, body) = env.registry_get(&format!("/v2/staging/{name}/manifests/{tag}"), accept).await;
+    let (status, body) = env
+        .registry_get(&format!("/v2/staging/{name}/manifests/{tag}"), accept)
+        .await;
     assert_eq!(status, 200, "{name}:{tag}");
     let manifest: Value = serde_json::from_slice(&body).unwrap();
     let digest = manifest["layers"][0]["digest"].as_str().unwrap();
-    let (_, tgz) = env.registry_get(&format!("/v2/staging/{name}/blobs/{digest}"), "*/*").await;
+    let (_, tgz) = env
+        .registry_get(&format!("/v2/staging/{name}/blobs/{digest}"), "*/*")
+        .await;
     unpack(name, &tgz, &Limits::default()).unwrap()
 }
 
 #[tokio::test]
 async fn registries_with_basic_auth_take_the_credentials_for_pull_and_push() {
     let env = Env::start().await;
-    let private = orkestra_tests::registry::Registry::start_with_basic_auth("bob", "hunter2").await.unwrap();
-    let creds = Credentials { username: Some("bob".into()), password: Some("hunter2".into()), ..Credentials::default() };
+    let private = orkestra_tests::registry::Registry::start_with_basic_auth("bob", "hunter2")
+        .await
+        .unwrap();
+    let creds = Credentials {
+        username: Some("bob".into()),
+        password: Some("hunter2".into()),
+        ..Credentials::default()
+    };
     let push_into = |creds: Option<Credentials>| {
         Stager::new(StagerConfig {
             staging_url: private.oci_url("staging"),
@@ -232,7 +337,11 @@ async fn registries_with_basic_auth_take_the_credentials_for_pull_and_push() {
 
 #[tokio::test]
 async fn the_stage_command_reads_credentials_by_repository_url() {
-    let options = RepoOptions { tls: true, basic_auth: Some(("carol".into(), "pw".into())), ..RepoOptions::default() };
+    let options = RepoOptions {
+        tls: true,
+        basic_auth: Some(("carol".into(), "pw".into())),
+        ..RepoOptions::default()
+    };
     let env = Env::start_with(options, &standard_fixtures()).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("group.yaml");
@@ -251,7 +360,12 @@ async fn the_stage_command_reads_credentials_by_repository_url() {
 
     let run = |with_credentials: bool| {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_orkestra-controller"));
-        command.args(["stage", file.to_str().unwrap(), "--staging", &env.registry.oci_url("cli")]);
+        command.args([
+            "stage",
+            file.to_str().unwrap(),
+            "--staging",
+            &env.registry.oci_url("cli"),
+        ]);
         if with_credentials {
             command.arg("--credentials").arg(&creds_file);
         }
@@ -260,10 +374,17 @@ async fn the_stage_command_reads_credentials_by_repository_url() {
     let without = run(false).await.unwrap();
     assert!(!without.status.success());
     let printed: Value = serde_norway::from_slice(&without.stdout).unwrap();
-    assert_eq!(printed[0]["applications"][0]["errorCategory"], "unreachable");
+    assert_eq!(
+        printed[0]["applications"][0]["errorCategory"],
+        "unreachable"
+    );
 
     let with = run(true).await.unwrap();
-    assert!(with.status.success(), "{}", String::from_utf8_lossy(&with.stderr));
+    assert!(
+        with.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with.stderr)
+    );
     let printed: Value = serde_norway::from_slice(&with.stdout).unwrap();
     assert_eq!(printed[0]["applications"][0]["version"], "1.2.0");
     assert_eq!(printed[0]["applications"][0]["staged"], true);
@@ -272,8 +393,14 @@ async fn the_stage_command_reads_credentials_by_repository_url() {
 #[tokio::test]
 async fn registries_with_bearer_token_auth_are_answered_through_the_challenge() {
     let env = Env::start().await;
-    let private = orkestra_tests::registry::Registry::start_with_token_auth("dave", "t0ken").await.unwrap();
-    let creds = Credentials { username: Some("dave".into()), password: Some("t0ken".into()), ..Credentials::default() };
+    let private = orkestra_tests::registry::Registry::start_with_token_auth("dave", "t0ken")
+        .await
+        .unwrap();
+    let creds = Credentials {
+        username: Some("dave".into()),
+        password: Some("t0ken".into()),
+        ..Credentials::default()
+    };
     let push_into = |creds: Option<Credentials>| {
         Stager::new(StagerConfig {
             staging_url: private.oci_url("staging"),
@@ -300,25 +427,47 @@ async fn registries_with_bearer_token_auth_are_answered_through_the_challenge() 
 async fn absolute_download_urls_are_followed_without_sending_the_repository_password_elsewhere() {
     // The archive lives on a second, anonymous server; the index on a password-protected one.
     let cdn_dir = tempfile::tempdir().unwrap();
-    orkestra_tests::charts::write_repo(cdn_dir.path(), &[(&orkestra_tests::charts::plain("hello", "3.0.0")).into()])
-        .unwrap();
+    orkestra_tests::charts::write_repo(
+        cdn_dir.path(),
+        &[(&orkestra_tests::charts::plain("hello", "3.0.0")).into()],
+    )
+    .unwrap();
     staging_support::init();
     let cdn = orkestra_tests::chart_repo::ChartRepo::start(
         cdn_dir.path(),
-        RepoOptions { basic_auth: Some(("nobody".into(), "x".into())), ..RepoOptions::default() },
+        RepoOptions {
+            basic_auth: Some(("nobody".into(), "x".into())),
+            ..RepoOptions::default()
+        },
     )
     .await
     .unwrap();
-    let options = RepoOptions { basic_auth: Some(("erin".into(), "pw".into())), ..RepoOptions::default() };
+    let options = RepoOptions {
+        basic_auth: Some(("erin".into(), "pw".into())),
+        ..RepoOptions::default()
+    };
     let env = Env::start_with(options, &standard_fixtures()).await;
     let index = std::fs::read_to_string(cdn_dir.path().join("index.yaml")).unwrap();
-    let index = index.replace("- hello-3.0.0.tgz", &format!("- {}/hello-3.0.0.tgz", env.repo.url));
+    let index = index.replace(
+        "- hello-3.0.0.tgz",
+        &format!("- {}/hello-3.0.0.tgz", env.repo.url),
+    );
     std::fs::write(env.repo_dir.path().join("index.yaml"), &index).unwrap();
-    std::fs::copy(cdn_dir.path().join("hello-3.0.0.tgz"), env.repo_dir.path().join("hello-3.0.0.tgz")).unwrap();
-    let creds = Credentials { username: Some("erin".into()), password: Some("pw".into()), ..Credentials::default() };
+    std::fs::copy(
+        cdn_dir.path().join("hello-3.0.0.tgz"),
+        env.repo_dir.path().join("hello-3.0.0.tgz"),
+    )
+    .unwrap();
+    let creds = Credentials {
+        username: Some("erin".into()),
+        password: Some("pw".into()),
+        ..Credentials::default()
+    };
 
     // Same host as the index: the credentials go along, and the archive is served.
-    let same_host = env.stage(&app("web", &env.repo.url, "hello", None), Some(&creds)).await;
+    let same_host = env
+        .stage(&app("web", &env.repo.url, "hello", None), Some(&creds))
+        .await;
     assert!(same_host.is_staged(), "{same_host:#?}");
     assert_eq!(same_host.chart.version, "3.0.0");
 

@@ -15,8 +15,17 @@ use staging_support::{Env, app, assert_failed, with_subcharts};
 async fn an_unreachable_repository_is_reported_as_unreachable() {
     let env = Env::start().await;
     // A port that was free a moment ago: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let result = env.stage(&app("web", &format!("http://127.0.0.1:{port}"), "hello", None), None).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let result = env
+        .stage(
+            &app("web", &format!("http://127.0.0.1:{port}"), "hello", None),
+            None,
+        )
+        .await;
     let error = assert_failed(&result, "unreachable", "hello");
     assert!(error.contains(&format!("127.0.0.1:{port}")), "{error}");
 }
@@ -24,12 +33,21 @@ async fn an_unreachable_repository_is_reported_as_unreachable() {
 #[tokio::test]
 async fn unknown_charts_and_versions_are_not_found() {
     let env = Env::start().await;
-    let missing = env.stage(&app("web", &env.repo.url, "nope", None), None).await;
+    let missing = env
+        .stage(&app("web", &env.repo.url, "nope", None), None)
+        .await;
     assert!(assert_failed(&missing, "not_found", "nope").contains("chart nope not found"));
-    let no_version = env.stage(&app("web", &env.repo.url, "hello", Some("^3")), None).await;
+    let no_version = env
+        .stage(&app("web", &env.repo.url, "hello", Some("^3")), None)
+        .await;
     let error = assert_failed(&no_version, "not_found", "hello");
     assert!(error.contains("matching ^3"), "{error}");
-    let oci = env.stage(&app("web", &env.registry.oci_url("nothing"), "hello", None), None).await;
+    let oci = env
+        .stage(
+            &app("web", &env.registry.oci_url("nothing"), "hello", None),
+            None,
+        )
+        .await;
     assert_failed(&oci, "not_found", "hello");
 }
 
@@ -38,10 +56,14 @@ async fn an_index_that_is_not_yaml_is_an_invalid_chart_repository() {
     staging_support::init();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("index.yaml"), "<html>{{ not: [yaml").unwrap();
-    let repo = ChartRepo::start(dir.path(), RepoOptions::default()).await.unwrap();
+    let repo = ChartRepo::start(dir.path(), RepoOptions::default())
+        .await
+        .unwrap();
     let registry = Registry::start().await.unwrap();
     let stager = staging_support::stager(&registry.oci_url("staging"), None);
-    let result = stager.stage(&app("web", &repo.url, "hello", None), None).await;
+    let result = stager
+        .stage(&app("web", &repo.url, "hello", None), None)
+        .await;
     let error = assert_failed(&result, "invalid_chart", "hello");
     assert!(error.contains("is not a Helm repository index"), "{error}");
 }
@@ -60,7 +82,9 @@ async fn broken_and_hostile_archives_are_refused_with_the_reason() {
     ];
     for (kind, reason) in expected {
         let name = kind.chart_name();
-        let result = env.stage(&app("web", &env.repo.url, name, None), None).await;
+        let result = env
+            .stage(&app("web", &env.repo.url, name, None), None)
+            .await;
         let error = assert_failed(&result, "invalid_chart", name);
         assert!(error.contains(reason), "{kind:?}: {error}");
     }
@@ -72,22 +96,32 @@ async fn broken_and_hostile_archives_are_refused_with_the_reason() {
 #[tokio::test]
 async fn an_archive_over_the_size_limit_is_refused() {
     let env = Env::start().await;
-    let tiny = Limits { max_archive_bytes: 256, ..Limits::default() };
+    let tiny = Limits {
+        max_archive_bytes: 256,
+        ..Limits::default()
+    };
     let stager = Stager::new(StagerConfig {
         staging_url: env.registry.oci_url("staging"),
         limits: tiny,
         ..StagerConfig::default()
     })
     .unwrap();
-    let result = stager.stage(&app("web", &env.repo.url, "hello", None), None).await;
+    let result = stager
+        .stage(&app("web", &env.repo.url, "hello", None), None)
+        .await;
     let error = assert_failed(&result, "invalid_chart", "hello");
-    assert!(error.contains("larger than the limit of 256 bytes"), "{error}");
+    assert!(
+        error.contains("larger than the limit of 256 bytes"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
 async fn library_charts_cannot_be_released() {
     let env = Env::start().await;
-    let result = env.stage(&app("lib", &env.repo.url, "common", None), None).await;
+    let result = env
+        .stage(&app("lib", &env.repo.url, "common", None), None)
+        .await;
     let error = assert_failed(&result, "invalid_chart", "common");
     assert!(error.contains("library chart"), "{error}");
 }
@@ -95,9 +129,20 @@ async fn library_charts_cannot_be_released() {
 #[tokio::test]
 async fn a_listed_subchart_the_chart_does_not_bundle_is_a_spec_error() {
     let env = Env::start().await;
-    let result = env.stage(&with_subcharts(app("shop", &env.repo.url, "bookinfo", None), &["sub-1", "ghost"]), None).await;
+    let result = env
+        .stage(
+            &with_subcharts(
+                app("shop", &env.repo.url, "bookinfo", None),
+                &["sub-1", "ghost"],
+            ),
+            None,
+        )
+        .await;
     let error = assert_failed(&result, "invalid_spec", "bookinfo");
-    assert!(error.contains("subchart ghost") && error.contains("sub-2"), "{error}");
+    assert!(
+        error.contains("subchart ghost") && error.contains("sub-2"),
+        "{error}"
+    );
     assert_catalog_empty(&env).await;
 }
 
@@ -108,7 +153,10 @@ async fn values_breaking_the_schema_are_reported_with_every_path_and_nothing_is_
     bad.spec.release.values = Some(json!({"replicas": "three", "image": {"tag": 5}}));
     let result = env.stage(&bad, None).await;
     let error = assert_failed(&result, "invalid_values", "strict");
-    assert!(error.contains("/replicas") && error.contains("/image/tag"), "{error}");
+    assert!(
+        error.contains("/replicas") && error.contains("/image/tag"),
+        "{error}"
+    );
     assert_catalog_empty(&env).await;
 
     let mut good = bad.clone();
@@ -127,7 +175,12 @@ async fn a_registry_that_refuses_the_push_leaves_no_tag_behind() {
     let error = assert_failed(&result, "push_refused", "bookinfo");
     assert!(error.contains("refused chart"), "{error}");
     assert!(!result.subcharts["sub-1"].staged);
-    let response = reqwest::get(format!("{}/v2/staging/bookinfo/tags/list", read_only.http_url())).await.unwrap();
+    let response = reqwest::get(format!(
+        "{}/v2/staging/bookinfo/tags/list",
+        read_only.http_url()
+    ))
+    .await
+    .unwrap();
     assert_eq!(response.status().as_u16(), 404);
 }
 
@@ -149,7 +202,9 @@ async fn an_archive_that_does_not_match_the_index_digest_is_refused() {
         .unwrap()
         .to_owned();
     std::fs::write(&index, text.replace(&digest, &"0".repeat(64))).unwrap();
-    let result = env.stage(&app("web", &env.repo.url, "hello", Some("1.0.0")), None).await;
+    let result = env
+        .stage(&app("web", &env.repo.url, "hello", Some("1.0.0")), None)
+        .await;
     let error = assert_failed(&result, "invalid_chart", "hello");
     assert!(error.contains("expected sha256:0000"), "{error}");
 }

@@ -14,11 +14,15 @@ use staging_support::{Env, app, with_subcharts};
 
 /// The venv python with helm_python, or a clear failure telling how to get it.
 fn helm_python() -> PathBuf {
-    let venv = std::env::var_os("ORKESTRA_HELM_VENV").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/helm-venv")
-    });
+    let venv = std::env::var_os("ORKESTRA_HELM_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/helm-venv"));
     let python = venv.join("bin/python");
-    assert!(python.exists(), "{} is missing: run controller/tests/prereqs", python.display());
+    assert!(
+        python.exists(),
+        "{} is missing: run controller/tests/prereqs",
+        python.display()
+    );
     python
 }
 
@@ -31,7 +35,11 @@ async fn helm_render(reference: &str, version: &str, values: &Value) -> Value {
         .output()
         .await
         .unwrap();
-    assert!(output.status.success(), "helm failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "helm failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
@@ -44,23 +52,45 @@ fn configmaps(rendered: &Value) -> std::collections::BTreeMap<String, Value> {
         .flat_map(|text| text.as_str().unwrap().split("\n---"))
         .filter_map(|doc| serde_norway::from_str::<Value>(doc).ok())
         .filter(|doc| doc["kind"] == "ConfigMap")
-        .map(|doc| (doc["metadata"]["name"].as_str().unwrap().to_owned(), doc["data"].clone()))
+        .map(|doc| {
+            (
+                doc["metadata"]["name"].as_str().unwrap().to_owned(),
+                doc["data"].clone(),
+            )
+        })
         .collect()
 }
 
 #[tokio::test]
 async fn helm_pulls_and_renders_the_split_charts() {
     let env = Env::start().await;
-    let app = with_subcharts(app("shop", &env.repo.url, "bookinfo", None), &["sub-1", "sub-4"]);
+    let app = with_subcharts(
+        app("shop", &env.repo.url, "bookinfo", None),
+        &["sub-1", "sub-4"],
+    );
     let result = env.stage(&app, None).await;
     assert!(result.is_staged(), "{result:#?}");
 
-    let parent = helm_render(result.chart.reference.as_deref().unwrap(), "1.0.0", &json!({})).await;
+    let parent = helm_render(
+        result.chart.reference.as_deref().unwrap(),
+        "1.0.0",
+        &json!({}),
+    )
+    .await;
     let names: Vec<String> = configmaps(&parent).into_keys().collect();
-    assert_eq!(names, ["rel-bookinfo", "rel-sub-2", "rel-sub-3"], "the parent still renders split subcharts");
+    assert_eq!(
+        names,
+        ["rel-bookinfo", "rel-sub-2", "rel-sub-3"],
+        "the parent still renders split subcharts"
+    );
 
     let sub4 = &result.subcharts["sub-4"];
-    let rendered = helm_render(sub4.reference.as_deref().unwrap(), &sub4.version, &json!({})).await;
+    let rendered = helm_render(
+        sub4.reference.as_deref().unwrap(),
+        &sub4.version,
+        &json!({}),
+    )
+    .await;
     assert_eq!(rendered["metadata"]["name"], "bookinfo-sub-4");
     assert_eq!(
         configmaps(&rendered)["rel-sub-4"],
@@ -80,9 +110,19 @@ async fn helm_renders_a_placeholder_for_a_parent_with_nothing_left() {
     let mut umbrella = orkestra_tests::charts::umbrella("hollow", "1.0.0", 1);
     umbrella.files.remove("templates/configmap.yaml");
     let env = Env::start_with(Default::default(), &[(&umbrella).into()]).await;
-    let result = env.stage(&with_subcharts(app("h", &env.repo.url, "hollow", None), &["sub-1"]), None).await;
+    let result = env
+        .stage(
+            &with_subcharts(app("h", &env.repo.url, "hollow", None), &["sub-1"]),
+            None,
+        )
+        .await;
     assert!(result.is_staged(), "{result:#?}");
-    let parent = helm_render(result.chart.reference.as_deref().unwrap(), "1.0.0", &json!({})).await;
+    let parent = helm_render(
+        result.chart.reference.as_deref().unwrap(),
+        "1.0.0",
+        &json!({}),
+    )
+    .await;
     let names: Vec<String> = configmaps(&parent).into_keys().collect();
     assert_eq!(names, ["rel-orkestra-placeholder"]);
 }
@@ -103,10 +143,26 @@ async fn charts_helm_pushed_to_a_registry_can_be_staged_from_it() {
             .output()
             .await
             .unwrap();
-        assert!(output.status.success(), "helm push failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "helm push failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
-    let result = env.stage(&app("web", &env.registry.oci_url("helm-published"), "hello", Some(">=0.9")), None).await;
+    let result = env
+        .stage(
+            &app(
+                "web",
+                &env.registry.oci_url("helm-published"),
+                "hello",
+                Some(">=0.9"),
+            ),
+            None,
+        )
+        .await;
     assert!(result.is_staged(), "{result:#?}");
-    assert_eq!(result.chart.version, "1.0.0", "pre-releases are not picked by a range");
+    assert_eq!(
+        result.chart.version, "1.0.0",
+        "pre-releases are not picked by a range"
+    );
 }
-

@@ -54,13 +54,20 @@ impl Drop for ChartRepo {
 impl ChartRepo {
     /// Serves `dir` as configured.
     pub async fn start(dir: &Path, options: RepoOptions) -> anyhow::Result<Self> {
-        let RepoOptions { basic_auth, tls, listen } = options;
+        let RepoOptions {
+            basic_auth,
+            tls,
+            listen,
+        } = options;
         let listen = listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-        let listener = TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
         let addr = listener.local_addr()?;
         let mut router = Router::new().fallback_service(ServeDir::new(dir));
         if let Some((user, password)) = basic_auth {
-            let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
             let expected = Arc::new(format!("Basic {encoded}"));
             router = router.layer(middleware::from_fn(move |request: Request, next: Next| {
                 let expected = Arc::clone(&expected);
@@ -68,20 +75,36 @@ impl ChartRepo {
             }));
         }
         let (stop, stopped) = watch::channel(false);
-        let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
+        let host = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else {
+            addr.ip().to_string()
+        };
         if tls {
             let (acceptor, ca_pem) = tls_acceptor()?;
             let task = tokio::spawn(serve_tls(listener, acceptor, router, stopped));
-            Ok(Self { url: format!("https://{host}:{}", addr.port()), ca_pem: Some(ca_pem), stop, task })
+            Ok(Self {
+                url: format!("https://{host}:{}", addr.port()),
+                ca_pem: Some(ca_pem),
+                stop,
+                task,
+            })
         } else {
             let mut stopped = stopped;
             let task = tokio::spawn(async move {
                 let shutdown = async move {
                     let _ = stopped.wait_for(|s| *s).await;
                 };
-                let _ = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+                let _ = axum::serve(listener, router)
+                    .with_graceful_shutdown(shutdown)
+                    .await;
             });
-            Ok(Self { url: format!("http://{host}:{}", addr.port()), ca_pem: None, stop, task })
+            Ok(Self {
+                url: format!("http://{host}:{}", addr.port()),
+                ca_pem: None,
+                stop,
+                task,
+            })
         }
     }
 }
@@ -92,9 +115,10 @@ async fn check_basic(expected: &str, request: Request, next: Next) -> Response {
         Some(_) => StatusCode::FORBIDDEN.into_response(),
         None => {
             let mut response = StatusCode::UNAUTHORIZED.into_response();
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"charts\""));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"charts\""),
+            );
             response
         }
     }
@@ -113,10 +137,12 @@ fn tls_acceptor() -> anyhow::Result<(tokio_rustls::TlsAcceptor, String)> {
     let cert = params.signed_by(&key, &ca, &ca_key)?;
     let chain = vec![cert.der().clone()];
     let key_der = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key_der)?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(chain, key_der)?;
     Ok((tokio_rustls::TlsAcceptor::from(Arc::new(config)), ca.pem()))
 }
 
@@ -136,7 +162,9 @@ async fn serve_tls(
         let service = TowerToHyperService::new(router.clone());
         tokio::spawn(async move {
             // A client that fails the handshake (e.g. distrusts the CA) just goes away.
-            let Ok(tls) = acceptor.accept(stream).await else { return };
+            let Ok(tls) = acceptor.accept(stream).await else {
+                return;
+            };
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(tls), service)
                 .await;

@@ -32,8 +32,15 @@ pub struct FixtureChart {
 impl FixtureChart {
     /// An application chart with Chart.yaml only.
     pub fn new(name: &str, version: &str) -> Self {
-        let mut chart = Self { name: name.into(), version: version.into(), files: BTreeMap::new() };
-        chart.set("Chart.yaml", &format!("apiVersion: v2\nname: {name}\nversion: {version}\ntype: application\n"));
+        let mut chart = Self {
+            name: name.into(),
+            version: version.into(),
+            files: BTreeMap::new(),
+        };
+        chart.set(
+            "Chart.yaml",
+            &format!("apiVersion: v2\nname: {name}\nversion: {version}\ntype: application\n"),
+        );
         chart
     }
 
@@ -46,10 +53,14 @@ impl FixtureChart {
     /// Bundles `sub` under `charts/<name>/` (or as `charts/<name>-<version>.tgz` when `packaged`).
     pub fn bundle(&mut self, sub: &FixtureChart, packaged: bool) -> &mut Self {
         if packaged {
-            self.files.insert(format!("charts/{}-{}.tgz", sub.name, sub.version), sub.tgz());
+            self.files.insert(
+                format!("charts/{}-{}.tgz", sub.name, sub.version),
+                sub.tgz(),
+            );
         } else {
             for (path, data) in &sub.files {
-                self.files.insert(format!("charts/{}/{path}", sub.name), data.clone());
+                self.files
+                    .insert(format!("charts/{}/{path}", sub.name), data.clone());
             }
         }
         self
@@ -57,8 +68,11 @@ impl FixtureChart {
 
     /// The chart as a `.tgz` (entries under `<name>/`).
     pub fn tgz(&self) -> Vec<u8> {
-        let entries: Vec<(String, Vec<u8>)> =
-            self.files.iter().map(|(p, d)| (format!("{}/{p}", self.name), d.clone())).collect();
+        let entries: Vec<(String, Vec<u8>)> = self
+            .files
+            .iter()
+            .map(|(p, d)| (format!("{}/{p}", self.name), d.clone()))
+            .collect();
         tgz(&entries)
     }
 }
@@ -102,7 +116,10 @@ fn append_raw<W: Write>(
 }
 
 fn finish(builder: tar::Builder<GzEncoder<Vec<u8>>>) -> Vec<u8> {
-    builder.into_inner().and_then(GzEncoder::finish).unwrap_or_default()
+    builder
+        .into_inner()
+        .and_then(GzEncoder::finish)
+        .unwrap_or_default()
 }
 
 /// A chart rendering one ConfigMap that echoes `message`.
@@ -139,11 +156,16 @@ pub fn umbrella(name: &str, version: &str, subcharts: usize) -> FixtureChart {
             ),
         );
         parent.bundle(&sub, i == subcharts);
-        values.push_str(&format!("{sub_name}:\n  message: from-{name}-for-{sub_name}\n"));
+        values.push_str(&format!(
+            "{sub_name}:\n  message: from-{name}-for-{sub_name}\n"
+        ));
         deps.push_str(&format!("- name: {sub_name}\n  version: 0.1.0\n"));
     }
-    let chart_yaml = format!("apiVersion: v2\nname: {name}\nversion: {version}\ntype: application\n{deps}");
-    parent.set("Chart.yaml", &chart_yaml).set("values.yaml", &values);
+    let chart_yaml =
+        format!("apiVersion: v2\nname: {name}\nversion: {version}\ntype: application\n{deps}");
+    parent
+        .set("Chart.yaml", &chart_yaml)
+        .set("values.yaml", &values);
     parent
 }
 
@@ -151,23 +173,34 @@ pub fn umbrella(name: &str, version: &str, subcharts: usize) -> FixtureChart {
 pub fn library(name: &str, version: &str) -> FixtureChart {
     let mut chart = FixtureChart::new(name, version);
     chart
-        .set("Chart.yaml", &format!("apiVersion: v2\nname: {name}\nversion: {version}\ntype: library\n"))
-        .set("templates/_lib.tpl", "{{- define \"lib.x\" -}}x{{- end -}}\n");
+        .set(
+            "Chart.yaml",
+            &format!("apiVersion: v2\nname: {name}\nversion: {version}\ntype: library\n"),
+        )
+        .set(
+            "templates/_lib.tpl",
+            "{{- define \"lib.x\" -}}x{{- end -}}\n",
+        );
     chart
 }
 
 /// A chart whose values.schema.json requires `replicas` (integer ≥ 1) and a string `image.tag`.
 pub fn with_schema(name: &str, version: &str) -> FixtureChart {
     let mut chart = plain(name, version);
-    chart.set("values.yaml", "message: hello\nreplicas: 1\nimage:\n  tag: \"1.0\"\n").set(
-        "values.schema.json",
-        r#"{"$schema": "https://json-schema.org/draft-07/schema#", "type": "object",
+    chart
+        .set(
+            "values.yaml",
+            "message: hello\nreplicas: 1\nimage:\n  tag: \"1.0\"\n",
+        )
+        .set(
+            "values.schema.json",
+            r#"{"$schema": "https://json-schema.org/draft-07/schema#", "type": "object",
             "required": ["replicas"],
             "properties": {
               "replicas": {"type": "integer", "minimum": 1},
               "image": {"type": "object", "properties": {"tag": {"type": "string"}}}
             }}"#,
-    );
+        );
     chart
 }
 
@@ -192,8 +225,15 @@ pub enum BadArchive {
 
 impl BadArchive {
     /// Every kind.
-    pub const ALL: [BadArchive; 7] =
-        [Self::Corrupt, Self::Truncated, Self::Traversal, Self::Absolute, Self::Symlink, Self::NoName, Self::Bomb];
+    pub const ALL: [BadArchive; 7] = [
+        Self::Corrupt,
+        Self::Truncated,
+        Self::Traversal,
+        Self::Absolute,
+        Self::Symlink,
+        Self::NoName,
+        Self::Bomb,
+    ];
 
     /// The chart name a repository serves this archive under.
     pub fn chart_name(self) -> &'static str {
@@ -213,7 +253,10 @@ impl BadArchive {
 pub fn bad_archive(kind: BadArchive) -> Vec<u8> {
     let name = kind.chart_name();
     let good = plain(name, "1.0.0");
-    let chart_yaml = (format!("{name}/Chart.yaml"), good.files["Chart.yaml"].clone());
+    let chart_yaml = (
+        format!("{name}/Chart.yaml"),
+        good.files["Chart.yaml"].clone(),
+    );
     match kind {
         BadArchive::Corrupt => b"this is not a gzip stream".to_vec(),
         BadArchive::Truncated => {
@@ -230,17 +273,38 @@ pub fn bad_archive(kind: BadArchive) -> Vec<u8> {
             let bytes = big.tgz();
             bytes[..bytes.len() / 2].to_vec()
         }
-        BadArchive::Traversal => tgz(&[chart_yaml, (format!("{name}/../../escape.yaml"), b"x".to_vec())]),
+        BadArchive::Traversal => tgz(&[
+            chart_yaml,
+            (format!("{name}/../../escape.yaml"), b"x".to_vec()),
+        ]),
         BadArchive::Absolute => tgz(&[chart_yaml, ("/etc/orkestra-escape".into(), b"x".to_vec())]),
         BadArchive::Symlink => {
             let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
-            append_raw(&mut builder, &chart_yaml.0, tar::EntryType::Regular, &chart_yaml.1, None);
+            append_raw(
+                &mut builder,
+                &chart_yaml.0,
+                tar::EntryType::Regular,
+                &chart_yaml.1,
+                None,
+            );
             let link = format!("{name}/templates/link.yaml");
-            append_raw(&mut builder, &link, tar::EntryType::Symlink, b"", Some("/etc/passwd"));
+            append_raw(
+                &mut builder,
+                &link,
+                tar::EntryType::Symlink,
+                b"",
+                Some("/etc/passwd"),
+            );
             finish(builder)
         }
-        BadArchive::NoName => tgz(&[(format!("{name}/Chart.yaml"), b"apiVersion: v2\nversion: 1.0.0\n".to_vec())]),
-        BadArchive::Bomb => tgz(&[chart_yaml, (format!("{name}/templates/zeros.txt"), vec![0u8; 6 << 20])]),
+        BadArchive::NoName => tgz(&[(
+            format!("{name}/Chart.yaml"),
+            b"apiVersion: v2\nversion: 1.0.0\n".to_vec(),
+        )]),
+        BadArchive::Bomb => tgz(&[
+            chart_yaml,
+            (format!("{name}/templates/zeros.txt"), vec![0u8; 6 << 20]),
+        ]),
     }
 }
 
@@ -257,7 +321,11 @@ pub struct Published {
 
 impl From<&FixtureChart> for Published {
     fn from(chart: &FixtureChart) -> Self {
-        Self { name: chart.name.clone(), version: chart.version.clone(), tgz: chart.tgz() }
+        Self {
+            name: chart.name.clone(),
+            version: chart.version.clone(),
+            tgz: chart.tgz(),
+        }
     }
 }
 
@@ -269,14 +337,17 @@ pub fn write_repo(dir: &Path, charts: &[Published]) -> std::io::Result<()> {
     for chart in charts {
         let file = format!("{}-{}.tgz", chart.name, chart.version);
         std::fs::write(dir.join(&file), &chart.tgz)?;
-        entries.entry(&chart.name).or_default().push(serde_json::json!({
-            "apiVersion": "v2",
-            "name": chart.name,
-            "version": chart.version,
-            "urls": [file],
-            "digest": hex::encode(Sha256::digest(&chart.tgz)),
-            "created": "2026-01-01T00:00:00Z",
-        }));
+        entries
+            .entry(&chart.name)
+            .or_default()
+            .push(serde_json::json!({
+                "apiVersion": "v2",
+                "name": chart.name,
+                "version": chart.version,
+                "urls": [file],
+                "digest": hex::encode(Sha256::digest(&chart.tgz)),
+                "created": "2026-01-01T00:00:00Z",
+            }));
     }
     let index = serde_json::json!({"apiVersion": "v1", "entries": entries, "generated": "2026-01-01T00:00:00Z"});
     let text = serde_norway::to_string(&index).map_err(std::io::Error::other)?;
@@ -300,7 +371,11 @@ pub fn standard_fixtures() -> Vec<Published> {
     .map(Published::from)
     .collect();
     for kind in BadArchive::ALL {
-        out.push(Published { name: kind.chart_name().into(), version: "1.0.0".into(), tgz: bad_archive(kind) });
+        out.push(Published {
+            name: kind.chart_name().into(),
+            version: "1.0.0".into(),
+            tgz: bad_archive(kind),
+        });
     }
     out
 }

@@ -107,7 +107,10 @@ impl Registry {
                 let hash = bcrypt::hash(password, 4)?;
                 let htpasswd = storage.path().join("htpasswd");
                 std::fs::write(&htpasswd, format!("{user}:{hash}\n"))?;
-                config.push_str(&format!("auth:\n  htpasswd:\n    realm: orkestra-test\n    path: {}\n", htpasswd.display()));
+                config.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: orkestra-test\n    path: {}\n",
+                    htpasswd.display()
+                ));
             }
             Auth::Token(user, password) => {
                 let server = token::TokenServer::start(user, password).await?;
@@ -134,7 +137,12 @@ impl Registry {
             .stderr(log)
             .spawn()
             .with_context(|| format!("starting {binary}"))?;
-        let mut registry = Self { host, child, _storage: storage, _token_server: token_server };
+        let mut registry = Self {
+            host,
+            child,
+            _storage: storage,
+            _token_server: token_server,
+        };
         registry.wait_ready().await?;
         Ok(registry)
     }
@@ -144,7 +152,8 @@ impl Registry {
         let url = format!("{}/v2/", self.http_url());
         loop {
             if let Some(status) = self.child.try_wait()? {
-                let log = std::fs::read_to_string(self._storage.path().join("registry.log")).unwrap_or_default();
+                let log = std::fs::read_to_string(self._storage.path().join("registry.log"))
+                    .unwrap_or_default();
                 bail!("docker-registry exited with {status}: {log}");
             }
             if probe(&url).await {
@@ -162,9 +171,13 @@ impl Registry {
 /// request: no client crate needed).
 async fn probe(url: &str) -> bool {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Some(rest) = url.strip_prefix("http://") else { return false };
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let Ok(mut stream) = tokio::net::TcpStream::connect(host).await else { return false };
+    let Ok(mut stream) = tokio::net::TcpStream::connect(host).await else {
+        return false;
+    };
     let request = format!("GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n");
     if stream.write_all(request.as_bytes()).await.is_err() {
         return false;

@@ -57,7 +57,9 @@ pub fn unpack(label: &str, tgz: &[u8], limits: &Limits) -> Result<ChartFiles, St
     // +1 so that reaching the cap is distinguishable from fitting exactly.
     let decoder = GzDecoder::new(tgz).take(limits.max_decompressed_bytes.saturating_add(1) * 2);
     let mut archive = tar::Archive::new(decoder);
-    let entries = archive.entries().map_err(|err| bad(format!("not a gzip tar archive: {err}")))?;
+    let entries = archive
+        .entries()
+        .map_err(|err| bad(format!("not a gzip tar archive: {err}")))?;
 
     let mut files = ChartFiles::new();
     let mut top: Option<String> = None;
@@ -70,19 +72,33 @@ pub fn unpack(label: &str, tgz: &[u8], limits: &Limits) -> Result<ChartFiles, St
             continue;
         }
         if !kind.is_file() {
-            return Err(bad(format!("entry {raw_path:?} is a {kind:?}, only regular files are allowed")));
+            return Err(bad(format!(
+                "entry {raw_path:?} is a {kind:?}, only regular files are allowed"
+            )));
         }
         let (first, rest) = split_safe_path(&raw_path).ok_or_else(|| {
-            bad(format!("entry {raw_path:?} escapes the chart directory or has no top-level directory"))
+            bad(format!(
+                "entry {raw_path:?} escapes the chart directory or has no top-level directory"
+            ))
         })?;
         match &top {
             None => top = Some(first),
             Some(t) if *t == first => {}
-            Some(t) => return Err(bad(format!("entries under both {t:?} and {first:?}: one chart per archive"))),
+            Some(t) => {
+                return Err(bad(format!(
+                    "entries under both {t:?} and {first:?}: one chart per archive"
+                )));
+            }
         }
-        let size = entry.header().size().map_err(|err| bad(format!("corrupt header of {raw_path:?}: {err}")))?;
+        let size = entry
+            .header()
+            .size()
+            .map_err(|err| bad(format!("corrupt header of {raw_path:?}: {err}")))?;
         if size > limits.max_file_bytes {
-            return Err(bad(format!("file {rest} is {size} bytes, over the limit of {}", limits.max_file_bytes)));
+            return Err(bad(format!(
+                "file {rest} is {size} bytes, over the limit of {}",
+                limits.max_file_bytes
+            )));
         }
         total = total.saturating_add(size);
         if total > limits.max_decompressed_bytes {
@@ -92,9 +108,11 @@ pub fn unpack(label: &str, tgz: &[u8], limits: &Limits) -> Result<ChartFiles, St
             )));
         }
         let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        entry
-            .read_to_end(&mut data)
-            .map_err(|err| bad(format!("corrupt or truncated archive at {raw_path:?}: {err}")))?;
+        entry.read_to_end(&mut data).map_err(|err| {
+            bad(format!(
+                "corrupt or truncated archive at {raw_path:?}: {err}"
+            ))
+        })?;
         if files.insert(rest.clone(), data).is_some() {
             return Err(bad(format!("file {rest} appears twice")));
         }
@@ -141,8 +159,14 @@ mod tests {
 
     #[test]
     fn safe_paths_are_split_and_escapes_refused() {
-        assert_eq!(split_safe_path("c/Chart.yaml"), Some(("c".into(), "Chart.yaml".into())));
-        assert_eq!(split_safe_path("./c/templates/a.yaml"), Some(("c".into(), "templates/a.yaml".into())));
+        assert_eq!(
+            split_safe_path("c/Chart.yaml"),
+            Some(("c".into(), "Chart.yaml".into()))
+        );
+        assert_eq!(
+            split_safe_path("./c/templates/a.yaml"),
+            Some(("c".into(), "templates/a.yaml".into()))
+        );
         for bad in ["/etc/passwd", "c/../../x", "../x", "Chart.yaml", "c\\x"] {
             assert_eq!(split_safe_path(bad), None, "{bad}");
         }

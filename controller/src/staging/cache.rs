@@ -23,7 +23,9 @@ pub struct ChartCache {
 impl ChartCache {
     /// A cache in `dir` (created on first write).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: Some(dir.into()) }
+        Self {
+            dir: Some(dir.into()),
+        }
     }
 
     /// A cache that stores nothing.
@@ -64,12 +66,20 @@ impl ChartCache {
     }
 
     fn url_path(&self, url: &str) -> Option<PathBuf> {
-        Some(self.dir.as_ref()?.join("urls").join(hex::encode(Sha256::digest(url.as_bytes()))))
+        Some(
+            self.dir
+                .as_ref()?
+                .join("urls")
+                .join(hex::encode(Sha256::digest(url.as_bytes()))),
+        )
     }
 }
 
 async fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StagingError> {
-    let err = |source: std::io::Error| StagingError::Cache { path: path.display().to_string(), source };
+    let err = |source: std::io::Error| StagingError::Cache {
+        path: path.display().to_string(),
+        source,
+    };
     if let Some(dir) = path.parent() {
         tokio::fs::create_dir_all(dir).await.map_err(err)?;
     }

@@ -34,17 +34,25 @@ impl Chart {
     /// Builds a chart from its files, checking Chart.yaml. `label` names it in errors.
     pub fn from_files(label: &str, files: ChartFiles) -> Result<Self, StagingError> {
         let bad = |reason: String| StagingError::invalid_chart(label, reason);
-        let raw = files.get("Chart.yaml").ok_or_else(|| bad("Chart.yaml is missing".to_owned()))?;
-        let metadata: Mapping =
-            serde_norway::from_slice(raw).map_err(|err| bad(format!("Chart.yaml is not a YAML mapping: {err}")))?;
+        let raw = files
+            .get("Chart.yaml")
+            .ok_or_else(|| bad("Chart.yaml is missing".to_owned()))?;
+        let metadata: Mapping = serde_norway::from_slice(raw)
+            .map_err(|err| bad(format!("Chart.yaml is not a YAML mapping: {err}")))?;
         let text = |key: &str| match metadata.get(key) {
             Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
             Some(Value::Number(n)) => Some(n.to_string()),
             _ => None,
         };
         let name = text("name").ok_or_else(|| bad("Chart.yaml has no name".to_owned()))?;
-        let version = text("version").ok_or_else(|| bad(format!("Chart.yaml of {name} has no version")))?;
-        Ok(Self { name, version, metadata, files })
+        let version =
+            text("version").ok_or_else(|| bad(format!("Chart.yaml of {name} has no version")))?;
+        Ok(Self {
+            name,
+            version,
+            metadata,
+            files,
+        })
     }
 
     /// Unpacks and loads a chart archive.
@@ -73,14 +81,21 @@ impl Chart {
         let mut dirs: Vec<String> = Vec::new();
         let mut out = Vec::new();
         for path in self.files.keys() {
-            let Some(rest) = path.strip_prefix("charts/") else { continue };
+            let Some(rest) = path.strip_prefix("charts/") else {
+                continue;
+            };
             match rest.split_once('/') {
-                Some((dir, _)) if dirs.last().map(String::as_str) != Some(dir) => dirs.push(dir.to_owned()),
+                Some((dir, _)) if dirs.last().map(String::as_str) != Some(dir) => {
+                    dirs.push(dir.to_owned())
+                }
                 Some(_) => {}
                 None if rest.ends_with(".tgz") => {
                     let label = format!("{}/{path}", self.name);
                     let chart = Self::from_tgz(&label, &self.files[path], limits)?;
-                    out.push(Bundled { chart, location: path.clone() });
+                    out.push(Bundled {
+                        chart,
+                        location: path.clone(),
+                    });
                 }
                 None => {}
             }
@@ -102,7 +117,8 @@ impl Chart {
         };
         let out = edit(&mut deps);
         // Inserting over an existing key keeps its position in the mapping.
-        self.metadata.insert(Value::String("dependencies".into()), Value::Sequence(deps));
+        self.metadata
+            .insert(Value::String("dependencies".into()), Value::Sequence(deps));
         out
     }
 
@@ -135,14 +151,16 @@ impl Chart {
 
     /// Renames the chart (Chart.yaml `name`).
     pub fn rename(&mut self, name: &str) {
-        self.metadata.insert(Value::String("name".into()), Value::String(name.into()));
+        self.metadata
+            .insert(Value::String("name".into()), Value::String(name.into()));
         self.name = name.to_owned();
     }
 
     /// Writes the (possibly changed) metadata back into `Chart.yaml`.
     pub fn sync_metadata(&mut self) -> Result<(), StagingError> {
-        let text = serde_norway::to_string(&self.metadata)
-            .map_err(|err| StagingError::invalid_chart(&self.name, format!("cannot write Chart.yaml: {err}")))?;
+        let text = serde_norway::to_string(&self.metadata).map_err(|err| {
+            StagingError::invalid_chart(&self.name, format!("cannot write Chart.yaml: {err}"))
+        })?;
         self.files.insert("Chart.yaml".into(), text.into_bytes());
         Ok(())
     }
@@ -152,8 +170,9 @@ impl Chart {
         let Some(raw) = self.files.get("values.yaml") else {
             return Ok(serde_json::Value::Object(Default::default()));
         };
-        let value: serde_json::Value = serde_norway::from_slice(raw)
-            .map_err(|err| StagingError::invalid_chart(&self.name, format!("values.yaml is not valid YAML: {err}")))?;
+        let value: serde_json::Value = serde_norway::from_slice(raw).map_err(|err| {
+            StagingError::invalid_chart(&self.name, format!("values.yaml is not valid YAML: {err}"))
+        })?;
         Ok(match value {
             serde_json::Value::Null => serde_json::Value::Object(Default::default()),
             other => other,
@@ -162,8 +181,9 @@ impl Chart {
 
     /// Replaces `values.yaml`.
     pub fn set_values(&mut self, values: &serde_json::Value) -> Result<(), StagingError> {
-        let text = serde_norway::to_string(values)
-            .map_err(|err| StagingError::invalid_chart(&self.name, format!("cannot write values.yaml: {err}")))?;
+        let text = serde_norway::to_string(values).map_err(|err| {
+            StagingError::invalid_chart(&self.name, format!("cannot write values.yaml: {err}"))
+        })?;
         self.files.insert("values.yaml".into(), text.into_bytes());
         Ok(())
     }

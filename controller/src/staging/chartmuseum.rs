@@ -32,16 +32,31 @@ pub async fn push(
     };
     let mut out = Vec::with_capacity(charts.len());
     for chart in charts {
-        let refused = |reason: String| StagingError::PushRefused { url: base.to_owned(), chart: chart.name.clone(), reason };
+        let refused = |reason: String| StagingError::PushRefused {
+            url: base.to_owned(),
+            chart: chart.name.clone(),
+            reason,
+        };
         let reference = format!("{base}/charts/{}-{}.tgz", chart.name, chart.version);
         let digest = format!("sha256:{}", chart.package.sha256);
-        let pushed = PushedChart { reference, tag: chart.version.clone(), digest, pushed_bytes: 0 };
+        let pushed = PushedChart {
+            reference,
+            tag: chart.version.clone(),
+            digest,
+            pushed_bytes: 0,
+        };
 
         let url = format!("{base}/api/charts/{}/{}", chart.name, chart.version);
-        let existing = auth(http.get(&url)).send().await.map_err(|e| StagingError::transport(&url, &e))?;
+        let existing = auth(http.get(&url))
+            .send()
+            .await
+            .map_err(|e| StagingError::transport(&url, &e))?;
         match existing.status().as_u16() {
             200 => {
-                let present: ChartVersion = existing.json().await.map_err(|e| StagingError::transport(&url, &e))?;
+                let present: ChartVersion = existing
+                    .json()
+                    .await
+                    .map_err(|e| StagingError::transport(&url, &e))?;
                 if present.digest.as_deref() == Some(chart.package.sha256.as_str()) {
                     out.push(pushed);
                     continue;
@@ -65,13 +80,25 @@ pub async fn push(
             .map_err(|e| StagingError::transport(&post_url, &e))?;
         let status = response.status();
         if status.as_u16() == 401 || status.as_u16() == 403 {
-            return Err(StagingError::Unauthorized { url: post_url, status: status.as_u16() });
+            return Err(StagingError::Unauthorized {
+                url: post_url,
+                status: status.as_u16(),
+            });
         }
         if !status.is_success() {
-            let body: String = response.text().await.unwrap_or_default().chars().take(300).collect();
+            let body: String = response
+                .text()
+                .await
+                .unwrap_or_default()
+                .chars()
+                .take(300)
+                .collect();
             return Err(refused(format!("HTTP {status}: {}", body.trim())));
         }
-        out.push(PushedChart { pushed_bytes: chart.package.bytes.len() as u64, ..pushed });
+        out.push(PushedChart {
+            pushed_bytes: chart.package.bytes.len() as u64,
+            ..pushed
+        });
     }
     Ok(out)
 }

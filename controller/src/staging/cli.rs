@@ -42,11 +42,18 @@ pub struct GroupStaging {
 
 /// Runs the `stage` subcommand.
 pub async fn run(args: StageArgs) -> anyhow::Result<()> {
-    let StageArgs { file, staging, cache, credentials } = args;
+    let StageArgs {
+        file,
+        staging,
+        cache,
+        credentials,
+    } = args;
     let credentials: CredentialsMap = match &credentials {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            serde_norway::from_str(&text).with_context(|| format!("parsing credentials {}", path.display()))?
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            serde_norway::from_str(&text)
+                .with_context(|| format!("parsing credentials {}", path.display()))?
         }
         None => CredentialsMap::default(),
     };
@@ -61,10 +68,17 @@ pub async fn run(args: StageArgs) -> anyhow::Result<()> {
     let mut out = Vec::with_capacity(groups.len());
     let mut failed = 0;
     for group in &groups {
-        let stages = group.spec.applications.iter().map(|app| stager.stage(app, credentials.lookup(&app.spec.chart.url)));
+        let stages = group
+            .spec
+            .applications
+            .iter()
+            .map(|app| stager.stage(app, credentials.lookup(&app.spec.chart.url)));
         let applications = futures::future::join_all(stages).await;
         failed += applications.iter().filter(|a| !a.is_staged()).count();
-        out.push(GroupStaging { group: group.metadata.name.clone().unwrap_or_default(), applications });
+        out.push(GroupStaging {
+            group: group.metadata.name.clone().unwrap_or_default(),
+            applications,
+        });
     }
     print!("{}", serde_norway::to_string(&out)?);
     anyhow::ensure!(failed == 0, "{failed} application(s) could not be staged");
@@ -73,7 +87,8 @@ pub async fn run(args: StageArgs) -> anyhow::Result<()> {
 
 /// Reads every ApplicationGroup document of a YAML file (empty documents are skipped).
 pub fn read_groups(path: &std::path::Path) -> anyhow::Result<Vec<ApplicationGroup>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut groups = Vec::new();
     for (i, document) in serde_norway::Deserializer::from_str(&text).enumerate() {
         let value = serde_norway::Value::deserialize(document)
@@ -81,10 +96,19 @@ pub fn read_groups(path: &std::path::Path) -> anyhow::Result<Vec<ApplicationGrou
         if value.is_null() {
             continue;
         }
-        let group: ApplicationGroup = serde_norway::from_value(value)
-            .with_context(|| format!("{}: document {} is not an ApplicationGroup", path.display(), i + 1))?;
+        let group: ApplicationGroup = serde_norway::from_value(value).with_context(|| {
+            format!(
+                "{}: document {} is not an ApplicationGroup",
+                path.display(),
+                i + 1
+            )
+        })?;
         groups.push(group);
     }
-    anyhow::ensure!(!groups.is_empty(), "{} holds no ApplicationGroup", path.display());
+    anyhow::ensure!(
+        !groups.is_empty(),
+        "{} holds no ApplicationGroup",
+        path.display()
+    );
     Ok(groups)
 }

@@ -28,13 +28,28 @@ pub struct Credentials {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
     /// PEM CA bundle trusted in addition to the public roots.
-    #[serde(default, rename = "ca.crt", alias = "caFile", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "ca.crt",
+        alias = "caFile",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ca_pem: Option<String>,
     /// PEM client certificate (chain).
-    #[serde(default, rename = "tls.crt", alias = "certFile", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "tls.crt",
+        alias = "certFile",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cert_pem: Option<String>,
     /// PEM private key of the client certificate.
-    #[serde(default, rename = "tls.key", alias = "keyFile", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "tls.key",
+        alias = "keyFile",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub key_pem: Option<String>,
 }
 
@@ -70,7 +85,9 @@ impl Credentials {
 
     /// The basic-auth pair, when a username is set.
     pub fn basic(&self) -> Option<(&str, &str)> {
-        self.username.as_deref().map(|u| (u, self.password.as_deref().unwrap_or("")))
+        self.username
+            .as_deref()
+            .map(|u| (u, self.password.as_deref().unwrap_or("")))
     }
 
     /// True when the credentials change the TLS setup (and so need a client of their own).
@@ -80,7 +97,10 @@ impl Credentials {
 
     /// An HTTP client trusting the public roots plus `ca.crt`, presenting `tls.crt`/`tls.key`.
     pub fn client(&self, url: &str) -> Result<reqwest::Client, StagingError> {
-        let bad = |reason: String| StagingError::InvalidCredentials { url: url.to_owned(), reason };
+        let bad = |reason: String| StagingError::InvalidCredentials {
+            url: url.to_owned(),
+            reason,
+        };
         let mut builder = base_client_builder();
         if let Some(ca) = &self.ca_pem {
             let certs = reqwest::Certificate::from_pem_bundle(ca.as_bytes())
@@ -95,8 +115,11 @@ impl Credentials {
         match (&self.cert_pem, &self.key_pem) {
             (Some(cert), Some(key)) => {
                 let pem = format!("{cert}\n{key}");
-                let identity = reqwest::Identity::from_pem(pem.as_bytes())
-                    .map_err(|err| bad(format!("tls.crt/tls.key are not a PEM certificate and key: {err}")))?;
+                let identity = reqwest::Identity::from_pem(pem.as_bytes()).map_err(|err| {
+                    bad(format!(
+                        "tls.crt/tls.key are not a PEM certificate and key: {err}"
+                    ))
+                })?;
                 builder = builder.identity(identity);
             }
             (None, None) => {}
@@ -139,10 +162,11 @@ mod tests {
 
     #[test]
     fn secret_keys_follow_flux() {
-        let data: BTreeMap<String, Vec<u8>> = [("username", "u"), ("password", "p"), ("caFile", "CA")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec()))
-            .collect();
+        let data: BTreeMap<String, Vec<u8>> =
+            [("username", "u"), ("password", "p"), ("caFile", "CA")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.as_bytes().to_vec()))
+                .collect();
         let creds = Credentials::from_secret_data(&data);
         assert_eq!(creds.basic(), Some(("u", "p")));
         assert_eq!(creds.ca_pem.as_deref(), Some("CA"));
@@ -155,8 +179,16 @@ mod tests {
             "https://h/: {username: a}\nhttps://h/charts: {username: b, password: x}\n",
         )
         .unwrap_or_default();
-        assert_eq!(map.lookup("https://h/charts/").and_then(|c| c.username.as_deref()), Some("b"));
-        assert_eq!(map.lookup("https://h/other").and_then(|c| c.username.as_deref()), Some("a"));
+        assert_eq!(
+            map.lookup("https://h/charts/")
+                .and_then(|c| c.username.as_deref()),
+            Some("b")
+        );
+        assert_eq!(
+            map.lookup("https://h/other")
+                .and_then(|c| c.username.as_deref()),
+            Some("a")
+        );
         assert_eq!(map.lookup("https://elsewhere"), None);
     }
 }

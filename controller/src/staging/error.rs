@@ -28,11 +28,19 @@ pub enum StagingError {
 
     /// The downloaded bytes do not match the digest the index or manifest announced.
     #[error("chart {chart} from {url} has digest sha256:{actual}, expected sha256:{expected}")]
-    DigestMismatch { chart: String, url: String, expected: String, actual: String },
+    DigestMismatch {
+        chart: String,
+        url: String,
+        expected: String,
+        actual: String,
+    },
 
     /// The release values break the chart's values.schema.json; one line per violation.
     #[error("values do not match the values.schema.json of chart {chart}:\n{}", violations.join("\n"))]
-    InvalidValues { chart: String, violations: Vec<String> },
+    InvalidValues {
+        chart: String,
+        violations: Vec<String>,
+    },
 
     /// The application spec cannot be staged as written (unknown subchart, bad version range, URL).
     #[error("{0}")]
@@ -40,7 +48,11 @@ pub enum StagingError {
 
     /// The staging repository refused the chart.
     #[error("staging repository {url} refused chart {chart}: {reason}")]
-    PushRefused { url: String, chart: String, reason: String },
+    PushRefused {
+        url: String,
+        chart: String,
+        reason: String,
+    },
 
     /// Credentials could not be turned into a client (bad PEM, …).
     #[error("invalid credentials for {url}: {reason}")]
@@ -80,7 +92,10 @@ impl StagingError {
     }
 
     pub(crate) fn invalid_chart(chart: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self::InvalidChart { chart: chart.into(), reason: reason.into() }
+        Self::InvalidChart {
+            chart: chart.into(),
+            reason: reason.into(),
+        }
     }
 
     /// Maps a transport error (connect, TLS, timeout, body) to `Unreachable`.
@@ -93,15 +108,27 @@ impl StagingError {
             reason.push_str(&cause.to_string());
             source = cause.source();
         }
-        Self::Unreachable { url: url.to_owned(), reason }
+        Self::Unreachable {
+            url: url.to_owned(),
+            reason,
+        }
     }
 
     /// Maps an unexpected HTTP status of a read request.
     pub(crate) fn status(url: &str, status: reqwest::StatusCode, what: &str) -> Self {
         match status.as_u16() {
-            401 | 403 => Self::Unauthorized { url: url.to_owned(), status: status.as_u16() },
-            404 => Self::NotFound { url: url.to_owned(), what: what.to_owned() },
-            _ => Self::Unreachable { url: url.to_owned(), reason: format!("HTTP {status} for {what}") },
+            401 | 403 => Self::Unauthorized {
+                url: url.to_owned(),
+                status: status.as_u16(),
+            },
+            404 => Self::NotFound {
+                url: url.to_owned(),
+                what: what.to_owned(),
+            },
+            _ => Self::Unreachable {
+                url: url.to_owned(),
+                reason: format!("HTTP {status} for {what}"),
+            },
         }
     }
 }

@@ -42,39 +42,66 @@ pub async fn pull(
     name: &str,
     spec: &VersionSpec,
 ) -> Result<Pulled, StagingError> {
-    let base = Url::parse(&format!("{}/", repo_url.trim_end_matches('/')))
-        .map_err(|err| StagingError::InvalidSpec(format!("chart URL {repo_url:?} is not a URL: {err}")))?;
+    let base = Url::parse(&format!("{}/", repo_url.trim_end_matches('/'))).map_err(|err| {
+        StagingError::InvalidSpec(format!("chart URL {repo_url:?} is not a URL: {err}"))
+    })?;
     let index_url = base
         .join("index.yaml")
         .map_err(|err| StagingError::InvalidSpec(format!("chart URL {repo_url:?}: {err}")))?;
-    let raw = get(client, creds, index_url.as_str(), limits.max_index_bytes, "index.yaml").await?;
-    let index: Index = serde_norway::from_slice(&raw).map_err(|err| StagingError::InvalidIndex {
-        url: index_url.to_string(),
-        reason: err.to_string(),
-    })?;
+    let raw = get(
+        client,
+        creds,
+        index_url.as_str(),
+        limits.max_index_bytes,
+        "index.yaml",
+    )
+    .await?;
+    let index: Index =
+        serde_norway::from_slice(&raw).map_err(|err| StagingError::InvalidIndex {
+            url: index_url.to_string(),
+            reason: err.to_string(),
+        })?;
     if index.api_version.is_none() && index.entries.is_empty() {
-        return Err(StagingError::InvalidIndex { url: index_url.to_string(), reason: "no apiVersion and no entries".into() });
+        return Err(StagingError::InvalidIndex {
+            url: index_url.to_string(),
+            reason: "no apiVersion and no entries".into(),
+        });
     }
-    let entries = index.entries.get(name).ok_or_else(|| StagingError::NotFound {
-        url: repo_url.to_owned(),
-        what: format!("chart {name}"),
-    })?;
-    let (picked, version) = spec.pick(entries.iter().map(|e| e.version.as_str())).ok_or_else(|| {
-        StagingError::NotFound { url: repo_url.to_owned(), what: format!("a version of chart {name} matching {spec}") }
-    })?;
-    let entry = entries.iter().find(|e| e.version == picked).ok_or_else(|| StagingError::NotFound {
-        url: repo_url.to_owned(),
-        what: format!("chart {name} {picked}"),
-    })?;
-    let first = entry.urls.first().ok_or_else(|| StagingError::InvalidIndex {
-        url: index_url.to_string(),
-        reason: format!("chart {name} {picked} has no download URL"),
-    })?;
+    let entries = index
+        .entries
+        .get(name)
+        .ok_or_else(|| StagingError::NotFound {
+            url: repo_url.to_owned(),
+            what: format!("chart {name}"),
+        })?;
+    let (picked, version) = spec
+        .pick(entries.iter().map(|e| e.version.as_str()))
+        .ok_or_else(|| StagingError::NotFound {
+            url: repo_url.to_owned(),
+            what: format!("a version of chart {name} matching {spec}"),
+        })?;
+    let entry = entries
+        .iter()
+        .find(|e| e.version == picked)
+        .ok_or_else(|| StagingError::NotFound {
+            url: repo_url.to_owned(),
+            what: format!("chart {name} {picked}"),
+        })?;
+    let first = entry
+        .urls
+        .first()
+        .ok_or_else(|| StagingError::InvalidIndex {
+            url: index_url.to_string(),
+            reason: format!("chart {name} {picked} has no download URL"),
+        })?;
     let download = base.join(first).map_err(|err| StagingError::InvalidIndex {
         url: index_url.to_string(),
         reason: format!("download URL {first:?} of {name} {picked}: {err}"),
     })?;
-    let announced = entry.digest.as_deref().map(|d| d.trim_start_matches("sha256:").to_ascii_lowercase());
+    let announced = entry
+        .digest
+        .as_deref()
+        .map(|d| d.trim_start_matches("sha256:").to_ascii_lowercase());
 
     let known = match &announced {
         Some(d) => Some(d.clone()),
@@ -83,20 +110,43 @@ pub async fn pull(
     if let Some(digest) = &known
         && let Some(bytes) = cache.get(digest).await
     {
-        return Ok(Pulled { version: version.to_string(), bytes, sha256: digest.clone(), from_cache: true });
+        return Ok(Pulled {
+            version: version.to_string(),
+            bytes,
+            sha256: digest.clone(),
+            from_cache: true,
+        });
     }
     // NB: send credentials to the archive host only when it is the repository's host; indexes
     // may point at third-party CDNs, which must not receive the repository password.
-    let same_host = download.host_str() == base.host_str() && download.port_or_known_default() == base.port_or_known_default();
-    let bytes = get(client, creds.filter(|_| same_host), download.as_str(), limits.max_archive_bytes, "chart archive").await?;
+    let same_host = download.host_str() == base.host_str()
+        && download.port_or_known_default() == base.port_or_known_default();
+    let bytes = get(
+        client,
+        creds.filter(|_| same_host),
+        download.as_str(),
+        limits.max_archive_bytes,
+        "chart archive",
+    )
+    .await?;
     let actual = hex::encode(Sha256::digest(&bytes));
     if let Some(expected) = announced
         && expected != actual
     {
-        return Err(StagingError::DigestMismatch { chart: format!("{name} {picked}"), url: download.to_string(), expected, actual });
+        return Err(StagingError::DigestMismatch {
+            chart: format!("{name} {picked}"),
+            url: download.to_string(),
+            expected,
+            actual,
+        });
     }
     cache.put(Some(download.as_str()), &bytes).await?;
-    Ok(Pulled { version: version.to_string(), bytes, sha256: actual, from_cache: false })
+    Ok(Pulled {
+        version: version.to_string(),
+        bytes,
+        sha256: actual,
+        from_cache: false,
+    })
 }
 
 /// GET `url` with basic auth from `creds`, refusing bodies over `max_bytes`.
@@ -111,16 +161,28 @@ async fn get(
     if let Some((user, password)) = creds.and_then(Credentials::basic) {
         request = request.basic_auth(user, Some(password));
     }
-    let mut response = request.send().await.map_err(|err| StagingError::transport(url, &err))?;
+    let mut response = request
+        .send()
+        .await
+        .map_err(|err| StagingError::transport(url, &err))?;
     if !response.status().is_success() {
         return Err(StagingError::status(url, response.status(), what));
     }
-    let too_big = || StagingError::invalid_chart(url, format!("{what} is larger than the limit of {max_bytes} bytes"));
+    let too_big = || {
+        StagingError::invalid_chart(
+            url,
+            format!("{what} is larger than the limit of {max_bytes} bytes"),
+        )
+    };
     if response.content_length().is_some_and(|len| len > max_bytes) {
         return Err(too_big());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|err| StagingError::transport(url, &err))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|err| StagingError::transport(url, &err))?
+    {
         body.extend_from_slice(&chunk);
         if body.len() as u64 > max_bytes {
             return Err(too_big());

@@ -41,7 +41,9 @@ impl OciLocation {
         let rest = rest.trim_end_matches('/');
         let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
         if host.is_empty() {
-            return Err(StagingError::InvalidSpec(format!("{url:?} has no registry host")));
+            return Err(StagingError::InvalidSpec(format!(
+                "{url:?} has no registry host"
+            )));
         }
         let hostname = host.rsplit_once(':').map_or(host, |(h, _)| h);
         let loopback = hostname == "localhost"
@@ -49,12 +51,20 @@ impl OciLocation {
             || hostname == "[::1]"
             || hostname.ends_with(".localhost");
         let scheme = if loopback { "http" } else { "https" };
-        Ok(Self { base: format!("{scheme}://{host}"), host: host.to_owned(), path: path.to_owned() })
+        Ok(Self {
+            base: format!("{scheme}://{host}"),
+            host: host.to_owned(),
+            path: path.to_owned(),
+        })
     }
 
     /// The repository of chart `name` under this location.
     pub fn repository(&self, name: &str) -> String {
-        if self.path.is_empty() { name.to_owned() } else { format!("{}/{name}", self.path) }
+        if self.path.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}/{name}", self.path)
+        }
     }
 }
 
@@ -79,7 +89,12 @@ struct TokenResponse {
 impl OciClient {
     /// A client for the registry at `base` (`http(s)://host[:port]`).
     pub fn new(http: reqwest::Client, base: &str, credentials: Option<Credentials>) -> Self {
-        Self { http, base: base.to_owned(), credentials, tokens: Mutex::new(HashMap::new()) }
+        Self {
+            http,
+            base: base.to_owned(),
+            credentials,
+            tokens: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The absolute URL of a registry path (`/v2/...`) or of a `Location` header value.
@@ -131,10 +146,15 @@ impl OciClient {
         let token = self.lock_tokens().get(scope).cloned();
         if let Some(token) = token {
             request = request.header(AUTHORIZATION, format!("Bearer {token}"));
-        } else if let Some((user, password)) = self.credentials.as_ref().and_then(Credentials::basic) {
+        } else if let Some((user, password)) =
+            self.credentials.as_ref().and_then(Credentials::basic)
+        {
             request = request.basic_auth(user, Some(password));
         }
-        request.send().await.map_err(|err| StagingError::transport(url, &err))
+        request
+            .send()
+            .await
+            .map_err(|err| StagingError::transport(url, &err))
     }
 
     async fn fetch_token(
@@ -143,10 +163,12 @@ impl OciClient {
         params: &HashMap<String, String>,
         scope: &str,
     ) -> Result<String, StagingError> {
-        let realm = params.get("realm").ok_or_else(|| StagingError::Unreachable {
-            url: url.to_owned(),
-            reason: "bearer challenge without realm".into(),
-        })?;
+        let realm = params
+            .get("realm")
+            .ok_or_else(|| StagingError::Unreachable {
+                url: url.to_owned(),
+                reason: "bearer challenge without realm".into(),
+            })?;
         let mut query: Vec<(&str, &str)> = vec![("scope", scope)];
         if let Some(service) = params.get("service") {
             query.push(("service", service));
@@ -155,17 +177,34 @@ impl OciClient {
         if let Some((user, password)) = self.credentials.as_ref().and_then(Credentials::basic) {
             request = request.basic_auth(user, Some(password));
         }
-        let response = request.send().await.map_err(|err| StagingError::transport(realm, &err))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|err| StagingError::transport(realm, &err))?;
         if !response.status().is_success() {
-            return Err(StagingError::status(realm, response.status(), "registry token"));
+            return Err(StagingError::status(
+                realm,
+                response.status(),
+                "registry token",
+            ));
         }
-        let body: TokenResponse = response.json().await.map_err(|err| StagingError::transport(realm, &err))?;
-        body.token.or(body.access_token).ok_or_else(|| StagingError::Unauthorized { url: realm.clone(), status: 200 })
+        let body: TokenResponse = response
+            .json()
+            .await
+            .map_err(|err| StagingError::transport(realm, &err))?;
+        body.token
+            .or(body.access_token)
+            .ok_or_else(|| StagingError::Unauthorized {
+                url: realm.clone(),
+                status: 200,
+            })
     }
 
     fn lock_tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
         // A poisoned map only holds tokens; recover it rather than fail.
-        self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -180,7 +219,12 @@ pub fn parse_challenge(header: &str) -> (String, HashMap<String, String>) {
         while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
             chars.next();
         }
-        let key: String = chars.by_ref().take_while(|c| *c != '=').collect::<String>().trim().to_owned();
+        let key: String = chars
+            .by_ref()
+            .take_while(|c| *c != '=')
+            .collect::<String>()
+            .trim()
+            .to_owned();
         if key.is_empty() {
             break;
         }
@@ -195,7 +239,12 @@ pub fn parse_challenge(header: &str) -> (String, HashMap<String, String>) {
                 }
             }
         } else {
-            value = chars.by_ref().take_while(|c| *c != ',').collect::<String>().trim().to_owned();
+            value = chars
+                .by_ref()
+                .take_while(|c| *c != ',')
+                .collect::<String>()
+                .trim()
+                .to_owned();
         }
         params.insert(key.to_ascii_lowercase(), value);
     }
@@ -212,16 +261,28 @@ mod tests {
             r#"Bearer realm="https://auth.example/token",service="registry",scope="repository:a/b:pull,push""#,
         );
         assert_eq!(scheme, "Bearer");
-        assert_eq!(params.get("realm").map(String::as_str), Some("https://auth.example/token"));
-        assert_eq!(params.get("scope").map(String::as_str), Some("repository:a/b:pull,push"));
+        assert_eq!(
+            params.get("realm").map(String::as_str),
+            Some("https://auth.example/token")
+        );
+        assert_eq!(
+            params.get("scope").map(String::as_str),
+            Some("repository:a/b:pull,push")
+        );
         assert_eq!(params.get("service").map(String::as_str), Some("registry"));
     }
 
     #[test]
     fn loopback_registries_are_plain_http() {
         let local = OciLocation::parse("oci://127.0.0.1:5000/charts/").ok();
-        assert_eq!(local.as_ref().map(|l| l.base.as_str()), Some("http://127.0.0.1:5000"));
-        assert_eq!(local.map(|l| l.repository("x")), Some("charts/x".to_owned()));
+        assert_eq!(
+            local.as_ref().map(|l| l.base.as_str()),
+            Some("http://127.0.0.1:5000")
+        );
+        assert_eq!(
+            local.map(|l| l.repository("x")),
+            Some("charts/x".to_owned())
+        );
         let remote = OciLocation::parse("oci://ghcr.io/org").ok();
         assert_eq!(remote.map(|l| l.base), Some("https://ghcr.io".to_owned()));
     }

@@ -14,7 +14,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::error::StagingError;
-use super::oci_client::{HELM_CHART_MEDIA_TYPE, HELM_CONFIG_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE, OciClient, OciLocation};
+use super::oci_client::{
+    HELM_CHART_MEDIA_TYPE, HELM_CONFIG_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE, OciClient, OciLocation,
+};
 use super::target::{ChartToPush, PushedChart};
 
 /// Requests in flight at once.
@@ -35,31 +37,57 @@ pub async fn push(
     location: &OciLocation,
     charts: &[ChartToPush],
 ) -> Result<Vec<PushedChart>, StagingError> {
-    let planned = charts.iter().map(|chart| plan(location, chart)).collect::<Result<Vec<_>, _>>()?;
+    let planned = charts
+        .iter()
+        .map(|chart| plan(location, chart))
+        .collect::<Result<Vec<_>, _>>()?;
     // A tag already pointing at an identical manifest means its blobs are there too (the
     // registry checked them when the manifest was put): nothing to do for that chart.
     // NB: futures are collected into Vecs before streaming them: a stream over a `map` closure
     // that borrows makes the whole staging future fail "Send is not general enough" when the
     // reconciler spawns it (rust-lang/rust#102211).
     let checks: Vec<_> = planned.iter().map(|p| is_current(client, p)).collect();
-    let current: Vec<bool> = stream::iter(checks).buffered(CONCURRENCY).try_collect().await?;
-    let stale: Vec<&Planned<'_>> = planned.iter().zip(&current).filter(|(_, c)| !**c).map(|(p, _)| p).collect();
+    let current: Vec<bool> = stream::iter(checks)
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    let stale: Vec<&Planned<'_>> = planned
+        .iter()
+        .zip(&current)
+        .filter(|(_, c)| !**c)
+        .map(|(p, _)| p)
+        .collect();
 
     let mut uploads = Vec::with_capacity(stale.len() * 2);
     for p in &stale {
         uploads.push(put_blob(client, &p.repo, &p.chart.name, &p.chart.config));
-        uploads.push(put_blob(client, &p.repo, &p.chart.name, &p.chart.package.bytes));
+        uploads.push(put_blob(
+            client,
+            &p.repo,
+            &p.chart.name,
+            &p.chart.package.bytes,
+        ));
     }
-    let uploaded: Vec<u64> = stream::iter(uploads).buffered(CONCURRENCY).try_collect().await?;
+    let uploaded: Vec<u64> = stream::iter(uploads)
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?;
     let manifests: Vec<_> = stale.iter().map(|p| put_manifest(client, p)).collect();
-    stream::iter(manifests).buffered(CONCURRENCY).try_collect::<Vec<()>>().await?;
+    stream::iter(manifests)
+        .buffered(CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await?;
 
     let mut uploaded = uploaded.chunks(2).map(|pair| pair.iter().sum::<u64>());
     Ok(planned
         .iter()
         .zip(current)
         .map(|(p, current)| {
-            let pushed_bytes = if current { 0 } else { uploaded.next().unwrap_or(0) + p.manifest.len() as u64 };
+            let pushed_bytes = if current {
+                0
+            } else {
+                uploaded.next().unwrap_or(0) + p.manifest.len() as u64
+            };
             PushedChart {
                 reference: format!("oci://{}/{}", location.host, p.repo),
                 tag: p.tag.clone(),
@@ -100,9 +128,14 @@ fn plan<'a>(location: &OciLocation, chart: &'a ChartToPush) -> Result<Planned<'a
 async fn is_current(client: &OciClient, planned: &Planned<'_>) -> Result<bool, StagingError> {
     let url = client.url(&format!("/v2/{}/manifests/{}", planned.repo, planned.tag));
     let head = client
-        .send(Method::HEAD, &url, &scope(&planned.repo), |r| r.header(ACCEPT, OCI_MANIFEST_MEDIA_TYPE))
+        .send(Method::HEAD, &url, &scope(&planned.repo), |r| {
+            r.header(ACCEPT, OCI_MANIFEST_MEDIA_TYPE)
+        })
         .await?;
-    let current = head.headers().get("docker-content-digest").and_then(|v| v.to_str().ok());
+    let current = head
+        .headers()
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok());
     Ok(head.status().is_success() && current == Some(planned.digest.as_str()))
 }
 
@@ -115,7 +148,12 @@ fn digest_of(data: &[u8]) -> String {
 }
 
 /// Uploads one blob unless present; returns the bytes sent.
-async fn put_blob(client: &OciClient, repo: &str, chart: &str, data: &[u8]) -> Result<u64, StagingError> {
+async fn put_blob(
+    client: &OciClient,
+    repo: &str,
+    chart: &str,
+    data: &[u8],
+) -> Result<u64, StagingError> {
     let digest = digest_of(data);
     let scope = scope(repo);
     let head_url = client.url(&format!("/v2/{repo}/blobs/{digest}"));
@@ -124,20 +162,31 @@ async fn put_blob(client: &OciClient, repo: &str, chart: &str, data: &[u8]) -> R
         return Ok(0);
     }
     let start_url = client.url(&format!("/v2/{repo}/blobs/uploads/"));
-    let started = client.send(Method::POST, &start_url, &scope, |r| r.header(CONTENT_LENGTH, 0)).await?;
+    let started = client
+        .send(Method::POST, &start_url, &scope, |r| {
+            r.header(CONTENT_LENGTH, 0)
+        })
+        .await?;
     let started = refuse_unless_ok(started, &start_url, chart).await?;
     let location = started
         .headers()
         .get(LOCATION)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| refused(&start_url, chart, "upload started without a Location".into()))?;
+        .ok_or_else(|| {
+            refused(
+                &start_url,
+                chart,
+                "upload started without a Location".into(),
+            )
+        })?;
     let upload = client.url(location);
     let separator = if upload.contains('?') { '&' } else { '?' };
     let put_url = format!("{upload}{separator}digest={digest}");
     let body = data.to_vec();
     let done = client
         .send(Method::PUT, &put_url, &scope, |r| {
-            r.header(CONTENT_TYPE, "application/octet-stream").body(body.clone())
+            r.header(CONTENT_TYPE, "application/octet-stream")
+                .body(body.clone())
         })
         .await?;
     refuse_unless_ok(done, &put_url, chart).await?;
@@ -150,7 +199,8 @@ async fn put_manifest(client: &OciClient, planned: &Planned<'_>) -> Result<(), S
     let body = planned.manifest.clone();
     let put = client
         .send(Method::PUT, &url, &scope(&planned.repo), |r| {
-            r.header(CONTENT_TYPE, OCI_MANIFEST_MEDIA_TYPE).body(body.clone())
+            r.header(CONTENT_TYPE, OCI_MANIFEST_MEDIA_TYPE)
+                .body(body.clone())
         })
         .await?;
     refuse_unless_ok(put, &url, &planned.chart.name).await?;
@@ -158,18 +208,29 @@ async fn put_manifest(client: &OciClient, planned: &Planned<'_>) -> Result<(), S
 }
 
 fn refused(url: &str, chart: &str, reason: String) -> StagingError {
-    StagingError::PushRefused { url: url.to_owned(), chart: chart.to_owned(), reason }
+    StagingError::PushRefused {
+        url: url.to_owned(),
+        chart: chart.to_owned(),
+        reason,
+    }
 }
 
 /// Passes a success through; maps 401/403 to `Unauthorized` and anything else to `PushRefused`
 /// with the registry's own error text.
-async fn refuse_unless_ok(response: Response, url: &str, chart: &str) -> Result<Response, StagingError> {
+async fn refuse_unless_ok(
+    response: Response,
+    url: &str,
+    chart: &str,
+) -> Result<Response, StagingError> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);
     }
     if status.as_u16() == 401 || status.as_u16() == 403 {
-        return Err(StagingError::Unauthorized { url: url.to_owned(), status: status.as_u16() });
+        return Err(StagingError::Unauthorized {
+            url: url.to_owned(),
+            status: status.as_u16(),
+        });
     }
     let body = response.text().await.unwrap_or_default();
     let body: String = body.trim().chars().take(300).collect();

@@ -50,52 +50,93 @@ pub async fn pull(
     let reference = format!("oci://{}/{repository}", location.host);
 
     let tags = list_tags(&client, &repository, &scope, &reference).await?;
-    let (tag, version) = source.version.pick(tags.iter().map(String::as_str)).ok_or_else(|| {
-        StagingError::NotFound { url: reference.clone(), what: format!("a tag matching {}", source.version) }
-    })?;
+    let (tag, version) = source
+        .version
+        .pick(tags.iter().map(String::as_str))
+        .ok_or_else(|| StagingError::NotFound {
+            url: reference.clone(),
+            what: format!("a tag matching {}", source.version),
+        })?;
 
     let manifest_url = client.url(&format!("/v2/{repository}/manifests/{tag}"));
     let response = client
-        .send(Method::GET, &manifest_url, &scope, |r| r.header(ACCEPT, OCI_MANIFEST_MEDIA_TYPE))
+        .send(Method::GET, &manifest_url, &scope, |r| {
+            r.header(ACCEPT, OCI_MANIFEST_MEDIA_TYPE)
+        })
         .await?;
     if !response.status().is_success() {
-        return Err(StagingError::status(&manifest_url, response.status(), &format!("manifest {tag}")));
+        return Err(StagingError::status(
+            &manifest_url,
+            response.status(),
+            &format!("manifest {tag}"),
+        ));
     }
-    let manifest: Manifest = response
-        .json()
-        .await
-        .map_err(|err| StagingError::invalid_chart(&reference, format!("manifest {tag} is not an OCI manifest: {err}")))?;
+    let manifest: Manifest = response.json().await.map_err(|err| {
+        StagingError::invalid_chart(
+            &reference,
+            format!("manifest {tag} is not an OCI manifest: {err}"),
+        )
+    })?;
     let layer = manifest
         .layers
         .iter()
         .find(|l| l.media_type == HELM_CHART_MEDIA_TYPE || l.media_type == LEGACY_CHART_MEDIA_TYPE)
-        .ok_or_else(|| StagingError::invalid_chart(&reference, format!("{tag} has no Helm chart layer")))?;
+        .ok_or_else(|| {
+            StagingError::invalid_chart(&reference, format!("{tag} has no Helm chart layer"))
+        })?;
     let expected = layer
         .digest
         .strip_prefix("sha256:")
-        .ok_or_else(|| StagingError::invalid_chart(&reference, format!("unsupported digest {}", layer.digest)))?
+        .ok_or_else(|| {
+            StagingError::invalid_chart(&reference, format!("unsupported digest {}", layer.digest))
+        })?
         .to_ascii_lowercase();
     if let Some(bytes) = cache.get(&expected).await {
-        return Ok(Pulled { version: version.to_string(), bytes, sha256: expected, from_cache: true });
+        return Ok(Pulled {
+            version: version.to_string(),
+            bytes,
+            sha256: expected,
+            from_cache: true,
+        });
     }
     if layer.size > limits.max_archive_bytes {
         return Err(StagingError::invalid_chart(
             &reference,
-            format!("chart layer is {} bytes, over the limit of {} bytes", layer.size, limits.max_archive_bytes),
+            format!(
+                "chart layer is {} bytes, over the limit of {} bytes",
+                layer.size, limits.max_archive_bytes
+            ),
         ));
     }
     let blob_url = client.url(&format!("/v2/{repository}/blobs/{}", layer.digest));
     let response = client.send(Method::GET, &blob_url, &scope, |r| r).await?;
     if !response.status().is_success() {
-        return Err(StagingError::status(&blob_url, response.status(), "chart layer"));
+        return Err(StagingError::status(
+            &blob_url,
+            response.status(),
+            "chart layer",
+        ));
     }
-    let bytes = response.bytes().await.map_err(|err| StagingError::transport(&blob_url, &err))?;
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|err| StagingError::transport(&blob_url, &err))?;
     let actual = hex::encode(Sha256::digest(&bytes));
     if actual != expected {
-        return Err(StagingError::DigestMismatch { chart: format!("{} {tag}", source.name), url: blob_url, expected, actual });
+        return Err(StagingError::DigestMismatch {
+            chart: format!("{} {tag}", source.name),
+            url: blob_url,
+            expected,
+            actual,
+        });
     }
     cache.put(None, &bytes).await?;
-    Ok(Pulled { version: version.to_string(), bytes: bytes.to_vec(), sha256: actual, from_cache: false })
+    Ok(Pulled {
+        version: version.to_string(),
+        bytes: bytes.to_vec(),
+        sha256: actual,
+        from_cache: false,
+    })
 }
 
 /// Every tag of `repository`, following `Link: <…>; rel="next"` pagination.
@@ -112,7 +153,10 @@ async fn list_tags(
         let url = client.url(&path);
         let response = client.send(Method::GET, &url, scope, |r| r).await?;
         if response.status().as_u16() == 404 {
-            return Err(StagingError::NotFound { url: reference.to_owned(), what: "chart repository".into() });
+            return Err(StagingError::NotFound {
+                url: reference.to_owned(),
+                what: "chart repository".into(),
+            });
         }
         if !response.status().is_success() {
             return Err(StagingError::status(&url, response.status(), "tag list"));
@@ -124,10 +168,9 @@ async fn list_tags(
             .and_then(|v| v.split_once('<'))
             .and_then(|(_, rest)| rest.split_once('>'))
             .map(|(link, _)| link.to_owned());
-        let page: TagList = response
-            .json()
-            .await
-            .map_err(|err| StagingError::invalid_chart(reference, format!("tag list is not JSON: {err}")))?;
+        let page: TagList = response.json().await.map_err(|err| {
+            StagingError::invalid_chart(reference, format!("tag list is not JSON: {err}"))
+        })?;
         tags.extend(page.tags.unwrap_or_default());
     }
     Ok(tags)

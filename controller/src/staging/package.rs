@@ -28,8 +28,11 @@ pub struct Package {
 
 /// Packages `files` as chart `name`.
 pub fn package(name: &str, files: &ChartFiles) -> Result<Package, StagingError> {
-    let io_err = |err: std::io::Error| StagingError::invalid_chart(name, format!("packaging failed: {err}"));
-    let gz = GzBuilder::new().mtime(0).write(Vec::new(), Compression::default());
+    let io_err =
+        |err: std::io::Error| StagingError::invalid_chart(name, format!("packaging failed: {err}"));
+    let gz = GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), Compression::default());
     let mut builder = tar::Builder::new(gz);
     builder.mode(tar::HeaderMode::Deterministic);
     // BTreeMap iteration is already in path order.
@@ -41,7 +44,9 @@ pub fn package(name: &str, files: &ChartFiles) -> Result<Package, StagingError> 
         header.set_uid(0);
         header.set_gid(0);
         header.set_mtime(FIXED_MTIME);
-        builder.append_data(&mut header, format!("{name}/{path}"), data.as_slice()).map_err(io_err)?;
+        builder
+            .append_data(&mut header, format!("{name}/{path}"), data.as_slice())
+            .map_err(io_err)?;
     }
     let gz = builder.into_inner().map_err(io_err)?;
     let mut bytes = gz.finish().map_err(io_err)?;
@@ -58,7 +63,10 @@ mod tests {
     fn files() -> ChartFiles {
         let mut files = ChartFiles::new();
         files.insert("templates/b.yaml".into(), b"kind: B\n".to_vec());
-        files.insert("Chart.yaml".into(), b"apiVersion: v2\nname: c\nversion: 1.0.0\n".to_vec());
+        files.insert(
+            "Chart.yaml".into(),
+            b"apiVersion: v2\nname: c\nversion: 1.0.0\n".to_vec(),
+        );
         files.insert("templates/a.yaml".into(), b"kind: A\n".to_vec());
         files
     }

@@ -52,7 +52,16 @@ pub async fn pull(
     if source.url.starts_with("oci://") {
         oci_source::pull(client, cache, limits, source).await
     } else if source.url.starts_with("https://") || source.url.starts_with("http://") {
-        http_repo::pull(client, source.credentials, cache, limits, source.url, source.name, source.version).await
+        http_repo::pull(
+            client,
+            source.credentials,
+            cache,
+            limits,
+            source.url,
+            source.name,
+            source.version,
+        )
+        .await
     } else {
         Err(StagingError::InvalidSpec(format!(
             "chart URL {:?} must start with https://, http:// or oci://",

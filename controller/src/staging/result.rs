@@ -37,7 +37,10 @@ pub struct StagedChart {
 
 impl StagedChart {
     pub(crate) fn named(chart: &str) -> Self {
-        Self { chart: chart.to_owned(), ..Self::default() }
+        Self {
+            chart: chart.to_owned(),
+            ..Self::default()
+        }
     }
 
     pub(crate) fn fail(&mut self, err: &ApplicationError) {
@@ -86,15 +89,19 @@ impl ApplicationStaging {
 
     /// The first error's category, for metrics and backoff; `None` when staging succeeded.
     pub fn error_category(&self) -> Option<&str> {
-        self.chart
-            .error_category
-            .as_deref()
-            .or_else(|| self.subcharts.values().find_map(|s| s.error_category.as_deref()))
+        self.chart.error_category.as_deref().or_else(|| {
+            self.subcharts
+                .values()
+                .find_map(|s| s.error_category.as_deref())
+        })
     }
 
     /// The first error message, if any.
     pub fn error(&self) -> Option<&str> {
-        self.chart.error.as_deref().or_else(|| self.subcharts.values().find_map(|s| s.error.as_deref()))
+        self.chart
+            .error
+            .as_deref()
+            .or_else(|| self.subcharts.values().find_map(|s| s.error.as_deref()))
     }
 
     /// Bytes uploaded for the application and its subcharts.
@@ -107,7 +114,11 @@ impl ApplicationStaging {
         ApplicationStatus {
             name: self.name.clone(),
             chart: self.chart.to_status(),
-            subcharts: self.subcharts.iter().map(|(k, v)| (k.clone(), v.to_status())).collect(),
+            subcharts: self
+                .subcharts
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_status()))
+                .collect(),
         }
     }
 }

@@ -62,10 +62,17 @@ pub struct Split {
 }
 
 /// Splits the listed `subcharts` out of `parent`.
-pub fn split(mut parent: Chart, subcharts: &[String], limits: &Limits) -> Result<Split, StagingError> {
+pub fn split(
+    mut parent: Chart,
+    subcharts: &[String],
+    limits: &Limits,
+) -> Result<Split, StagingError> {
     parent.ensure_application()?;
     if subcharts.is_empty() {
-        return Ok(Split { parent, subcharts: Vec::new() });
+        return Ok(Split {
+            parent,
+            subcharts: Vec::new(),
+        });
     }
     let bundled = parent.bundled(limits)?;
     let mut parent_values = parent.values()?;
@@ -77,7 +84,9 @@ pub fn split(mut parent: Chart, subcharts: &[String], limits: &Limits) -> Result
         .iter()
         .filter_map(|(path, data)| {
             let file = path.strip_prefix("templates/")?;
-            let rest = file.strip_prefix('_').filter(|r| r.ends_with(".tpl") && !r.contains('/'))?;
+            let rest = file
+                .strip_prefix('_')
+                .filter(|r| r.ends_with(".tpl") && !r.contains('/'))?;
             Some((format!("templates/_{}_{rest}", parent.name), data.clone()))
         })
         .collect();
@@ -113,7 +122,11 @@ pub fn split(mut parent: Chart, subcharts: &[String], limits: &Limits) -> Result
         chart.sync_metadata()?;
         disable(&mut parent, &mut parent_values, &found.chart, &key);
         split_keys.push(found.location.clone());
-        out.push(SplitSubchart { subchart: wanted.clone(), key, chart });
+        out.push(SplitSubchart {
+            subchart: wanted.clone(),
+            key,
+            chart,
+        });
     }
 
     let remaining_apps = bundled
@@ -121,11 +134,17 @@ pub fn split(mut parent: Chart, subcharts: &[String], limits: &Limits) -> Result
         .filter(|b| !split_keys.contains(&b.location) && !b.chart.is_library())
         .count();
     if remaining_apps == 0 && !renders_templates(&parent) {
-        parent.files.insert(PLACEHOLDER_TEMPLATE.to_owned(), PLACEHOLDER.as_bytes().to_vec());
+        parent.files.insert(
+            PLACEHOLDER_TEMPLATE.to_owned(),
+            PLACEHOLDER.as_bytes().to_vec(),
+        );
     }
     parent.set_values(&parent_values)?;
     parent.sync_metadata()?;
-    Ok(Split { parent, subcharts: out })
+    Ok(Split {
+        parent,
+        subcharts: out,
+    })
 }
 
 /// The bundled chart a `spec.subcharts` name refers to: by values key (alias or name) first.
@@ -153,8 +172,14 @@ fn disable(parent: &mut Chart, values: &mut Json, sub: &Chart, key: &str) {
             }
             _ => {
                 let mut dep = Mapping::new();
-                dep.insert(Value::String("name".into()), Value::String(sub.name.clone()));
-                dep.insert(Value::String("version".into()), Value::String(sub.version.clone()));
+                dep.insert(
+                    Value::String("name".into()),
+                    Value::String(sub.name.clone()),
+                );
+                dep.insert(
+                    Value::String("version".into()),
+                    Value::String(sub.version.clone()),
+                );
                 if key != sub.name {
                     dep.insert(Value::String("alias".into()), Value::String(key.to_owned()));
                 }
@@ -164,7 +189,9 @@ fn disable(parent: &mut Chart, values: &mut Json, sub: &Chart, key: &str) {
         }
     });
     if let Json::Object(map) = values {
-        let section = map.entry(key.to_owned()).or_insert_with(|| Json::Object(Map::new()));
+        let section = map
+            .entry(key.to_owned())
+            .or_insert_with(|| Json::Object(Map::new()));
         if !section.is_object() {
             *section = Json::Object(Map::new());
         }
@@ -191,7 +218,10 @@ mod tests {
     use crate::staging::archive::ChartFiles;
 
     fn chart(files: &[(&str, &str)]) -> Chart {
-        let files: ChartFiles = files.iter().map(|(p, c)| ((*p).to_owned(), c.as_bytes().to_vec())).collect();
+        let files: ChartFiles = files
+            .iter()
+            .map(|(p, c)| ((*p).to_owned(), c.as_bytes().to_vec()))
+            .collect();
         Chart::from_files("test", files).unwrap_or_else(|err| panic!("{err}"))
     }
 
@@ -202,32 +232,52 @@ mod tests {
     #[test]
     fn an_aliased_dependency_is_found_by_its_alias_and_disabled_under_it() {
         let parent = chart(&[
-            ("Chart.yaml", "apiVersion: v2\nname: p\nversion: 1.0.0\ndependencies:\n- {name: db, version: 1.0.0, alias: primary, tags: [x]}\n"),
+            (
+                "Chart.yaml",
+                "apiVersion: v2\nname: p\nversion: 1.0.0\ndependencies:\n- {name: db, version: 1.0.0, alias: primary, tags: [x]}\n",
+            ),
             ("values.yaml", "primary: {size: 3}\n"),
             ("templates/a.yaml", "kind: A\n"),
-            ("charts/db/Chart.yaml", "apiVersion: v2\nname: db\nversion: 1.0.0\n"),
+            (
+                "charts/db/Chart.yaml",
+                "apiVersion: v2\nname: db\nversion: 1.0.0\n",
+            ),
             ("charts/db/values.yaml", "size: 1\n"),
         ]);
-        let split = split(parent, &["primary".to_owned()], &Limits::default()).unwrap_or_else(|err| panic!("{err}"));
+        let split = split(parent, &["primary".to_owned()], &Limits::default())
+            .unwrap_or_else(|err| panic!("{err}"));
         let sub = &split.subcharts[0];
-        assert_eq!((sub.chart.name.as_str(), sub.key.as_str()), ("p-primary", "primary"));
+        assert_eq!(
+            (sub.chart.name.as_str(), sub.key.as_str()),
+            ("p-primary", "primary")
+        );
         assert_eq!(yaml(&sub.chart, "values.yaml")["size"], 3);
         let deps = yaml(&split.parent, "Chart.yaml")["dependencies"].clone();
         assert_eq!(deps[0]["condition"], "primary.enabled");
         assert_eq!(deps[0].get("tags"), None);
-        assert_eq!(yaml(&split.parent, "values.yaml")["primary"], serde_json::json!({"size": 3, "enabled": false}));
+        assert_eq!(
+            yaml(&split.parent, "values.yaml")["primary"],
+            serde_json::json!({"size": 3, "enabled": false})
+        );
     }
 
     #[test]
     fn a_bundled_chart_missing_from_dependencies_gets_an_entry_with_the_condition() {
         let parent = chart(&[
             ("Chart.yaml", "apiVersion: v2\nname: p\nversion: 1.0.0\n"),
-            ("charts/cache/Chart.yaml", "apiVersion: v2\nname: cache\nversion: 2.0.0\n"),
+            (
+                "charts/cache/Chart.yaml",
+                "apiVersion: v2\nname: cache\nversion: 2.0.0\n",
+            ),
             ("charts/cache/templates/x.yaml", "kind: X\n"),
         ]);
-        let split = split(parent, &["cache".to_owned()], &Limits::default()).unwrap_or_else(|err| panic!("{err}"));
+        let split = split(parent, &["cache".to_owned()], &Limits::default())
+            .unwrap_or_else(|err| panic!("{err}"));
         let deps = yaml(&split.parent, "Chart.yaml")["dependencies"].clone();
-        assert_eq!(deps, serde_json::json!([{"name": "cache", "version": "2.0.0", "condition": "cache.enabled"}]));
+        assert_eq!(
+            deps,
+            serde_json::json!([{"name": "cache", "version": "2.0.0", "condition": "cache.enabled"}])
+        );
         // Nothing else renders in the parent: it gets the placeholder.
         assert!(split.parent.files.contains_key(PLACEHOLDER_TEMPLATE));
     }
@@ -236,9 +286,17 @@ mod tests {
     fn a_library_subchart_cannot_be_split_out() {
         let parent = chart(&[
             ("Chart.yaml", "apiVersion: v2\nname: p\nversion: 1.0.0\n"),
-            ("charts/lib/Chart.yaml", "apiVersion: v2\nname: lib\nversion: 1.0.0\ntype: library\n"),
+            (
+                "charts/lib/Chart.yaml",
+                "apiVersion: v2\nname: lib\nversion: 1.0.0\ntype: library\n",
+            ),
         ]);
-        let err = split(parent, &["lib".to_owned()], &Limits::default()).err().map(|e| e.to_string());
-        assert!(err.as_deref().is_some_and(|e| e.contains("library chart")), "{err:?}");
+        let err = split(parent, &["lib".to_owned()], &Limits::default())
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.contains("library chart")),
+            "{err:?}"
+        );
     }
 }

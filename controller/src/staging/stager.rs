@@ -44,13 +44,27 @@ pub struct Stager {
 impl Stager {
     /// Builds the HTTP clients; fails on a malformed staging URL or credentials.
     pub fn new(config: StagerConfig) -> Result<Self, StagingError> {
-        let StagerConfig { staging_url, staging_credentials, cache_dir, limits } = config;
-        let http = base_client_builder()
-            .build()
-            .map_err(|err| StagingError::InvalidCredentials { url: staging_url.clone(), reason: err.to_string() })?;
+        let StagerConfig {
+            staging_url,
+            staging_credentials,
+            cache_dir,
+            limits,
+        } = config;
+        let http =
+            base_client_builder()
+                .build()
+                .map_err(|err| StagingError::InvalidCredentials {
+                    url: staging_url.clone(),
+                    reason: err.to_string(),
+                })?;
         let cache = cache_dir.map_or_else(ChartCache::disabled, ChartCache::new);
         let target = StagingTarget::new(&staging_url, staging_credentials)?;
-        Ok(Self { http, cache, limits, target })
+        Ok(Self {
+            http,
+            cache,
+            limits,
+            target,
+        })
     }
 
     /// The staging repository URL.
@@ -60,7 +74,11 @@ impl Stager {
 
     /// Stages `app` with its repository `credentials`. Never fails as a whole: errors are in the
     /// result, on the application and on the subchart concerned, naming both.
-    pub async fn stage(&self, app: &Application, credentials: Option<&Credentials>) -> ApplicationStaging {
+    pub async fn stage(
+        &self,
+        app: &Application,
+        credentials: Option<&Credentials>,
+    ) -> ApplicationStaging {
         let chart_ref = &app.spec.chart;
         let mut result = ApplicationStaging {
             name: app.name.clone(),
@@ -69,7 +87,12 @@ impl Stager {
                 .spec
                 .subcharts
                 .iter()
-                .map(|s| (s.name.clone(), StagedChart::named(&staged_chart_name(&chart_ref.name, &s.name))))
+                .map(|s| {
+                    (
+                        s.name.clone(),
+                        StagedChart::named(&staged_chart_name(&chart_ref.name, &s.name)),
+                    )
+                })
                 .collect(),
         };
         if let Err(err) = self.try_stage(app, credentials, &mut result).await {
@@ -101,15 +124,25 @@ impl Stager {
         let parent_fail = |source| fail(&chart_ref.name, source);
 
         let spec = VersionSpec::parse(chart_ref.version.as_deref()).map_err(parent_fail)?;
-        let source = Source { url: &chart_ref.url, name: &chart_ref.name, version: &spec, credentials };
-        let pulled = pull(&self.http, &self.cache, &self.limits, source).await.map_err(parent_fail)?;
+        let source = Source {
+            url: &chart_ref.url,
+            name: &chart_ref.name,
+            version: &spec,
+            credentials,
+        };
+        let pulled = pull(&self.http, &self.cache, &self.limits, source)
+            .await
+            .map_err(parent_fail)?;
         result.chart.version = pulled.version.clone();
         let label = format!("{} {}", chart_ref.name, pulled.version);
         let chart = Chart::from_tgz(&label, &pulled.bytes, &self.limits).map_err(parent_fail)?;
         if chart.name != chart_ref.name {
             return Err(parent_fail(StagingError::invalid_chart(
                 &label,
-                format!("the archive holds chart {:?}, not {:?}", chart.name, chart_ref.name),
+                format!(
+                    "the archive holds chart {:?}, not {:?}",
+                    chart.name, chart_ref.name
+                ),
             )));
         }
 
@@ -133,13 +166,22 @@ impl Stager {
 
         let mut charts = Vec::with_capacity(split.subcharts.len() + 1);
         for sub in &split.subcharts {
-            charts.push(ChartToPush::new(&sub.chart).map_err(|s| fail(&format!("{}/{}", chart_ref.name, sub.subchart), s))?);
+            charts.push(
+                ChartToPush::new(&sub.chart)
+                    .map_err(|s| fail(&format!("{}/{}", chart_ref.name, sub.subchart), s))?,
+            );
         }
         charts.push(ChartToPush::new(&split.parent).map_err(parent_fail)?);
-        let mut pushed = self.target.push(&charts).await.map_err(parent_fail)?.into_iter();
+        let mut pushed = self
+            .target
+            .push(&charts)
+            .await
+            .map_err(parent_fail)?
+            .into_iter();
 
         for sub in &split.subcharts {
-            if let (Some(entry), Some(p)) = (result.subcharts.get_mut(&sub.subchart), pushed.next()) {
+            if let (Some(entry), Some(p)) = (result.subcharts.get_mut(&sub.subchart), pushed.next())
+            {
                 entry.pushed(p);
             }
         }

@@ -26,9 +26,15 @@ impl ChartToPush {
     /// Packages `chart`.
     pub fn new(chart: &Chart) -> Result<Self, StagingError> {
         let package = package(&chart.name, &chart.files)?;
-        let config = serde_json::to_vec(&chart.metadata)
-            .map_err(|err| StagingError::invalid_chart(&chart.name, format!("Chart.yaml cannot be JSON: {err}")))?;
-        Ok(Self { name: chart.name.clone(), version: chart.version.clone(), package, config })
+        let config = serde_json::to_vec(&chart.metadata).map_err(|err| {
+            StagingError::invalid_chart(&chart.name, format!("Chart.yaml cannot be JSON: {err}"))
+        })?;
+        Ok(Self {
+            name: chart.name.clone(),
+            version: chart.version.clone(),
+            package,
+            config,
+        })
     }
 }
 
@@ -50,9 +56,16 @@ pub struct PushedChart {
 #[derive(Debug)]
 pub enum StagingTarget {
     /// An OCI registry location.
-    Oci { location: OciLocation, client: OciClient },
+    Oci {
+        location: OciLocation,
+        client: OciClient,
+    },
     /// A ChartMuseum base URL.
-    ChartMuseum { url: String, http: reqwest::Client, credentials: Option<Credentials> },
+    ChartMuseum {
+        url: String,
+        http: reqwest::Client,
+        credentials: Option<Credentials>,
+    },
 }
 
 impl StagingTarget {
@@ -62,14 +75,21 @@ impl StagingTarget {
             Some(creds) if creds.has_tls() => creds.client(url)?,
             _ => base_client_builder()
                 .build()
-                .map_err(|err| StagingError::InvalidCredentials { url: url.to_owned(), reason: err.to_string() })?,
+                .map_err(|err| StagingError::InvalidCredentials {
+                    url: url.to_owned(),
+                    reason: err.to_string(),
+                })?,
         };
         if url.starts_with("oci://") {
             let location = OciLocation::parse(url)?;
             let client = OciClient::new(http, &location.base, credentials);
             Ok(Self::Oci { location, client })
         } else if url.starts_with("http://") || url.starts_with("https://") {
-            Ok(Self::ChartMuseum { url: url.trim_end_matches('/').to_owned(), http, credentials })
+            Ok(Self::ChartMuseum {
+                url: url.trim_end_matches('/').to_owned(),
+                http,
+                credentials,
+            })
         } else {
             Err(StagingError::InvalidSpec(format!(
                 "staging repository {url:?} must be oci://host/path or an http(s) ChartMuseum URL"
@@ -80,7 +100,9 @@ impl StagingTarget {
     /// The repository URL as given.
     pub fn url(&self) -> String {
         match self {
-            Self::Oci { location, .. } if location.path.is_empty() => format!("oci://{}", location.host),
+            Self::Oci { location, .. } if location.path.is_empty() => {
+                format!("oci://{}", location.host)
+            }
             Self::Oci { location, .. } => format!("oci://{}/{}", location.host, location.path),
             Self::ChartMuseum { url, .. } => url.clone(),
         }
@@ -90,9 +112,11 @@ impl StagingTarget {
     pub async fn push(&self, charts: &[ChartToPush]) -> Result<Vec<PushedChart>, StagingError> {
         match self {
             Self::Oci { location, client } => oci_push::push(client, location, charts).await,
-            Self::ChartMuseum { url, http, credentials } => {
-                chartmuseum::push(http, credentials.as_ref(), url, charts).await
-            }
+            Self::ChartMuseum {
+                url,
+                http,
+                credentials,
+            } => chartmuseum::push(http, credentials.as_ref(), url, charts).await,
         }
     }
 }

@@ -37,7 +37,9 @@ pub fn subchart_values(sub_defaults: &Value, parent: &Value, key: &str) -> Value
     if let Some(global) = parent.get("global").filter(|v| v.is_object())
         && let Value::Object(map) = &mut values
     {
-        let slot = map.entry("global").or_insert_with(|| Value::Object(Map::new()));
+        let slot = map
+            .entry("global")
+            .or_insert_with(|| Value::Object(Map::new()));
         merge(slot, global);
     }
     values
@@ -47,12 +49,17 @@ pub fn subchart_values(sub_defaults: &Value, parent: &Value, key: &str) -> Value
 /// against the chart's `values.schema.json`, when it has one. Every violation is reported with
 /// its JSON path (`/replicas: "three" is not of type "integer"`).
 pub fn check_schema(chart: &Chart, release_values: Option<&Value>) -> Result<(), StagingError> {
-    let Some(raw) = chart.files.get("values.schema.json") else { return Ok(()) };
+    let Some(raw) = chart.files.get("values.schema.json") else {
+        return Ok(());
+    };
     let invalid = |reason: String| StagingError::invalid_chart(&chart.name, reason);
     let schema: Value = serde_json::from_slice(raw)
         .map_err(|err| invalid(format!("values.schema.json is not JSON: {err}")))?;
-    let validator = jsonschema::validator_for(&schema)
-        .map_err(|err| invalid(format!("values.schema.json is not a valid JSON schema: {err}")))?;
+    let validator = jsonschema::validator_for(&schema).map_err(|err| {
+        invalid(format!(
+            "values.schema.json is not a valid JSON schema: {err}"
+        ))
+    })?;
     let mut values = chart.values()?;
     if let Some(overlay) = release_values {
         merge(&mut values, overlay);
@@ -61,14 +68,21 @@ pub fn check_schema(chart: &Chart, release_values: Option<&Value>) -> Result<(),
         .iter_errors(&values)
         .map(|err| {
             let path = err.instance_path().to_string();
-            let path = if path.is_empty() { "/".to_owned() } else { path };
+            let path = if path.is_empty() {
+                "/".to_owned()
+            } else {
+                path
+            };
             format!("{path}: {err}")
         })
         .collect();
     if violations.is_empty() {
         Ok(())
     } else {
-        Err(StagingError::InvalidValues { chart: chart.name.clone(), violations })
+        Err(StagingError::InvalidValues {
+            chart: chart.name.clone(),
+            violations,
+        })
     }
 }
 
@@ -80,8 +94,14 @@ mod tests {
     #[test]
     fn merge_follows_helm_coalescing() {
         let mut base = json!({"a": {"b": 1, "c": 2}, "list": [1, 2], "gone": 1});
-        merge(&mut base, &json!({"a": {"c": 3}, "list": [9], "gone": null, "new": true}));
-        assert_eq!(base, json!({"a": {"b": 1, "c": 3}, "list": [9], "new": true}));
+        merge(
+            &mut base,
+            &json!({"a": {"c": 3}, "list": [9], "gone": null, "new": true}),
+        );
+        assert_eq!(
+            base,
+            json!({"a": {"b": 1, "c": 3}, "list": [9], "new": true})
+        );
     }
 
     #[test]

@@ -34,7 +34,9 @@ impl VersionSpec {
             .map(|alt| {
                 let normalized = normalize_range(alt);
                 VersionReq::parse(&normalized).map_err(|err| {
-                    StagingError::InvalidSpec(format!("chart version {spec:?} is not a version or range: {err}"))
+                    StagingError::InvalidSpec(format!(
+                        "chart version {spec:?} is not a version or range: {err}"
+                    ))
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -120,7 +122,15 @@ mod tests {
 
     #[test]
     fn picks_the_newest_match_like_helm() {
-        let offered = ["1.0.0", "1.2.0", "1.2.5", "1.10.0", "2.0.0", "2.1.0-rc.1", "not-semver"];
+        let offered = [
+            "1.0.0",
+            "1.2.0",
+            "1.2.5",
+            "1.10.0",
+            "2.0.0",
+            "2.1.0-rc.1",
+            "not-semver",
+        ];
         let cases = [
             ("", Some("2.0.0")),
             ("*", Some("2.0.0")),
@@ -144,7 +154,10 @@ mod tests {
 
     #[test]
     fn oci_tags_spell_build_metadata_with_underscore() {
-        assert_eq!(pick("1.0.0+build.1", &["1.0.0_build.1"]).as_deref(), Some("1.0.0_build.1"));
+        assert_eq!(
+            pick("1.0.0+build.1", &["1.0.0_build.1"]).as_deref(),
+            Some("1.0.0_build.1")
+        );
     }
 
     #[test]

@@ -35,10 +35,20 @@ impl Env {
         let registry = Registry::start().await.unwrap();
         let cache_dir = tempfile::tempdir().unwrap();
         let stager = stager(&registry.oci_url("staging"), Some(cache_dir.path()));
-        Env { repo, registry, stager, repo_dir, cache_dir }
+        Env {
+            repo,
+            registry,
+            stager,
+            repo_dir,
+            cache_dir,
+        }
     }
 
-    pub async fn stage(&self, app: &Application, creds: Option<&Credentials>) -> ApplicationStaging {
+    pub async fn stage(
+        &self,
+        app: &Application,
+        creds: Option<&Credentials>,
+    ) -> ApplicationStaging {
         self.stager.stage(app, creds).await
     }
 
@@ -50,7 +60,10 @@ impl Env {
             .send()
             .await
             .unwrap();
-        (response.status().as_u16(), response.bytes().await.unwrap().to_vec())
+        (
+            response.status().as_u16(),
+            response.bytes().await.unwrap().to_vec(),
+        )
     }
 }
 
@@ -74,7 +87,10 @@ pub fn app(name: &str, url: &str, chart: &str, version: Option<&str>) -> Applica
                 version: version.map(str::to_owned),
                 auth_secret_ref: None,
             },
-            release: Release { target_namespace: "default".into(), ..Release::default() },
+            release: Release {
+                target_namespace: "default".into(),
+                ..Release::default()
+            },
             subcharts: vec![],
             workflow: vec![],
         },
@@ -82,15 +98,26 @@ pub fn app(name: &str, url: &str, chart: &str, version: Option<&str>) -> Applica
 }
 
 pub fn with_subcharts(mut app: Application, names: &[&str]) -> Application {
-    app.spec.subcharts = names.iter().map(|n| Dag { name: (*n).to_owned(), dependencies: vec![] }).collect();
+    app.spec.subcharts = names
+        .iter()
+        .map(|n| Dag {
+            name: (*n).to_owned(),
+            dependencies: vec![],
+        })
+        .collect();
     app
 }
 
 /// Asserts staging failed with `category`, and that the message names the application and chart.
 pub fn assert_failed(result: &ApplicationStaging, category: &str, chart: &str) -> String {
-    let error = result.error().unwrap_or_else(|| panic!("expected a {category} failure, got {result:#?}"));
+    let error = result
+        .error()
+        .unwrap_or_else(|| panic!("expected a {category} failure, got {result:#?}"));
     assert_eq!(result.error_category(), Some(category), "{error}");
-    assert!(error.contains(&format!("application {}", result.name)), "{error}");
+    assert!(
+        error.contains(&format!("application {}", result.name)),
+        "{error}"
+    );
     assert!(error.contains(chart), "{error}");
     assert!(!result.is_staged());
     error.to_owned()

@@ -24,7 +24,14 @@ async fn main() -> anyhow::Result<()> {
     let Args { dir, listen } = Args::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
     write_repo(&dir, &standard_fixtures())?;
-    let repo = ChartRepo::start(&dir, RepoOptions { listen: Some(listen), ..RepoOptions::default() }).await?;
+    let repo = ChartRepo::start(
+        &dir,
+        RepoOptions {
+            listen: Some(listen),
+            ..RepoOptions::default()
+        },
+    )
+    .await?;
     println!("{}", repo.url);
     tokio::signal::ctrl_c().await?;
     drop(repo);

@@ -62,8 +62,12 @@ impl TokenServer {
         let key_pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let params = rcgen::CertificateParams::new(vec!["orkestra-test-issuer".to_owned()])?;
         let cert = params.self_signed(&key_pair)?;
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &key_pair.serialize_der(), &SystemRandom::new())
-            .map_err(|err| anyhow::anyhow!("token signing key: {err}"))?;
+        let key = EcdsaKeyPair::from_pkcs8(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            &key_pair.serialize_der(),
+            &SystemRandom::new(),
+        )
+        .map_err(|err| anyhow::anyhow!("token signing key: {err}"))?;
         let issuer = Arc::new(Issuer {
             key,
             cert_der_b64: STANDARD.encode(cert.der()),
@@ -75,12 +79,22 @@ impl TokenServer {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        Ok(Self { realm: format!("http://{addr}/token"), cert_pem: cert.pem(), task })
+        Ok(Self {
+            realm: format!("http://{addr}/token"),
+            cert_pem: cert.pem(),
+            task,
+        })
     }
 }
 
-async fn token(State(issuer): State<Arc<Issuer>>, headers: HeaderMap, Query(query): Query<TokenQuery>) -> Response {
-    let authorized = headers.get(header::AUTHORIZATION).is_some_and(|v| v.as_bytes() == issuer.basic.as_bytes());
+async fn token(
+    State(issuer): State<Arc<Issuer>>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> Response {
+    let authorized = headers
+        .get(header::AUTHORIZATION)
+        .is_some_and(|v| v.as_bytes() == issuer.basic.as_bytes());
     if !authorized {
         return StatusCode::UNAUTHORIZED.into_response();
     }
@@ -96,13 +110,20 @@ async fn token(State(issuer): State<Arc<Issuer>>, headers: HeaderMap, Query(quer
         })
         .collect();
     match sign(&issuer, access) {
-        Ok(jwt) => axum::Json(json!({"token": jwt, "access_token": jwt, "expires_in": 300})).into_response(),
+        Ok(jwt) => axum::Json(json!({"token": jwt, "access_token": jwt, "expires_in": 300}))
+            .into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 
-fn sign(issuer: &Issuer, access: Vec<serde_json::Value>) -> Result<String, ring::error::Unspecified> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+fn sign(
+    issuer: &Issuer,
+    access: Vec<serde_json::Value>,
+) -> Result<String, ring::error::Unspecified> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let header = json!({"typ": "JWT", "alg": "ES256", "x5c": [issuer.cert_der_b64]});
     let claims = json!({
         "iss": ISSUER, "sub": "test", "aud": SERVICE,
@@ -114,6 +135,11 @@ fn sign(issuer: &Issuer, access: Vec<serde_json::Value>) -> Result<String, ring:
         URL_SAFE_NO_PAD.encode(header.to_string()),
         URL_SAFE_NO_PAD.encode(claims.to_string())
     );
-    let signature = issuer.key.sign(&SystemRandom::new(), signing_input.as_bytes())?;
-    Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref())))
+    let signature = issuer
+        .key
+        .sign(&SystemRandom::new(), signing_input.as_bytes())?;
+    Ok(format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(signature.as_ref())
+    ))
 }
