@@ -305,3 +305,24 @@ fn renderers_draw_applications_with_their_charts() {
     assert!(dot.contains("\"g1/bookinfo-reviews\" -> \"g1/bookinfo-productpage\";"), "{dot}");
     assert!(dot.contains("g0_anchor -> g1_anchor [ltail=cluster_0, lhead=cluster_1];"), "{dot}");
 }
+
+#[test]
+fn what_the_status_records_of_staging_resolves_versions_and_subcharts() {
+    use orkestra_shared::crd::{ApplicationStatus, ChartStatus};
+    let chart = |version: &str| ChartStatus { version: version.into(), staged: true, ..ChartStatus::default() };
+    let status = vec![
+        ApplicationStatus { name: "ambassador".into(), chart: chart(""), subcharts: Default::default() },
+        ApplicationStatus {
+            name: "bookinfo".into(),
+            chart: chart("1.2.3"),
+            subcharts: [("reviews".to_owned(), chart("0.4.0")), ("mongodb".to_owned(), chart("10.0.0"))].into(),
+        },
+    ];
+    let resolved = Resolved::from_status(&status);
+    let plan = plan::build("demo", 1, &bookinfo(), &resolved, Direction::Forward, &PlanConfig::default()).unwrap();
+    assert_eq!(release(&plan, "ambassador").spec.chart.spec.version, "*", "no resolved version: the constraint");
+    assert_eq!(release(&plan, "bookinfo").spec.chart.spec.version, "1.2.3");
+    assert_eq!(release(&plan, "bookinfo-reviews").spec.chart.spec.version, "0.4.0");
+    assert_eq!(release(&plan, "bookinfo-mongodb").spec.chart.spec.version, "10.0.0");
+    assert_eq!(plan.helm_releases.len(), 7);
+}

@@ -112,6 +112,29 @@ pub struct Resolved {
     pub applications: BTreeMap<String, ResolvedApplication>,
 }
 
+impl Resolved {
+    /// What the group's status records of staging: each application's resolved version and its
+    /// split subcharts (with their versions). Values keys (aliases) are not in the status, so
+    /// subchart values are looked up under the subchart's name.
+    pub fn from_status(applications: &[crate::crd::ApplicationStatus]) -> Self {
+        let version = |v: &str| (!v.is_empty()).then(|| v.to_owned());
+        let applications = applications
+            .iter()
+            .map(|app| {
+                let subcharts = app
+                    .subcharts
+                    .iter()
+                    .map(|(name, chart)| {
+                        (name.clone(), ResolvedSubchart { version: version(&chart.version), values_key: None })
+                    })
+                    .collect();
+                (app.name.clone(), ResolvedApplication { version: version(&app.chart.version), subcharts })
+            })
+            .collect();
+        Self { applications }
+    }
+}
+
 /// What staging learned about one application's chart.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ResolvedApplication {
