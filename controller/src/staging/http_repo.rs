@@ -11,7 +11,7 @@ use super::cache::ChartCache;
 use super::credentials::Credentials;
 use super::error::StagingError;
 use super::pull::Pulled;
-use super::version::VersionSpec;
+use orkestra_shared::version::VersionConstraint;
 
 /// The part of a repository `index.yaml` staging needs.
 #[derive(Debug, Deserialize)]
@@ -40,7 +40,7 @@ pub async fn pull(
     limits: &Limits,
     repo_url: &str,
     name: &str,
-    spec: &VersionSpec,
+    spec: &VersionConstraint,
 ) -> Result<Pulled, StagingError> {
     let base = Url::parse(&format!("{}/", repo_url.trim_end_matches('/'))).map_err(|err| {
         StagingError::InvalidSpec(format!("chart URL {repo_url:?} is not a URL: {err}"))

@@ -50,7 +50,6 @@ pub mod split;
 pub mod stager;
 pub mod target;
 pub mod values;
-pub mod version;
 
 pub use archive::Limits;
 pub use credentials::{Credentials, CredentialsMap};

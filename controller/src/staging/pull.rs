@@ -4,7 +4,7 @@ use super::archive::Limits;
 use super::cache::ChartCache;
 use super::credentials::Credentials;
 use super::error::StagingError;
-use super::version::VersionSpec;
+use orkestra_shared::version::VersionConstraint;
 use super::{http_repo, oci_source};
 
 /// A fetched chart archive.
@@ -28,7 +28,7 @@ pub struct Source<'a> {
     /// Chart name in the repository.
     pub name: &'a str,
     /// Requested version.
-    pub version: &'a VersionSpec,
+    pub version: &'a VersionConstraint,
     /// Credentials for the repository.
     pub credentials: Option<&'a Credentials>,
 }

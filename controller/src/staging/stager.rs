@@ -16,7 +16,7 @@ use super::result::{ApplicationStaging, StagedChart};
 use super::split::split;
 use super::target::{ChartToPush, StagingTarget};
 use super::values::{check_schema, subchart_values};
-use super::version::VersionSpec;
+use orkestra_shared::version::VersionConstraint;
 
 /// How to stage.
 #[derive(Debug, Clone, Default)]
@@ -123,7 +123,8 @@ impl Stager {
         };
         let parent_fail = |source| fail(&chart_ref.name, source);
 
-        let spec = VersionSpec::parse(chart_ref.version.as_deref()).map_err(parent_fail)?;
+        let spec = VersionConstraint::parse(chart_ref.version.as_deref().unwrap_or(""))
+            .map_err(|e| parent_fail(StagingError::InvalidSpec(e)))?;
         let source = Source {
             url: &chart_ref.url,
             name: &chart_ref.name,
