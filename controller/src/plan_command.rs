@@ -102,7 +102,8 @@ pub fn run(args: PlanArgs) -> anyhow::Result<()> {
     } = args;
     let policy = match &policy {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
             Policy::from_yaml(&text)?
         }
         None => Policy::default(),
@@ -132,7 +133,11 @@ pub fn run(args: PlanArgs) -> anyhow::Result<()> {
 }
 
 /// Plans a checked, defaulted group.
-fn plan_group(group: &ApplicationGroup, direction: DirectionArg, config: &PlanConfig) -> anyhow::Result<Plan> {
+fn plan_group(
+    group: &ApplicationGroup,
+    direction: DirectionArg,
+    config: &PlanConfig,
+) -> anyhow::Result<Plan> {
     let name = group.metadata.name.as_deref().unwrap_or_default();
     let generation = group.metadata.generation.unwrap_or(1);
     let resolved = Resolved::default();
@@ -153,7 +158,10 @@ fn plan_group(group: &ApplicationGroup, direction: DirectionArg, config: &PlanCo
                 .with_context(|| format!("the {LAST_SUCCESSFUL_ANNOTATION} annotation of {name} is not a JSON ApplicationGroup spec"))?;
             orkestra_shared::defaults::apply(&mut spec);
             last_good = spec;
-            Direction::Rollback { last_good: &last_good, last_good_resolved: &resolved }
+            Direction::Rollback {
+                last_good: &last_good,
+                last_good_resolved: &resolved,
+            }
         }
     };
     plan::build(name, generation, &group.spec, &resolved, direction, config)
@@ -184,12 +192,18 @@ fn format_plan(plan: &Plan, output: Output) -> anyhow::Result<String> {
 
 /// The first ApplicationGroup document of a YAML (or JSON) file, as JSON.
 fn read_first_group(path: &Path) -> anyhow::Result<Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     for (i, document) in serde_norway::Deserializer::from_str(&text).enumerate() {
         let value = serde_norway::Value::deserialize(document)
             .with_context(|| format!("{}: document {} is not YAML", path.display(), i + 1))?;
-        let value: Value = serde_json::to_value(&value)
-            .with_context(|| format!("{}: document {} cannot be read as JSON", path.display(), i + 1))?;
+        let value: Value = serde_json::to_value(&value).with_context(|| {
+            format!(
+                "{}: document {} cannot be read as JSON",
+                path.display(),
+                i + 1
+            )
+        })?;
         if value.get("kind").and_then(Value::as_str) == Some("ApplicationGroup") {
             return Ok(value);
         }

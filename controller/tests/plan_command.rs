@@ -9,7 +9,9 @@ use serde::Deserialize as _;
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/plan_fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/plan_fixtures")
+        .join(name)
 }
 
 fn plan(args: &[&str]) -> Output {
@@ -23,17 +25,27 @@ fn plan(args: &[&str]) -> Output {
 }
 
 fn stdout(output: &Output) -> String {
-    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
 fn stderr(output: &Output) -> String {
-    assert!(!output.status.success(), "stdout: {}", String::from_utf8_lossy(&output.stdout));
+    assert!(
+        !output.status.success(),
+        "stdout: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     String::from_utf8(output.stderr.clone()).unwrap()
 }
 
 fn yaml_documents(text: &str) -> Vec<Value> {
-    serde_norway::Deserializer::from_str(text).map(|d| Value::deserialize(d).unwrap()).collect()
+    serde_norway::Deserializer::from_str(text)
+        .map(|d| Value::deserialize(d).unwrap())
+        .collect()
 }
 
 fn write_temp(text: &str) -> tempfile::NamedTempFile {
@@ -45,16 +57,44 @@ fn write_temp(text: &str) -> tempfile::NamedTempFile {
 #[test]
 fn the_forward_plan_is_a_workflow_followed_by_its_helm_releases() {
     let file = fixture("bookinfo.yaml");
-    let documents = yaml_documents(&stdout(&plan(&[file.to_str().unwrap(), "--parallelism", "3"])));
-    let kinds: Vec<&str> = documents.iter().map(|d| d["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["Workflow", "HelmRelease", "HelmRelease", "HelmRelease", "HelmRelease", "HelmRelease", "HelmRelease"]);
+    let documents = yaml_documents(&stdout(&plan(&[
+        file.to_str().unwrap(),
+        "--parallelism",
+        "3",
+    ])));
+    let kinds: Vec<&str> = documents
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "Workflow",
+            "HelmRelease",
+            "HelmRelease",
+            "HelmRelease",
+            "HelmRelease",
+            "HelmRelease",
+            "HelmRelease"
+        ]
+    );
     let workflow = &documents[0];
     assert_eq!(workflow["metadata"]["name"], "bookinfo");
     assert_eq!(workflow["spec"]["parallelism"], 3);
-    let names: Vec<&str> = documents[1..].iter().map(|d| d["metadata"]["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = documents[1..]
+        .iter()
+        .map(|d| d["metadata"]["name"].as_str().unwrap())
+        .collect();
     assert_eq!(
         names,
-        ["ambassador", "bookinfo-productpage", "bookinfo-reviews", "bookinfo-details", "bookinfo-ratings", "bookinfo"]
+        [
+            "ambassador",
+            "bookinfo-productpage",
+            "bookinfo-reviews",
+            "bookinfo-details",
+            "bookinfo-ratings",
+            "bookinfo"
+        ]
     );
     // Defaulted before planning: the interval nobody wrote.
     assert_eq!(documents[1]["spec"]["interval"], "5m");
@@ -65,8 +105,18 @@ fn the_forward_plan_is_a_workflow_followed_by_its_helm_releases() {
 fn json_output_and_configuration_from_the_environment() {
     let file = fixture("bookinfo.yaml");
     let output = Command::new(env!("CARGO_BIN_EXE_orkestra-controller"))
-        .args(["plan", file.to_str().unwrap(), "--output", "json", "--direction", "reverse"])
-        .env("ORKESTRA_EXECUTOR_IMAGE", "registry.example.com/orkestra:test")
+        .args([
+            "plan",
+            file.to_str().unwrap(),
+            "--output",
+            "json",
+            "--direction",
+            "reverse",
+        ])
+        .env(
+            "ORKESTRA_EXECUTOR_IMAGE",
+            "registry.example.com/orkestra:test",
+        )
         .env("ORKESTRA_WORKFLOW_NAMESPACE", "argo")
         .output()
         .unwrap();
@@ -76,15 +126,24 @@ fn json_output_and_configuration_from_the_environment() {
     assert_eq!(workflow["metadata"]["name"], "bookinfo-reverse");
     assert_eq!(workflow["metadata"]["namespace"], "argo");
     let templates = workflow["spec"]["templates"].as_array().unwrap();
-    let leaf = templates.iter().find(|t| t["name"] == "helmrelease").unwrap();
-    assert_eq!(leaf["container"]["image"], "registry.example.com/orkestra:test");
+    let leaf = templates
+        .iter()
+        .find(|t| t["name"] == "helmrelease")
+        .unwrap();
+    assert_eq!(
+        leaf["container"]["image"],
+        "registry.example.com/orkestra:test"
+    );
 }
 
 #[test]
 fn graphs_render_as_mermaid_and_dot() {
     let file = fixture("bookinfo.yaml");
     let mermaid = stdout(&plan(&[file.to_str().unwrap(), "-o", "mermaid"]));
-    assert!(mermaid.starts_with("flowchart LR\n") && mermaid.contains("g0 --> g1"), "{mermaid}");
+    assert!(
+        mermaid.starts_with("flowchart LR\n") && mermaid.contains("g0 --> g1"),
+        "{mermaid}"
+    );
     let dot = stdout(&plan(&[file.to_str().unwrap(), "-o", "dot"]));
     assert!(dot.starts_with("digraph \"bookinfo\" {"), "{dot}");
 }
@@ -92,10 +151,17 @@ fn graphs_render_as_mermaid_and_dot() {
 #[test]
 fn the_rollback_uses_the_last_successful_spec_annotation() {
     let file = fixture("bookinfo.yaml");
-    let documents = yaml_documents(&stdout(&plan(&[file.to_str().unwrap(), "--direction", "rollback"])));
+    let documents = yaml_documents(&stdout(&plan(&[
+        file.to_str().unwrap(),
+        "--direction",
+        "rollback",
+    ])));
     assert_eq!(documents[0]["metadata"]["name"], "bookinfo-rollback");
     let entry = &documents[0]["spec"]["templates"][0]["dag"]["tasks"];
-    assert_eq!(entry[0]["name"], "bookinfo", "the added application is deleted first");
+    assert_eq!(
+        entry[0]["name"], "bookinfo",
+        "the added application is deleted first"
+    );
     assert_eq!(entry[1]["name"], "ambassador");
     assert_eq!(entry[1]["dependencies"][0], "bookinfo");
 }
@@ -105,7 +171,11 @@ fn a_rollback_without_a_last_good_spec_is_refused_clearly() {
     let file = write_temp(
         "apiVersion: orkestra.azure.microsoft.com/v1alpha1\nkind: ApplicationGroup\nmetadata: {name: fresh}\nspec:\n  applications:\n  - name: a\n    spec: {chart: {url: 'https://charts.example.com', name: a}, release: {targetNamespace: a}}\n",
     );
-    let message = stderr(&plan(&[file.path().to_str().unwrap(), "--direction", "rollback"]));
+    let message = stderr(&plan(&[
+        file.path().to_str().unwrap(),
+        "--direction",
+        "rollback",
+    ]));
     assert!(
         message.contains("cannot plan a rollback of fresh: it has no orkestra.azure.microsoft.com/last-successful-appgroup annotation"),
         "{message}"
@@ -121,7 +191,10 @@ fn an_invalid_group_is_refused_with_every_problem() {
               {"name": "b", "dependencies": ["a"], "spec": {"chart": {"url": "https://charts.example.com", "name": "b"}, "release": {}}}]}}"#,
     );
     let message = stderr(&plan(&[file.path().to_str().unwrap()]));
-    assert!(message.contains("the ApplicationGroup is invalid"), "{message}");
+    assert!(
+        message.contains("the ApplicationGroup is invalid"),
+        "{message}"
+    );
     assert!(message.contains("a -> b -> a"), "{message}");
 }
 
@@ -129,5 +202,8 @@ fn an_invalid_group_is_refused_with_every_problem() {
 fn a_file_without_a_group_is_refused() {
     let file = write_temp("apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n");
     let message = stderr(&plan(&[file.path().to_str().unwrap()]));
-    assert!(message.contains("holds no ApplicationGroup document"), "{message}");
+    assert!(
+        message.contains("holds no ApplicationGroup document"),
+        "{message}"
+    );
 }

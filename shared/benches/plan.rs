@@ -34,20 +34,46 @@ fn bench(c: &mut Criterion) {
     if let Some(per_plan) = cpu_time_per_iteration(50, || {
         black_box(plan::build("large", 1, &spec, &resolved, Direction::Forward, &config).unwrap());
     }) {
-        println!("forward plan 190x5: {:.2} ms CPU time per plan (mean of 50, this thread's schedstat)", per_plan * 1e3);
+        println!(
+            "forward plan 190x5: {:.2} ms CPU time per plan (mean of 50, this thread's schedstat)",
+            per_plan * 1e3
+        );
     }
 
     let mut group = c.benchmark_group("plan");
     group.bench_function("forward 190x5", |b| {
-        b.iter(|| plan::build("large", 1, black_box(&spec), &resolved, Direction::Forward, &config).unwrap())
+        b.iter(|| {
+            plan::build(
+                "large",
+                1,
+                black_box(&spec),
+                &resolved,
+                Direction::Forward,
+                &config,
+            )
+            .unwrap()
+        })
     });
     group.bench_function("reverse 190x5", |b| {
-        b.iter(|| plan::build("large", 1, black_box(&spec), &resolved, Direction::Reverse, &config).unwrap())
+        b.iter(|| {
+            plan::build(
+                "large",
+                1,
+                black_box(&spec),
+                &resolved,
+                Direction::Reverse,
+                &config,
+            )
+            .unwrap()
+        })
     });
     let last_good = plan_support::large(150, 5);
     group.bench_function("rollback 190x5 to 150x5", |b| {
         b.iter(|| {
-            let direction = Direction::Rollback { last_good: &last_good, last_good_resolved: &resolved };
+            let direction = Direction::Rollback {
+                last_good: &last_good,
+                last_good_resolved: &resolved,
+            };
             plan::build("large", 1, black_box(&spec), &resolved, direction, &config).unwrap()
         })
     });
@@ -55,7 +81,15 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             || (),
             |()| {
-                let plan = plan::build("large", 1, black_box(&spec), &resolved, Direction::Forward, &config).unwrap();
+                let plan = plan::build(
+                    "large",
+                    1,
+                    black_box(&spec),
+                    &resolved,
+                    Direction::Forward,
+                    &config,
+                )
+                .unwrap();
                 serde_json::to_vec(&plan.workflow).unwrap()
             },
             BatchSize::SmallInput,
@@ -67,7 +101,12 @@ fn bench(c: &mut Criterion) {
 /// Mean CPU seconds per call of `f`, from Linux's per-thread scheduler statistics.
 fn cpu_time_per_iteration(iterations: u32, mut f: impl FnMut()) -> Option<f64> {
     let on_cpu_ns = || -> Option<u64> {
-        std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
+        std::fs::read_to_string("/proc/thread-self/schedstat")
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
     };
     f(); // warm up
     let start = on_cpu_ns()?;

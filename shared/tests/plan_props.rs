@@ -24,29 +24,48 @@ fn dag_edges(template: &Template) -> Edges {
     template
         .tasks()
         .iter()
-        .flat_map(|t| t.dependencies.iter().map(move |d| (t.name.clone(), d.clone())))
+        .flat_map(|t| {
+            t.dependencies
+                .iter()
+                .map(move |d| (t.name.clone(), d.clone()))
+        })
         .collect()
 }
 
 fn template<'w>(workflow: &'w Workflow, name: &str) -> &'w Template {
-    workflow.spec.templates.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("no template {name}"))
+    workflow
+        .spec
+        .templates
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no template {name}"))
 }
 
 /// (name, [indices of earlier nodes it depends on]) lists: acyclic by construction.
 fn dag(max: usize) -> impl Strategy<Value = Vec<Vec<usize>>> {
     (1..=max).prop_flat_map(|n| {
-        (0..n).map(|i| proptest::sample::subsequence((0..i).collect::<Vec<_>>(), 0..=i.min(3))).collect::<Vec<_>>()
+        (0..n)
+            .map(|i| proptest::sample::subsequence((0..i).collect::<Vec<_>>(), 0..=i.min(3)))
+            .collect::<Vec<_>>()
     })
 }
 
 fn names(count: usize) -> impl Strategy<Value = Vec<String>> {
     proptest::collection::vec("[a-z0-9]([a-z0-9-]{0,58}[a-z0-9])?", count).prop_map(|prefixes| {
-        prefixes.into_iter().enumerate().map(|(i, p)| format!("{}{i}", &p[..p.len().min(60)])).collect()
+        prefixes
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| format!("{}{i}", &p[..p.len().min(60)]))
+            .collect()
     })
 }
 
 fn executor_type() -> impl Strategy<Value = ExecutorType> {
-    prop_oneof![Just(ExecutorType::Helmrelease), Just(ExecutorType::Keptn), Just(ExecutorType::Custom)]
+    prop_oneof![
+        Just(ExecutorType::Helmrelease),
+        Just(ExecutorType::Keptn),
+        Just(ExecutorType::Custom)
+    ]
 }
 
 prop_compose! {
@@ -79,7 +98,15 @@ prop_compose! {
 }
 
 fn build(spec: &ApplicationGroupSpec, direction: Direction<'_>) -> plan::Plan {
-    plan::build("group", 1, spec, &Resolved::default(), direction, &PlanConfig::default()).expect("plan")
+    plan::build(
+        "group",
+        1,
+        spec,
+        &Resolved::default(),
+        direction,
+        &PlanConfig::default(),
+    )
+    .expect("plan")
 }
 
 proptest! {

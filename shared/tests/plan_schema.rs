@@ -9,45 +9,70 @@ mod plan_support;
 use std::sync::LazyLock;
 
 use orkestra_shared::crd::ExecutorType;
-use orkestra_shared::plan::{self, Direction, PlanConfig, Resolved, ResolvedApplication, ResolvedSubchart};
+use orkestra_shared::plan::{
+    self, Direction, PlanConfig, Resolved, ResolvedApplication, ResolvedSubchart,
+};
 use orkestra_shared::schema::OpenApiValidator;
 use plan_support::{app, bookinfo, executor, group, large};
 use serde_json::Value;
 
 fn crd_validator(file: &str) -> OpenApiValidator {
-    let path = format!("{}/../tests/fixtures/crds/{file}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../tests/fixtures/crds/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let crd: Value = serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
     let versions = crd["spec"]["versions"].as_array().expect("versions");
-    let served = versions.iter().rev().find(|v| v["served"] == Value::Bool(true)).expect("a served version");
+    let served = versions
+        .iter()
+        .rev()
+        .find(|v| v["served"] == Value::Bool(true))
+        .expect("a served version");
     OpenApiValidator::new(&served["schema"]["openAPIV3Schema"], true).expect("schema compiles")
 }
 
-static WORKFLOW: LazyLock<OpenApiValidator> = LazyLock::new(|| crd_validator("argoproj.io_workflows.yaml"));
+static WORKFLOW: LazyLock<OpenApiValidator> =
+    LazyLock::new(|| crd_validator("argoproj.io_workflows.yaml"));
 static HELM_RELEASE: LazyLock<OpenApiValidator> =
     LazyLock::new(|| crd_validator("helm.toolkit.fluxcd.io_helmreleases.yaml"));
 
 fn assert_conforms(plan: &plan::Plan) {
     let workflow = serde_json::to_value(&plan.workflow).expect("json");
     let errors = WORKFLOW.errors(&workflow);
-    assert!(errors.is_empty(), "Workflow {:?}: {errors:#?}", plan.workflow.metadata.name);
+    assert!(
+        errors.is_empty(),
+        "Workflow {:?}: {errors:#?}",
+        plan.workflow.metadata.name
+    );
     for release in &plan.helm_releases {
         let object = serde_json::to_value(release).expect("json");
         let errors = HELM_RELEASE.errors(&object);
-        assert!(errors.is_empty(), "HelmRelease {}: {errors:#?}", release.name());
+        assert!(
+            errors.is_empty(),
+            "HelmRelease {}: {errors:#?}",
+            release.name()
+        );
     }
 }
 
 fn all_directions(spec: &orkestra_shared::crd::ApplicationGroupSpec, resolved: &Resolved) {
-    let config = PlanConfig { parallelism: Some(4), ..PlanConfig::default() };
+    let config = PlanConfig {
+        parallelism: Some(4),
+        ..PlanConfig::default()
+    };
     let last_good = group(vec![spec.applications[0].clone()]);
     let none = Resolved::default();
     for direction in [
         Direction::Forward,
         Direction::Reverse,
-        Direction::Rollback { last_good: &last_good, last_good_resolved: &none },
+        Direction::Rollback {
+            last_good: &last_good,
+            last_good_resolved: &none,
+        },
     ] {
-        let plan = plan::build("bookinfo-group", 3, spec, resolved, direction, &config).expect("plan");
+        let plan =
+            plan::build("bookinfo-group", 3, spec, resolved, direction, &config).expect("plan");
         assert_conforms(&plan);
     }
 }
@@ -61,8 +86,20 @@ fn bookinfo_with_subcharts_and_custom_and_keptn_executors_conforms() {
         ResolvedApplication {
             version: Some("1.2.3".into()),
             subcharts: [
-                ("reviews".into(), ResolvedSubchart { version: Some("0.4.0".into()), values_key: None }),
-                ("mongodb".into(), ResolvedSubchart { version: Some("10.0.0".into()), values_key: Some("db".into()) }),
+                (
+                    "reviews".into(),
+                    ResolvedSubchart {
+                        version: Some("0.4.0".into()),
+                        values_key: None,
+                    },
+                ),
+                (
+                    "mongodb".into(),
+                    ResolvedSubchart {
+                        version: Some("10.0.0".into()),
+                        values_key: Some("db".into()),
+                    },
+                ),
             ]
             .into(),
         },
@@ -75,8 +112,10 @@ fn bookinfo_with_subcharts_and_custom_and_keptn_executors_conforms() {
 fn every_helm_action_setting_and_values_source_conforms() {
     let mut spec = group(vec![app("a", "a", &[])]);
     let release = &mut spec.applications[0].spec.release;
-    release.install = Some(serde_json::json!({"createNamespace": true, "remediation": {"retries": 3}}));
-    release.upgrade = Some(serde_json::json!({"remediation": {"retries": 3, "remediateLastFailure": true}}));
+    release.install =
+        Some(serde_json::json!({"createNamespace": true, "remediation": {"retries": 3}}));
+    release.upgrade =
+        Some(serde_json::json!({"remediation": {"retries": 3, "remediateLastFailure": true}}));
     release.rollback = Some(serde_json::json!({"cleanupOnFail": true}));
     release.uninstall = Some(serde_json::json!({"keepHistory": false}));
     release.values_from = vec![orkestra_shared::crd::ValuesReference {
@@ -97,16 +136,30 @@ fn every_helm_action_setting_and_values_source_conforms() {
 #[test]
 fn the_largest_group_the_limits_allow_conforms() {
     let spec = large(190, 5);
-    let plan = plan::build("large", 1, &spec, &Resolved::default(), Direction::Forward, &PlanConfig::default())
-        .expect("plan");
+    let plan = plan::build(
+        "large",
+        1,
+        &spec,
+        &Resolved::default(),
+        Direction::Forward,
+        &PlanConfig::default(),
+    )
+    .expect("plan");
     assert_eq!(plan.workflow.spec.templates.len(), 192);
     assert_conforms(&plan);
 }
 
 #[test]
 fn the_schemas_refuse_what_the_engines_would() {
-    let plan = plan::build("g", 1, &bookinfo(), &Resolved::default(), Direction::Forward, &PlanConfig::default())
-        .expect("plan");
+    let plan = plan::build(
+        "g",
+        1,
+        &bookinfo(),
+        &Resolved::default(),
+        Direction::Forward,
+        &PlanConfig::default(),
+    )
+    .expect("plan");
     let mut workflow = serde_json::to_value(&plan.workflow).expect("json");
     workflow["spec"]["templates"][0]["name"] = "not_a_name".into();
     workflow["spec"]["templates"][0]["colour"] = "red".into();

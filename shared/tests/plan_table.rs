@@ -10,25 +10,47 @@ use orkestra_shared::crd::{ApplicationGroupSpec, ExecutorType};
 use orkestra_shared::names;
 use orkestra_shared::plan::argo::{DagTask, Template, Workflow};
 use orkestra_shared::plan::flux::HelmRelease;
-use orkestra_shared::plan::{self, Direction, Plan, PlanConfig, PlanError, Resolved, ResolvedApplication, ResolvedSubchart, render};
+use orkestra_shared::plan::{
+    self, Direction, Plan, PlanConfig, PlanError, Resolved, ResolvedApplication, ResolvedSubchart,
+    render,
+};
 use plan_support::{app, bookinfo, executor, group, large, subchart};
 use pretty_assertions::assert_eq;
 use serde_json::json;
 
 fn forward(spec: &ApplicationGroupSpec) -> Plan {
-    plan::build("demo", 7, spec, &Resolved::default(), Direction::Forward, &PlanConfig::default()).unwrap()
+    plan::build(
+        "demo",
+        7,
+        spec,
+        &Resolved::default(),
+        Direction::Forward,
+        &PlanConfig::default(),
+    )
+    .unwrap()
 }
 
 fn template<'w>(workflow: &'w Workflow, name: &str) -> &'w Template {
-    workflow.spec.templates.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("no template {name}"))
+    workflow
+        .spec
+        .templates
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no template {name}"))
 }
 
 fn release<'p>(plan: &'p Plan, name: &str) -> &'p HelmRelease {
-    plan.helm_releases.iter().find(|r| r.name() == name).unwrap_or_else(|| panic!("no HelmRelease {name}"))
+    plan.helm_releases
+        .iter()
+        .find(|r| r.name() == name)
+        .unwrap_or_else(|| panic!("no HelmRelease {name}"))
 }
 
 fn summary(tasks: &[DagTask]) -> Vec<(String, String, Vec<String>)> {
-    tasks.iter().map(|t| (t.name.clone(), t.template.clone(), t.dependencies.clone())).collect()
+    tasks
+        .iter()
+        .map(|t| (t.name.clone(), t.template.clone(), t.dependencies.clone()))
+        .collect()
 }
 
 fn s(items: &[&str]) -> Vec<String> {
@@ -47,10 +69,23 @@ fn bookinfo_plans_to_the_documented_shape() {
     assert_eq!(labels[names::WORKFLOW_TYPE_LABEL], "forward");
     assert_eq!(labels[names::GENERATION_LABEL], "7");
     assert_eq!(workflow.spec.entrypoint, "entry");
-    let template_names: Vec<&str> = workflow.spec.templates.iter().map(|t| t.name.as_str()).collect();
+    let template_names: Vec<&str> = workflow
+        .spec
+        .templates
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
     assert_eq!(
         template_names,
-        ["entry", "app-ambassador", "app-bookinfo", "executors-bookinfo", "custom-bookinfo-smoke", "helmrelease", "keptn"]
+        [
+            "entry",
+            "app-ambassador",
+            "app-bookinfo",
+            "executors-bookinfo",
+            "custom-bookinfo-smoke",
+            "helmrelease",
+            "keptn"
+        ]
     );
     assert_eq!(
         summary(template(workflow, "entry").tasks()),
@@ -63,14 +98,27 @@ fn bookinfo_plans_to_the_documented_shape() {
     assert_eq!(
         summary(template(workflow, "app-bookinfo").tasks()),
         [
-            ("bookinfo-productpage".into(), e.clone(), s(&["bookinfo-reviews"])),
-            ("bookinfo-reviews".into(), e.clone(), s(&["bookinfo-details", "bookinfo-ratings"])),
+            (
+                "bookinfo-productpage".into(),
+                e.clone(),
+                s(&["bookinfo-reviews"])
+            ),
+            (
+                "bookinfo-reviews".into(),
+                e.clone(),
+                s(&["bookinfo-details", "bookinfo-ratings"])
+            ),
             ("bookinfo-details".into(), e.clone(), s(&[])),
             ("bookinfo-ratings".into(), e.clone(), s(&[])),
             (
                 "bookinfo".into(),
                 e,
-                s(&["bookinfo-productpage", "bookinfo-reviews", "bookinfo-details", "bookinfo-ratings"])
+                s(&[
+                    "bookinfo-productpage",
+                    "bookinfo-reviews",
+                    "bookinfo-details",
+                    "bookinfo-ratings"
+                ])
             ),
         ]
     );
@@ -78,12 +126,19 @@ fn bookinfo_plans_to_the_documented_shape() {
         summary(template(workflow, "executors-bookinfo").tasks()),
         [
             ("helmrelease".into(), "helmrelease".into(), s(&[])),
-            ("smoke".into(), "custom-bookinfo-smoke".into(), s(&["helmrelease"])),
+            (
+                "smoke".into(),
+                "custom-bookinfo-smoke".into(),
+                s(&["helmrelease"])
+            ),
             ("quality".into(), "keptn".into(), s(&["helmrelease"])),
         ]
     );
     // The single-executor application calls the leaf directly.
-    assert_eq!(template(workflow, "app-ambassador").tasks()[0].template, "helmrelease");
+    assert_eq!(
+        template(workflow, "app-ambassador").tasks()[0].template,
+        "helmrelease"
+    );
     let leaf = template(workflow, "helmrelease").container.clone().unwrap();
     assert_eq!(leaf.image, plan::DEFAULT_EXECUTOR_IMAGE);
     assert_eq!(
@@ -98,7 +153,10 @@ fn bookinfo_plans_to_the_documented_shape() {
             "{{inputs.parameters.timeout}}"
         ])
     );
-    let custom = template(workflow, "custom-bookinfo-smoke").container.clone().unwrap();
+    let custom = template(workflow, "custom-bookinfo-smoke")
+        .container
+        .clone()
+        .unwrap();
     assert_eq!(custom.image, "example.com/smoke:1");
     let quality = &template(workflow, "executors-bookinfo").tasks()[2];
     assert_eq!(quality.argument("params"), Some(r#"{"check":"quality"}"#));
@@ -110,8 +168,12 @@ fn a_task_carries_its_helm_release_as_base64_json() {
     let plan = forward(&bookinfo());
     let task = &template(&plan.workflow, "app-ambassador").tasks()[0];
     let encoded = task.argument("helmrelease").unwrap();
-    let decoded: HelmRelease =
-        serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()).unwrap();
+    let decoded: HelmRelease = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(&decoded, release(&plan, "ambassador"));
     assert_eq!(task.argument("action"), Some("install"));
     assert_eq!(task.argument("timeout"), Some("5m"));
@@ -120,16 +182,25 @@ fn a_task_carries_its_helm_release_as_base64_json() {
 #[test]
 fn values_are_split_between_the_parent_and_its_subcharts() {
     let plan = forward(&bookinfo());
-    assert_eq!(release(&plan, "bookinfo").spec.values, Some(json!({"global": {"domain": "example.com"}, "ingress": {"enabled": true}})));
+    assert_eq!(
+        release(&plan, "bookinfo").spec.values,
+        Some(json!({"global": {"domain": "example.com"}, "ingress": {"enabled": true}}))
+    );
     assert_eq!(
         release(&plan, "bookinfo-productpage").spec.values,
         Some(json!({"replicas": 2, "global": {"domain": "example.com"}}))
     );
-    assert_eq!(release(&plan, "bookinfo-details").spec.values, Some(json!({"global": {"domain": "example.com"}})));
+    assert_eq!(
+        release(&plan, "bookinfo-details").spec.values,
+        Some(json!({"global": {"domain": "example.com"}}))
+    );
     let subchart = release(&plan, "bookinfo-reviews");
     assert_eq!(subchart.spec.chart.spec.chart, "bookinfo-reviews");
     assert_eq!(subchart.spec.chart.spec.version, "*");
-    assert_eq!(subchart.metadata.labels.clone().unwrap()[names::CHART_LABEL], "bookinfo-reviews");
+    assert_eq!(
+        subchart.metadata.labels.clone().unwrap()[names::CHART_LABEL],
+        "bookinfo-reviews"
+    );
     assert_eq!(subchart.namespace(), "bookinfo");
     assert_eq!(subchart.spec.release_name, "bookinfo-reviews");
 }
@@ -143,25 +214,67 @@ fn resolved_versions_aliases_and_discovered_subcharts_are_used() {
         ResolvedApplication {
             version: Some("1.2.3".into()),
             subcharts: [
-                ("reviews".into(), ResolvedSubchart { version: Some("0.4.0".into()), values_key: Some("rev".into()) }),
-                ("mongodb".into(), ResolvedSubchart { version: Some("10.0.0".into()), values_key: None }),
+                (
+                    "reviews".into(),
+                    ResolvedSubchart {
+                        version: Some("0.4.0".into()),
+                        values_key: Some("rev".into()),
+                    },
+                ),
+                (
+                    "mongodb".into(),
+                    ResolvedSubchart {
+                        version: Some("10.0.0".into()),
+                        values_key: None,
+                    },
+                ),
             ]
             .into(),
         },
     );
     let mut spec_with_alias = spec.clone();
-    spec_with_alias.applications[1].spec.release.values =
-        Some(json!({"rev": {"version": "v2"}, "mongodb": {"auth": false}, "reviews": {"kept": true}}));
-    let plan = plan::build("demo", 1, &spec_with_alias, &resolved, Direction::Forward, &PlanConfig::default()).unwrap();
+    spec_with_alias.applications[1].spec.release.values = Some(
+        json!({"rev": {"version": "v2"}, "mongodb": {"auth": false}, "reviews": {"kept": true}}),
+    );
+    let plan = plan::build(
+        "demo",
+        1,
+        &spec_with_alias,
+        &resolved,
+        Direction::Forward,
+        &PlanConfig::default(),
+    )
+    .unwrap();
     assert_eq!(release(&plan, "bookinfo").spec.chart.spec.version, "1.2.3");
-    assert_eq!(release(&plan, "bookinfo-reviews").spec.chart.spec.version, "0.4.0");
-    assert_eq!(release(&plan, "bookinfo-reviews").spec.values, Some(json!({"version": "v2"})));
-    assert_eq!(release(&plan, "bookinfo-mongodb").spec.values, Some(json!({"auth": false})));
-    assert_eq!(release(&plan, "bookinfo").spec.values, Some(json!({"reviews": {"kept": true}})));
+    assert_eq!(
+        release(&plan, "bookinfo-reviews").spec.chart.spec.version,
+        "0.4.0"
+    );
+    assert_eq!(
+        release(&plan, "bookinfo-reviews").spec.values,
+        Some(json!({"version": "v2"}))
+    );
+    assert_eq!(
+        release(&plan, "bookinfo-mongodb").spec.values,
+        Some(json!({"auth": false}))
+    );
+    assert_eq!(
+        release(&plan, "bookinfo").spec.values,
+        Some(json!({"reviews": {"kept": true}}))
+    );
     let tasks = template(&plan.workflow, "app-bookinfo").tasks();
     let mongodb = tasks.iter().find(|t| t.name == "bookinfo-mongodb").unwrap();
-    assert!(mongodb.dependencies.is_empty(), "a discovered subchart has no dependencies");
-    assert!(tasks.last().unwrap().dependencies.contains(&"bookinfo-mongodb".to_owned()));
+    assert!(
+        mongodb.dependencies.is_empty(),
+        "a discovered subchart has no dependencies"
+    );
+    assert!(
+        tasks
+            .last()
+            .unwrap()
+            .dependencies
+            .contains(&"bookinfo-mongodb".to_owned())
+    );
 }
 
 #[test]
@@ -175,7 +288,15 @@ fn two_applications_with_the_same_chart_get_distinct_names() {
     }
     let plan = forward(&group(vec![one, two]));
     let names: Vec<&str> = plan.helm_releases.iter().map(HelmRelease::name).collect();
-    assert_eq!(names, ["frontend-eu-cache", "frontend-eu", "frontend-us-cache", "frontend-us"]);
+    assert_eq!(
+        names,
+        [
+            "frontend-eu-cache",
+            "frontend-eu",
+            "frontend-us-cache",
+            "frontend-us"
+        ]
+    );
     assert_eq!(plan.helm_releases[0].spec.chart.spec.chart, "nginx-cache");
     assert_eq!(plan.helm_releases[2].spec.chart.spec.chart, "nginx-cache");
 }
@@ -192,7 +313,11 @@ fn long_and_digit_first_names_are_shortened_and_stay_valid() {
     let second = app("1st", "chart", &[&long]);
     let plan = forward(&group(vec![first, second]));
     for r in &plan.helm_releases {
-        assert!(names::is_dns1123_label(r.name()) && r.name().len() <= 53, "{}", r.name());
+        assert!(
+            names::is_dns1123_label(r.name()) && r.name().len() <= 53,
+            "{}",
+            r.name()
+        );
     }
     let entry = template(&plan.workflow, "entry").tasks();
     assert_eq!(entry[0].name, long);
@@ -205,16 +330,33 @@ fn long_and_digit_first_names_are_shortened_and_stay_valid() {
 
 #[test]
 fn the_reverse_plan_deletes_dependents_first() {
-    let plan =
-        plan::build("demo", 7, &bookinfo(), &Resolved::default(), Direction::Reverse, &PlanConfig::default()).unwrap();
+    let plan = plan::build(
+        "demo",
+        7,
+        &bookinfo(),
+        &Resolved::default(),
+        Direction::Reverse,
+        &PlanConfig::default(),
+    )
+    .unwrap();
     assert_eq!(plan.workflow.metadata.name.as_deref(), Some("demo-reverse"));
     let entry = template(&plan.workflow, "entry").tasks();
-    assert_eq!(summary(entry)[0], ("ambassador".into(), "app-ambassador".into(), s(&["bookinfo"])));
+    assert_eq!(
+        summary(entry)[0],
+        (
+            "ambassador".into(),
+            "app-ambassador".into(),
+            s(&["bookinfo"])
+        )
+    );
     let tasks = template(&plan.workflow, "app-bookinfo").tasks();
     assert_eq!(tasks[0].name, "bookinfo");
     assert!(tasks[0].dependencies.is_empty());
     let reviews = tasks.iter().find(|t| t.name == "bookinfo-reviews").unwrap();
-    assert_eq!(reviews.dependencies, s(&["bookinfo-productpage", "bookinfo"]));
+    assert_eq!(
+        reviews.dependencies,
+        s(&["bookinfo-productpage", "bookinfo"])
+    );
     assert!(tasks.iter().all(|t| t.argument("action") == Some("delete")));
 }
 
@@ -224,18 +366,26 @@ fn the_rollback_deletes_what_the_upgrade_added_then_installs_the_last_good_spec(
     let mut failed = last_good.clone();
     failed.applications[1].spec.chart.version = Some("2.0.0".into());
     failed.applications.push(app("cache", "redis", &["db"]));
-    failed.applications.push(app("worker", "worker", &["cache", "api"]));
+    failed
+        .applications
+        .push(app("worker", "worker", &["cache", "api"]));
     let none = Resolved::default();
     let plan = plan::build(
         "demo",
         8,
         &failed,
         &none,
-        Direction::Rollback { last_good: &last_good, last_good_resolved: &none },
+        Direction::Rollback {
+            last_good: &last_good,
+            last_good_resolved: &none,
+        },
         &PlanConfig::default(),
     )
     .unwrap();
-    assert_eq!(plan.workflow.metadata.name.as_deref(), Some("demo-rollback"));
+    assert_eq!(
+        plan.workflow.metadata.name.as_deref(),
+        Some("demo-rollback")
+    );
     let entry = template(&plan.workflow, "entry").tasks();
     assert_eq!(
         summary(entry),
@@ -246,10 +396,18 @@ fn the_rollback_deletes_what_the_upgrade_added_then_installs_the_last_good_spec(
             ("api".into(), "app-api".into(), s(&["db"])),
         ]
     );
-    let action = |app: &str| template(&plan.workflow, &format!("app-{app}")).tasks()[0].argument("action").map(str::to_owned);
+    let action = |app: &str| {
+        template(&plan.workflow, &format!("app-{app}")).tasks()[0]
+            .argument("action")
+            .map(str::to_owned)
+    };
     assert_eq!(action("cache").as_deref(), Some("delete"));
     assert_eq!(action("api").as_deref(), Some("install"));
-    assert_eq!(release(&plan, "api").spec.chart.spec.version, "*", "the last good spec's version");
+    assert_eq!(
+        release(&plan, "api").spec.chart.spec.version,
+        "*",
+        "the last good spec's version"
+    );
     assert_eq!(plan.helm_releases.len(), 4);
 }
 
@@ -257,16 +415,31 @@ fn the_rollback_deletes_what_the_upgrade_added_then_installs_the_last_good_spec(
 fn a_rollback_with_nothing_added_is_the_forward_plan_of_the_last_good_spec() {
     let last_good = group(vec![app("db", "postgres", &[]), app("api", "api", &["db"])]);
     let none = Resolved::default();
-    let rollback = Direction::Rollback { last_good: &last_good, last_good_resolved: &none };
-    let plan = plan::build("demo", 2, &last_good, &none, rollback, &PlanConfig::default()).unwrap();
-    assert_eq!(plan.workflow.spec.templates, forward(&last_good).workflow.spec.templates);
+    let rollback = Direction::Rollback {
+        last_good: &last_good,
+        last_good_resolved: &none,
+    };
+    let plan = plan::build(
+        "demo",
+        2,
+        &last_good,
+        &none,
+        rollback,
+        &PlanConfig::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        plan.workflow.spec.templates,
+        forward(&last_good).workflow.spec.templates
+    );
 }
 
 #[test]
 fn impossible_groups_are_refused_with_the_reason() {
     let cyclic = group(vec![app("a", "a", &["b"]), app("b", "b", &["a"])]);
     let mut subchart_cycle = group(vec![app("a", "a", &[])]);
-    subchart_cycle.applications[0].spec.subcharts = vec![subchart("x", &["y"]), subchart("y", &["x"])];
+    subchart_cycle.applications[0].spec.subcharts =
+        vec![subchart("x", &["y"]), subchart("y", &["x"])];
     let mut no_image = group(vec![app("a", "a", &[])]);
     no_image.applications[0].spec.workflow[0] = executor("smoke", ExecutorType::Custom, &[]);
     no_image.applications[0].spec.workflow[0].image = None;
@@ -277,18 +450,48 @@ fn impossible_groups_are_refused_with_the_reason() {
     }
     let cases: Vec<(ApplicationGroupSpec, &str)> = vec![
         (cyclic, "dependency cycle among applications: a -> b -> a"),
-        (subchart_cycle, "dependency cycle among subcharts of a: x -> y -> x"),
-        (no_image, "custom executor \"smoke\" of application \"a\" has no image"),
-        (collision, "HelmRelease shared/a-b would be created for both chart x of application a-b and chart y-b of application a"),
-        (large(199, 1), "the workflow would have 201 templates (at most 200) and 199 tasks in its largest DAG (at most 200)"),
+        (
+            subchart_cycle,
+            "dependency cycle among subcharts of a: x -> y -> x",
+        ),
+        (
+            no_image,
+            "custom executor \"smoke\" of application \"a\" has no image",
+        ),
+        (
+            collision,
+            "HelmRelease shared/a-b would be created for both chart x of application a-b and chart y-b of application a",
+        ),
+        (
+            large(199, 1),
+            "the workflow would have 201 templates (at most 200) and 199 tasks in its largest DAG (at most 200)",
+        ),
     ];
     for (spec, message) in cases {
-        let err = plan::build("g", 1, &spec, &Resolved::default(), Direction::Forward, &PlanConfig::default()).unwrap_err();
+        let err = plan::build(
+            "g",
+            1,
+            &spec,
+            &Resolved::default(),
+            Direction::Forward,
+            &PlanConfig::default(),
+        )
+        .unwrap_err();
         assert_eq!(err.to_string(), message);
     }
     assert!(matches!(
-        plan::build("g", 1, &large(10, 200), &Resolved::default(), Direction::Forward, &PlanConfig::default()),
-        Err(PlanError::TooLarge { largest_dag: 201, .. })
+        plan::build(
+            "g",
+            1,
+            &large(10, 200),
+            &Resolved::default(),
+            Direction::Forward,
+            &PlanConfig::default()
+        ),
+        Err(PlanError::TooLarge {
+            largest_dag: 201,
+            ..
+        })
     ));
 }
 
@@ -297,32 +500,77 @@ fn renderers_draw_applications_with_their_charts() {
     let plan = forward(&bookinfo());
     let mermaid = render::mermaid(&plan.workflow);
     assert!(mermaid.starts_with("flowchart LR\n"), "{mermaid}");
-    assert!(mermaid.contains("  subgraph g1[\"bookinfo\"]\n"), "{mermaid}");
-    assert!(mermaid.contains("    g1t1 --> g1t0\n"), "reviews before productpage: {mermaid}");
-    assert!(mermaid.contains("  g0 --> g1\n"), "ambassador before bookinfo: {mermaid}");
+    assert!(
+        mermaid.contains("  subgraph g1[\"bookinfo\"]\n"),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains("    g1t1 --> g1t0\n"),
+        "reviews before productpage: {mermaid}"
+    );
+    assert!(
+        mermaid.contains("  g0 --> g1\n"),
+        "ambassador before bookinfo: {mermaid}"
+    );
     let dot = render::dot(&plan.workflow);
     assert!(dot.starts_with("digraph \"demo\" {"), "{dot}");
-    assert!(dot.contains("\"g1/bookinfo-reviews\" -> \"g1/bookinfo-productpage\";"), "{dot}");
-    assert!(dot.contains("g0_anchor -> g1_anchor [ltail=cluster_0, lhead=cluster_1];"), "{dot}");
+    assert!(
+        dot.contains("\"g1/bookinfo-reviews\" -> \"g1/bookinfo-productpage\";"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("g0_anchor -> g1_anchor [ltail=cluster_0, lhead=cluster_1];"),
+        "{dot}"
+    );
 }
 
 #[test]
 fn what_the_status_records_of_staging_resolves_versions_and_subcharts() {
     use orkestra_shared::crd::{ApplicationStatus, ChartStatus};
-    let chart = |version: &str| ChartStatus { version: version.into(), staged: true, ..ChartStatus::default() };
+    let chart = |version: &str| ChartStatus {
+        version: version.into(),
+        staged: true,
+        ..ChartStatus::default()
+    };
     let status = vec![
-        ApplicationStatus { name: "ambassador".into(), chart: chart(""), subcharts: Default::default() },
+        ApplicationStatus {
+            name: "ambassador".into(),
+            chart: chart(""),
+            subcharts: Default::default(),
+        },
         ApplicationStatus {
             name: "bookinfo".into(),
             chart: chart("1.2.3"),
-            subcharts: [("reviews".to_owned(), chart("0.4.0")), ("mongodb".to_owned(), chart("10.0.0"))].into(),
+            subcharts: [
+                ("reviews".to_owned(), chart("0.4.0")),
+                ("mongodb".to_owned(), chart("10.0.0")),
+            ]
+            .into(),
         },
     ];
     let resolved = Resolved::from_status(&status);
-    let plan = plan::build("demo", 1, &bookinfo(), &resolved, Direction::Forward, &PlanConfig::default()).unwrap();
-    assert_eq!(release(&plan, "ambassador").spec.chart.spec.version, "*", "no resolved version: the constraint");
+    let plan = plan::build(
+        "demo",
+        1,
+        &bookinfo(),
+        &resolved,
+        Direction::Forward,
+        &PlanConfig::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        release(&plan, "ambassador").spec.chart.spec.version,
+        "*",
+        "no resolved version: the constraint"
+    );
     assert_eq!(release(&plan, "bookinfo").spec.chart.spec.version, "1.2.3");
-    assert_eq!(release(&plan, "bookinfo-reviews").spec.chart.spec.version, "0.4.0");
-    assert_eq!(release(&plan, "bookinfo-mongodb").spec.chart.spec.version, "10.0.0");
+    assert_eq!(
+        release(&plan, "bookinfo-reviews").spec.chart.spec.version,
+        "0.4.0"
+    );
+    assert_eq!(
+        release(&plan, "bookinfo-mongodb").spec.chart.spec.version,
+        "10.0.0"
+    );
     assert_eq!(plan.helm_releases.len(), 7);
 }

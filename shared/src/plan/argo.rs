@@ -78,7 +78,15 @@ pub struct Inputs {
 impl Inputs {
     /// Declares parameters without values.
     pub fn named(names: &[&str]) -> Self {
-        Self { parameters: names.iter().map(|name| Parameter { name: (*name).to_owned(), value: None }).collect() }
+        Self {
+            parameters: names
+                .iter()
+                .map(|name| Parameter {
+                    name: (*name).to_owned(),
+                    value: None,
+                })
+                .collect(),
+        }
     }
 }
 
@@ -96,7 +104,10 @@ pub struct Parameter {
 impl Parameter {
     /// A parameter with a value.
     pub fn new(name: &str, value: impl Into<String>) -> Self {
-        Self { name: name.to_owned(), value: Some(value.into()) }
+        Self {
+            name: name.to_owned(),
+            value: Some(value.into()),
+        }
     }
 }
 
@@ -127,7 +138,13 @@ pub struct DagTask {
 impl DagTask {
     /// The value of the argument `name`, if passed.
     pub fn argument(&self, name: &str) -> Option<&str> {
-        self.arguments.as_ref()?.parameters.iter().find(|p| p.name == name)?.value.as_deref()
+        self.arguments
+            .as_ref()?
+            .parameters
+            .iter()
+            .find(|p| p.name == name)?
+            .value
+            .as_deref()
     }
 }
 

@@ -125,8 +125,11 @@ impl Default for SourceRef {
 pub fn parent_values(values: Option<&Value>, keys: &[&str]) -> Option<Value> {
     match values? {
         Value::Object(map) => {
-            let kept: Map<String, Value> =
-                map.iter().filter(|(k, _)| !keys.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+            let kept: Map<String, Value> = map
+                .iter()
+                .filter(|(k, _)| !keys.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             (!kept.is_empty()).then_some(Value::Object(kept))
         }
         other => Some(other.clone()),
@@ -186,7 +189,10 @@ mod tests {
             parent_values(Some(&values), &["reviews", "ratings"]),
             Some(json!({"global": {"env": "prod"}, "image": "x"}))
         );
-        assert_eq!(parent_values(Some(&json!({"reviews": {}})), &["reviews"]), None);
+        assert_eq!(
+            parent_values(Some(&json!({"reviews": {}})), &["reviews"]),
+            None
+        );
         assert_eq!(parent_values(None, &["reviews"]), None);
     }
 
@@ -197,7 +203,13 @@ mod tests {
             subchart_values(Some(&values), "reviews"),
             Some(json!({"replicas": 2, "global": {"env": "prod", "tier": 2}}))
         );
-        assert_eq!(subchart_values(Some(&values), "ratings"), Some(json!({"global": {"env": "prod", "tier": 1}})));
-        assert_eq!(subchart_values(Some(&json!({"image": "x"})), "ratings"), None);
+        assert_eq!(
+            subchart_values(Some(&values), "ratings"),
+            Some(json!({"global": {"env": "prod", "tier": 1}}))
+        );
+        assert_eq!(
+            subchart_values(Some(&json!({"image": "x"})), "ratings"),
+            None
+        );
     }
 }

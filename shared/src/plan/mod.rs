@@ -53,8 +53,8 @@
 pub mod argo;
 pub mod flux;
 pub mod naming;
-pub mod render;
 mod release;
+pub mod render;
 mod workflow;
 
 use std::collections::BTreeMap;
@@ -82,7 +82,10 @@ pub struct PlanConfig {
 }
 
 /// Default executor image: the controller's own, at this version.
-pub const DEFAULT_EXECUTOR_IMAGE: &str = concat!("ghcr.io/orkestra/orkestra-controller:", env!("CARGO_PKG_VERSION"));
+pub const DEFAULT_EXECUTOR_IMAGE: &str = concat!(
+    "ghcr.io/orkestra/orkestra-controller:",
+    env!("CARGO_PKG_VERSION")
+);
 /// Default namespace of the Workflows: the one the Helm chart installs Orkestra into.
 pub const DEFAULT_WORKFLOW_NAMESPACE: &str = "orkestra";
 /// Default service account of the workflow pods.
@@ -125,10 +128,22 @@ impl Resolved {
                     .subcharts
                     .iter()
                     .map(|(name, chart)| {
-                        (name.clone(), ResolvedSubchart { version: version(&chart.version), values_key: None })
+                        (
+                            name.clone(),
+                            ResolvedSubchart {
+                                version: version(&chart.version),
+                                values_key: None,
+                            },
+                        )
                     })
                     .collect();
-                (app.name.clone(), ResolvedApplication { version: version(&app.chart.version), subcharts })
+                (
+                    app.name.clone(),
+                    ResolvedApplication {
+                        version: version(&app.chart.version),
+                        subcharts,
+                    },
+                )
             })
             .collect();
         Self { applications }
@@ -279,18 +294,40 @@ pub fn build(
         Direction::Reverse => {
             builder.add_applications(spec, resolved, |_| true, workflow::Action::Delete, &[])?;
         }
-        Direction::Rollback { last_good, last_good_resolved } => {
+        Direction::Rollback {
+            last_good,
+            last_good_resolved,
+        } => {
             let added = crate::graph::added_applications(spec, last_good);
-            let deleted =
-                builder.add_applications(spec, resolved, |name| added.contains(&name), workflow::Action::Delete, &[])?;
-            builder.add_applications(last_good, last_good_resolved, |_| true, workflow::Action::Install, &deleted)?;
+            let deleted = builder.add_applications(
+                spec,
+                resolved,
+                |name| added.contains(&name),
+                workflow::Action::Delete,
+                &[],
+            )?;
+            builder.add_applications(
+                last_good,
+                last_good_resolved,
+                |_| true,
+                workflow::Action::Install,
+                &deleted,
+            )?;
         }
     }
     let (spec_out, helm_releases) = builder.finish();
     let templates = spec_out.templates.len();
-    let largest_dag = spec_out.templates.iter().map(|t| t.tasks().len()).max().unwrap_or(0);
+    let largest_dag = spec_out
+        .templates
+        .iter()
+        .map(|t| t.tasks().len())
+        .max()
+        .unwrap_or(0);
     if templates > MAX_TEMPLATES || largest_dag > MAX_DAG_TASKS {
-        return Err(PlanError::TooLarge { templates, largest_dag });
+        return Err(PlanError::TooLarge {
+            templates,
+            largest_dag,
+        });
     }
     let workflow = Workflow {
         api_version: argo::API_VERSION.into(),
@@ -300,15 +337,24 @@ pub fn build(
             namespace: Some(config.workflow_namespace.clone()),
             labels: Some(BTreeMap::from([
                 (names::OWNER_LABEL.to_owned(), owner_label_value(group_name)),
-                (names::HERITAGE_LABEL.to_owned(), names::HERITAGE_VALUE.to_owned()),
-                (names::WORKFLOW_TYPE_LABEL.to_owned(), direction.label().to_owned()),
+                (
+                    names::HERITAGE_LABEL.to_owned(),
+                    names::HERITAGE_VALUE.to_owned(),
+                ),
+                (
+                    names::WORKFLOW_TYPE_LABEL.to_owned(),
+                    direction.label().to_owned(),
+                ),
                 (names::GENERATION_LABEL.to_owned(), generation.to_string()),
             ])),
             ..Default::default()
         },
         spec: spec_out,
     };
-    Ok(Plan { workflow, helm_releases })
+    Ok(Plan {
+        workflow,
+        helm_releases,
+    })
 }
 
 /// The owner label's value for a group: its name, cut with a hash when longer than a label value

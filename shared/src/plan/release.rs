@@ -49,25 +49,54 @@ impl Charts<'_> {
         let parent_chart = &app.spec.chart.name;
         let (name, chart, version, values) = match subchart {
             None => {
-                let keys: Vec<String> = self.subcharts.iter().map(|(s, _)| self.values_key(s)).collect();
+                let keys: Vec<String> = self
+                    .subcharts
+                    .iter()
+                    .map(|(s, _)| self.values_key(s))
+                    .collect();
                 let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-                let version = self.resolved.and_then(|r| r.version.clone()).or_else(|| app.spec.chart.version.clone());
+                let version = self
+                    .resolved
+                    .and_then(|r| r.version.clone())
+                    .or_else(|| app.spec.chart.version.clone());
                 let values = flux::parent_values(release.values.as_ref(), &keys);
-                (names::release_name(&app.name), parent_chart.clone(), version, values)
+                (
+                    names::release_name(&app.name),
+                    parent_chart.clone(),
+                    version,
+                    values,
+                )
             }
             Some(sub) => {
-                let version = self.resolved.and_then(|r| r.subcharts.get(sub)).and_then(|s| s.version.clone());
+                let version = self
+                    .resolved
+                    .and_then(|r| r.subcharts.get(sub))
+                    .and_then(|s| s.version.clone());
                 let values = flux::subchart_values(release.values.as_ref(), &self.values_key(sub));
-                (names::subchart_release_name(&app.name, sub), names::staged_chart_name(parent_chart, sub), version, values)
+                (
+                    names::subchart_release_name(&app.name, sub),
+                    names::staged_chart_name(parent_chart, sub),
+                    version,
+                    values,
+                )
             }
         };
-        let namespace =
-            if release.target_namespace.is_empty() { DEFAULT_NAMESPACE.to_owned() } else { release.target_namespace.clone() };
+        let namespace = if release.target_namespace.is_empty() {
+            DEFAULT_NAMESPACE.to_owned()
+        } else {
+            release.target_namespace.clone()
+        };
         if !names::is_dns1123_label(&name) {
-            return Err(PlanError::InvalidName { what: "HelmRelease".into(), name });
+            return Err(PlanError::InvalidName {
+                what: "HelmRelease".into(),
+                name,
+            });
         }
         if !names::is_dns1123_label(&namespace) {
-            return Err(PlanError::InvalidName { what: "namespace".into(), name: namespace });
+            return Err(PlanError::InvalidName {
+                what: "namespace".into(),
+                name: namespace,
+            });
         }
         Ok(HelmRelease {
             api_version: flux::API_VERSION.into(),
@@ -77,8 +106,14 @@ impl Charts<'_> {
                 namespace: Some(namespace),
                 labels: Some(BTreeMap::from([
                     (names::OWNER_LABEL.to_owned(), self.owner.to_owned()),
-                    (names::HERITAGE_LABEL.to_owned(), names::HERITAGE_VALUE.to_owned()),
-                    (names::CHART_LABEL.to_owned(), names::bounded_name(&[&chart], names::MAX_LABEL_LEN)),
+                    (
+                        names::HERITAGE_LABEL.to_owned(),
+                        names::HERITAGE_VALUE.to_owned(),
+                    ),
+                    (
+                        names::CHART_LABEL.to_owned(),
+                        names::bounded_name(&[&chart], names::MAX_LABEL_LEN),
+                    ),
                 ])),
                 ..Default::default()
             },
@@ -91,7 +126,10 @@ impl Charts<'_> {
                         source_ref: self.config.staging_source.clone(),
                     },
                 },
-                interval: release.interval.clone().unwrap_or_else(|| DEFAULT_DURATION.into()),
+                interval: release
+                    .interval
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_DURATION.into()),
                 timeout: release.timeout.clone(),
                 values,
                 values_from: release.values_from.clone(),

@@ -17,11 +17,21 @@ struct Group<'a> {
 }
 
 fn groups(workflow: &Workflow) -> Vec<Group<'_>> {
-    let templates: HashMap<&str, &Template> = workflow.spec.templates.iter().map(|t| (t.name.as_str(), t)).collect();
+    let templates: HashMap<&str, &Template> = workflow
+        .spec
+        .templates
+        .iter()
+        .map(|t| (t.name.as_str(), t))
+        .collect();
     let entry = templates.get(ENTRY).map_or(&[][..], |t| t.tasks());
     entry
         .iter()
-        .map(|task| Group { task, tasks: templates.get(task.template.as_str()).map_or(&[][..], |t| t.tasks()) })
+        .map(|task| Group {
+            task,
+            tasks: templates
+                .get(task.template.as_str())
+                .map_or(&[][..], |t| t.tasks()),
+        })
         .collect()
 }
 
@@ -29,22 +39,49 @@ fn groups(workflow: &Workflow) -> Vec<Group<'_>> {
 pub fn dot(workflow: &Workflow) -> String {
     let groups = groups(workflow);
     let name = workflow.metadata.name.as_deref().unwrap_or_default();
-    let mut out = format!("digraph {name:?} {{\n  compound=true;\n  rankdir=LR;\n  node [shape=box];\n");
-    let index: HashMap<&str, usize> = groups.iter().enumerate().map(|(i, g)| (g.task.name.as_str(), i)).collect();
+    let mut out =
+        format!("digraph {name:?} {{\n  compound=true;\n  rankdir=LR;\n  node [shape=box];\n");
+    let index: HashMap<&str, usize> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.task.name.as_str(), i))
+        .collect();
     for (i, group) in groups.iter().enumerate() {
-        let _ = writeln!(out, "  subgraph cluster_{i} {{\n    label={:?};", group.task.name);
+        let _ = writeln!(
+            out,
+            "  subgraph cluster_{i} {{\n    label={:?};",
+            group.task.name
+        );
         let _ = writeln!(out, "    g{i}_anchor [shape=point, style=invis];");
         for task in group.tasks {
-            let _ = writeln!(out, "    {:?} [label={:?}];", node_id(i, &task.name), task.name);
+            let _ = writeln!(
+                out,
+                "    {:?} [label={:?}];",
+                node_id(i, &task.name),
+                task.name
+            );
             for dependency in &task.dependencies {
-                let _ = writeln!(out, "    {:?} -> {:?};", node_id(i, dependency), node_id(i, &task.name));
+                let _ = writeln!(
+                    out,
+                    "    {:?} -> {:?};",
+                    node_id(i, dependency),
+                    node_id(i, &task.name)
+                );
             }
         }
         out.push_str("  }\n");
     }
     for (i, group) in groups.iter().enumerate() {
-        for dependency in group.task.dependencies.iter().filter_map(|d| index.get(d.as_str())) {
-            let _ = writeln!(out, "  g{dependency}_anchor -> g{i}_anchor [ltail=cluster_{dependency}, lhead=cluster_{i}];");
+        for dependency in group
+            .task
+            .dependencies
+            .iter()
+            .filter_map(|d| index.get(d.as_str()))
+        {
+            let _ = writeln!(
+                out,
+                "  g{dependency}_anchor -> g{i}_anchor [ltail=cluster_{dependency}, lhead=cluster_{i}];"
+            );
         }
     }
     out.push_str("}\n");
@@ -55,10 +92,19 @@ pub fn dot(workflow: &Workflow) -> String {
 pub fn mermaid(workflow: &Workflow) -> String {
     let groups = groups(workflow);
     let mut out = String::from("flowchart LR\n");
-    let index: HashMap<&str, usize> = groups.iter().enumerate().map(|(i, g)| (g.task.name.as_str(), i)).collect();
+    let index: HashMap<&str, usize> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.task.name.as_str(), i))
+        .collect();
     for (i, group) in groups.iter().enumerate() {
         let _ = writeln!(out, "  subgraph g{i}[\"{}\"]", group.task.name);
-        let ids: HashMap<&str, usize> = group.tasks.iter().enumerate().map(|(j, t)| (t.name.as_str(), j)).collect();
+        let ids: HashMap<&str, usize> = group
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(j, t)| (t.name.as_str(), j))
+            .collect();
         for (j, task) in group.tasks.iter().enumerate() {
             let _ = writeln!(out, "    g{i}t{j}[\"{}\"]", task.name);
         }
@@ -70,7 +116,12 @@ pub fn mermaid(workflow: &Workflow) -> String {
         out.push_str("  end\n");
     }
     for (i, group) in groups.iter().enumerate() {
-        for dependency in group.task.dependencies.iter().filter_map(|d| index.get(d.as_str())) {
+        for dependency in group
+            .task
+            .dependencies
+            .iter()
+            .filter_map(|d| index.get(d.as_str()))
+        {
             let _ = writeln!(out, "  g{dependency} --> g{i}");
         }
     }

@@ -5,7 +5,9 @@ use std::collections::{HashMap, HashSet};
 use base64::Engine;
 use serde_json::Value;
 
-use super::argo::{Arguments, Container, DagTask, DagTemplate, Inputs, Parameter, Template, WorkflowSpec};
+use super::argo::{
+    Arguments, Container, DagTask, DagTemplate, Inputs, Parameter, Template, WorkflowSpec,
+};
 use super::flux::HelmRelease;
 use super::naming::{NameSet, is_valid_argo_name};
 use super::release::{Charts, DEFAULT_DURATION};
@@ -79,21 +81,41 @@ impl<'c> Builder<'c> {
         action: Action,
         after: &[String],
     ) -> Result<Vec<String>, PlanError> {
-        let apps: Vec<&Application> = spec.applications.iter().filter(|a| include(&a.name)).collect();
+        let apps: Vec<&Application> = spec
+            .applications
+            .iter()
+            .filter(|a| include(&a.name))
+            .collect();
         self.entry_tasks.reserve(apps.len());
         self.templates.reserve(apps.len() * 2);
-        self.helm_releases.reserve(apps.iter().map(|a| a.spec.subcharts.len() + 1).sum());
-        let graph = DependencyGraph::new(apps.iter().map(|a| (a.name.as_str(), a.dependencies.iter())));
+        self.helm_releases
+            .reserve(apps.iter().map(|a| a.spec.subcharts.len() + 1).sum());
+        let graph = DependencyGraph::new(
+            apps.iter()
+                .map(|a| (a.name.as_str(), a.dependencies.iter())),
+        );
         check_acyclic(&graph, "applications")?;
-        let task_names: HashMap<&str, String> =
-            apps.iter().map(|a| (a.name.as_str(), self.entry_names.allocate(&[&a.name], &a.name))).collect();
+        let task_names: HashMap<&str, String> = apps
+            .iter()
+            .map(|a| {
+                (
+                    a.name.as_str(),
+                    self.entry_names.allocate(&[&a.name], &a.name),
+                )
+            })
+            .collect();
         let first_task = self.entry_tasks.len();
         let first_release = self.helm_releases.len();
-        let mut owners: Vec<&str> = Vec::with_capacity(self.helm_releases.capacity() - first_release);
+        let mut owners: Vec<&str> =
+            Vec::with_capacity(self.helm_releases.capacity() - first_release);
         for app in &apps {
             let before = self.helm_releases.len();
-            let template = self.add_application(app, resolved.applications.get(&app.name), action)?;
-            owners.extend(std::iter::repeat_n(app.name.as_str(), self.helm_releases.len() - before));
+            let template =
+                self.add_application(app, resolved.applications.get(&app.name), action)?;
+            owners.extend(std::iter::repeat_n(
+                app.name.as_str(),
+                self.helm_releases.len() - before,
+            ));
             let mut dependencies: Vec<String> = ordered(&graph, &app.name, action)
                 .into_iter()
                 .filter_map(|name| task_names.get(name).cloned())
@@ -101,14 +123,29 @@ impl<'c> Builder<'c> {
             if dependencies.is_empty() {
                 dependencies = after.to_vec();
             }
-            let name = task_names.get(app.name.as_str()).cloned().unwrap_or_default();
+            let name = task_names
+                .get(app.name.as_str())
+                .cloned()
+                .unwrap_or_default();
             check_argo_name("task", &name)?;
-            self.entry_tasks.push(DagTask { name, template, arguments: None, dependencies });
+            self.entry_tasks.push(DagTask {
+                name,
+                template,
+                arguments: None,
+                dependencies,
+            });
         }
         check_collisions(&self.helm_releases[first_release..], &owners)?;
         let added = &self.entry_tasks[first_task..];
-        let awaited: HashSet<&str> = added.iter().flat_map(|t| t.dependencies.iter().map(String::as_str)).collect();
-        Ok(added.iter().filter(|t| !awaited.contains(t.name.as_str())).map(|t| t.name.clone()).collect())
+        let awaited: HashSet<&str> = added
+            .iter()
+            .flat_map(|t| t.dependencies.iter().map(String::as_str))
+            .collect();
+        Ok(added
+            .iter()
+            .filter(|t| !awaited.contains(t.name.as_str()))
+            .map(|t| t.name.clone())
+            .collect())
     }
 
     /// Adds the application's DAG template, then its executor DAG and custom leaves; returns the
@@ -124,8 +161,12 @@ impl<'c> Builder<'c> {
         let mut executor_templates = Vec::new();
         let executor = self.add_executors(app, action, &mut executor_templates)?;
         // Listed subcharts in spec order, then discovered ones by name.
-        let mut subcharts: Vec<(&str, &[String])> =
-            app.spec.subcharts.iter().map(|s| (s.name.as_str(), s.dependencies.as_slice())).collect();
+        let mut subcharts: Vec<(&str, &[String])> = app
+            .spec
+            .subcharts
+            .iter()
+            .map(|s| (s.name.as_str(), s.dependencies.as_slice()))
+            .collect();
         if let Some(resolved) = resolved {
             for name in resolved.subcharts.keys() {
                 if !app.spec.subcharts.iter().any(|listed| &listed.name == name) {
@@ -135,7 +176,13 @@ impl<'c> Builder<'c> {
         }
         let graph = DependencyGraph::new(subcharts.iter().map(|(name, deps)| (*name, deps.iter())));
         check_acyclic(&graph, &format!("subcharts of {}", app.name))?;
-        let charts = Charts { owner: &self.owner, config: self.config, app, resolved, subcharts: &subcharts };
+        let charts = Charts {
+            owner: &self.owner,
+            config: self.config,
+            app,
+            resolved,
+            subcharts: &subcharts,
+        };
 
         let mut task_names = NameSet::default();
         let mut subchart_tasks: HashMap<&str, String> = HashMap::new();
@@ -150,8 +197,10 @@ impl<'c> Builder<'c> {
 
         let mut tasks = Vec::with_capacity(subcharts.len() + 1);
         for (subchart, release) in releases_of_subcharts {
-            let mut dependencies: Vec<String> =
-                ordered(&graph, subchart, action).into_iter().filter_map(|name| subchart_tasks.get(name).cloned()).collect();
+            let mut dependencies: Vec<String> = ordered(&graph, subchart, action)
+                .into_iter()
+                .filter_map(|name| subchart_tasks.get(name).cloned())
+                .collect();
             if action == Action::Delete {
                 dependencies.push(parent_task.clone());
             }
@@ -162,12 +211,17 @@ impl<'c> Builder<'c> {
             Action::Install => tasks.iter().map(|t: &DagTask| t.name.clone()).collect(),
             Action::Delete => Vec::new(),
         };
-        let parent = self.chart_task(parent_task, &executor, parent_release, action, dependencies)?;
+        let parent =
+            self.chart_task(parent_task, &executor, parent_release, action, dependencies)?;
         match action {
             Action::Install => tasks.push(parent),
             Action::Delete => tasks.insert(0, parent),
         }
-        self.templates.push(Template { name: template_name.clone(), dag: Some(DagTemplate { tasks }), ..Default::default() });
+        self.templates.push(Template {
+            name: template_name.clone(),
+            dag: Some(DagTemplate { tasks }),
+            ..Default::default()
+        });
         self.templates.append(&mut executor_templates);
         Ok(template_name)
     }
@@ -185,17 +239,33 @@ impl<'c> Builder<'c> {
         // NB: sized for a typical HelmRelease so that the buffer rarely grows (planning is
         // allocation-bound: a large group carries over a thousand of these).
         let mut json = Vec::with_capacity(2048);
-        serde_json::to_writer(&mut json, &release).map_err(|e| PlanError::Encode(format!("{}: {e}", release.name())))?;
+        serde_json::to_writer(&mut json, &release)
+            .map_err(|e| PlanError::Encode(format!("{}: {e}", release.name())))?;
         let mut parameters = vec![
-            Parameter::new("helmrelease", base64::engine::general_purpose::STANDARD.encode(json)),
-            Parameter::new("timeout", release.spec.timeout.clone().unwrap_or_else(|| DEFAULT_DURATION.into())),
+            Parameter::new(
+                "helmrelease",
+                base64::engine::general_purpose::STANDARD.encode(json),
+            ),
+            Parameter::new(
+                "timeout",
+                release
+                    .spec
+                    .timeout
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_DURATION.into()),
+            ),
             Parameter::new("action", action.as_str()),
         ];
         if let Some(params) = &executor.params {
             parameters.push(Parameter::new("params", params.clone()));
         }
         self.helm_releases.push(release);
-        Ok(DagTask { name, template: executor.template.clone(), arguments: Some(Arguments { parameters }), dependencies })
+        Ok(DagTask {
+            name,
+            template: executor.template.clone(),
+            arguments: Some(Arguments { parameters }),
+            dependencies,
+        })
     }
 
     /// Adds the executor DAG and custom leaves of `app` to `templates`; returns what its chart
@@ -213,16 +283,27 @@ impl<'c> Builder<'c> {
             leaves.push(self.add_leaf(app, executor, &mut customs)?);
         }
         let call = match (executors.as_slice(), leaves.as_slice()) {
-            ([], _) => ExecutorCall { template: HELMRELEASE.into(), params: None },
+            ([], _) => ExecutorCall {
+                template: HELMRELEASE.into(),
+                params: None,
+            },
             ([_], [leaf]) => leaf.clone(),
             _ => {
-                let graph = DependencyGraph::new(executors.iter().map(|e| (e.name.as_str(), e.dependencies.iter())));
+                let graph = DependencyGraph::new(
+                    executors
+                        .iter()
+                        .map(|e| (e.name.as_str(), e.dependencies.iter())),
+                );
                 check_acyclic(&graph, &format!("executors of {}", app.name))?;
-                let name = self.template_names.allocate(&["executors", &app.name], &app.name);
+                let name = self
+                    .template_names
+                    .allocate(&["executors", &app.name], &app.name);
                 check_argo_name("template", &name)?;
                 let mut task_names = NameSet::default();
-                let names: HashMap<&str, String> =
-                    executors.iter().map(|e| (e.name.as_str(), task_names.allocate(&[&e.name], &e.name))).collect();
+                let names: HashMap<&str, String> = executors
+                    .iter()
+                    .map(|e| (e.name.as_str(), task_names.allocate(&[&e.name], &e.name)))
+                    .collect();
                 let mut tasks = Vec::with_capacity(executors.len());
                 for (executor, leaf) in executors.iter().zip(&leaves) {
                     let mut parameters: Vec<Parameter> = ["helmrelease", "timeout", "action"]
@@ -232,10 +313,15 @@ impl<'c> Builder<'c> {
                     if let Some(params) = &leaf.params {
                         parameters.push(Parameter::new("params", params.clone()));
                     }
-                    let task_name = names.get(executor.name.as_str()).cloned().unwrap_or_default();
+                    let task_name = names
+                        .get(executor.name.as_str())
+                        .cloned()
+                        .unwrap_or_default();
                     check_argo_name("task", &task_name)?;
-                    let dependencies =
-                        ordered(&graph, &executor.name, action).into_iter().filter_map(|n| names.get(n).cloned()).collect();
+                    let dependencies = ordered(&graph, &executor.name, action)
+                        .into_iter()
+                        .filter_map(|n| names.get(n).cloned())
+                        .collect();
                     tasks.push(DagTask {
                         name: task_name,
                         template: leaf.template.clone(),
@@ -249,7 +335,10 @@ impl<'c> Builder<'c> {
                     dag: Some(DagTemplate { tasks }),
                     container: None,
                 });
-                ExecutorCall { template: name, params: None }
+                ExecutorCall {
+                    template: name,
+                    params: None,
+                }
             }
         };
         templates.append(&mut customs);
@@ -263,28 +352,57 @@ impl<'c> Builder<'c> {
         executor: &Executor,
         customs: &mut Vec<Template>,
     ) -> Result<ExecutorCall, PlanError> {
-        let params = || executor.params.as_ref().map_or_else(|| "{}".to_owned(), Value::to_string);
+        let params = || {
+            executor
+                .params
+                .as_ref()
+                .map_or_else(|| "{}".to_owned(), Value::to_string)
+        };
         match executor.executor_type {
-            ExecutorType::Helmrelease => Ok(ExecutorCall { template: HELMRELEASE.into(), params: None }),
+            ExecutorType::Helmrelease => Ok(ExecutorCall {
+                template: HELMRELEASE.into(),
+                params: None,
+            }),
             ExecutorType::Keptn => {
                 self.uses_keptn = true;
-                Ok(ExecutorCall { template: KEPTN.into(), params: Some(params()) })
+                Ok(ExecutorCall {
+                    template: KEPTN.into(),
+                    params: Some(params()),
+                })
             }
             ExecutorType::Custom => {
-                let image = executor.image.clone().filter(|i| !i.is_empty()).ok_or_else(|| PlanError::MissingImage {
-                    application: app.name.clone(),
-                    executor: executor.name.clone(),
-                })?;
+                let image = executor
+                    .image
+                    .clone()
+                    .filter(|i| !i.is_empty())
+                    .ok_or_else(|| PlanError::MissingImage {
+                        application: app.name.clone(),
+                        executor: executor.name.clone(),
+                    })?;
                 let key = format!("{}/{}", app.name, executor.name);
-                let name = self.template_names.allocate(&["custom", &app.name, &executor.name], &key);
+                let name = self
+                    .template_names
+                    .allocate(&["custom", &app.name, &executor.name], &key);
                 check_argo_name("template", &name)?;
                 customs.push(Template {
                     name: name.clone(),
-                    inputs: Some(Inputs::named(&["helmrelease", "timeout", "action", "params"])),
+                    inputs: Some(Inputs::named(&[
+                        "helmrelease",
+                        "timeout",
+                        "action",
+                        "params",
+                    ])),
                     dag: None,
-                    container: Some(Container { image, command: Vec::new(), args: leaf_args(&["params"]) }),
+                    container: Some(Container {
+                        image,
+                        command: Vec::new(),
+                        args: leaf_args(&["params"]),
+                    }),
                 });
-                Ok(ExecutorCall { template: name, params: Some(params()) })
+                Ok(ExecutorCall {
+                    template: name,
+                    params: Some(params()),
+                })
             }
         }
     }
@@ -297,7 +415,9 @@ impl<'c> Builder<'c> {
         let mut templates = Vec::with_capacity(self.templates.len() + 3);
         templates.push(Template {
             name: ENTRY.into(),
-            dag: Some(DagTemplate { tasks: self.entry_tasks }),
+            dag: Some(DagTemplate {
+                tasks: self.entry_tasks,
+            }),
             ..Default::default()
         });
         templates.extend(self.templates);
@@ -307,22 +427,40 @@ impl<'c> Builder<'c> {
             name: HELMRELEASE.into(),
             inputs: Some(Inputs::named(&["helmrelease", "timeout", "action"])),
             dag: None,
-            container: Some(Container { image: image.clone(), command: command.clone(), args: executor_args }),
+            container: Some(Container {
+                image: image.clone(),
+                command: command.clone(),
+                args: executor_args,
+            }),
         });
         if self.uses_keptn {
-            let mut args = vec!["executor".to_owned(), "--type".to_owned(), "keptn".to_owned()];
+            let mut args = vec![
+                "executor".to_owned(),
+                "--type".to_owned(),
+                "keptn".to_owned(),
+            ];
             args.extend(leaf_args(&["params"]));
             templates.push(Template {
                 name: KEPTN.into(),
-                inputs: Some(Inputs::named(&["helmrelease", "timeout", "action", "params"])),
+                inputs: Some(Inputs::named(&[
+                    "helmrelease",
+                    "timeout",
+                    "action",
+                    "params",
+                ])),
                 dag: None,
-                container: Some(Container { image, command, args }),
+                container: Some(Container {
+                    image,
+                    command,
+                    args,
+                }),
             });
         }
         let spec = WorkflowSpec {
             entrypoint: ENTRY.into(),
             parallelism: self.config.parallelism,
-            service_account_name: Some(self.config.service_account.clone()).filter(|s| !s.is_empty()),
+            service_account_name: Some(self.config.service_account.clone())
+                .filter(|s| !s.is_empty()),
             templates,
         };
         (spec, self.helm_releases)
@@ -362,7 +500,11 @@ fn check_collisions(releases: &[HelmRelease], owners: &[&str]) -> Result<(), Pla
     for (i, release) in releases.iter().enumerate() {
         if let Some(first) = seen.insert((release.namespace(), release.name()), i) {
             let describe = |j: usize| {
-                format!("chart {} of application {}", releases[j].spec.chart.spec.chart, owners.get(j).unwrap_or(&"?"))
+                format!(
+                    "chart {} of application {}",
+                    releases[j].spec.chart.spec.chart,
+                    owners.get(j).unwrap_or(&"?")
+                )
             };
             return Err(PlanError::ReleaseCollision {
                 namespace: release.namespace().to_owned(),
@@ -377,11 +519,21 @@ fn check_collisions(releases: &[HelmRelease], owners: &[&str]) -> Result<(), Pla
 
 fn check_acyclic(graph: &DependencyGraph, scope: &str) -> Result<(), PlanError> {
     match graph.cycles().first() {
-        Some(cycle) => Err(PlanError::Cycle { scope: scope.to_owned(), cycle: format_cycle(cycle) }),
+        Some(cycle) => Err(PlanError::Cycle {
+            scope: scope.to_owned(),
+            cycle: format_cycle(cycle),
+        }),
         None => Ok(()),
     }
 }
 
 fn check_argo_name(what: &str, name: &str) -> Result<(), PlanError> {
-    if is_valid_argo_name(name) { Ok(()) } else { Err(PlanError::InvalidName { what: what.into(), name: name.into() }) }
+    if is_valid_argo_name(name) {
+        Ok(())
+    } else {
+        Err(PlanError::InvalidName {
+            what: what.into(),
+            name: name.into(),
+        })
+    }
 }

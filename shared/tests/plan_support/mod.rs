@@ -1,7 +1,10 @@
 //! Builders of defaulted group specs for the plan's tests and benchmark.
 #![allow(dead_code)]
 
-use orkestra_shared::crd::{Application, ApplicationGroupSpec, ApplicationSpec, ChartRef, Dag, Executor, ExecutorType, Release};
+use orkestra_shared::crd::{
+    Application, ApplicationGroupSpec, ApplicationSpec, ChartRef, Dag, Executor, ExecutorType,
+    Release,
+};
 use serde_json::Value;
 
 /// A defaulted application of chart `chart` depending on `dependencies`.
@@ -35,18 +38,25 @@ pub fn executor(name: &str, executor_type: ExecutorType, dependencies: &[&str]) 
         dependencies: strings(dependencies),
         executor_type,
         image: (executor_type == ExecutorType::Custom).then(|| format!("example.com/{name}:1")),
-        params: (executor_type != ExecutorType::Helmrelease).then(|| serde_json::json!({"check": name})),
+        params: (executor_type != ExecutorType::Helmrelease)
+            .then(|| serde_json::json!({"check": name})),
     }
 }
 
 /// A subchart entry.
 pub fn subchart(name: &str, dependencies: &[&str]) -> Dag {
-    Dag { name: name.to_owned(), dependencies: strings(dependencies) }
+    Dag {
+        name: name.to_owned(),
+        dependencies: strings(dependencies),
+    }
 }
 
 /// A group of applications.
 pub fn group(applications: Vec<Application>) -> ApplicationGroupSpec {
-    ApplicationGroupSpec { applications, interval: None }
+    ApplicationGroupSpec {
+        applications,
+        interval: None,
+    }
 }
 
 /// The bookinfo example of the design: an umbrella chart with ordered subcharts, values with a
@@ -83,7 +93,10 @@ pub fn large(count: usize, subcharts: usize) -> ApplicationGroupSpec {
         .map(|i| {
             let dependencies: Vec<&str> = if i >= 10 {
                 let layer = i / 10 * 10 - 10;
-                vec![names[layer + i % 10].as_str(), names[layer + (i + 3) % 10].as_str()]
+                vec![
+                    names[layer + i % 10].as_str(),
+                    names[layer + (i + 3) % 10].as_str(),
+                ]
             } else {
                 Vec::new()
             };
@@ -97,7 +110,9 @@ pub fn large(count: usize, subcharts: usize) -> ApplicationGroupSpec {
                 })
                 .collect();
             application.spec.release.values = Some(Value::Object(
-                (0..subcharts).map(|s| (format!("sub{s}"), serde_json::json!({"replicas": s}))).collect(),
+                (0..subcharts)
+                    .map(|s| (format!("sub{s}"), serde_json::json!({"replicas": s})))
+                    .collect(),
             ));
             application
         })
