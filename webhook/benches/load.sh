@@ -5,6 +5,7 @@
 #
 #   webhook/benches/load.sh                 # defaults: 64 connections, 50 apps, 20s per run, 2 rounds
 #   DURATION=30s ROUNDS=3 webhook/benches/load.sh
+#   CEILING=target/release/deps/ceiling-<hash> webhook/benches/load.sh   # skip the build
 #
 # Needs: cargo, openssl, jq, and oha (`cargo install oha`). Ports 18443, 18080, 18444 on loopback.
 set -euo pipefail
@@ -18,11 +19,15 @@ WEBHOOK_PORT=18443 ADMIN_PORT=18080 CEILING_PORT=18444
 
 command -v oha >/dev/null || { echo "oha not found: cargo install oha" >&2; exit 2; }
 
-echo "== building release binaries" >&2
-cargo build --release -q -p orkestra-webhook --bin orkestra-webhook
-CEILING=$(cargo build --release -q -p orkestra-webhook --bench ceiling --message-format=json \
-  | jq -r 'select(.reason == "compiler-artifact" and .target.name == "ceiling") | .executable')
 WEBHOOK=target/release/orkestra-webhook
+if [[ -n ${CEILING:-} ]]; then
+  echo "== using the built $WEBHOOK and CEILING=$CEILING" >&2
+else
+  echo "== building release binaries" >&2
+  cargo build --release -q -p orkestra-webhook --bin orkestra-webhook
+  CEILING=$(cargo build --release -q -p orkestra-webhook --bench ceiling --message-format=json \
+    | jq -r 'select(.reason == "compiler-artifact" and .target.name == "ceiling") | .executable')
+fi
 
 WORK=$(mktemp -d)
 PIDS=()

@@ -60,7 +60,7 @@ async fn handle(endpoint: Endpoint, state: AdmissionState, body: Bytes) -> Respo
         endpoint = endpoint.as_str(),
         uid = Empty,
         operation = Empty,
-        name = Empty,
+        object_name = Empty,
         dry_run = Empty,
         allowed = Empty
     );

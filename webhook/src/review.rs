@@ -104,7 +104,7 @@ pub fn parse(body: &[u8]) -> Result<Review, Unreadable> {
 }
 
 /// Answers one review body at `endpoint`. `policy` is `None` until a policy was loaded.
-/// Records uid, operation, name, dry_run and allowed in the current tracing span.
+/// Records uid, operation, object_name, dry_run and allowed in the current tracing span.
 pub fn answer(endpoint: Endpoint, body: &[u8], policy: Option<&Policy>) -> Answer {
     let span = tracing::Span::current();
     let Review { request, object, old_object } = match parse(body) {
@@ -120,7 +120,7 @@ pub fn answer(endpoint: Endpoint, body: &[u8], policy: Option<&Policy>) -> Answe
     let operation = operation_label(&request.operation);
     span.record("uid", request.uid.as_str());
     span.record("operation", operation.as_str());
-    span.record("name", request.name.as_str());
+    span.record("object_name", request.name.as_str());
     span.record("dry_run", request.dry_run);
     let (response, outcome, detail) = decide(endpoint, &request, object, old_object, policy);
     span.record("allowed", outcome.allowed());
