@@ -64,7 +64,7 @@ pub struct RunArgs {
     pub selector: Option<String>,
 
     /// Most groups reconciled at once.
-    #[arg(long, env = "ORKESTRA_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, env = "ORKESTRA_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
 
     /// Address of the admin server (/healthz, /readyz, /metrics).

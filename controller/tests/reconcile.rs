@@ -80,10 +80,12 @@ async fn a_new_group_is_staged_submitted_and_ready_once_its_workflow_succeeds() 
     let spec: serde_json::Value = serde_json::from_str(&annotation).unwrap();
     assert_eq!(spec["applications"][1]["name"], "web");
 
-    let events = env.events(&group).await;
-    let reasons: Vec<&str> = events.iter().map(|(r, _)| r.as_str()).collect();
+    // Events are published in the background: wait for them.
     for expected in ["ChartsStaged", "WorkflowSubmitted", "WorkflowSucceeded", "Succeeded"] {
-        assert!(reasons.contains(&expected), "no {expected} event in {events:?}");
+        wait_for(&format!("a {expected} event"), &ctl, || async {
+            env.events(&group).await.iter().any(|(r, _)| r == expected).then_some(())
+        })
+        .await;
     }
 }
 
@@ -146,8 +148,10 @@ async fn an_update_submits_a_new_forward_workflow_for_the_new_generation() {
     let status = ready.status.unwrap();
     assert_eq!((status.observed_generation, status.last_succeeded_generation), (2, 2));
     assert_eq!(status.applications.iter().map(|a| (a.name.as_str(), a.chart.version.as_str())).collect::<Vec<_>>(), [("base", "1.2.0"), ("extra", "1.0.0")]);
-    let events = env.events(&group).await;
-    assert!(events.iter().any(|(r, _)| r == "WorkflowReplaced"), "{events:?}");
+    wait_for("a WorkflowReplaced event", &ctl, || async {
+        env.events(&group).await.iter().any(|(r, _)| r == "WorkflowReplaced").then_some(())
+    })
+    .await;
 }
 
 /// Scenario 4: a failed upgrade → the rollback Workflow: the added application deleted first,
@@ -277,8 +281,7 @@ async fn a_restarted_controller_continues_without_submitting_twice() {
     let workflows = env.workflows().list(&Default::default()).await.unwrap();
     assert_eq!(workflows.items.len(), 1, "one Workflow");
     assert_eq!(workflows.items[0].metadata.uid, submitted.metadata.uid, "the same Workflow, not a new one");
-    let submissions = env.events(&group).await.into_iter().filter(|(r, _)| r == "WorkflowSubmitted").count();
-    assert_eq!(submissions, 1);
+    assert_eq!(submissions(&env, &group, &second).await, 1);
 }
 
 /// Scenario 8: two replicas → exactly one acts (the Lease holder); killed, the other takes over.
@@ -293,8 +296,7 @@ async fn of_two_replicas_one_acts_and_the_other_takes_over_when_it_dies() {
     env.wait_ready(&group, "False", "Progressing", &a).await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert!(!b.log().contains("leading"), "the standby does not act:\n{}", b.log());
-    let submissions = env.events(&group).await.into_iter().filter(|(r, _)| r == "WorkflowSubmitted").count();
-    assert_eq!(submissions, 1);
+    assert_eq!(submissions(&env, &group, &a).await, 1);
 
     a.kill();
     wait_for("replica b to take over", &b, || async { b.log().contains("leading").then_some(()) }).await;
@@ -303,4 +305,13 @@ async fn of_two_replicas_one_acts_and_the_other_takes_over_when_it_dies() {
     env.run_workflow(&group, "Succeeded").await;
     let ready = env.wait_ready(&group, "True", "Succeeded", &b).await;
     assert_eq!(ready.status.unwrap().last_succeeded_generation, 2);
+}
+
+/// WorkflowSubmitted events of a group, once there is at least one (Events are published in the
+/// background) and a moment later, so that a duplicate would have shown up too.
+async fn submissions(env: &Env, group: &str, ctl: &reconcile_support::Controller) -> usize {
+    let count = || async { env.events(group).await.into_iter().filter(|(r, _)| r == "WorkflowSubmitted").count() };
+    wait_for("a WorkflowSubmitted event", ctl, || async { (count().await > 0).then_some(()) }).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    count().await
 }

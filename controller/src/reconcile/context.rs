@@ -42,6 +42,8 @@ pub struct Context {
     pub stager: Stager,
     /// Consecutive failed reconciles per group, for the backoff (reset on success).
     failures: Mutex<HashMap<String, u32>>,
+    /// When the staging HelmRepository was last applied.
+    pub(crate) staging_source_applied: Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -61,6 +63,7 @@ impl Context {
             config,
             stager,
             failures: Mutex::new(HashMap::new()),
+            staging_source_applied: Mutex::new(None),
         }
     }
 

@@ -40,14 +40,30 @@ pub fn object(name: &str, namespace: &str, staging_url: &str) -> serde_json::Val
     })
 }
 
-/// Creates or updates the staging HelmRepository.
+/// How long an applied HelmRepository is trusted to still be there before applying it again (one
+/// API call per submission saved under load; a deleted one is back within this time).
+const REAPPLY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Creates or updates the staging HelmRepository (at most every [`REAPPLY`]).
 pub async fn ensure(ctx: &Context) -> Result<(), Error> {
+    let fresh = ctx
+        .staging_source_applied
+        .lock()
+        .ok()
+        .and_then(|applied| *applied)
+        .is_some_and(|at| at.elapsed() < REAPPLY);
+    if fresh {
+        return Ok(());
+    }
     let source = &ctx.config.plan.staging_source;
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &source.namespace, &api_resource());
     let body = object(&source.name, &source.namespace, &ctx.stager.staging_url());
     api.patch(&source.name, &PatchParams::apply(CONTROLLER_NAME).force(), &Patch::Apply(&body))
         .await
         .map_err(Error::kube(format!("applying HelmRepository {}/{}", source.namespace, source.name)))?;
+    if let Ok(mut applied) = ctx.staging_source_applied.lock() {
+        *applied = Some(std::time::Instant::now());
+    }
     Ok(())
 }
 

@@ -87,6 +87,7 @@ pub async fn reconcile(group: Arc<ApplicationGroup>, ctx: Arc<Context>) -> Resul
     let name = group.metadata.name.clone().unwrap_or_default();
     let result = reconcile_inner(group, &ctx).await;
     ctx.metrics.reconciled(started.elapsed());
+    tracing::debug!(group = name, took = ?started.elapsed(), ok = result.is_ok(), "reconciled");
     if result.is_ok() {
         ctx.note_success(&name);
     }

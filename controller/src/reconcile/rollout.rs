@@ -28,6 +28,7 @@ pub async fn start(
     status.observed_generation = generation;
 
     let staged = super::staging_step::stage(ctx, spec).await;
+    let staged_after = started.elapsed();
     status.applications = staged.applications;
     if let Some((message, transient)) = staged.failure {
         status::set_ready(&mut status, State::False, condition::CHART_PULL_FAILED, message.clone(), generation);
@@ -52,6 +53,7 @@ pub async fn start(
     let workflow_name = plan.workflow.metadata.name.clone().unwrap_or_default();
     if submitted == Submitted::Created {
         ctx.metrics.submitted(started.elapsed());
+        tracing::debug!(group = name, generation, staged = ?staged_after, submitted = ?started.elapsed(), "forward workflow submitted");
         if let Some(old) = replaced {
             events::publish(ctx, group, false, reason::WORKFLOW_REPLACED, "Replace", format!("replaced the forward Workflow of generation {old}")).await;
         }

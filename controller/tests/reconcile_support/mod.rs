@@ -56,6 +56,11 @@ impl Env {
 
     /// Starts a controller replica for this test.
     pub fn controller(&self, identity: &str) -> Controller {
+        self.controller_with(identity, &[])
+    }
+
+    /// Starts a controller replica for this test with extra arguments.
+    pub fn controller_with(&self, identity: &str, extra: &[&str]) -> Controller {
         let log_dir = orkestra_tests::cluster::state_dir().with_file_name("reconcile-logs");
         std::fs::create_dir_all(&log_dir).unwrap();
         let log = log_dir.join(format!("{}-{identity}.log", self.run));
@@ -65,8 +70,9 @@ impl Env {
             .args(["--selector", &format!("{RUN_LABEL}={}", self.run)])
             .args(["--admin-addr", "127.0.0.1:0", "--lease-name", &self.run, "--identity", identity])
             .args(["--lease-duration", "3s", "--lease-renew", "1s"])
+            .args(extra)
             .env("KUBECONFIG", self.cluster.kubeconfig())
-            .env("RUST_LOG", "info,kube=warn")
+            .env("RUST_LOG", std::env::var("ORKESTRA_TEST_CONTROLLER_LOG").unwrap_or_else(|_| "info,kube=warn".into()))
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file)
