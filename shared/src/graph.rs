@@ -6,7 +6,8 @@
 use petgraph::Direction;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
-use std::collections::{HashMap, HashSet, VecDeque};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::VecDeque;
 
 use crate::crd::ApplicationGroupSpec;
 
@@ -14,7 +15,7 @@ use crate::crd::ApplicationGroupSpec;
 #[derive(Debug, Clone, Default)]
 pub struct DependencyGraph {
     graph: DiGraph<String, ()>,
-    index: HashMap<String, NodeIndex>,
+    index: FxHashMap<String, NodeIndex>,
 }
 
 impl DependencyGraph {
@@ -27,11 +28,14 @@ impl DependencyGraph {
     {
         let nodes: Vec<(&str, D)> = nodes.into_iter().collect();
         let mut graph = DiGraph::with_capacity(nodes.len(), nodes.len() * 3);
-        let mut index = HashMap::with_capacity(nodes.len());
+        let mut index = FxHashMap::default();
+        index.reserve(nodes.len());
         for (name, _) in &nodes {
-            index.entry((*name).to_owned()).or_insert_with(|| graph.add_node((*name).to_owned()));
+            index
+                .entry((*name).to_owned())
+                .or_insert_with(|| graph.add_node((*name).to_owned()));
         }
-        let mut seen = HashSet::new();
+        let mut seen = FxHashSet::default();
         for (name, dependencies) in nodes {
             let from = index[name];
             if graph[from] != name || !seen.insert(from) {
@@ -79,7 +83,9 @@ impl DependencyGraph {
     }
 
     fn neighbours(&self, name: &str, direction: Direction) -> Vec<&str> {
-        let Some(&node) = self.index.get(name) else { return Vec::new() };
+        let Some(&node) = self.index.get(name) else {
+            return Vec::new();
+        };
         let mut found: Vec<NodeIndex> = self.graph.neighbors_directed(node, direction).collect();
         found.sort_unstable(); // petgraph lists neighbours newest first
         found.into_iter().map(|n| self.graph[n].as_str()).collect()
@@ -87,14 +93,22 @@ impl DependencyGraph {
 
     /// Every edge as `(node, dependency)`.
     pub fn edges(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.graph.raw_edges().iter().map(|e| (self.graph[e.source()].as_str(), self.graph[e.target()].as_str()))
+        self.graph.raw_edges().iter().map(|e| {
+            (
+                self.graph[e.source()].as_str(),
+                self.graph[e.target()].as_str(),
+            )
+        })
     }
 
     /// The graph with every edge turned around: what teardown follows (dependents first).
     pub fn reversed(&self) -> Self {
         let mut graph = self.graph.clone();
         graph.reverse();
-        Self { graph, index: self.index.clone() }
+        Self {
+            graph,
+            index: self.index.clone(),
+        }
     }
 
     /// One cycle for every group of nodes that depend on each other, each as the path that closes it
@@ -112,13 +126,17 @@ impl DependencyGraph {
 
     /// The shortest cycle through the earliest node of a strongly connected component.
     fn shortest_cycle_through(&self, component: &[NodeIndex]) -> Vec<String> {
-        let members: HashSet<NodeIndex> = component.iter().copied().collect();
+        let members: FxHashSet<NodeIndex> = component.iter().copied().collect();
         let start = component.iter().copied().min().unwrap_or_default();
-        let mut parent: HashMap<NodeIndex, NodeIndex> = HashMap::new();
+        let mut parent: FxHashMap<NodeIndex, NodeIndex> = FxHashMap::default();
         let mut queue = VecDeque::from([start]);
         let mut last = start;
         'search: while let Some(node) = queue.pop_front() {
-            let mut next: Vec<NodeIndex> = self.graph.neighbors(node).filter(|n| members.contains(n)).collect();
+            let mut next: Vec<NodeIndex> = self
+                .graph
+                .neighbors(node)
+                .filter(|n| members.contains(n))
+                .collect();
             next.sort_unstable();
             for n in next {
                 if n == start {
@@ -145,10 +163,16 @@ impl DependencyGraph {
     /// Node names with every node after all of its dependencies (among ready nodes, the earliest given goes first), or the
     /// cycles that make such an order impossible.
     pub fn topological_order(&self) -> Result<Vec<&str>, Vec<Vec<String>>> {
-        let mut pending: Vec<usize> =
-            self.graph.node_indices().map(|n| self.graph.neighbors(n).count()).collect();
-        let mut ready: std::collections::BTreeSet<NodeIndex> =
-            self.graph.node_indices().filter(|n| pending[n.index()] == 0).collect();
+        let mut pending: Vec<usize> = self
+            .graph
+            .node_indices()
+            .map(|n| self.graph.neighbors(n).count())
+            .collect();
+        let mut ready: std::collections::BTreeSet<NodeIndex> = self
+            .graph
+            .node_indices()
+            .filter(|n| pending[n.index()] == 0)
+            .collect();
         let mut order = Vec::with_capacity(self.len());
         while let Some(node) = ready.pop_first() {
             order.push(self.graph[node].as_str());
@@ -159,15 +183,31 @@ impl DependencyGraph {
                 }
             }
         }
-        if order.len() == self.len() { Ok(order) } else { Err(self.cycles()) }
+        if order.len() == self.len() {
+            Ok(order)
+        } else {
+            Err(self.cycles())
+        }
     }
 }
 
 /// Applications present in `current` but not in `last_good`: what a rollback to `last_good` must
 /// uninstall, in the order given in `current`.
-pub fn added_applications<'a>(current: &'a ApplicationGroupSpec, last_good: &ApplicationGroupSpec) -> Vec<&'a str> {
-    let kept: HashSet<&str> = last_good.applications.iter().map(|app| app.name.as_str()).collect();
-    current.applications.iter().map(|app| app.name.as_str()).filter(|name| !kept.contains(name)).collect()
+pub fn added_applications<'a>(
+    current: &'a ApplicationGroupSpec,
+    last_good: &ApplicationGroupSpec,
+) -> Vec<&'a str> {
+    let kept: FxHashSet<&str> = last_good
+        .applications
+        .iter()
+        .map(|app| app.name.as_str())
+        .collect();
+    current
+        .applications
+        .iter()
+        .map(|app| app.name.as_str())
+        .filter(|name| !kept.contains(name))
+        .collect()
 }
 
 /// Renders a cycle as `a -> b -> c -> a`.
@@ -189,21 +229,42 @@ mod tests {
 
     #[test]
     fn order_puts_dependencies_first_and_breaks_ties_by_input_order() {
-        let g = graph(&[("app", &["db", "cache"]), ("db", &[]), ("cache", &["db"]), ("ingress", &[])]);
-        assert_eq!(g.topological_order().ok(), Some(vec!["db", "cache", "app", "ingress"]));
+        let g = graph(&[
+            ("app", &["db", "cache"]),
+            ("db", &[]),
+            ("cache", &["db"]),
+            ("ingress", &[]),
+        ]);
+        assert_eq!(
+            g.topological_order().ok(),
+            Some(vec!["db", "cache", "app", "ingress"])
+        );
     }
 
     #[test]
     fn reversed_order_tears_down_dependents_first() {
         let g = graph(&[("app", &["db"]), ("db", &[])]);
-        assert_eq!(g.reversed().topological_order().ok(), Some(vec!["app", "db"]));
+        assert_eq!(
+            g.reversed().topological_order().ok(),
+            Some(vec!["app", "db"])
+        );
     }
 
     #[test]
     fn cycles_are_reported_as_the_path_that_closes_them() {
-        let g = graph(&[("a", &["b"]), ("b", &["c"]), ("c", &["a"]), ("d", &["e"]), ("e", &["d"]), ("f", &[])]);
+        let g = graph(&[
+            ("a", &["b"]),
+            ("b", &["c"]),
+            ("c", &["a"]),
+            ("d", &["e"]),
+            ("e", &["d"]),
+            ("f", &[]),
+        ]);
         assert_eq!(
-            g.cycles().iter().map(|c| format_cycle(c)).collect::<Vec<_>>(),
+            g.cycles()
+                .iter()
+                .map(|c| format_cycle(c))
+                .collect::<Vec<_>>(),
             vec!["a -> b -> c -> a", "d -> e -> d"]
         );
         assert!(g.topological_order().is_err());

@@ -17,9 +17,21 @@ pub(super) fn check(path: &str, app: &Application, policy: &Policy, errors: &mut
     check_chart(&format!("{path}.spec.chart"), app, policy, errors);
     check_release(&format!("{path}.spec.release"), app, policy, errors);
 
-    let subcharts: Vec<Node<'_>> =
-        app.spec.subcharts.iter().map(|s| Node { name: &s.name, dependencies: &s.dependencies }).collect();
-    dag::check(&format!("{path}.spec.subcharts"), "subchart", &subcharts, errors);
+    let subcharts: Vec<Node<'_>> = app
+        .spec
+        .subcharts
+        .iter()
+        .map(|s| Node {
+            name: &s.name,
+            dependencies: &s.dependencies,
+        })
+        .collect();
+    dag::check(
+        &format!("{path}.spec.subcharts"),
+        "subchart",
+        &subcharts,
+        errors,
+    );
 
     check_executors(&format!("{path}.spec.workflow"), app, errors);
 }
@@ -39,11 +51,17 @@ fn check_chart(path: &str, app: &Application, policy: &Policy, errors: &mut Vec<
         None => {}
     }
     if chart.name.is_empty() {
-        errors.push(FieldError::new(format!("{path}.name"), "chart name is required"));
+        errors.push(FieldError::new(
+            format!("{path}.name"),
+            "chart name is required",
+        ));
     } else if chart.name.contains(['/', ' ', ':']) || chart.name.starts_with('.') {
         errors.push(FieldError::new(
             format!("{path}.name"),
-            format!("invalid chart name {:?}: a chart name has no '/', ':' or spaces", chart.name),
+            format!(
+                "invalid chart name {:?}: a chart name has no '/', ':' or spaces",
+                chart.name
+            ),
         ));
     }
     if let Some(version) = &chart.version {
@@ -58,10 +76,12 @@ fn check_chart(path: &str, app: &Application, policy: &Policy, errors: &mut Vec<
                     format!("{path}.authSecretRef.{field}"),
                     format!("the credentials Secret's {field} is required"),
                 )),
-                Some(value) if !is_dns1123_label(value) && field == "namespace" => errors.push(FieldError::new(
-                    format!("{path}.authSecretRef.{field}"),
-                    format!("invalid namespace {value:?}"),
-                )),
+                Some(value) if !is_dns1123_label(value) && field == "namespace" => {
+                    errors.push(FieldError::new(
+                        format!("{path}.authSecretRef.{field}"),
+                        format!("invalid namespace {value:?}"),
+                    ))
+                }
                 Some(_) => {}
             }
         }
@@ -82,8 +102,13 @@ fn chart_url_problem(url: &str) -> Option<String> {
         Ok(parsed) if parsed.host_str().is_none_or(str::is_empty) => {
             Some(format!("chart repository URL {url:?} has no host"))
         }
-        Ok(parsed) if parsed.scheme() == "oci" && (parsed.query().is_some() || parsed.fragment().is_some()) => {
-            Some(format!("an oci:// repository URL takes no query or fragment: {url:?}"))
+        Ok(parsed)
+            if parsed.scheme() == "oci"
+                && (parsed.query().is_some() || parsed.fragment().is_some()) =>
+        {
+            Some(format!(
+                "an oci:// repository URL takes no query or fragment: {url:?}"
+            ))
         }
         Ok(_) => None,
     }
@@ -95,7 +120,9 @@ fn check_release(path: &str, app: &Application, policy: &Policy, errors: &mut Ve
     if !namespace.is_empty() && !is_dns1123_label(namespace) {
         errors.push(FieldError::new(
             format!("{path}.targetNamespace"),
-            format!("invalid namespace {namespace:?}: use at most 63 lower case letters, digits and '-'"),
+            format!(
+                "invalid namespace {namespace:?}: use at most 63 lower case letters, digits and '-'"
+            ),
         ));
     }
     let effective = super::effective_namespace(release);
@@ -105,27 +132,44 @@ fn check_release(path: &str, app: &Application, policy: &Policy, errors: &mut Ve
             format!("namespace {effective:?} is forbidden by the cluster policy"),
         ));
     }
-    for (field, value) in [("timeout", &release.timeout), ("interval", &release.interval)] {
+    for (field, value) in [
+        ("timeout", &release.timeout),
+        ("interval", &release.interval),
+    ] {
         if let Some(Err(problem)) = value.as_deref().map(duration::parse) {
             errors.push(FieldError::new(format!("{path}.{field}"), problem));
         }
     }
     for (i, source) in release.values_from.iter().enumerate() {
         if source.name.is_empty() {
-            errors.push(FieldError::new(format!("{path}.valuesFrom[{i}].name"), "name is required"));
+            errors.push(FieldError::new(
+                format!("{path}.valuesFrom[{i}].name"),
+                "name is required",
+            ));
         }
     }
 }
 
 fn check_executors(path: &str, app: &Application, errors: &mut Vec<FieldError>) {
     let executors = &app.spec.workflow;
-    let nodes: Vec<Node<'_>> =
-        executors.iter().map(|e| Node { name: &e.name, dependencies: &e.dependencies }).collect();
+    let nodes: Vec<Node<'_>> = executors
+        .iter()
+        .map(|e| Node {
+            name: &e.name,
+            dependencies: &e.dependencies,
+        })
+        .collect();
     dag::check(path, "executor", &nodes, errors);
 
-    let installers = executors.iter().filter(|e| e.executor_type == ExecutorType::Helmrelease).count();
+    let installers = executors
+        .iter()
+        .filter(|e| e.executor_type == ExecutorType::Helmrelease)
+        .count();
     if installers > 1 {
-        errors.push(FieldError::new(path, "at most one helmrelease executor per application: it installs the chart"));
+        errors.push(FieldError::new(
+            path,
+            "at most one helmrelease executor per application: it installs the chart",
+        ));
     }
     for (i, executor) in executors.iter().enumerate() {
         let at = format!("{path}[{i}]");
@@ -139,12 +183,23 @@ fn check_executors(path: &str, app: &Application, errors: &mut Vec<FieldError>) 
             )),
             _ => {}
         }
-        if let Some(image) = executor.image.as_deref().filter(|image| image.contains(char::is_whitespace)) {
-            errors.push(FieldError::new(format!("{at}.image"), format!("invalid image {image:?}")));
+        if let Some(image) = executor
+            .image
+            .as_deref()
+            .filter(|image| image.contains(char::is_whitespace))
+        {
+            errors.push(FieldError::new(
+                format!("{at}.image"),
+                format!("invalid image {image:?}"),
+            ));
         }
         if let (ExecutorType::Keptn, Some(params)) = (executor.executor_type, &executor.params) {
             errors.extend(keptn_params().errors(params).into_iter().map(|e| {
-                let field = if e.path == "<root>" { String::new() } else { format!(".{}", e.path) };
+                let field = if e.path == "<root>" {
+                    String::new()
+                } else {
+                    format!(".{}", e.path)
+                };
                 FieldError::new(format!("{at}.params{field}"), e.message)
             }));
         }

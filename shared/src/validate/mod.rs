@@ -4,7 +4,7 @@
 mod application;
 mod dag;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::crd::{ApplicationGroup, Release};
 use crate::duration;
@@ -19,7 +19,11 @@ pub const DEFAULT_TARGET_NAMESPACE: &str = "default";
 
 /// The namespace a release is installed into (and its HelmRelease created in).
 pub fn effective_namespace(release: &Release) -> &str {
-    if release.target_namespace.is_empty() { DEFAULT_TARGET_NAMESPACE } else { &release.target_namespace }
+    if release.target_namespace.is_empty() {
+        DEFAULT_TARGET_NAMESPACE
+    } else {
+        &release.target_namespace
+    }
 }
 
 /// Every problem with `group`, in the order of the fields. Empty when the group is valid.
@@ -31,7 +35,10 @@ pub fn validate(group: &ApplicationGroup, policy: &Policy) -> Vec<FieldError> {
         errors.push(FieldError::new("spec.interval", problem));
     }
     if spec.applications.is_empty() {
-        errors.push(FieldError::new("spec.applications", "at least one application is required"));
+        errors.push(FieldError::new(
+            "spec.applications",
+            "at least one application is required",
+        ));
     }
     if spec.applications.len() > policy.max_applications {
         errors.push(FieldError::new(
@@ -44,8 +51,14 @@ pub fn validate(group: &ApplicationGroup, policy: &Policy) -> Vec<FieldError> {
         ));
     }
 
-    let nodes: Vec<Node<'_>> =
-        spec.applications.iter().map(|a| Node { name: &a.name, dependencies: &a.dependencies }).collect();
+    let nodes: Vec<Node<'_>> = spec
+        .applications
+        .iter()
+        .map(|a| Node {
+            name: &a.name,
+            dependencies: &a.dependencies,
+        })
+        .collect();
     dag::check("spec.applications", "application", &nodes, &mut errors);
     for (i, app) in spec.applications.iter().enumerate() {
         application::check(&format!("spec.applications[{i}]"), app, policy, &mut errors);
@@ -58,7 +71,9 @@ pub fn validate(group: &ApplicationGroup, policy: &Policy) -> Vec<FieldError> {
 fn check_group_name(name: Option<&str>, errors: &mut Vec<FieldError>) {
     let valid = |name: &str| {
         name.len() <= 63
-            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
             && name.starts_with(|c: char| c.is_ascii_alphanumeric())
             && name.ends_with(|c: char| c.is_ascii_alphanumeric())
     };
@@ -78,31 +93,40 @@ fn check_group_name(name: Option<&str>, errors: &mut Vec<FieldError>) {
 
 /// Two HelmReleases of one namespace may not share a name (`a` + subchart `b` vs application `a-b`).
 fn check_release_name_collisions(group: &ApplicationGroup, errors: &mut Vec<FieldError>) {
-    let mut taken: HashMap<(&str, String), String> = HashMap::new();
+    use std::collections::hash_map::Entry;
+    // Where a name comes from: (application index, subchart index); paths are formatted on error only.
+    type Origin = (usize, Option<usize>);
+    let path = |(i, j): Origin| match j {
+        None => format!("spec.applications[{i}].name"),
+        Some(j) => format!("spec.applications[{i}].spec.subcharts[{j}].name"),
+    };
+    let mut taken: FxHashMap<(&str, String), Origin> = FxHashMap::default();
     for (i, app) in group.spec.applications.iter().enumerate() {
-        let namespace = effective_namespace(&app.spec.release);
-        let mut claim = |name: String, path: String, errors: &mut Vec<FieldError>| {
-            match taken.get(&(namespace, name.clone())) {
-                Some(first) if *first != path => errors.push(FieldError::new(
-                    path,
-                    format!("HelmRelease name {name:?} in namespace {namespace:?} is also generated for {first}"),
-                )),
-                Some(_) => {}
-                None => {
-                    taken.insert((namespace, name), path);
-                }
-            }
-        };
         if app.name.is_empty() {
             continue;
         }
-        claim(release_name(&app.name), format!("spec.applications[{i}].name"), errors);
-        for (j, subchart) in app.spec.subcharts.iter().enumerate() {
-            claim(
-                subchart_release_name(&app.name, &subchart.name),
-                format!("spec.applications[{i}].spec.subcharts[{j}].name"),
-                errors,
-            );
+        let namespace = effective_namespace(&app.spec.release);
+        let names = std::iter::once((release_name(&app.name), (i, None))).chain(
+            app.spec
+                .subcharts
+                .iter()
+                .enumerate()
+                .map(|(j, sub)| (subchart_release_name(&app.name, &sub.name), (i, Some(j)))),
+        );
+        for (name, origin) in names {
+            match taken.entry((namespace, name)) {
+                Entry::Vacant(slot) => {
+                    slot.insert(origin);
+                }
+                Entry::Occupied(first) => errors.push(FieldError::new(
+                    path(origin),
+                    format!(
+                        "HelmRelease name {:?} in namespace {namespace:?} is also generated for {}",
+                        first.key().1,
+                        path(*first.get())
+                    ),
+                )),
+            }
         }
     }
 }
