@@ -27,7 +27,9 @@ fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let (mut listen, mut cert, mut key) = (None, None, None);
     while let Some(flag) = args.next() {
-        let value = args.next().with_context(|| format!("{flag} needs a value"))?;
+        let value = args
+            .next()
+            .with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--listen" => listen = Some(value.parse::<SocketAddr>()?),
             "--tls-cert" => cert = Some(PathBuf::from(value)),
@@ -41,27 +43,34 @@ fn main() -> anyhow::Result<()> {
     };
     let chain = CertificateDer::pem_file_iter(&cert)?.collect::<Result<Vec<_>, _>>()?;
     let key = PrivateKeyDer::from_pem_file(&key)?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let app = Router::new().route("/{*path}", post(answer));
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(async move {
-        let listener = TcpListener::bind(listen).await?;
-        let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
-        loop {
-            let (stream, _) = listener.accept().await?;
-            let (acceptor, app, builder) = (acceptor.clone(), app.clone(), builder.clone());
-            tokio::spawn(async move {
-                let _nodelay = stream.set_nodelay(true);
-                if let Ok(tls) = acceptor.accept(stream).await {
-                    let _closed = builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(app)).await;
-                }
-            });
-        }
-    })
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async move {
+            let listener = TcpListener::bind(listen).await?;
+            let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+            loop {
+                let (stream, _) = listener.accept().await?;
+                let (acceptor, app, builder) = (acceptor.clone(), app.clone(), builder.clone());
+                tokio::spawn(async move {
+                    let _nodelay = stream.set_nodelay(true);
+                    if let Ok(tls) = acceptor.accept(stream).await {
+                        let _closed = builder
+                            .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
+                            .await;
+                    }
+                });
+            }
+        })
 }
 
 async fn answer(body: Bytes) -> impl IntoResponse {

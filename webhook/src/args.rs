@@ -32,7 +32,11 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
 
     /// Address of the plain-HTTP admin listener (/healthz, /readyz, /metrics). No admission traffic.
-    #[arg(long, env = "ORKESTRA_WEBHOOK_ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
+    #[arg(
+        long,
+        env = "ORKESTRA_WEBHOOK_ADMIN_LISTEN",
+        default_value = "0.0.0.0:8080"
+    )]
     pub admin_listen: SocketAddr,
 
     /// PEM file with the serving certificate, optionally followed by its intermediates.

@@ -40,7 +40,10 @@ impl CertInfo {
         }
         let (_, _, after) = tlv(validity)?;
         let (tag, not_after, _) = tlv(after)?;
-        Some(CertInfo { serial, not_after: parse_time(tag, not_after)? })
+        Some(CertInfo {
+            serial,
+            not_after: parse_time(tag, not_after)?,
+        })
     }
 }
 
@@ -63,7 +66,9 @@ fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         }
         let (bytes, rest) = input.split_at(count);
         input = rest;
-        bytes.iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
+        bytes
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
     };
     if input.len() < len {
         return None;
@@ -75,7 +80,11 @@ fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 fn serial_hex(bytes: &[u8]) -> String {
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let trimmed = hex.trim_start_matches('0');
-    if trimmed.is_empty() { "0".to_owned() } else { trimmed.to_owned() }
+    if trimmed.is_empty() {
+        "0".to_owned()
+    } else {
+        trimmed.to_owned()
+    }
 }
 
 fn parse_time(tag: u8, text: &[u8]) -> Option<i64> {
@@ -85,14 +94,25 @@ fn parse_time(tag: u8, text: &[u8]) -> Option<i64> {
         UTC_TIME if digits.len() == 12 => {
             let yy: i64 = digits.get(..2)?.parse().ok()?;
             // RFC 5280: two-digit years 50..99 are 19xx, 00..49 are 20xx.
-            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, digits.get(2..)?)
+            (
+                if yy >= 50 { 1900 + yy } else { 2000 + yy },
+                digits.get(2..)?,
+            )
         }
-        GENERALIZED_TIME if digits.len() == 14 => (digits.get(..4)?.parse().ok()?, digits.get(4..)?),
+        GENERALIZED_TIME if digits.len() == 14 => {
+            (digits.get(..4)?.parse().ok()?, digits.get(4..)?)
+        }
         _ => return None,
     };
     let field = |i: usize| -> Option<i64> { rest.get(i..i + 2)?.parse().ok() };
-    let (month, day, hour, minute, second) = (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    let (month, day, hour, minute, second) =
+        (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
@@ -132,7 +152,10 @@ mod tests {
         params.not_after = rcgen::date_time_ymd(2051, 1, 1);
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
-        assert_eq!(CertInfo::from_der(cert.der()).unwrap().not_after, 2_556_144_000);
+        assert_eq!(
+            CertInfo::from_der(cert.der()).unwrap().not_after,
+            2_556_144_000
+        );
     }
 
     #[test]

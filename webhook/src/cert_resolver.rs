@@ -18,7 +18,10 @@ use std::sync::{Arc, PoisonError, RwLock};
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: no PEM certificate found")]
     NoCertificate { path: PathBuf },
     #[error("{path}: bad PEM certificate: {message}")]
@@ -46,15 +49,25 @@ pub fn load_pem(
 ) -> Result<LoadedCert, CertError> {
     let chain = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| CertError::BadCertificate { path: cert_path.to_owned(), message: e.to_string() })?;
+        .map_err(|e| CertError::BadCertificate {
+            path: cert_path.to_owned(),
+            message: e.to_string(),
+        })?;
     let Some(leaf) = chain.first() else {
-        return Err(CertError::NoCertificate { path: cert_path.to_owned() });
+        return Err(CertError::NoCertificate {
+            path: cert_path.to_owned(),
+        });
     };
     let info = CertInfo::from_der(leaf);
-    let key = PrivateKeyDer::from_pem_slice(key_pem)
-        .map_err(|e| CertError::BadKey { path: key_path.to_owned(), message: e.to_string() })?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| CertError::BadKey {
+        path: key_path.to_owned(),
+        message: e.to_string(),
+    })?;
     let key = CertifiedKey::from_der(chain, key, provider).map_err(CertError::Mismatch)?;
-    Ok(LoadedCert { key: Arc::new(key), info })
+    Ok(LoadedCert {
+        key: Arc::new(key),
+        info,
+    })
 }
 
 /// Hands out the current certificate; `None` (handshake refused) until one was loaded.
@@ -69,13 +82,19 @@ impl CertResolver {
     }
 
     pub fn is_loaded(&self) -> bool {
-        self.current.read().unwrap_or_else(PoisonError::into_inner).is_some()
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
     }
 }
 
 impl ResolvesServerCert for CertResolver {
     fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.current.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -90,15 +109,30 @@ pub struct CertFiles {
 
 impl CertFiles {
     pub fn new(cert: PathBuf, key: PathBuf) -> CertFiles {
-        CertFiles { cert, key, last_seen: None, last_error: None }
+        CertFiles {
+            cert,
+            key,
+            last_seen: None,
+            last_error: None,
+        }
     }
 
     /// Reads both files and, when their content changed since the last call, loads them into the
     /// resolver. A failure keeps the certificate in use; it is logged and counted once per change.
     /// Cert and key written one after the other do not match for a moment: that attempt fails and the
     /// next poll, seeing the key change too, succeeds.
-    pub fn reload_if_changed(&mut self, resolver: &CertResolver, provider: &CryptoProvider, metrics: &Metrics) {
-        let read = |path: &Path| std::fs::read(path).map_err(|source| CertError::Read { path: path.to_owned(), source });
+    pub fn reload_if_changed(
+        &mut self,
+        resolver: &CertResolver,
+        provider: &CryptoProvider,
+        metrics: &Metrics,
+    ) {
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(|source| CertError::Read {
+                path: path.to_owned(),
+                source,
+            })
+        };
         let contents = read(&self.cert).and_then(|cert| Ok((cert, read(&self.key)?)));
         let (cert_pem, key_pem) = match contents {
             Ok(contents) => contents,
@@ -113,7 +147,8 @@ impl CertFiles {
             Ok(LoadedCert { key, info }) => {
                 resolver.set(key);
                 self.last_error = None;
-                let (serial, not_after) = info.map_or((String::from("?"), 0), |i| (i.serial, i.not_after));
+                let (serial, not_after) =
+                    info.map_or((String::from("?"), 0), |i| (i.serial, i.not_after));
                 metrics.certificate_loaded(not_after);
                 tracing::info!(cert = %self.cert.display(), %serial, not_after, "serving certificate loaded");
             }

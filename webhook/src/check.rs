@@ -6,8 +6,8 @@
 
 use crate::args::CheckArgs;
 use orkestra_shared::admission::KIND;
-use orkestra_shared::crd::ApplicationGroup;
 use orkestra_shared::admission::check;
+use orkestra_shared::crd::ApplicationGroup;
 use orkestra_shared::policy::Policy;
 use serde::Deserialize;
 use serde_json::Value;
@@ -19,10 +19,17 @@ pub const EXIT_INVALID: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 
 pub fn run(args: CheckArgs) -> u8 {
-    let CheckArgs { policy, print_defaulted, files } = args;
+    let CheckArgs {
+        policy,
+        print_defaulted,
+        files,
+    } = args;
     let policy = match policy {
         None => Policy::default(),
-        Some(path) => match read(&path).map_err(|e| e.to_string()).and_then(|text| Policy::from_yaml(&text).map_err(|e| e.to_string())) {
+        Some(path) => match read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| Policy::from_yaml(&text).map_err(|e| e.to_string()))
+        {
             Ok(policy) => policy,
             Err(error) => {
                 eprintln!("{}: {error}", path.display());
@@ -33,7 +40,9 @@ pub fn run(args: CheckArgs) -> u8 {
     let mut stdout = std::io::stdout().lock();
     let mut summary = Summary::default();
     for file in &files {
-        let documents = read(file).map_err(|e| e.to_string()).and_then(|text| documents(&text));
+        let documents = read(file)
+            .map_err(|e| e.to_string())
+            .and_then(|text| documents(&text));
         let documents = match documents {
             Ok(documents) => documents,
             Err(error) => {
@@ -92,7 +101,11 @@ struct Summary {
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "checked {} ApplicationGroup(s): {} invalid", self.checked, self.invalid)?;
+        write!(
+            f,
+            "checked {} ApplicationGroup(s): {} invalid",
+            self.checked, self.invalid
+        )?;
         if self.skipped > 0 {
             write!(f, "; skipped {} document(s) of other kinds", self.skipped)?;
         }
@@ -106,7 +119,8 @@ impl std::fmt::Display for Summary {
 /// Documents of kind ApplicationGroup go to the shared check whatever their apiVersion: it reports a
 /// wrong one as an error.
 fn check_one(object: &Value, policy: &Policy) -> Result<ApplicationGroup, Vec<(String, String)>> {
-    check(object, policy).map_err(|errors| errors.into_iter().map(|e| (e.path, e.message)).collect())
+    check(object, policy)
+        .map_err(|errors| errors.into_iter().map(|e| (e.path, e.message)).collect())
 }
 
 fn print(out: &mut impl Write, group: &ApplicationGroup) -> Result<(), String> {
@@ -119,7 +133,9 @@ fn read(path: &Path) -> Result<String, String> {
     let read = if path == Path::new("-") {
         std::io::stdin().read_to_string(&mut text).map(drop)
     } else {
-        std::fs::File::open(path).and_then(|mut file| file.read_to_string(&mut text)).map(drop)
+        std::fs::File::open(path)
+            .and_then(|mut file| file.read_to_string(&mut text))
+            .map(drop)
     };
     read.map(|()| text).map_err(|e| format!("cannot read: {e}"))
 }
@@ -129,12 +145,18 @@ fn read(path: &Path) -> Result<String, String> {
 fn documents(text: &str) -> Result<Vec<Value>, String> {
     let mut documents = Vec::new();
     if text.trim_start().starts_with(['{', '[']) {
-        for (index, document) in serde_json::Deserializer::from_str(text).into_iter::<Value>().enumerate() {
-            documents.push(document.map_err(|e| format!("malformed JSON in document {}: {e}", index + 1))?);
+        for (index, document) in serde_json::Deserializer::from_str(text)
+            .into_iter::<Value>()
+            .enumerate()
+        {
+            documents.push(
+                document.map_err(|e| format!("malformed JSON in document {}: {e}", index + 1))?,
+            );
         }
     } else {
         for (index, document) in serde_norway::Deserializer::from_str(text).enumerate() {
-            let value = Value::deserialize(document).map_err(|e| format!("malformed YAML in document {}: {e}", index + 1))?;
+            let value = Value::deserialize(document)
+                .map_err(|e| format!("malformed YAML in document {}: {e}", index + 1))?;
             if !value.is_null() {
                 documents.push(value);
             }
@@ -142,7 +164,10 @@ fn documents(text: &str) -> Result<Vec<Value>, String> {
     }
     for (index, document) in documents.iter().enumerate() {
         if !document.is_object() {
-            return Err(format!("document {} is not a Kubernetes object (a mapping)", index + 1));
+            return Err(format!(
+                "document {} is not a Kubernetes object (a mapping)",
+                index + 1
+            ));
         }
     }
     Ok(documents)
@@ -151,10 +176,12 @@ fn documents(text: &str) -> Result<Vec<Value>, String> {
 /// The objects of a document: itself, or the items of a `kind: List` (what `kubectl get -o yaml` prints).
 fn objects(document: Value) -> Vec<Value> {
     match document {
-        Value::Object(mut map) if map.get("kind").and_then(Value::as_str) == Some("List") => match map.remove("items") {
-            Some(Value::Array(items)) => items,
-            _ => Vec::new(),
-        },
+        Value::Object(mut map) if map.get("kind").and_then(Value::as_str) == Some("List") => {
+            match map.remove("items") {
+                Some(Value::Array(items)) => items,
+                _ => Vec::new(),
+            }
+        }
         other => vec![other],
     }
 }
@@ -179,7 +206,10 @@ mod tests {
     #[test]
     fn malformed_yaml_says_where() {
         let error = documents("a: 1\n---\nb: [1, 2\n").unwrap_err();
-        assert!(error.contains("document 2") && error.contains("line"), "{error}");
+        assert!(
+            error.contains("document 2") && error.contains("line"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -37,8 +37,13 @@ pub fn router(state: AdmissionState, limits: &Limits) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
-                .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limits.request_timeout))
-                .layer(GlobalConcurrencyLimitLayer::new(limits.max_concurrent_reviews)),
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    limits.request_timeout,
+                ))
+                .layer(GlobalConcurrencyLimitLayer::new(
+                    limits.max_concurrent_reviews,
+                )),
         )
         // NB: axum's own 2 MB default would refuse legal 3 MiB reviews; RequestBodyLimitLayer applies.
         .layer(DefaultBodyLimit::disable())
@@ -67,34 +72,58 @@ async fn handle(endpoint: Endpoint, state: AdmissionState, body: Bytes) -> Respo
     let policy = state.policy.current();
     let large = body.len() > BLOCKING_THRESHOLD_BYTES;
     let (review_span, review_body) = (span.clone(), body.clone());
-    let review = move || review_span.in_scope(|| answer_catching_panics(endpoint, &review_body, policy.as_deref()));
+    let review = move || {
+        review_span.in_scope(|| answer_catching_panics(endpoint, &review_body, policy.as_deref()))
+    };
     let answer = if large {
-        tokio::task::spawn_blocking(review).await.unwrap_or_else(|_| internal_error(&body))
+        tokio::task::spawn_blocking(review)
+            .await
+            .unwrap_or_else(|_| internal_error(&body))
     } else {
         review()
     };
-    state.metrics.review(endpoint, answer.operation, answer.outcome, started.elapsed());
+    state.metrics.review(
+        endpoint,
+        answer.operation,
+        answer.outcome,
+        started.elapsed(),
+    );
     let _entered = span.enter();
     match (&answer.outcome, &answer.detail) {
-        (Outcome::Invalid, Some(detail)) => tracing::info!(status = answer.status.as_u16(), reason = %detail, "unreadable review denied"),
+        (Outcome::Invalid, Some(detail)) => {
+            tracing::info!(status = answer.status.as_u16(), reason = %detail, "unreadable review denied")
+        }
         (Outcome::Denied, Some(detail)) => tracing::info!(errors = %detail, "review denied"),
         // NB: allowed reviews are the bulk of the traffic and the API server audits them already;
         // logging each at info would cost more than the review itself under load.
         _ => tracing::debug!(result = answer.outcome.as_str(), "review answered"),
     }
     let body = serde_json::to_vec(&answer.review).unwrap_or_else(|_| FALLBACK_DENIAL.to_vec());
-    (answer.status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    (
+        answer.status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 /// A bug in the rules must not take the connection down: the API server gets a denial it can show.
-fn answer_catching_panics(endpoint: Endpoint, body: &[u8], policy: Option<&orkestra_shared::policy::Policy>) -> Answer {
+fn answer_catching_panics(
+    endpoint: Endpoint,
+    body: &[u8],
+    policy: Option<&orkestra_shared::policy::Policy>,
+) -> Answer {
     std::panic::catch_unwind(AssertUnwindSafe(|| review::answer(endpoint, body, policy)))
         .unwrap_or_else(|_| internal_error(body))
 }
 
 fn internal_error(body: &[u8]) -> Answer {
     tracing::error!("the review panicked");
-    Unreadable { uid: review::lenient_uid(body), reason: "internal error in the webhook".to_owned() }.into_answer()
+    Unreadable {
+        uid: review::lenient_uid(body),
+        reason: "internal error in the webhook".to_owned(),
+    }
+    .into_answer()
 }
 
 /// Serializing an AdmissionReview does not fail; should it ever, the API server still gets a denial.

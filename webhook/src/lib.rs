@@ -25,7 +25,10 @@ pub fn run(args: Args) -> ExitCode {
     match command {
         Command::Check(check) => ExitCode::from(check::run(check)),
         Command::Serve(serve) => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(runtime) => runtime,
                 Err(error) => {
                     eprintln!("orkestra-webhook: cannot start the runtime: {error}");

@@ -24,7 +24,8 @@ use tokio_util::sync::CancellationToken;
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 /// What a plain-HTTP client on the TLS port gets, like Go's net/http does, instead of a silent close.
-const PLAIN_HTTP_ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n\
+const PLAIN_HTTP_ANSWER: &[u8] =
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n\
 Connection: close\r\nContent-Length: 48\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
 
 /// Back-off after a failed accept (e.g. out of file descriptors) so the loop does not spin.
@@ -32,10 +33,19 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
 /// Serves `app` over TLS on `listener` until `shutdown` fires, then stops accepting and waits (up to
 /// `limits.drain_timeout`) for the connections' in-flight requests to finish.
-pub async fn serve_tls(listener: TcpListener, tls: Arc<ServerConfig>, app: Router, limits: Limits, shutdown: CancellationToken) {
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    app: Router,
+    limits: Limits,
+    shutdown: CancellationToken,
+) {
     let acceptor = TlsAcceptor::from(tls);
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
@@ -59,15 +69,23 @@ pub async fn serve_tls(listener: TcpListener, tls: Arc<ServerConfig>, app: Route
                 }
             },
         };
-        let (acceptor, builder, app, limits, watcher) =
-            (acceptor.clone(), builder.clone(), app.clone(), limits.clone(), graceful.watcher());
+        let (acceptor, builder, app, limits, watcher) = (
+            acceptor.clone(),
+            builder.clone(),
+            app.clone(),
+            limits.clone(),
+            graceful.watcher(),
+        );
         tokio::spawn(async move {
             serve_connection(stream, peer, acceptor, &builder, app, &limits, watcher).await;
             drop(permit);
         });
     }
     drop(listener);
-    tracing::info!(connections = graceful.count(), "admission listener closed; draining in-flight reviews");
+    tracing::info!(
+        connections = graceful.count(),
+        "admission listener closed; draining in-flight reviews"
+    );
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("drained"),
         () = tokio::time::sleep(limits.drain_timeout) => tracing::warn!("drain timed out; closing remaining connections"),
@@ -89,7 +107,9 @@ async fn serve_connection(
         Ok(Ok(1..)) if first[0] == TLS_HANDSHAKE_RECORD => {}
         Ok(Ok(1..)) => return refuse_plain_http(stream, peer, limits).await,
         Ok(Ok(0)) | Ok(Err(_)) => return,
-        Err(_) => return tracing::debug!(%peer, "client sent nothing before the handshake deadline"),
+        Err(_) => {
+            return tracing::debug!(%peer, "client sent nothing before the handshake deadline");
+        }
     }
     let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => tls,

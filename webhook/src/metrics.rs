@@ -129,8 +129,14 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("orkestra_webhook");
         let reviews = Family::<ReviewLabels, Counter>::default();
-        registry.register("reviews", "Admission reviews answered, by endpoint, operation and result", reviews.clone());
-        let latency = Family::<EndpointLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        registry.register(
+            "reviews",
+            "Admission reviews answered, by endpoint, operation and result",
+            reviews.clone(),
+        );
+        let latency = Family::<EndpointLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
         registry.register(
             "review_duration_seconds",
             "Time from the start of a review to its answer, body reading included",
@@ -143,7 +149,11 @@ impl Metrics {
             certificate_expiry.clone(),
         );
         let certificate_reloads = Counter::default();
-        registry.register("certificate_reloads", "Serving certificates loaded from the files", certificate_reloads.clone());
+        registry.register(
+            "certificate_reloads",
+            "Serving certificates loaded from the files",
+            certificate_reloads.clone(),
+        );
         let certificate_reload_failures = Counter::default();
         registry.register(
             "certificate_reload_failures",
@@ -151,7 +161,11 @@ impl Metrics {
             certificate_reload_failures.clone(),
         );
         let policy_reloads = Counter::default();
-        registry.register("policy_reloads", "Policies loaded from the policy file", policy_reloads.clone());
+        registry.register(
+            "policy_reloads",
+            "Policies loaded from the policy file",
+            policy_reloads.clone(),
+        );
         let policy_reload_failures = Counter::default();
         registry.register(
             "policy_reload_failures",
@@ -170,9 +184,23 @@ impl Metrics {
         }
     }
 
-    pub fn review(&self, endpoint: Endpoint, operation: OperationLabel, result: Outcome, elapsed: Duration) {
-        self.reviews.get_or_create(&ReviewLabels { endpoint, operation, result }).inc();
-        self.latency.get_or_create(&EndpointLabels { endpoint }).observe(elapsed.as_secs_f64());
+    pub fn review(
+        &self,
+        endpoint: Endpoint,
+        operation: OperationLabel,
+        result: Outcome,
+        elapsed: Duration,
+    ) {
+        self.reviews
+            .get_or_create(&ReviewLabels {
+                endpoint,
+                operation,
+                result,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&EndpointLabels { endpoint })
+            .observe(elapsed.as_secs_f64());
     }
 
     pub fn certificate_loaded(&self, not_after: i64) {
@@ -208,7 +236,12 @@ mod tests {
     #[test]
     fn exposes_reviews_latency_expiry_and_reload_failures() {
         let metrics = Metrics::new();
-        metrics.review(Endpoint::Validate, OperationLabel::Update, Outcome::Denied, Duration::from_micros(300));
+        metrics.review(
+            Endpoint::Validate,
+            OperationLabel::Update,
+            Outcome::Denied,
+            Duration::from_micros(300),
+        );
         metrics.certificate_loaded(1_941_840_000);
         metrics.policy_reload_failed();
         let text = metrics.encode().unwrap();
@@ -216,8 +249,19 @@ mod tests {
             text.contains(r#"orkestra_webhook_reviews_total{endpoint="validate",operation="UPDATE",result="denied"} 1"#),
             "{text}"
         );
-        assert!(text.contains(r#"orkestra_webhook_review_duration_seconds_count{endpoint="validate"} 1"#), "{text}");
-        assert!(text.contains("orkestra_webhook_certificate_expiry_timestamp_seconds 1941840000"), "{text}");
-        assert!(text.contains("orkestra_webhook_policy_reload_failures_total 1"), "{text}");
+        assert!(
+            text.contains(
+                r#"orkestra_webhook_review_duration_seconds_count{endpoint="validate"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("orkestra_webhook_certificate_expiry_timestamp_seconds 1941840000"),
+            "{text}"
+        );
+        assert!(
+            text.contains("orkestra_webhook_policy_reload_failures_total 1"),
+            "{text}"
+        );
     }
 }

@@ -18,15 +18,23 @@ pub struct PolicyStore {
 impl PolicyStore {
     /// A store already holding `policy` (the built-in default when no file is configured).
     pub fn with(policy: Policy) -> PolicyStore {
-        PolicyStore { current: RwLock::new(Some(Arc::new(policy))) }
+        PolicyStore {
+            current: RwLock::new(Some(Arc::new(policy))),
+        }
     }
 
     pub fn current(&self) -> Option<Arc<Policy>> {
-        self.current.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub fn is_loaded(&self) -> bool {
-        self.current.read().unwrap_or_else(PoisonError::into_inner).is_some()
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
     }
 
     fn set(&self, policy: Policy) {
@@ -44,7 +52,11 @@ pub struct PolicyFile {
 
 impl PolicyFile {
     pub fn new(path: PathBuf) -> PolicyFile {
-        PolicyFile { path, last_seen: None, last_error: None }
+        PolicyFile {
+            path,
+            last_seen: None,
+            last_error: None,
+        }
     }
 
     /// Reads the file and, when its content changed since the last call, parses it into the store.
@@ -52,14 +64,21 @@ impl PolicyFile {
     pub fn reload_if_changed(&mut self, store: &PolicyStore, metrics: &Metrics) {
         let text = match std::fs::read(&self.path) {
             Ok(text) => text,
-            Err(error) => return self.failed(format!("cannot read {}: {error}", self.path.display()), metrics),
+            Err(error) => {
+                return self.failed(
+                    format!("cannot read {}: {error}", self.path.display()),
+                    metrics,
+                );
+            }
         };
         if self.last_seen.as_deref() == Some(&text[..]) {
             return;
         }
         let parsed = std::str::from_utf8(&text)
             .map_err(|e| format!("{}: not UTF-8: {e}", self.path.display()))
-            .and_then(|text| Policy::from_yaml(text).map_err(|e| format!("{}: {e}", self.path.display())));
+            .and_then(|text| {
+                Policy::from_yaml(text).map_err(|e| format!("{}: {e}", self.path.display()))
+            });
         self.last_seen = Some(text);
         match parsed {
             Ok(policy) => {
@@ -104,8 +123,14 @@ mod tests {
         std::fs::write(&path, "[this is: not, a policy\n").unwrap();
         file.reload_if_changed(&store, &metrics);
         file.reload_if_changed(&store, &metrics);
-        assert!(Arc::ptr_eq(&good, &store.current().unwrap()), "the last good policy stays");
+        assert!(
+            Arc::ptr_eq(&good, &store.current().unwrap()),
+            "the last good policy stays"
+        );
         let text = metrics.encode().unwrap();
-        assert!(text.contains("orkestra_webhook_policy_reload_failures_total 2"), "{text}");
+        assert!(
+            text.contains("orkestra_webhook_policy_reload_failures_total 2"),
+            "{text}"
+        );
     }
 }

@@ -6,12 +6,14 @@
 //! AdmissionReview carrying the request uid whenever one can be found, or HTTP 400 when none can.
 
 use crate::metrics::{Endpoint, OperationLabel, Outcome};
+use axum::http::StatusCode;
+use kube::core::DynamicObject;
+use kube::core::admission::{
+    AdmissionRequest, AdmissionResponse, AdmissionReview, META_API_VERSION_V1, META_KIND, Operation,
+};
 use orkestra_shared::admission::{mutate, validate};
 use orkestra_shared::field_error::FieldError;
 use orkestra_shared::policy::Policy;
-use axum::http::StatusCode;
-use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, META_API_VERSION_V1, META_KIND, Operation};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 use std::fmt;
@@ -51,13 +53,19 @@ pub struct Unreadable {
 
 impl Unreadable {
     fn new(body: &[u8], reason: String) -> Unreadable {
-        Unreadable { uid: lenient_uid(body), reason }
+        Unreadable {
+            uid: lenient_uid(body),
+            reason,
+        }
     }
 
     /// A denying AdmissionReview; HTTP 200 when it can carry the request's uid (the API server then
     /// shows the reason), 400 when there is no uid to answer to.
     pub fn into_answer(self) -> Answer {
-        let mut response = AdmissionResponse::invalid(format!("this AdmissionReview cannot be read: {}", self.reason));
+        let mut response = AdmissionResponse::invalid(format!(
+            "this AdmissionReview cannot be read: {}",
+            self.reason
+        ));
         let status = match self.uid {
             Some(uid) => {
                 response.uid = uid;
@@ -78,12 +86,17 @@ impl Unreadable {
 /// Reads an AdmissionReview v1 request.
 pub fn parse(body: &[u8]) -> Result<Review, Unreadable> {
     let unreadable = |reason: String| Unreadable::new(body, reason);
-    let mut value: Value =
-        serde_json::from_slice(body).map_err(|e| unreadable(format!("the body is not JSON: {e}")))?;
+    let mut value: Value = serde_json::from_slice(body)
+        .map_err(|e| unreadable(format!("the body is not JSON: {e}")))?;
     let Some(top) = value.as_object_mut() else {
         return Err(unreadable("the body is not a JSON object".to_owned()));
     };
-    let field = |name: &str| top.get(name).and_then(Value::as_str).unwrap_or("").to_owned();
+    let field = |name: &str| {
+        top.get(name)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
     let (api_version, kind) = (field("apiVersion"), field("kind"));
     if kind != META_KIND || api_version != META_API_VERSION_V1 {
         return Err(unreadable(format!(
@@ -100,14 +113,22 @@ pub fn parse(body: &[u8]) -> Result<Review, Unreadable> {
     let request: AdmissionRequest<DynamicObject> = review
         .try_into()
         .map_err(|_| unreadable("the AdmissionReview has no request".to_owned()))?;
-    Ok(Review { request, object, old_object })
+    Ok(Review {
+        request,
+        object,
+        old_object,
+    })
 }
 
 /// Answers one review body at `endpoint`. `policy` is `None` until a policy was loaded.
 /// Records uid, operation, object_name, dry_run and allowed in the current tracing span.
 pub fn answer(endpoint: Endpoint, body: &[u8], policy: Option<&Policy>) -> Answer {
     let span = tracing::Span::current();
-    let Review { request, object, old_object } = match parse(body) {
+    let Review {
+        request,
+        object,
+        old_object,
+    } = match parse(body) {
         Ok(review) => review,
         Err(unreadable) => {
             if let Some(uid) = &unreadable.uid {
@@ -124,7 +145,13 @@ pub fn answer(endpoint: Endpoint, body: &[u8], policy: Option<&Policy>) -> Answe
     span.record("dry_run", request.dry_run);
     let (response, outcome, detail) = decide(endpoint, &request, object, old_object, policy);
     span.record("allowed", outcome.allowed());
-    Answer { status: StatusCode::OK, review: response.into_review(), outcome, operation, detail }
+    Answer {
+        status: StatusCode::OK,
+        review: response.into_review(),
+        outcome,
+        operation,
+        detail,
+    }
 }
 
 fn decide(
@@ -137,7 +164,10 @@ fn decide(
     let response = AdmissionResponse::from(request);
     let kind = &request.kind;
     // Subresources (status) are the controller's business, not the user's spec: never reviewed.
-    let reviewed = kind.group == GROUP && kind.version == VERSION && kind.kind == KIND && request.sub_resource.is_none();
+    let reviewed = kind.group == GROUP
+        && kind.version == VERSION
+        && kind.kind == KIND
+        && request.sub_resource.is_none();
     if !reviewed || !matches!(request.operation, Operation::Create | Operation::Update) {
         return (response, Outcome::Allowed, None);
     }
@@ -152,14 +182,19 @@ fn decide(
                 Ok(patched) => (patched, Outcome::Patched, None),
                 Err(error) => {
                     let reason = format!("the defaults could not be encoded: {error}");
-                    (AdmissionResponse::from(request).deny(&reason), Outcome::Invalid, Some(reason))
+                    (
+                        AdmissionResponse::from(request).deny(&reason),
+                        Outcome::Invalid,
+                        Some(reason),
+                    )
                 }
             },
             Err(errors) => denied(response, &errors),
         },
         Endpoint::Validate => {
             let Some(policy) = policy else {
-                let reason = "the webhook has not loaded its policy yet; try again shortly".to_owned();
+                let reason =
+                    "the webhook has not loaded its policy yet; try again shortly".to_owned();
                 return (response.deny(&reason), Outcome::Denied, Some(reason));
             };
             let old = match request.operation {
@@ -171,16 +206,35 @@ fn decide(
             if !verdict.warnings.is_empty() {
                 response.warnings = Some(verdict.warnings);
             }
-            if verdict.errors.is_empty() { (response, Outcome::Allowed, None) } else { denied(response, &verdict.errors) }
+            if verdict.errors.is_empty() {
+                (response, Outcome::Allowed, None)
+            } else {
+                denied(response, &verdict.errors)
+            }
         }
     }
 }
 
 /// Denies with every error on its own line, `path: message`: what `kubectl apply` shows.
-fn denied(response: AdmissionResponse, errors: &[FieldError]) -> (AdmissionResponse, Outcome, Option<String>) {
-    let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
-    let paths = errors.iter().map(|e| e.path.as_str()).collect::<Vec<_>>().join(", ");
-    (response.deny(message), Outcome::Denied, Some(format!("{} error(s) at {paths}", errors.len())))
+fn denied(
+    response: AdmissionResponse,
+    errors: &[FieldError],
+) -> (AdmissionResponse, Outcome, Option<String>) {
+    let message = errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let paths = errors
+        .iter()
+        .map(|e| e.path.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    (
+        response.deny(message),
+        Outcome::Denied,
+        Some(format!("{} error(s) at {paths}", errors.len())),
+    )
 }
 
 fn operation_label(operation: &Operation) -> OperationLabel {
@@ -197,7 +251,11 @@ fn operation_label(operation: &Operation) -> OperationLabel {
 pub fn lenient_uid(body: &[u8]) -> Option<String> {
     let mut uid = None;
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let _ignored = Seek { depth: 0, uid: &mut uid }.deserialize(&mut deserializer);
+    let _ignored = Seek {
+        depth: 0,
+        uid: &mut uid,
+    }
+    .deserialize(&mut deserializer);
     uid
 }
 
@@ -225,7 +283,10 @@ impl<'de> Visitor<'de> for Seek<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<String>()? {
             match (self.depth, key.as_str()) {
-                (0, "request") => map.next_value_seed(Seek { depth: 1, uid: &mut *self.uid })?,
+                (0, "request") => map.next_value_seed(Seek {
+                    depth: 1,
+                    uid: &mut *self.uid,
+                })?,
                 (1, "uid") => *self.uid = Some(map.next_value::<String>()?),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -249,7 +310,8 @@ mod tests {
 
     #[test]
     fn nested_uids_are_not_the_request_uid() {
-        let body = br#"{"request":{"userInfo":{"uid":"user"},"object":{"metadata":{"uid":"obj"}}}}"#;
+        let body =
+            br#"{"request":{"userInfo":{"uid":"user"},"object":{"metadata":{"uid":"obj"}}}}"#;
         assert_eq!(lenient_uid(body), None);
         assert_eq!(lenient_uid(br#"{"uid":"top","request":5}"#), None);
         assert_eq!(lenient_uid(b"\xff\xfe"), None);

@@ -10,8 +10,8 @@ use crate::listener;
 use crate::logging;
 use crate::metrics::Metrics;
 use crate::policy_watch::{PolicyFile, PolicyStore};
-use orkestra_shared::policy::Policy;
 use anyhow::Context;
+use orkestra_shared::policy::Policy;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,9 +34,25 @@ pub struct ServeConfig {
 
 /// The `serve` subcommand: runs until SIGTERM or SIGINT, then drains and returns.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let ServeArgs { listen, admin_listen, tls_cert, tls_key, policy, log_format, reload_interval } = args;
+    let ServeArgs {
+        listen,
+        admin_listen,
+        tls_cert,
+        tls_key,
+        policy,
+        log_format,
+        reload_interval,
+    } = args;
     logging::init(log_format);
-    let config = ServeConfig { listen, admin_listen, tls_cert, tls_key, policy, reload_interval, limits: Limits::default() };
+    let config = ServeConfig {
+        listen,
+        admin_listen,
+        tls_cert,
+        tls_key,
+        policy,
+        reload_interval,
+        limits: Limits::default(),
+    };
     let shutdown = CancellationToken::new();
     let server = start(config, shutdown.clone()).await?;
     tracing::info!(listen = %server.tls_addr, admin = %server.admin_addr, "orkestra-webhook serving");
@@ -68,32 +84,71 @@ impl RunningServer {
 
 /// Loads what it can, binds both listeners and serves until `shutdown` fires. A missing or bad
 /// certificate or policy does not stop the start: the server reports not ready and keeps polling.
-pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> anyhow::Result<RunningServer> {
-    let ServeConfig { listen, admin_listen, tls_cert, tls_key, policy, reload_interval, limits } = config;
+pub async fn start(
+    config: ServeConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunningServer> {
+    let ServeConfig {
+        listen,
+        admin_listen,
+        tls_cert,
+        tls_key,
+        policy,
+        reload_interval,
+        limits,
+    } = config;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let metrics = Arc::new(Metrics::new());
     let resolver = Arc::new(CertResolver::default());
     let mut cert_files = CertFiles::new(tls_cert, tls_key);
     cert_files.reload_if_changed(&resolver, &provider, &metrics);
     let (store, mut policy_file) = match policy {
-        Some(path) => (Arc::new(PolicyStore::default()), Some(PolicyFile::new(path))),
+        Some(path) => (
+            Arc::new(PolicyStore::default()),
+            Some(PolicyFile::new(path)),
+        ),
         None => (Arc::new(PolicyStore::with(Policy::default())), None),
     };
     if let Some(file) = policy_file.as_mut() {
         file.reload_if_changed(&store, &metrics);
     }
 
-    let tls = Arc::new(crate::tls::server_config(resolver.clone(), provider.clone()).context("TLS configuration")?);
-    let tls_listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    let admin_listener = TcpListener::bind(admin_listen).await.with_context(|| format!("cannot listen on {admin_listen}"))?;
+    let tls = Arc::new(
+        crate::tls::server_config(resolver.clone(), provider.clone())
+            .context("TLS configuration")?,
+    );
+    let tls_listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let admin_listener = TcpListener::bind(admin_listen)
+        .await
+        .with_context(|| format!("cannot listen on {admin_listen}"))?;
     let (tls_addr, admin_addr) = (tls_listener.local_addr()?, admin_listener.local_addr()?);
 
-    let app = handlers::router(AdmissionState { policy: store.clone(), metrics: metrics.clone() }, &limits);
-    let admin_app = admin::router(AdminState { certificate: resolver.clone(), policy: store.clone(), metrics: metrics.clone() });
-    let admission = tokio::spawn(listener::serve_tls(tls_listener, tls, app, limits, shutdown.clone()));
+    let app = handlers::router(
+        AdmissionState {
+            policy: store.clone(),
+            metrics: metrics.clone(),
+        },
+        &limits,
+    );
+    let admin_app = admin::router(AdminState {
+        certificate: resolver.clone(),
+        policy: store.clone(),
+        metrics: metrics.clone(),
+    });
+    let admission = tokio::spawn(listener::serve_tls(
+        tls_listener,
+        tls,
+        app,
+        limits,
+        shutdown.clone(),
+    ));
     let admin_shutdown = shutdown.clone();
     let admin = tokio::spawn(async move {
-        let served = axum::serve(admin_listener, admin_app).with_graceful_shutdown(admin_shutdown.cancelled_owned()).await;
+        let served = axum::serve(admin_listener, admin_app)
+            .with_graceful_shutdown(admin_shutdown.cancelled_owned())
+            .await;
         if let Err(error) = served {
             tracing::error!(%error, "admin listener failed");
         }
@@ -108,7 +163,12 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> anyhow::
                 _ = timer.tick() => {}
             }
             // Small files, read on a blocking thread so a slow volume never stalls the runtime.
-            let (resolver, store, metrics, provider) = (resolver.clone(), store.clone(), reload_metrics.clone(), provider.clone());
+            let (resolver, store, metrics, provider) = (
+                resolver.clone(),
+                store.clone(),
+                reload_metrics.clone(),
+                provider.clone(),
+            );
             let (files, policy) = (cert_files, policy_file);
             let reloaded = tokio::task::spawn_blocking(move || {
                 let (mut files, mut policy) = (files, policy);
@@ -128,7 +188,12 @@ pub async fn start(config: ServeConfig, shutdown: CancellationToken) -> anyhow::
             }
         }
     });
-    Ok(RunningServer { tls_addr, admin_addr, metrics, tasks: vec![admission, admin, reload] })
+    Ok(RunningServer {
+        tls_addr,
+        admin_addr,
+        metrics,
+        tasks: vec![admission, admin, reload],
+    })
 }
 
 async fn shutdown_signal() -> anyhow::Result<()> {

@@ -6,7 +6,10 @@ use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 use std::sync::Arc;
 
-pub fn server_config(resolver: Arc<CertResolver>, provider: Arc<CryptoProvider>) -> Result<ServerConfig, rustls::Error> {
+pub fn server_config(
+    resolver: Arc<CertResolver>,
+    provider: Arc<CryptoProvider>,
+) -> Result<ServerConfig, rustls::Error> {
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_no_client_auth()

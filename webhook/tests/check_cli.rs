@@ -40,7 +40,11 @@ spec:
 const CONFIG_MAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: other}\ndata: {a: b}\n";
 
 fn check(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_orkestra-webhook")).arg("check").args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_orkestra-webhook"))
+        .arg("check")
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
@@ -56,10 +60,18 @@ fn stderr(output: &Output) -> String {
 #[test]
 fn valid_documents_exit_0_and_other_kinds_are_skipped() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "groups.yaml", &format!("{VALID}---\n{CONFIG_MAP}---\n"));
+    let file = write(
+        dir.path(),
+        "groups.yaml",
+        &format!("{VALID}---\n{CONFIG_MAP}---\n"),
+    );
     let output = check(&[&file]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert!(stderr(&output).contains("checked 1 ApplicationGroup(s): 0 invalid"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("checked 1 ApplicationGroup(s): 0 invalid"),
+        "{}",
+        stderr(&output)
+    );
     assert!(output.stdout.is_empty());
 }
 
@@ -71,17 +83,30 @@ fn invalid_documents_exit_1_with_one_line_per_error() {
     let output = check(&[&good, &bad]);
     assert_eq!(output.status.code(), Some(1));
     let text = stderr(&output);
-    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with(&format!("{bad}: broken: "))).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with(&format!("{bad}: broken: ")))
+        .collect();
     assert!(
-        lines.iter().any(|l| l.starts_with(&format!("{bad}: broken: spec.applications[0].dependencies[0]: "))),
+        lines.iter().any(|l| l.starts_with(&format!(
+            "{bad}: broken: spec.applications[0].dependencies[0]: "
+        ))),
         "{text}"
     );
     assert!(
-        lines.iter().any(|l| l.starts_with(&format!("{bad}: broken: spec.applications[0].spec.release.targetNamespace: "))),
+        lines.iter().any(|l| l.starts_with(&format!(
+            "{bad}: broken: spec.applications[0].spec.release.targetNamespace: "
+        ))),
         "{text}"
     );
-    assert!(!text.contains(&format!("{good}: ")), "the good file has no errors: {text}");
-    assert!(text.contains("checked 3 ApplicationGroup(s): 1 invalid"), "{text}");
+    assert!(
+        !text.contains(&format!("{good}: ")),
+        "the good file has no errors: {text}"
+    );
+    assert!(
+        text.contains("checked 3 ApplicationGroup(s): 1 invalid"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -98,14 +123,21 @@ fn print_defaulted_writes_the_defaulted_groups_as_yaml() {
     let app = &groups[0]["spec"]["applications"][1];
     assert_eq!(app["spec"]["chart"]["version"], "*", "{text}");
     assert_eq!(app["spec"]["release"]["timeout"], "5m", "{text}");
-    assert_eq!(groups[0]["spec"]["applications"][0]["spec"]["chart"]["version"], "6.6.0");
+    assert_eq!(
+        groups[0]["spec"]["applications"][0]["spec"]["chart"]["version"],
+        "6.6.0"
+    );
 }
 
 #[test]
 fn json_files_and_standard_input_are_read() {
     let dir = tempfile::tempdir().unwrap();
     let group: serde_json::Value = serde_norway::from_str(VALID).unwrap();
-    let file = write(dir.path(), "group.json", &serde_json::to_string_pretty(&group).unwrap());
+    let file = write(
+        dir.path(),
+        "group.json",
+        &serde_json::to_string_pretty(&group).unwrap(),
+    );
     assert_eq!(check(&[&file]).status.code(), Some(0));
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_orkestra-webhook"))
@@ -114,27 +146,47 @@ fn json_files_and_standard_input_are_read() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(INVALID.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(INVALID.as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("-: broken: spec.applications[0].dependencies[0]: "), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("-: broken: spec.applications[0].dependencies[0]: "),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn malformed_yaml_exits_2_and_says_where() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "broken.yaml", &format!("{VALID}---\nkind: ApplicationGroup\nspec: [unclosed\n"));
+    let file = write(
+        dir.path(),
+        "broken.yaml",
+        &format!("{VALID}---\nkind: ApplicationGroup\nspec: [unclosed\n"),
+    );
     let output = check(&[&file]);
     assert_eq!(output.status.code(), Some(2));
     let text = stderr(&output);
-    assert!(text.contains(&file) && text.contains("document 2") && text.contains("line"), "{text}");
+    assert!(
+        text.contains(&file) && text.contains("document 2") && text.contains("line"),
+        "{text}"
+    );
 }
 
 #[test]
 fn an_unreadable_file_exits_2() {
     let output = check(&["/nonexistent/groups.yaml"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("/nonexistent/groups.yaml: cannot read"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("/nonexistent/groups.yaml: cannot read"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -147,10 +199,18 @@ fn usage_errors_exit_2() {
 fn the_policy_file_is_applied_and_a_bad_one_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "groups.yaml", VALID);
-    let strict = write(dir.path(), "strict.yaml", "allowedChartRepositories: [\"https://charts.internal/\"]\n");
+    let strict = write(
+        dir.path(),
+        "strict.yaml",
+        "allowedChartRepositories: [\"https://charts.internal/\"]\n",
+    );
     let output = check(&["--policy", &strict, &file]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(stderr(&output).contains("bookinfo: spec.applications[0].spec.chart.url: "), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("bookinfo: spec.applications[0].spec.chart.url: "),
+        "{}",
+        stderr(&output)
+    );
 
     let broken = write(dir.path(), "broken-policy.yaml", "noSuchField: 1\n");
     let output = check(&["--policy", &broken, &file]);
@@ -161,8 +221,17 @@ fn the_policy_file_is_applied_and_a_bad_one_exits_2() {
 #[test]
 fn a_group_of_another_api_version_is_invalid() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "old.yaml", &VALID.replace("v1alpha1", "v1alpha0"));
+    let file = write(
+        dir.path(),
+        "old.yaml",
+        &VALID.replace("v1alpha1", "v1alpha0"),
+    );
     let output = check(&[&file]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("bookinfo: apiVersion: expected \"orkestra.azure.microsoft.com/v1alpha1\""), "{}", stderr(&output));
+    assert!(
+        stderr(&output)
+            .contains("bookinfo: apiVersion: expected \"orkestra.azure.microsoft.com/v1alpha1\""),
+        "{}",
+        stderr(&output)
+    );
 }

@@ -20,10 +20,18 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
-        "[a-z0-9:/. *^-]{0,12}".prop_map(Value::from),
-        prop_oneof![Just("CREATE"), Just("UPDATE"), Just("DELETE"), Just("ApplicationGroup"), Just("kube-system")]
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
             .prop_map(Value::from),
+        "[a-z0-9:/. *^-]{0,12}".prop_map(Value::from),
+        prop_oneof![
+            Just("CREATE"),
+            Just("UPDATE"),
+            Just("DELETE"),
+            Just("ApplicationGroup"),
+            Just("kube-system")
+        ]
+        .prop_map(Value::from),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
         prop_oneof![
@@ -47,13 +55,22 @@ fn json_value() -> impl Strategy<Value = Value> {
 /// A valid review with one random change: a subtree replaced by random JSON, or a key removed.
 fn mutated_review() -> impl Strategy<Value = Value> {
     let base = {
-        let object = group("bookinfo", vec![app("db", &[]), app("api", &["db"]), app("web", &["api"])]);
+        let object = group(
+            "bookinfo",
+            vec![app("db", &[]), app("api", &["db"]), app("web", &["api"])],
+        );
         let mut update = review("UPDATE", Some(object.clone()), Some(object.clone()));
         update["request"]["dryRun"] = json!(true);
         prop_oneof![Just(create(object)), Just(update)]
     };
-    (base, prop::collection::vec((any::<prop::sample::Index>(), json_value(), any::<bool>()), 1..4)).prop_map(
-        |(mut review, changes)| {
+    (
+        base,
+        prop::collection::vec(
+            (any::<prop::sample::Index>(), json_value(), any::<bool>()),
+            1..4,
+        ),
+    )
+        .prop_map(|(mut review, changes)| {
             for (index, replacement, remove) in changes {
                 let paths = pointers(&review, String::new());
                 let path = index.get(&paths).clone();
@@ -77,16 +94,20 @@ fn mutated_review() -> impl Strategy<Value = Value> {
                 }
             }
             review
-        },
-    )
+        })
 }
 
 /// Every JSON pointer in `value` (keys here never contain `/` or `~`).
 fn pointers(value: &Value, prefix: String) -> Vec<String> {
     let mut out = vec![prefix.clone()];
     match value {
-        Value::Object(map) => map.iter().for_each(|(k, v)| out.extend(pointers(v, format!("{prefix}/{k}")))),
-        Value::Array(items) => items.iter().enumerate().for_each(|(i, v)| out.extend(pointers(v, format!("{prefix}/{i}")))),
+        Value::Object(map) => map
+            .iter()
+            .for_each(|(k, v)| out.extend(pointers(v, format!("{prefix}/{k}")))),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| out.extend(pointers(v, format!("{prefix}/{i}")))),
         _ => {}
     }
     out
@@ -94,7 +115,11 @@ fn pointers(value: &Value, prefix: String) -> Vec<String> {
 
 /// Well-formed: 200 or 400, an AdmissionReview v1 with a response, which serializes.
 fn assert_well_formed(answer: &Answer) -> Value {
-    assert!(answer.status == 200 || answer.status == 400, "{:?}", answer.status);
+    assert!(
+        answer.status == 200 || answer.status == 400,
+        "{:?}",
+        answer.status
+    );
     let review = serde_json::to_value(&answer.review).unwrap();
     assert_eq!(review["apiVersion"], "admission.k8s.io/v1");
     assert_eq!(review["kind"], "AdmissionReview");

@@ -17,16 +17,35 @@ use std::sync::Arc;
 use tower::ServiceExt;
 
 async fn call_with(policy: Policy, path: &str, body: Body) -> (StatusCode, Value) {
-    let state = AdmissionState { policy: Arc::new(PolicyStore::with(policy)), metrics: Arc::new(Metrics::new()) };
-    let request = Request::post(path).header("content-type", "application/json").body(body).unwrap();
-    let response = router(state, &Limits::default()).oneshot(request).await.unwrap();
+    let state = AdmissionState {
+        policy: Arc::new(PolicyStore::with(policy)),
+        metrics: Arc::new(Metrics::new()),
+    };
+    let request = Request::post(path)
+        .header("content-type", "application/json")
+        .body(body)
+        .unwrap();
+    let response = router(state, &Limits::default())
+        .oneshot(request)
+        .await
+        .unwrap();
     let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 async fn call(path: &str, review: &Value) -> Value {
-    let (status, answer) = call_with(Policy::default(), path, Body::from(serde_json::to_vec(review).unwrap())).await;
+    let (status, answer) = call_with(
+        Policy::default(),
+        path,
+        Body::from(serde_json::to_vec(review).unwrap()),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     answer["response"].clone()
 }
@@ -37,7 +56,12 @@ async fn denial(review: &Value) -> Vec<String> {
     if response["allowed"] == true {
         return Vec::new();
     }
-    response["status"]["message"].as_str().unwrap().lines().map(str::to_owned).collect()
+    response["status"]["message"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 fn assert_denied_at(lines: &[String], path: &str, words: &[&str]) {
@@ -46,7 +70,10 @@ fn assert_denied_at(lines: &[String], path: &str, words: &[&str]) {
         .find(|line| line.starts_with(&format!("{path}: ")))
         .unwrap_or_else(|| panic!("no error at {path} in {lines:#?}"));
     for word in words {
-        assert!(line.to_lowercase().contains(&word.to_lowercase()), "{line:?} lacks {word:?}");
+        assert!(
+            line.to_lowercase().contains(&word.to_lowercase()),
+            "{line:?} lacks {word:?}"
+        );
     }
 }
 
@@ -76,7 +103,10 @@ async fn mutate_fills_every_default_and_nothing_else() {
     assert_eq!(app["spec"]["release"]["timeout"], "5m");
     assert_eq!(app["spec"]["release"]["interval"], "5m");
     assert_eq!(app["dependencies"], json!([]));
-    assert_eq!(app["spec"]["workflow"], json!([{"name": "helmrelease", "type": "helmrelease", "dependencies": []}]));
+    assert_eq!(
+        app["spec"]["workflow"],
+        json!([{"name": "helmrelease", "type": "helmrelease", "dependencies": []}])
+    );
     // What the user wrote is untouched.
     assert_eq!(app["spec"]["chart"]["url"], "https://charts.example.com");
     assert_eq!(app["spec"]["release"]["targetNamespace"], "web");
@@ -89,24 +119,47 @@ async fn mutate_keeps_what_the_user_set_and_is_idempotent() {
     object["spec"]["applications"][0]["spec"]["chart"]["version"] = json!("^1.2");
     object["spec"]["applications"][0]["spec"]["release"]["timeout"] = json!("10m");
     let once = defaulted(&object, &call("/mutate", &create(object.clone())).await);
-    assert_eq!(once["spec"]["applications"][0]["spec"]["chart"]["version"], "^1.2");
-    assert_eq!(once["spec"]["applications"][0]["spec"]["release"]["timeout"], "10m");
+    assert_eq!(
+        once["spec"]["applications"][0]["spec"]["chart"]["version"],
+        "^1.2"
+    );
+    assert_eq!(
+        once["spec"]["applications"][0]["spec"]["release"]["timeout"],
+        "10m"
+    );
     let again = call("/mutate", &create(once.clone())).await;
     assert_eq!(again["allowed"], true);
-    assert_eq!(defaulted(&once, &again), once, "a defaulted object needs no further patch");
+    assert_eq!(
+        defaulted(&once, &again),
+        once,
+        "a defaulted object needs no further patch"
+    );
 }
 
 #[tokio::test]
 async fn a_valid_group_is_allowed() {
-    let object = group("bookinfo", vec![app("db", &[]), app("api", &["db"]), app("web", &["api", "db"])]);
+    let object = group(
+        "bookinfo",
+        vec![
+            app("db", &[]),
+            app("api", &["db"]),
+            app("web", &["api", "db"]),
+        ],
+    );
     assert_eq!(denial(&create(object)).await, Vec::<String>::new());
 }
 
 #[tokio::test]
 async fn a_dependency_cycle_is_denied_with_the_cycle() {
-    let object = group("bookinfo", vec![app("a", &["c"]), app("b", &["a"]), app("c", &["b"])]);
+    let object = group(
+        "bookinfo",
+        vec![app("a", &["c"]), app("b", &["a"]), app("c", &["b"])],
+    );
     let lines = denial(&create(object)).await;
-    let line = lines.iter().find(|l| l.contains("->")).unwrap_or_else(|| panic!("no cycle in {lines:#?}"));
+    let line = lines
+        .iter()
+        .find(|l| l.contains("->"))
+        .unwrap_or_else(|| panic!("no cycle in {lines:#?}"));
     assert!(line.starts_with("spec.applications"), "{line}");
     for name in ["a", "b", "c"] {
         assert!(line.contains(name), "{line}");
@@ -116,38 +169,58 @@ async fn a_dependency_cycle_is_denied_with_the_cycle() {
 #[tokio::test]
 async fn duplicate_application_names_are_denied() {
     let object = group("bookinfo", vec![app("web", &[]), app("web", &[])]);
-    assert_denied_at(&denial(&create(object)).await, "spec.applications[1].name", &["web"]);
+    assert_denied_at(
+        &denial(&create(object)).await,
+        "spec.applications[1].name",
+        &["web"],
+    );
 }
 
 #[tokio::test]
 async fn an_unknown_dependency_is_denied() {
     let object = group("bookinfo", vec![app("web", &["db"])]);
-    assert_denied_at(&denial(&create(object)).await, "spec.applications[0].dependencies[0]", &["db"]);
+    assert_denied_at(
+        &denial(&create(object)).await,
+        "spec.applications[0].dependencies[0]",
+        &["db"],
+    );
 }
 
 #[tokio::test]
 async fn a_bad_chart_url_is_denied() {
     let mut object = group("bookinfo", vec![app("web", &[])]);
     object["spec"]["applications"][0]["spec"]["chart"]["url"] = json!("ftp//charts example");
-    assert_denied_at(&denial(&create(object)).await, "spec.applications[0].spec.chart.url", &[]);
+    assert_denied_at(
+        &denial(&create(object)).await,
+        "spec.applications[0].spec.chart.url",
+        &[],
+    );
 }
 
 #[tokio::test]
 async fn a_forbidden_namespace_is_denied_by_the_default_policy() {
     let mut object = group("bookinfo", vec![app("web", &[])]);
     object["spec"]["applications"][0]["spec"]["release"]["targetNamespace"] = json!("kube-system");
-    assert_denied_at(&denial(&create(object)).await, "spec.applications[0].spec.release.targetNamespace", &["kube-system"]);
+    assert_denied_at(
+        &denial(&create(object)).await,
+        "spec.applications[0].spec.release.targetNamespace",
+        &["kube-system"],
+    );
 }
 
 #[tokio::test]
 async fn a_configured_policy_restricts_chart_repositories() {
-    let policy = Policy::from_yaml("allowedChartRepositories: [\"https://charts.internal/\"]\n").unwrap();
+    let policy =
+        Policy::from_yaml("allowedChartRepositories: [\"https://charts.internal/\"]\n").unwrap();
     let body = serde_json::to_vec(&create(group("bookinfo", vec![app("web", &[])]))).unwrap();
     let (status, answer) = call_with(policy, "/validate", Body::from(body)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(answer["response"]["allowed"], false);
     let message = answer["response"]["status"]["message"].as_str().unwrap();
-    assert!(message.contains("spec.applications[0].spec.chart.url"), "{message}");
+    assert!(
+        message.contains("spec.applications[0].spec.chart.url"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -158,7 +231,11 @@ async fn every_error_is_listed_one_per_line() {
     assert!(lines.len() >= 3, "{lines:#?}");
     assert_denied_at(&lines, "spec.applications[0].dependencies[0]", &["db"]);
     assert_denied_at(&lines, "spec.applications[1].name", &[]);
-    assert_denied_at(&lines, "spec.applications[0].spec.release.targetNamespace", &[]);
+    assert_denied_at(
+        &lines,
+        "spec.applications[0].spec.release.targetNamespace",
+        &[],
+    );
 }
 
 #[tokio::test]
@@ -168,13 +245,22 @@ async fn an_update_moving_an_application_warns() {
     new["spec"]["applications"][0]["spec"]["release"]["targetNamespace"] = json!("web-2");
     let response = call("/validate", &review("UPDATE", Some(new), Some(old))).await;
     assert_eq!(response["allowed"], true);
-    let warnings = response["warnings"].as_array().unwrap_or_else(|| panic!("no warnings: {response}"));
-    assert!(warnings.iter().any(|w| w.as_str().unwrap().contains("web")), "{warnings:?}");
+    let warnings = response["warnings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no warnings: {response}"));
+    assert!(
+        warnings.iter().any(|w| w.as_str().unwrap().contains("web")),
+        "{warnings:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_create_gets_no_update_warnings() {
-    let response = call("/validate", &create(group("bookinfo", vec![app("web", &[])]))).await;
+    let response = call(
+        "/validate",
+        &create(group("bookinfo", vec![app("web", &[])])),
+    )
+    .await;
     assert_eq!(response["allowed"], true);
     assert!(response.get("warnings").is_none(), "{response}");
 }
@@ -184,10 +270,16 @@ async fn dry_run_is_answered_the_same() {
     let object = group("bookinfo", vec![app("web", &["db"])]);
     let mut dry = create(object.clone());
     dry["request"]["dryRun"] = json!(true);
-    assert_eq!(call("/validate", &dry).await, call("/validate", &create(object.clone())).await);
+    assert_eq!(
+        call("/validate", &dry).await,
+        call("/validate", &create(object.clone())).await
+    );
     let mut dry = create(group("bookinfo", vec![bare_app("web")]));
     dry["request"]["dryRun"] = json!(true);
-    assert_eq!(call("/mutate", &dry).await, call("/mutate", &create(group("bookinfo", vec![bare_app("web")]))).await);
+    assert_eq!(
+        call("/mutate", &dry).await,
+        call("/mutate", &create(group("bookinfo", vec![bare_app("web")]))).await
+    );
 }
 
 #[tokio::test]
@@ -211,7 +303,10 @@ async fn a_streamed_body_over_the_limit_gets_413() {
 
 #[tokio::test]
 async fn other_methods_are_refused() {
-    let state = AdmissionState { policy: Arc::new(PolicyStore::with(Policy::default())), metrics: Arc::new(Metrics::new()) };
+    let state = AdmissionState {
+        policy: Arc::new(PolicyStore::with(Policy::default())),
+        metrics: Arc::new(Metrics::new()),
+    };
     let response = router(state, &Limits::default())
         .oneshot(Request::get("/validate").body(Body::empty()).unwrap())
         .await

@@ -9,7 +9,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,7 +26,10 @@ async fn serves_reviews_logs_json_and_exits_0_on_sigterm() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_orkestra-webhook"))
         .arg("serve")
         .env("ORKESTRA_WEBHOOK_LISTEN", format!("127.0.0.1:{port}"))
-        .env("ORKESTRA_WEBHOOK_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
+        .env(
+            "ORKESTRA_WEBHOOK_ADMIN_LISTEN",
+            format!("127.0.0.1:{admin_port}"),
+        )
         .env("ORKESTRA_WEBHOOK_TLS_CERT", &cert)
         .env("ORKESTRA_WEBHOOK_TLS_KEY", &key)
         .args(["--log-format", "json"])
@@ -32,40 +39,76 @@ async fn serves_reviews_logs_json_and_exits_0_on_sigterm() {
     let admin = format!("127.0.0.1:{admin_port}").parse().unwrap();
     let started = Instant::now();
     loop {
-        if tokio::net::TcpStream::connect(admin).await.is_ok() && admin_get(admin, "/readyz").await.0 == 200 {
+        if tokio::net::TcpStream::connect(admin).await.is_ok()
+            && admin_get(admin, "/readyz").await.0 == 200
+        {
             break;
         }
         assert!(started.elapsed() < Duration::from_secs(10), "never ready");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let denied = create(group("bookinfo", vec![app("web", &["db"])]));
-    let answer = post(format!("127.0.0.1:{port}").parse().unwrap(), client_config(ca.der(), &[]), "/validate", &serde_json::to_vec(&denied).unwrap())
-        .await
-        .unwrap();
+    let answer = post(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        client_config(ca.der(), &[]),
+        "/validate",
+        &serde_json::to_vec(&denied).unwrap(),
+    )
+    .await
+    .unwrap();
     assert_eq!(answer.json()["response"]["allowed"], false);
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let started = Instant::now();
     let exit = loop {
         if let Some(exit) = child.try_wait().unwrap() {
             break exit;
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "did not stop on SIGTERM");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "did not stop on SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(exit.code(), Some(0));
     let mut logs = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
-    let lines: Vec<serde_json::Value> = logs.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
-    let denial = lines.iter().find(|l| l["message"] == "review denied").unwrap_or_else(|| panic!("{logs}"));
-    assert_eq!(denial["span"]["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002", "{denial}");
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let denial = lines
+        .iter()
+        .find(|l| l["message"] == "review denied")
+        .unwrap_or_else(|| panic!("{logs}"));
+    assert_eq!(
+        denial["span"]["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002",
+        "{denial}"
+    );
     assert_eq!(denial["span"]["operation"], "CREATE", "{denial}");
     // NB: not `name`: the JSON formatter uses that key for the span's own name.
     assert_eq!(denial["span"]["object_name"], "bookinfo", "{denial}");
     assert_eq!(denial["span"]["allowed"], false, "{denial}");
-    assert!(denial["errors"].as_str().unwrap().contains("spec.applications[0].dependencies[0]"), "{denial}");
+    assert!(
+        denial["errors"]
+            .as_str()
+            .unwrap()
+            .contains("spec.applications[0].dependencies[0]"),
+        "{denial}"
+    );
     // Field paths only: never the object's values (the unknown dependency's name is a value).
-    assert!(!logs.contains("\"db\"") && !logs.contains("charts.example.com"), "{logs}");
+    assert!(
+        !logs.contains("\"db\"") && !logs.contains("charts.example.com"),
+        "{logs}"
+    );
     assert!(lines.iter().any(|l| l["message"] == "stopped"), "{logs}");
 }

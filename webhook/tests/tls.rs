@@ -19,9 +19,19 @@ fn valid_review() -> Vec<u8> {
 async fn a_review_over_tls_is_answered_with_its_uid() {
     let dir = tempfile::tempdir().unwrap();
     let (ca, server) = server_with_fresh_certs(dir.path(), Limits::default()).await;
-    let answer = post(server.tls_addr, client_config(ca.der(), &[]), "/validate", &valid_review()).await.unwrap();
+    let answer = post(
+        server.tls_addr,
+        client_config(ca.der(), &[]),
+        "/validate",
+        &valid_review(),
+    )
+    .await
+    .unwrap();
     assert_eq!(answer.status, 200);
-    assert_eq!(answer.json()["response"]["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002");
+    assert_eq!(
+        answer.json()["response"]["uid"],
+        "705ab4f5-6393-11e8-b7cc-42010a800002"
+    );
     assert_eq!(answer.serial, "1");
     server.stop().await;
 }
@@ -31,10 +41,15 @@ async fn alpn_offers_http2_and_http1() {
     let dir = tempfile::tempdir().unwrap();
     let (ca, server) = server_with_fresh_certs(dir.path(), Limits::default()).await;
     for protocol in [&b"h2"[..], b"http/1.1"] {
-        let tls = tls_connect(server.tls_addr, client_config(ca.der(), &[protocol])).await.unwrap();
+        let tls = tls_connect(server.tls_addr, client_config(ca.der(), &[protocol]))
+            .await
+            .unwrap();
         assert_eq!(tls.get_ref().1.alpn_protocol(), Some(protocol));
         let version = tls.get_ref().1.protocol_version().unwrap();
-        assert!(matches!(version, rustls::ProtocolVersion::TLSv1_3 | rustls::ProtocolVersion::TLSv1_2));
+        assert!(matches!(
+            version,
+            rustls::ProtocolVersion::TLSv1_3 | rustls::ProtocolVersion::TLSv1_2
+        ));
     }
     server.stop().await;
 }
@@ -48,7 +63,14 @@ async fn a_chain_is_served_to_a_client_trusting_only_the_root() {
     let chain = format!("{leaf_pem}{}", intermediate.cert.pem());
     let (cert, key) = write_pair(dir.path(), &chain, &key_pem);
     let server = TestServer::start(cert, key, None, Limits::default()).await;
-    let answer = post(server.tls_addr, client_config(root.der(), &[]), "/validate", &valid_review()).await.unwrap();
+    let answer = post(
+        server.tls_addr,
+        client_config(root.der(), &[]),
+        "/validate",
+        &valid_review(),
+    )
+    .await
+    .unwrap();
     assert_eq!(answer.status, 200);
     assert_eq!(answer.serial, "4d");
     server.stop().await;
@@ -61,9 +83,15 @@ async fn tls_1_1_client_hello_is_refused() {
     let mut tcp = TcpStream::connect(server.tls_addr).await.unwrap();
     tcp.write_all(&tls_1_1_client_hello()).await.unwrap();
     let mut reply = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut reply)).await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut reply))
+        .await
+        .unwrap();
     // A fatal protocol_version alert: never a ServerHello (handshake record 0x16).
-    assert_eq!(reply, [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 70], "server answered a TLS 1.1 hello with {reply:?}");
+    assert_eq!(
+        reply,
+        [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 70],
+        "server answered a TLS 1.1 hello with {reply:?}"
+    );
     assert_server_still_serves(&server, &ca).await;
     server.stop().await;
 }
@@ -92,7 +120,12 @@ fn tls_1_1_client_hello() -> Vec<u8> {
     let groups = [0x00, 0x04, 0x00, 0x1d, 0x00, 0x17]; // x25519, secp256r1
     let point_formats = [0x01, 0x00];
     let signature_schemes = [0x00, 0x06, 0x04, 0x03, 0x08, 0x04, 0x04, 0x01]; // ecdsa p256, rsa-pss, rsa-pkcs1
-    for (kind, data) in [(0x0000u16, &sni[..]), (0x000a, &groups), (0x000b, &point_formats), (0x000d, &signature_schemes)] {
+    for (kind, data) in [
+        (0x0000u16, &sni[..]),
+        (0x000a, &groups),
+        (0x000b, &point_formats),
+        (0x000d, &signature_schemes),
+    ] {
         extensions.extend_from_slice(&kind.to_be_bytes());
         extensions.extend_from_slice(&(data.len() as u16).to_be_bytes());
         extensions.extend_from_slice(data);
@@ -114,11 +147,17 @@ async fn plain_http_on_the_tls_port_gets_400() {
     let (ca, server) = server_with_fresh_certs(dir.path(), Limits::default()).await;
     let mut tcp = TcpStream::connect(server.tls_addr).await.unwrap();
     let body = valid_review();
-    let head = format!("POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len());
+    let head = format!(
+        "POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
     tcp.write_all(head.as_bytes()).await.unwrap();
     tcp.write_all(&body).await.unwrap();
     let mut reply = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut reply)).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut reply))
+        .await
+        .unwrap()
+        .unwrap();
     let answer = parse_http(&reply).unwrap();
     assert_eq!(answer.status, 400);
     assert!(String::from_utf8_lossy(&answer.body).contains("HTTP request to an HTTPS server"));
@@ -130,14 +169,24 @@ async fn plain_http_on_the_tls_port_gets_400() {
 #[tokio::test]
 async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     let dir = tempfile::tempdir().unwrap();
-    let limits = Limits { header_read_timeout: Duration::from_millis(300), ..Limits::default() };
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
     let (ca, server) = server_with_fresh_certs(dir.path(), limits).await;
-    let mut slow = tls_connect(server.tls_addr, client_config(ca.der(), &[])).await.unwrap();
-    slow.write_all(b"POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Le").await.unwrap();
+    let mut slow = tls_connect(server.tls_addr, client_config(ca.der(), &[]))
+        .await
+        .unwrap();
+    slow.write_all(b"POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Le")
+        .await
+        .unwrap();
     slow.flush().await.unwrap();
     let mut reply = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut reply)).await;
-    assert!(closed.is_ok(), "the server kept a header-less connection open");
+    assert!(
+        closed.is_ok(),
+        "the server kept a header-less connection open"
+    );
     assert_server_still_serves(&server, &ca).await;
     server.stop().await;
 }
@@ -145,10 +194,15 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
 #[tokio::test]
 async fn a_client_that_never_finishes_its_handshake_is_cut_off() {
     let dir = tempfile::tempdir().unwrap();
-    let limits = Limits { handshake_timeout: Duration::from_millis(300), ..Limits::default() };
+    let limits = Limits {
+        handshake_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
     let (ca, server) = server_with_fresh_certs(dir.path(), limits).await;
     let mut tcp = TcpStream::connect(server.tls_addr).await.unwrap();
-    tcp.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]).await.unwrap();
+    tcp.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .await
+        .unwrap();
     let mut reply = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut reply)).await;
     assert!(closed.is_ok(), "the server kept a half-done handshake open");
@@ -157,7 +211,14 @@ async fn a_client_that_never_finishes_its_handshake_is_cut_off() {
 }
 
 async fn assert_server_still_serves(server: &TestServer, ca: &Ca) {
-    let answer = post(server.tls_addr, client_config(ca.der(), &[]), "/validate", &valid_review()).await.unwrap();
+    let answer = post(
+        server.tls_addr,
+        client_config(ca.der(), &[]),
+        "/validate",
+        &valid_review(),
+    )
+    .await
+    .unwrap();
     assert_eq!(answer.status, 200);
     assert_eq!(answer.json()["response"]["allowed"], true);
 }
@@ -174,21 +235,40 @@ async fn certificate_rotation_under_load_fails_no_request() {
     std::os::unix::fs::symlink("..2026_v1", dir.path().join("..data")).unwrap();
     std::os::unix::fs::symlink("..data/tls.crt", dir.path().join("tls.crt")).unwrap();
     std::os::unix::fs::symlink("..data/tls.key", dir.path().join("tls.key")).unwrap();
-    let server = TestServer::start(dir.path().join("tls.crt"), dir.path().join("tls.key"), None, Limits::default()).await;
+    let server = TestServer::start(
+        dir.path().join("tls.crt"),
+        dir.path().join("tls.key"),
+        None,
+        Limits::default(),
+    )
+    .await;
 
     let config = client_config(ca.der(), &[]);
     let body = Arc::new(valid_review());
     let stop = Arc::new(AtomicBool::new(false));
-    let (sent, failed, new_serial_seen) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (sent, failed, new_serial_seen) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+    );
     let mut clients = Vec::new();
     for _ in 0..8 {
-        let (config, body, stop, sent, failed, seen, addr) =
-            (config.clone(), body.clone(), stop.clone(), sent.clone(), failed.clone(), new_serial_seen.clone(), server.tls_addr);
+        let (config, body, stop, sent, failed, seen, addr) = (
+            config.clone(),
+            body.clone(),
+            stop.clone(),
+            sent.clone(),
+            failed.clone(),
+            new_serial_seen.clone(),
+            server.tls_addr,
+        );
         clients.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 sent.fetch_add(1, Ordering::Relaxed);
                 match post(addr, config.clone(), "/validate", &body).await {
-                    Ok(answer) if answer.status == 200 && answer.json()["response"]["allowed"] == true => {
+                    Ok(answer)
+                        if answer.status == 200 && answer.json()["response"]["allowed"] == true =>
+                    {
                         if answer.serial == "2" {
                             seen.fetch_add(1, Ordering::Relaxed);
                         }
@@ -225,13 +305,25 @@ async fn certificate_rotation_under_load_fails_no_request() {
     for client in clients {
         client.await.unwrap();
     }
-    let last = post(server.tls_addr, config.clone(), "/validate", &body).await.unwrap();
-    eprintln!("sent {} requests, {} failed", sent.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    let last = post(server.tls_addr, config.clone(), "/validate", &body)
+        .await
+        .unwrap();
+    eprintln!(
+        "sent {} requests, {} failed",
+        sent.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed)
+    );
     assert_eq!(failed.load(Ordering::Relaxed), 0);
-    assert!(new_serial_seen.load(Ordering::Relaxed) > 0, "the rotated certificate was never served");
+    assert!(
+        new_serial_seen.load(Ordering::Relaxed) > 0,
+        "the rotated certificate was never served"
+    );
     assert_eq!(last.serial, "3");
     let (_, metrics) = admin_get(server.admin_addr, "/metrics").await;
-    assert!(metrics.contains("orkestra_webhook_certificate_reloads_total 3"), "{metrics}");
+    assert!(
+        metrics.contains("orkestra_webhook_certificate_reloads_total 3"),
+        "{metrics}"
+    );
     server.stop().await;
 }
 
@@ -240,8 +332,13 @@ async fn shutdown_finishes_the_review_in_flight_and_refuses_new_connections() {
     let dir = tempfile::tempdir().unwrap();
     let (ca, server) = server_with_fresh_certs(dir.path(), Limits::default()).await;
     let body = valid_review();
-    let mut tls = tls_connect(server.tls_addr, client_config(ca.der(), &[])).await.unwrap();
-    let head = format!("POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n", body.len());
+    let mut tls = tls_connect(server.tls_addr, client_config(ca.der(), &[]))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
     tls.write_all(head.as_bytes()).await.unwrap();
     tls.write_all(&body[..body.len() / 2]).await.unwrap();
     tls.flush().await.unwrap();
@@ -252,16 +349,24 @@ async fn shutdown_finishes_the_review_in_flight_and_refuses_new_connections() {
     shutdown.cancel();
     let stopping = tokio::spawn(server.stop());
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(TcpStream::connect(addr).await.is_err(), "new connections must be refused once shutting down");
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "new connections must be refused once shutting down"
+    );
 
     tls.write_all(&body[body.len() / 2..]).await.unwrap();
     tls.flush().await.unwrap();
     let mut raw = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut raw)).await.unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut raw))
+        .await
+        .unwrap();
     let answer = parse_http(&raw).unwrap();
     assert_eq!(answer.status, 200);
     assert_eq!(answer.json()["response"]["allowed"], true);
-    tokio::time::timeout(Duration::from_secs(10), stopping).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test]
@@ -270,11 +375,20 @@ async fn ready_once_certificate_and_policy_are_loaded() {
     let ca = Ca::root("test root");
     let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
     let policy = dir.path().join("policy.yaml");
-    let server = TestServer::start(cert.clone(), key.clone(), Some(policy.clone()), Limits::default()).await;
+    let server = TestServer::start(
+        cert.clone(),
+        key.clone(),
+        Some(policy.clone()),
+        Limits::default(),
+    )
+    .await;
     assert_eq!(admin_get(server.admin_addr, "/healthz").await.0, 200);
     let (status, text) = admin_get(server.admin_addr, "/readyz").await;
     assert_eq!(status, 503);
-    assert!(text.contains("no serving certificate") && text.contains("no policy"), "{text}");
+    assert!(
+        text.contains("no serving certificate") && text.contains("no policy"),
+        "{text}"
+    );
 
     let (leaf, leaf_key) = ca.leaf(9);
     write_pair(dir.path(), &leaf, &leaf_key);
@@ -291,9 +405,15 @@ async fn ready_once_certificate_and_policy_are_loaded() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(admin_get(server.admin_addr, "/readyz").await.0, 200);
     let (_, metrics) = admin_get(server.admin_addr, "/metrics").await;
-    assert!(metrics.contains("orkestra_webhook_policy_reload_failures_total 2"), "{metrics}");
+    assert!(
+        metrics.contains("orkestra_webhook_policy_reload_failures_total 2"),
+        "{metrics}"
+    );
     assert!(metrics.contains(r#"orkestra_webhook_reviews_total{endpoint="validate",operation="CREATE",result="allowed"} 1"#), "{metrics}");
-    assert!(metrics.contains("orkestra_webhook_certificate_expiry_timestamp_seconds "), "{metrics}");
+    assert!(
+        metrics.contains("orkestra_webhook_certificate_expiry_timestamp_seconds "),
+        "{metrics}"
+    );
     // No admission endpoint on the admin port.
     assert_eq!(admin_get(server.admin_addr, "/validate").await.0, 404);
     server.stop().await;
@@ -305,9 +425,14 @@ async fn http2_streams_share_one_connection() {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     let dir = tempfile::tempdir().unwrap();
     let (ca, server) = server_with_fresh_certs(dir.path(), Limits::default()).await;
-    let tls = tls_connect(server.tls_addr, client_config(ca.der(), &[b"h2"])).await.unwrap();
+    let tls = tls_connect(server.tls_addr, client_config(ca.der(), &[b"h2"]))
+        .await
+        .unwrap();
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    let (sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await.unwrap();
+    let (sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
     tokio::spawn(connection);
     let mut streams = Vec::new();
     for i in 0..16 {
@@ -321,7 +446,9 @@ async fn http2_streams_share_one_connection() {
                 .unwrap();
             let response = sender.send_request(request).await.unwrap();
             assert_eq!(response.status(), 200);
-            let body = axum::body::to_bytes(Body::new(response.into_body()), usize::MAX).await.unwrap();
+            let body = axum::body::to_bytes(Body::new(response.into_body()), usize::MAX)
+                .await
+                .unwrap();
             let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
             assert_eq!(answer["response"]["uid"], format!("uid-{i}"));
             assert_eq!(answer["response"]["allowed"], true);

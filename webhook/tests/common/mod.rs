@@ -44,9 +44,14 @@ pub fn big_group(n: usize) -> Value {
         .map(|i| {
             let name = format!("app-{i}");
             let previous = [format!("app-{}", i.saturating_sub(1))];
-            let dependencies: Vec<&str> = previous.iter().take(usize::from(i > 0)).map(String::as_str).collect();
+            let dependencies: Vec<&str> = previous
+                .iter()
+                .take(usize::from(i > 0))
+                .map(String::as_str)
+                .collect();
             let mut app = app(&name, &dependencies);
-            app["spec"]["release"]["values"] = json!({"replicaCount": 2, "image": {"tag": "1.2.3"}});
+            app["spec"]["release"]["values"] =
+                json!({"replicaCount": 2, "image": {"tag": "1.2.3"}});
             app
         })
         .collect();
@@ -85,9 +90,14 @@ pub struct Ca {
 impl Ca {
     pub fn root(name: &str) -> Ca {
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
         Ca { cert, key }
@@ -95,9 +105,14 @@ impl Ca {
 
     pub fn intermediate(&self, name: &str) -> Ca {
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
-        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
         Ca { cert, key }
@@ -135,7 +150,12 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    pub async fn start(cert: PathBuf, key: PathBuf, policy: Option<PathBuf>, limits: Limits) -> TestServer {
+    pub async fn start(
+        cert: PathBuf,
+        key: PathBuf,
+        policy: Option<PathBuf>,
+        limits: Limits,
+    ) -> TestServer {
         let config = ServeConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             admin_listen: "127.0.0.1:0".parse().unwrap(),
@@ -147,13 +167,21 @@ impl TestServer {
         };
         let shutdown = CancellationToken::new();
         let running = start(config, shutdown.clone()).await.unwrap();
-        TestServer { tls_addr: running.tls_addr, admin_addr: running.admin_addr, running: Some(running), shutdown }
+        TestServer {
+            tls_addr: running.tls_addr,
+            admin_addr: running.admin_addr,
+            running: Some(running),
+            shutdown,
+        }
     }
 
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         if let Some(running) = self.running.take() {
-            tokio::time::timeout(Duration::from_secs(20), running.wait()).await.unwrap().unwrap();
+            tokio::time::timeout(Duration::from_secs(20), running.wait())
+                .await
+                .unwrap()
+                .unwrap();
         }
     }
 }
@@ -192,7 +220,8 @@ pub struct HttpAnswer {
 
 impl HttpAnswer {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
     }
 }
 
@@ -201,13 +230,27 @@ pub async fn tls_connect(
     config: Arc<rustls::ClientConfig>,
 ) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
     let tcp = TcpStream::connect(addr).await?;
-    TlsConnector::from(config).connect(ServerName::try_from("localhost").unwrap(), tcp).await
+    TlsConnector::from(config)
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
 }
 
 /// One HTTP/1.1 request on a fresh TLS connection (so every call makes a new handshake).
-pub async fn post(addr: SocketAddr, config: Arc<rustls::ClientConfig>, path: &str, body: &[u8]) -> std::io::Result<HttpAnswer> {
+pub async fn post(
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+    path: &str,
+    body: &[u8],
+) -> std::io::Result<HttpAnswer> {
     let mut tls = tls_connect(addr, config).await?;
-    let serial = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| CertInfo::from_der(c)).map(|i| i.serial).unwrap_or_default();
+    let serial = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(|c| CertInfo::from_der(c))
+        .map(|i| i.serial)
+        .unwrap_or_default();
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
@@ -231,21 +274,42 @@ pub async fn post(addr: SocketAddr, config: Arc<rustls::ClientConfig>, path: &st
 }
 
 pub fn parse_http(raw: &[u8]) -> std::io::Result<HttpAnswer> {
-    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{what}: {}", String::from_utf8_lossy(raw)));
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| bad("no header end"))?;
+    let bad = |what: &str| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{what}: {}", String::from_utf8_lossy(raw)),
+        )
+    };
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no header end"))?;
     let head = std::str::from_utf8(&raw[..split]).map_err(|_| bad("head not UTF-8"))?;
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| bad("no status"))?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("no status"))?;
     let mut body = raw[split + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         body = dechunk(&body);
     }
-    Ok(HttpAnswer { status, body, serial: String::new() })
+    Ok(HttpAnswer {
+        status,
+        body,
+        serial: String::new(),
+    })
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(line_end) = data.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap().trim(), 16).unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap().trim(), 16)
+                .unwrap();
         if size == 0 {
             break;
         }
@@ -258,7 +322,11 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 /// GET on the plain-HTTP admin listener: (status, body).
 pub async fn admin_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut tcp = TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    tcp.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
     let mut raw = Vec::new();
     tcp.read_to_end(&mut raw).await.unwrap();
     let answer = parse_http(&raw).unwrap();
