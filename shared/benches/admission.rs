@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 fn group(n: usize) -> Value {
     let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
     let mut next = move |bound: usize| {
-        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         ((seed >> 33) as usize) % bound.max(1)
     };
     let apps: Vec<Value> = (0..n)
@@ -41,16 +43,26 @@ fn group(n: usize) -> Value {
 }
 
 fn admission(c: &mut Criterion) {
-    let policy = Policy { max_applications: 100_000, ..Policy::default() };
+    let policy = Policy {
+        max_applications: 100_000,
+        ..Policy::default()
+    };
     let mut bench = c.benchmark_group("validate_and_default");
     bench.sample_size(20);
     for n in [1_000, 10_000] {
         let object = group(n);
         // Only the workflow engine's limits may complain: every other rule passes and so runs fully.
         let errors = check(&object, &policy).err().unwrap_or_default();
-        assert!(errors.iter().all(|e| e.message.contains("Argo Workflows' limit")), "{errors:?}");
+        assert!(
+            errors
+                .iter()
+                .all(|e| e.message.contains("Argo Workflows' limit")),
+            "{errors:?}"
+        );
         bench.throughput(Throughput::Elements(n as u64));
-        bench.bench_with_input(BenchmarkId::from_parameter(n), &object, |b, object| b.iter(|| check(object, &policy)));
+        bench.bench_with_input(BenchmarkId::from_parameter(n), &object, |b, object| {
+            b.iter(|| check(object, &policy))
+        });
     }
     bench.finish();
 }

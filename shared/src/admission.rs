@@ -40,7 +40,10 @@ pub fn parse(object: &Value) -> Result<ApplicationGroup, Vec<FieldError>> {
     for (field, expected) in [("apiVersion", API_VERSION), ("kind", KIND)] {
         match object.get(field).and_then(Value::as_str) {
             Some(found) if found == expected => {}
-            found => errors.push(FieldError::new(field, format!("expected {expected:?}, found {:?}", found.unwrap_or("")))),
+            found => errors.push(FieldError::new(
+                field,
+                format!("expected {expected:?}, found {:?}", found.unwrap_or("")),
+            )),
         }
     }
     if !errors.is_empty() {
@@ -50,7 +53,8 @@ pub fn parse(object: &Value) -> Result<ApplicationGroup, Vec<FieldError>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    ApplicationGroup::deserialize(object).map_err(|e| vec![FieldError::new("<root>", e.to_string())])
+    ApplicationGroup::deserialize(object)
+        .map_err(|e| vec![FieldError::new("<root>", e.to_string())])
 }
 
 /// The JSON Patch (RFC 6902) that fills the defaults into `object`, and nothing else.
@@ -58,12 +62,17 @@ pub fn mutate(object: &Value) -> Result<json_patch::Patch, Vec<FieldError>> {
     let mut group = parse(object)?;
     defaults::apply(&mut group.spec);
     let mut defaulted = object.clone();
-    defaulted["spec"] = serde_json::to_value(&group.spec).map_err(|e| vec![FieldError::new("spec", e.to_string())])?;
+    defaulted["spec"] = serde_json::to_value(&group.spec)
+        .map_err(|e| vec![FieldError::new("spec", e.to_string())])?;
     let patch = json_patch::diff(object, &defaulted);
     // NB: the typed form leaves out empty optional fields the user wrote (`subcharts: []`); removing
     // them would be a change that is not a default, so only additions and replacements are kept.
     Ok(json_patch::Patch(
-        patch.0.into_iter().filter(|op| !matches!(op, json_patch::PatchOperation::Remove(_))).collect(),
+        patch
+            .0
+            .into_iter()
+            .filter(|op| !matches!(op, json_patch::PatchOperation::Remove(_)))
+            .collect(),
     ))
 }
 
@@ -71,7 +80,10 @@ pub fn mutate(object: &Value) -> Result<json_patch::Patch, Vec<FieldError>> {
 /// judged the same), and on update (`old` given) the warnings for risky changes.
 pub fn validate(object: &Value, old: Option<&Value>, policy: &Policy) -> Verdict {
     match check(object, policy) {
-        Err(errors) => Verdict { errors, warnings: Vec::new() },
+        Err(errors) => Verdict {
+            errors,
+            warnings: Vec::new(),
+        },
         Ok(group) => {
             let warnings = old
                 .and_then(|old| parse(old).ok())
@@ -80,7 +92,10 @@ pub fn validate(object: &Value, old: Option<&Value>, policy: &Policy) -> Verdict
                     warnings::update_warnings(&old.spec, &group.spec)
                 })
                 .unwrap_or_default();
-            Verdict { errors: Vec::new(), warnings }
+            Verdict {
+                errors: Vec::new(),
+                warnings,
+            }
         }
     }
 }
@@ -90,5 +105,9 @@ pub fn check(object: &Value, policy: &Policy) -> Result<ApplicationGroup, Vec<Fi
     let mut group = parse(object)?;
     defaults::apply(&mut group.spec);
     let errors = validate::validate(&group, policy);
-    if errors.is_empty() { Ok(group) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(group)
+    } else {
+        Err(errors)
+    }
 }

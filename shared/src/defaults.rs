@@ -13,7 +13,11 @@ pub const EXECUTOR_NAME: &str = "helmrelease";
 
 /// The executor an application runs when it lists none: install the chart through a HelmRelease.
 pub fn default_executor() -> Executor {
-    Executor { name: EXECUTOR_NAME.to_owned(), executor_type: ExecutorType::Helmrelease, ..Executor::default() }
+    Executor {
+        name: EXECUTOR_NAME.to_owned(),
+        executor_type: ExecutorType::Helmrelease,
+        ..Executor::default()
+    }
 }
 
 /// Fills every default into `spec`. Dependency lists need no work here: they are always serialized,
@@ -25,8 +29,12 @@ pub fn apply(spec: &mut ApplicationGroupSpec) {
             chart.version = Some(CHART_VERSION.to_owned());
         }
         let release = &mut app.spec.release;
-        release.timeout.get_or_insert_with(|| RELEASE_TIMEOUT.to_owned());
-        release.interval.get_or_insert_with(|| RELEASE_INTERVAL.to_owned());
+        release
+            .timeout
+            .get_or_insert_with(|| RELEASE_TIMEOUT.to_owned());
+        release
+            .interval
+            .get_or_insert_with(|| RELEASE_INTERVAL.to_owned());
         if app.spec.workflow.is_empty() {
             app.spec.workflow.push(default_executor());
         }
@@ -40,7 +48,10 @@ mod tests {
 
     #[test]
     fn every_default_is_filled_once() {
-        let mut spec = ApplicationGroupSpec { applications: vec![Application::default()], interval: None };
+        let mut spec = ApplicationGroupSpec {
+            applications: vec![Application::default()],
+            interval: None,
+        };
         apply(&mut spec);
         let once = spec.clone();
         apply(&mut spec);
@@ -54,11 +65,20 @@ mod tests {
 
     #[test]
     fn given_values_are_kept() {
-        let mut spec = ApplicationGroupSpec { applications: vec![Application::default()], interval: None };
+        let mut spec = ApplicationGroupSpec {
+            applications: vec![Application::default()],
+            interval: None,
+        };
         spec.applications[0].spec.chart.version = Some("^1.2".into());
         spec.applications[0].spec.release.timeout = Some("10m".into());
         apply(&mut spec);
-        assert_eq!(spec.applications[0].spec.chart.version.as_deref(), Some("^1.2"));
-        assert_eq!(spec.applications[0].spec.release.timeout.as_deref(), Some("10m"));
+        assert_eq!(
+            spec.applications[0].spec.chart.version.as_deref(),
+            Some("^1.2")
+        );
+        assert_eq!(
+            spec.applications[0].spec.release.timeout.as_deref(),
+            Some("10m")
+        );
     }
 }

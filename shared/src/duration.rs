@@ -11,9 +11,13 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     let mut total = 0f64;
     let mut rest = text;
     while !rest.is_empty() {
-        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         let (number, after) = rest.split_at(number_len);
-        let unit_len = after.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(after.len());
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
         let (unit, next) = after.split_at(unit_len);
         let value: f64 = number
             .parse()
@@ -37,7 +41,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
 }
 
 fn invalid(text: &str) -> String {
-    format!("invalid duration {text:?}: use numbers with units ms, s, m or h, like \"5m\" or \"1h30m\"")
+    format!(
+        "invalid duration {text:?}: use numbers with units ms, s, m or h, like \"5m\" or \"1h30m\""
+    )
 }
 
 #[cfg(test)]

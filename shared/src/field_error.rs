@@ -14,7 +14,10 @@ pub struct FieldError {
 impl FieldError {
     /// A problem at `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into() }
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -28,5 +31,9 @@ impl std::error::Error for FieldError {}
 
 /// Renders errors one per line, as the webhook's denial message and `check` print them.
 pub fn join_lines(errors: &[FieldError]) -> String {
-    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }

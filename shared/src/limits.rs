@@ -41,10 +41,18 @@ impl PlanShape {
                 templates += 1;
                 largest_dag = largest_dag.max(executors.len());
             }
-            templates += executors.iter().filter(|e| e.executor_type == ExecutorType::Custom).count();
-            uses_keptn |= executors.iter().any(|e| e.executor_type == ExecutorType::Keptn);
+            templates += executors
+                .iter()
+                .filter(|e| e.executor_type == ExecutorType::Custom)
+                .count();
+            uses_keptn |= executors
+                .iter()
+                .any(|e| e.executor_type == ExecutorType::Keptn);
             largest_dag = largest_dag.max(app.spec.subcharts.len() + 1);
         }
-        Self { templates: templates + usize::from(uses_keptn), largest_dag }
+        Self {
+            templates: templates + usize::from(uses_keptn),
+            largest_dag,
+        }
     }
 }

@@ -22,7 +22,8 @@ pub const GENERATION_LABEL: &str = "orkestra.azure.microsoft.com/appgroup-genera
 /// Label naming the chart a HelmRelease deploys.
 pub const CHART_LABEL: &str = "orkestra.azure.microsoft.com/chart";
 /// Annotation holding the last spec whose forward workflow succeeded (JSON).
-pub const LAST_SUCCESSFUL_ANNOTATION: &str = "orkestra.azure.microsoft.com/last-successful-appgroup";
+pub const LAST_SUCCESSFUL_ANNOTATION: &str =
+    "orkestra.azure.microsoft.com/last-successful-appgroup";
 /// Annotation on a split subchart naming its parent chart.
 pub const PARENT_CHART_ANNOTATION: &str = "orkestra.azure.microsoft.com/parent-chart";
 
@@ -64,7 +65,9 @@ pub fn is_dns1123_label(name: &str) -> bool {
     let bytes = name.as_bytes();
     !bytes.is_empty()
         && bytes.len() <= MAX_LABEL_LEN
-        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
         && bytes[0] != b'-'
         && bytes[bytes.len() - 1] != b'-'
 }
@@ -125,7 +128,10 @@ mod tests {
 
     #[test]
     fn short_names_are_joined_unchanged() {
-        assert_eq!(subchart_release_name("bookinfo", "reviews"), "bookinfo-reviews");
+        assert_eq!(
+            subchart_release_name("bookinfo", "reviews"),
+            "bookinfo-reviews"
+        );
         assert_eq!(workflow_name("g", "forward"), "g");
         assert_eq!(workflow_name("g", "reverse"), "g-reverse");
     }

@@ -27,7 +27,9 @@ impl Default for Policy {
     fn default() -> Self {
         Self {
             allowed_chart_repositories: Vec::new(),
-            forbidden_namespaces: ["kube-system", "kube-public", "kube-node-lease"].map(String::from).to_vec(),
+            forbidden_namespaces: ["kube-system", "kube-public", "kube-node-lease"]
+                .map(String::from)
+                .to_vec(),
             max_applications: DEFAULT_MAX_APPLICATIONS,
         }
     }
@@ -54,12 +56,18 @@ impl Policy {
     /// True when charts may be pulled from `url`.
     pub fn allows_repository(&self, url: &str) -> bool {
         self.allowed_chart_repositories.is_empty()
-            || self.allowed_chart_repositories.iter().any(|prefix| url.starts_with(prefix.as_str()))
+            || self
+                .allowed_chart_repositories
+                .iter()
+                .any(|prefix| url.starts_with(prefix.as_str()))
     }
 
     /// True when releases may target `namespace`.
     pub fn allows_namespace(&self, namespace: &str) -> bool {
-        !self.forbidden_namespaces.iter().any(|forbidden| forbidden == namespace)
+        !self
+            .forbidden_namespaces
+            .iter()
+            .any(|forbidden| forbidden == namespace)
     }
 }
 
@@ -77,7 +85,8 @@ mod tests {
 
     #[test]
     fn a_partial_file_keeps_the_other_defaults() {
-        let policy = Policy::from_yaml("allowedChartRepositories: [https://charts.example.com/]").expect("valid");
+        let policy = Policy::from_yaml("allowedChartRepositories: [https://charts.example.com/]")
+            .expect("valid");
         assert!(policy.allows_repository("https://charts.example.com/stable"));
         assert!(!policy.allows_repository("https://evil.example.com/"));
         assert_eq!(policy.max_applications, DEFAULT_MAX_APPLICATIONS);

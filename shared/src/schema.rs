@@ -22,11 +22,18 @@ impl OpenApiValidator {
         let mut schema = to_json_schema(schema, reject_unknown_fields);
         // Every CRD root implicitly has these; generated schemas leave them out.
         if let Some(Value::Object(properties)) = schema.get_mut("properties") {
-            properties.entry("apiVersion").or_insert(serde_json::json!({"type": "string"}));
-            properties.entry("kind").or_insert(serde_json::json!({"type": "string"}));
-            properties.entry("metadata").or_insert(serde_json::json!({"type": "object"}));
+            properties
+                .entry("apiVersion")
+                .or_insert(serde_json::json!({"type": "string"}));
+            properties
+                .entry("kind")
+                .or_insert(serde_json::json!({"type": "string"}));
+            properties
+                .entry("metadata")
+                .or_insert(serde_json::json!({"type": "object"}));
         }
-        let validator = jsonschema::validator_for(&schema).map_err(|e| format!("invalid schema: {e}"))?;
+        let validator =
+            jsonschema::validator_for(&schema).map_err(|e| format!("invalid schema: {e}"))?;
         Ok(Self { validator })
     }
 
@@ -37,10 +44,18 @@ impl OpenApiValidator {
             let path = field_path(error.instance_path().as_str());
             match error.kind() {
                 ValidationErrorKind::AdditionalProperties { unexpected } => {
-                    errors.extend(unexpected.iter().map(|field| FieldError::new(join(&path, field), "unknown field")));
+                    errors.extend(
+                        unexpected
+                            .iter()
+                            .map(|field| FieldError::new(join(&path, field), "unknown field")),
+                    );
                 }
                 _ => errors.push(FieldError::new(
-                    if path.is_empty() { "<root>".to_owned() } else { path },
+                    if path.is_empty() {
+                        "<root>".to_owned()
+                    } else {
+                        path
+                    },
                     error.masked_with("value").to_string(),
                 )),
             }
@@ -60,7 +75,8 @@ pub fn application_group() -> &'static OpenApiValidator {
         // NB: the schema is generated from our own types at build time; failing to compile it is a
         // programming error that the crate's tests catch, so fall back to accepting everything.
         OpenApiValidator::new(schema, true).unwrap_or_else(|_| OpenApiValidator {
-            validator: jsonschema::validator_for(&Value::Bool(true)).unwrap_or_else(|_| unreachable!()),
+            validator: jsonschema::validator_for(&Value::Bool(true))
+                .unwrap_or_else(|_| unreachable!()),
         })
     })
 }
@@ -70,16 +86,23 @@ pub fn application_group() -> &'static OpenApiValidator {
 fn to_json_schema(schema: &Value, reject_unknown_fields: bool) -> Value {
     match schema {
         Value::Object(map) => {
-            let mut out: Map<String, Value> =
-                map.iter().map(|(k, v)| (k.clone(), to_json_schema_child(k, v, reject_unknown_fields))).collect();
+            let mut out: Map<String, Value> = map
+                .iter()
+                .map(|(k, v)| (k.clone(), to_json_schema_child(k, v, reject_unknown_fields)))
+                .collect();
             if map.get("nullable") == Some(&Value::Bool(true)) {
                 if let Some(Value::String(kind)) = map.get("type") {
-                    out.insert("type".into(), Value::Array(vec![Value::String(kind.clone()), "null".into()]));
+                    out.insert(
+                        "type".into(),
+                        Value::Array(vec![Value::String(kind.clone()), "null".into()]),
+                    );
                 }
             }
-            let preserves = map.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
+            let preserves =
+                map.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
             if reject_unknown_fields && map.contains_key("properties") && !preserves {
-                out.entry("additionalProperties").or_insert(Value::Bool(false));
+                out.entry("additionalProperties")
+                    .or_insert(Value::Bool(false));
             }
             Value::Object(out)
         }
@@ -90,13 +113,23 @@ fn to_json_schema(schema: &Value, reject_unknown_fields: bool) -> Value {
 fn to_json_schema_child(key: &str, value: &Value, reject_unknown_fields: bool) -> Value {
     match (key, value) {
         // Maps of schemas: property names are not schemas themselves.
-        ("properties" | "definitions" | "patternProperties", Value::Object(children)) => Value::Object(
-            children.iter().map(|(k, v)| (k.clone(), to_json_schema(v, reject_unknown_fields))).collect(),
-        ),
-        ("items" | "additionalProperties" | "not", child @ Value::Object(_)) => to_json_schema(child, reject_unknown_fields),
-        ("allOf" | "anyOf" | "oneOf", Value::Array(children)) => {
-            Value::Array(children.iter().map(|c| to_json_schema(c, reject_unknown_fields)).collect())
+        ("properties" | "definitions" | "patternProperties", Value::Object(children)) => {
+            Value::Object(
+                children
+                    .iter()
+                    .map(|(k, v)| (k.clone(), to_json_schema(v, reject_unknown_fields)))
+                    .collect(),
+            )
         }
+        ("items" | "additionalProperties" | "not", child @ Value::Object(_)) => {
+            to_json_schema(child, reject_unknown_fields)
+        }
+        ("allOf" | "anyOf" | "oneOf", Value::Array(children)) => Value::Array(
+            children
+                .iter()
+                .map(|c| to_json_schema(c, reject_unknown_fields))
+                .collect(),
+        ),
         _ => value.clone(),
     }
 }
@@ -116,7 +149,11 @@ pub fn field_path(pointer: &str) -> String {
 }
 
 fn join(path: &str, field: &str) -> String {
-    if path.is_empty() { field.to_owned() } else { format!("{path}.{field}") }
+    if path.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{path}.{field}")
+    }
 }
 
 #[cfg(test)]
@@ -126,7 +163,10 @@ mod tests {
 
     #[test]
     fn pointers_become_kubectl_field_paths() {
-        assert_eq!(field_path("/spec/applications/2/dependencies/0"), "spec.applications[2].dependencies[0]");
+        assert_eq!(
+            field_path("/spec/applications/2/dependencies/0"),
+            "spec.applications[2].dependencies[0]"
+        );
         assert_eq!(field_path(""), "");
     }
 
@@ -141,8 +181,15 @@ mod tests {
         });
         let errors = application_group().errors(&object);
         let paths: Vec<_> = errors.iter().map(|e| e.to_string()).collect();
-        assert!(paths.iter().any(|e| e.starts_with("spec.applications[0].dependencies: value is not of type \"array\"")), "{paths:?}");
-        assert!(paths.contains(&"spec.applications[0].colour: unknown field".to_owned()), "{paths:?}");
+        assert!(
+            paths.iter().any(|e| e
+                .starts_with("spec.applications[0].dependencies: value is not of type \"array\"")),
+            "{paths:?}"
+        );
+        assert!(
+            paths.contains(&"spec.applications[0].colour: unknown field".to_owned()),
+            "{paths:?}"
+        );
         assert_eq!(errors.len(), 2, "values keep unknown fields: {paths:?}");
     }
 

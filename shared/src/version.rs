@@ -50,7 +50,10 @@ impl VersionConstraint {
     /// The newest of `candidates` (version strings as a repository lists them: index versions or
     /// OCI tags) that satisfies the constraint, with the candidate's own spelling. Candidates that
     /// are not versions are skipped, as Helm does.
-    pub fn pick<'a>(&self, candidates: impl IntoIterator<Item = &'a str>) -> Option<(&'a str, Version)> {
+    pub fn pick<'a>(
+        &self,
+        candidates: impl IntoIterator<Item = &'a str>,
+    ) -> Option<(&'a str, Version)> {
         candidates
             .into_iter()
             .filter_map(|raw| parse_version(raw).map(|v| (raw, v)))
@@ -95,7 +98,10 @@ pub fn parse_version(raw: &str) -> Option<Version> {
 /// a bare partial version (`1.2`) as exact on the given parts; the semver crate wants commas, `*`,
 /// and would read a bare version as a caret range.
 fn to_semver_syntax(alternative: &str) -> String {
-    let tokens: Vec<&str> = alternative.split(|c: char| c.is_whitespace() || c == ',').filter(|t| !t.is_empty()).collect();
+    let tokens: Vec<&str> = alternative
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|t| !t.is_empty())
+        .collect();
     if let [low, "-", high] = tokens.as_slice() {
         return format!(">={}, <={}", trim_v(low), trim_v(high));
     }
@@ -106,12 +112,18 @@ fn to_semver_syntax(alternative: &str) -> String {
             pending_operator.push_str(token); // ">= 1.0" written with a space
             continue;
         }
-        let split = token.find(|c: char| c.is_ascii_alphanumeric() || c == '*').unwrap_or(0);
+        let split = token
+            .find(|c: char| c.is_ascii_alphanumeric() || c == '*')
+            .unwrap_or(0);
         let (operator, version) = token.split_at(split);
         let version = wildcards(trim_v(version));
         let operator = format!("{pending_operator}{operator}");
         pending_operator.clear();
-        let operator = if operator.is_empty() && !version.contains('*') { "=".to_owned() } else { operator };
+        let operator = if operator.is_empty() && !version.contains('*') {
+            "=".to_owned()
+        } else {
+            operator
+        };
         comparators.push(format!("{operator}{version}"));
     }
     comparators.join(", ")
@@ -123,8 +135,19 @@ fn trim_v(version: &str) -> &str {
 
 /// `1.2.x` → `1.2.*`: only whole `x`/`X` parts are wildcards (a pre-release may contain an x).
 fn wildcards(version: &str) -> String {
-    let (core, rest) = version.find(['-', '+']).map_or((version, ""), |at| version.split_at(at));
-    let core: Vec<&str> = core.split('.').map(|part| if part == "x" || part == "X" { "*" } else { part }).collect();
+    let (core, rest) = version
+        .find(['-', '+'])
+        .map_or((version, ""), |at| version.split_at(at));
+    let core: Vec<&str> = core
+        .split('.')
+        .map(|part| {
+            if part == "x" || part == "X" {
+                "*"
+            } else {
+                part
+            }
+        })
+        .collect();
     format!("{}{rest}", core.join("."))
 }
 
@@ -161,13 +184,25 @@ mod tests {
         ];
         for (constraint, version, expected) in cases {
             let parsed = VersionConstraint::parse(constraint).expect(constraint);
-            assert_eq!(parsed.matches(&v(version)), expected, "{constraint} vs {version}");
+            assert_eq!(
+                parsed.matches(&v(version)),
+                expected,
+                "{constraint} vs {version}"
+            );
         }
     }
 
     #[test]
     fn the_newest_match_is_picked_in_the_repository_spelling() {
-        let offered = ["1.0.0", "1.2.0", "1.2.5", "1.10.0", "2.0.0", "2.1.0-rc.1", "not-semver"];
+        let offered = [
+            "1.0.0",
+            "1.2.0",
+            "1.2.5",
+            "1.10.0",
+            "2.0.0",
+            "2.1.0-rc.1",
+            "not-semver",
+        ];
         let cases = [
             ("", Some("2.0.0")),
             ("^1.2", Some("1.10.0")),
@@ -179,10 +214,17 @@ mod tests {
         ];
         for (constraint, want) in cases {
             let parsed = VersionConstraint::parse(constraint).expect(constraint);
-            assert_eq!(parsed.pick(offered).map(|(raw, _)| raw), want, "{constraint}");
+            assert_eq!(
+                parsed.pick(offered).map(|(raw, _)| raw),
+                want,
+                "{constraint}"
+            );
         }
         let build = VersionConstraint::parse("1.0.0+build.1").expect("exact");
-        assert_eq!(build.pick(["1.0.0_build.1"]).map(|(raw, _)| raw), Some("1.0.0_build.1"));
+        assert_eq!(
+            build.pick(["1.0.0_build.1"]).map(|(raw, _)| raw),
+            Some("1.0.0_build.1")
+        );
     }
 
     #[test]
@@ -195,7 +237,17 @@ mod tests {
 
     #[test]
     fn upgrade_warnings_read_the_lowest_major() {
-        assert_eq!(VersionConstraint::parse("^2.1").ok().and_then(|c| c.lowest_major()), Some(2));
-        assert_eq!(VersionConstraint::parse("3.0.1").ok().and_then(|c| c.lowest_major()), Some(3));
+        assert_eq!(
+            VersionConstraint::parse("^2.1")
+                .ok()
+                .and_then(|c| c.lowest_major()),
+            Some(2)
+        );
+        assert_eq!(
+            VersionConstraint::parse("3.0.1")
+                .ok()
+                .and_then(|c| c.lowest_major()),
+            Some(3)
+        );
     }
 }

@@ -8,12 +8,22 @@ use crate::version::VersionConstraint;
 
 /// What a user should know before `old` becomes `new`. Changes that are not risky say nothing.
 pub fn update_warnings(old: &ApplicationGroupSpec, new: &ApplicationGroupSpec) -> Vec<String> {
-    let before: HashMap<&str, &Application> = old.applications.iter().map(|a| (a.name.as_str(), a)).collect();
-    let kept: std::collections::HashSet<&str> = new.applications.iter().map(|a| a.name.as_str()).collect();
+    let before: HashMap<&str, &Application> = old
+        .applications
+        .iter()
+        .map(|a| (a.name.as_str(), a))
+        .collect();
+    let kept: std::collections::HashSet<&str> =
+        new.applications.iter().map(|a| a.name.as_str()).collect();
     let mut warnings = Vec::new();
     for app in &new.applications {
-        let Some(previous) = before.get(app.name.as_str()) else { continue };
-        let (from, to) = (effective_namespace(&previous.spec.release), effective_namespace(&app.spec.release));
+        let Some(previous) = before.get(app.name.as_str()) else {
+            continue;
+        };
+        let (from, to) = (
+            effective_namespace(&previous.spec.release),
+            effective_namespace(&app.spec.release),
+        );
         if from != to {
             warnings.push(format!(
                 "application {:?} moves from namespace {from:?} to {to:?}: its release in {from:?} is uninstalled \
@@ -33,14 +43,19 @@ pub fn update_warnings(old: &ApplicationGroupSpec, new: &ApplicationGroupSpec) -
     }
     for app in &old.applications {
         if !kept.contains(app.name.as_str()) {
-            warnings.push(format!("application {:?} is removed from the group: its release will be uninstalled", app.name));
+            warnings.push(format!(
+                "application {:?} is removed from the group: its release will be uninstalled",
+                app.name
+            ));
         }
     }
     warnings
 }
 
 fn major(app: &Application) -> Option<u64> {
-    VersionConstraint::parse(app.spec.chart.version.as_deref().unwrap_or("*")).ok()?.lowest_major()
+    VersionConstraint::parse(app.spec.chart.version.as_deref().unwrap_or("*"))
+        .ok()?
+        .lowest_major()
 }
 
 #[cfg(test)]
@@ -50,7 +65,10 @@ mod tests {
     fn spec(apps: &[(&str, &str, &str)]) -> ApplicationGroupSpec {
         let mut spec = ApplicationGroupSpec::default();
         for (name, namespace, version) in apps {
-            let mut app = Application { name: (*name).into(), ..Application::default() };
+            let mut app = Application {
+                name: (*name).into(),
+                ..Application::default()
+            };
             app.spec.release.target_namespace = (*namespace).into();
             app.spec.chart.version = Some((*version).into());
             spec.applications.push(app);
@@ -72,9 +90,13 @@ mod tests {
     fn removed_applications_are_named_and_unchanged_groups_say_nothing() {
         let old = spec(&[("a", "x", "1.0.0"), ("gone", "x", "1.0.0")]);
         let new = spec(&[("a", "x", "1.0.0")]);
-        assert_eq!(update_warnings(&old, &new), vec![
-            "application \"gone\" is removed from the group: its release will be uninstalled".to_owned()
-        ]);
+        assert_eq!(
+            update_warnings(&old, &new),
+            vec![
+                "application \"gone\" is removed from the group: its release will be uninstalled"
+                    .to_owned()
+            ]
+        );
         assert!(update_warnings(&new, &new).is_empty());
     }
 }

@@ -15,7 +15,9 @@ fn checked_in_crd_matches_the_generated_one() {
 /// The API server's structural-schema rules that generated schemas can break: every node has a
 /// type (unless it preserves unknown fields or is int-or-string), and no `$ref` survives.
 fn structural_problems(schema: &Value, path: &str, problems: &mut Vec<String>) {
-    let Some(map) = schema.as_object() else { return };
+    let Some(map) = schema.as_object() else {
+        return;
+    };
     let preserves = map.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
     if !map.contains_key("type") && !preserves && !map.contains_key("x-kubernetes-int-or-string") {
         problems.push(format!("{path}: no type"));
@@ -42,16 +44,29 @@ fn generated_schema_is_structural_with_user_documentation() {
     let crd: Value = serde_norway::from_str(CHECKED_IN).expect("CRD YAML");
     let version = &crd["spec"]["versions"][0];
     assert_eq!(crd["spec"]["scope"], "Cluster");
-    assert_eq!(crd["spec"]["names"]["shortNames"], serde_json::json!(["ag", "appgroup"]));
+    assert_eq!(
+        crd["spec"]["names"]["shortNames"],
+        serde_json::json!(["ag", "appgroup"])
+    );
     assert_eq!(version["subresources"]["status"], serde_json::json!({}));
-    let columns: Vec<&str> =
-        version["additionalPrinterColumns"].as_array().expect("columns").iter().filter_map(|c| c["name"].as_str()).collect();
+    let columns: Vec<&str> = version["additionalPrinterColumns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
     assert_eq!(columns, ["Ready", "Reason", "Message", "RolledBack", "Age"]);
 
     let schema = &version["schema"]["openAPIV3Schema"];
     let mut problems = Vec::new();
     structural_problems(schema, "", &mut problems);
     assert!(problems.is_empty(), "{problems:#?}");
-    let chart = &schema["properties"]["spec"]["properties"]["applications"]["items"]["properties"]["spec"]["properties"]["chart"];
-    assert!(chart["properties"]["version"]["description"].as_str().expect("doc").contains("semver range"));
+    let chart = &schema["properties"]["spec"]["properties"]["applications"]["items"]["properties"]
+        ["spec"]["properties"]["chart"];
+    assert!(
+        chart["properties"]["version"]["description"]
+            .as_str()
+            .expect("doc")
+            .contains("semver range")
+    );
 }

@@ -7,7 +7,8 @@ use serde_json::json;
 
 /// Random dependency lists over `n` nodes named n0..n{n-1}; cycles allowed.
 fn random_graph() -> impl Strategy<Value = Vec<Vec<usize>>> {
-    (1usize..12).prop_flat_map(|n| proptest::collection::vec(proptest::collection::vec(0..n, 0..4), n))
+    (1usize..12)
+        .prop_flat_map(|n| proptest::collection::vec(proptest::collection::vec(0..n, 0..4), n))
 }
 
 fn names(n: usize) -> Vec<String> {
@@ -18,7 +19,11 @@ fn names(n: usize) -> Vec<String> {
 fn has_cycle_brute_force(edges: &[Vec<usize>]) -> bool {
     (0..edges.len()).any(|start| {
         let mut seen = vec![false; edges.len()];
-        let mut stack: Vec<usize> = edges[start].iter().copied().filter(|&d| d != start).collect();
+        let mut stack: Vec<usize> = edges[start]
+            .iter()
+            .copied()
+            .filter(|&d| d != start)
+            .collect();
         while let Some(node) = stack.pop() {
             if node == start {
                 return true;

@@ -50,7 +50,8 @@ fn a_valid_group_passes() {
 
 #[test]
 fn the_example_group_is_valid() {
-    let example: Value = serde_norway::from_str(include_str!("../../examples/bookinfo.yaml")).expect("example");
+    let example: Value =
+        serde_norway::from_str(include_str!("../../examples/bookinfo.yaml")).expect("example");
     assert_eq!(errors_of(&example), Vec::<String>::new());
 }
 
@@ -58,68 +59,164 @@ fn the_example_group_is_valid() {
 fn each_rule_names_the_field_and_the_problem() {
     type Edit = fn(&mut Value);
     let cases: Vec<(&str, Edit, &str)> = vec![
-        ("duplicate names", |o| o["spec"]["applications"][1]["name"] = json!("db"),
-            "spec.applications[1].name: duplicate application name \"db\" (also spec.applications[0])"),
-        ("unknown dependency", |o| o["spec"]["applications"][1]["dependencies"] = json!(["cache"]),
-            "spec.applications[1].dependencies[0]: unknown application \"cache\": it is not in spec.applications"),
-        ("self dependency", |o| o["spec"]["applications"][0]["dependencies"] = json!(["db"]),
-            "spec.applications[0].dependencies[0]: application \"db\" depends on itself"),
-        ("duplicate dependency", |o| o["spec"]["applications"][1]["dependencies"] = json!(["db", "db"]),
-            "spec.applications[1].dependencies[1]: duplicate dependency \"db\""),
-        ("two-node cycle", |o| o["spec"]["applications"][0]["dependencies"] = json!(["web"]),
-            "spec.applications: dependency cycle: db -> web -> db"),
-        ("invalid name", |o| o["spec"]["applications"][0]["name"] = json!("Db_1"),
-            "spec.applications[0].name: invalid application name \"Db_1\" (4 characters): use at most 63 lower case letters, digits and '-', starting and ending with a letter or digit"),
-        ("bad URL", |o| o["spec"]["applications"][0]["spec"]["chart"]["url"] = json!("not a url"),
-            "spec.applications[0].spec.chart.url: invalid chart repository URL \"not a url\": relative URL without a base"),
-        ("bad scheme", |o| o["spec"]["applications"][0]["spec"]["chart"]["url"] = json!("ftp://x.example.com"),
-            "spec.applications[0].spec.chart.url: unsupported scheme \"ftp\" in \"ftp://x.example.com\": use an http(s) Helm repository or an oci:// registry"),
-        ("bad version", |o| o["spec"]["applications"][0]["spec"]["chart"]["version"] = json!("latest"),
-            "spec.applications[0].spec.chart.version: invalid chart version \"latest\""),
-        ("bad duration", |o| o["spec"]["applications"][0]["spec"]["release"]["timeout"] = json!("10 minutes"),
-            "spec.applications[0].spec.release.timeout: invalid duration \"10 minutes\""),
-        ("bad group interval", |o| o["spec"]["interval"] = json!("5"),
-            "spec.interval: invalid duration \"5\""),
-        ("bad namespace", |o| o["spec"]["applications"][0]["spec"]["release"]["targetNamespace"] = json!("My_NS"),
-            "spec.applications[0].spec.release.targetNamespace: invalid namespace \"My_NS\""),
-        ("forbidden namespace", |o| o["spec"]["applications"][0]["spec"]["release"]["targetNamespace"] = json!("kube-system"),
-            "spec.applications[0].spec.release.targetNamespace: namespace \"kube-system\" is forbidden by the cluster policy"),
-        ("custom executor without image", |o| o["spec"]["applications"][0]["spec"]["workflow"] = json!([
-                {"name": "helmrelease", "type": "helmrelease"}, {"name": "smoke", "type": "custom", "dependencies": ["helmrelease"]}]),
-            "spec.applications[0].spec.workflow[1].image: a custom executor needs an image"),
-        ("executor cycle", |o| o["spec"]["applications"][0]["spec"]["workflow"] = json!([
+        (
+            "duplicate names",
+            |o| o["spec"]["applications"][1]["name"] = json!("db"),
+            "spec.applications[1].name: duplicate application name \"db\" (also spec.applications[0])",
+        ),
+        (
+            "unknown dependency",
+            |o| o["spec"]["applications"][1]["dependencies"] = json!(["cache"]),
+            "spec.applications[1].dependencies[0]: unknown application \"cache\": it is not in spec.applications",
+        ),
+        (
+            "self dependency",
+            |o| o["spec"]["applications"][0]["dependencies"] = json!(["db"]),
+            "spec.applications[0].dependencies[0]: application \"db\" depends on itself",
+        ),
+        (
+            "duplicate dependency",
+            |o| o["spec"]["applications"][1]["dependencies"] = json!(["db", "db"]),
+            "spec.applications[1].dependencies[1]: duplicate dependency \"db\"",
+        ),
+        (
+            "two-node cycle",
+            |o| o["spec"]["applications"][0]["dependencies"] = json!(["web"]),
+            "spec.applications: dependency cycle: db -> web -> db",
+        ),
+        (
+            "invalid name",
+            |o| o["spec"]["applications"][0]["name"] = json!("Db_1"),
+            "spec.applications[0].name: invalid application name \"Db_1\" (4 characters): use at most 63 lower case letters, digits and '-', starting and ending with a letter or digit",
+        ),
+        (
+            "bad URL",
+            |o| o["spec"]["applications"][0]["spec"]["chart"]["url"] = json!("not a url"),
+            "spec.applications[0].spec.chart.url: invalid chart repository URL \"not a url\": relative URL without a base",
+        ),
+        (
+            "bad scheme",
+            |o| o["spec"]["applications"][0]["spec"]["chart"]["url"] = json!("ftp://x.example.com"),
+            "spec.applications[0].spec.chart.url: unsupported scheme \"ftp\" in \"ftp://x.example.com\": use an http(s) Helm repository or an oci:// registry",
+        ),
+        (
+            "bad version",
+            |o| o["spec"]["applications"][0]["spec"]["chart"]["version"] = json!("latest"),
+            "spec.applications[0].spec.chart.version: invalid chart version \"latest\"",
+        ),
+        (
+            "bad duration",
+            |o| o["spec"]["applications"][0]["spec"]["release"]["timeout"] = json!("10 minutes"),
+            "spec.applications[0].spec.release.timeout: invalid duration \"10 minutes\"",
+        ),
+        (
+            "bad group interval",
+            |o| o["spec"]["interval"] = json!("5"),
+            "spec.interval: invalid duration \"5\"",
+        ),
+        (
+            "bad namespace",
+            |o| o["spec"]["applications"][0]["spec"]["release"]["targetNamespace"] = json!("My_NS"),
+            "spec.applications[0].spec.release.targetNamespace: invalid namespace \"My_NS\"",
+        ),
+        (
+            "forbidden namespace",
+            |o| {
+                o["spec"]["applications"][0]["spec"]["release"]["targetNamespace"] =
+                    json!("kube-system")
+            },
+            "spec.applications[0].spec.release.targetNamespace: namespace \"kube-system\" is forbidden by the cluster policy",
+        ),
+        (
+            "custom executor without image",
+            |o| {
+                o["spec"]["applications"][0]["spec"]["workflow"] = json!([
+                {"name": "helmrelease", "type": "helmrelease"}, {"name": "smoke", "type": "custom", "dependencies": ["helmrelease"]}])
+            },
+            "spec.applications[0].spec.workflow[1].image: a custom executor needs an image",
+        ),
+        (
+            "executor cycle",
+            |o| {
+                o["spec"]["applications"][0]["spec"]["workflow"] = json!([
                 {"name": "helmrelease", "type": "helmrelease", "dependencies": ["smoke"]},
-                {"name": "smoke", "type": "custom", "image": "smoke:1", "dependencies": ["helmrelease"]}]),
-            "spec.applications[0].spec.workflow: dependency cycle: helmrelease -> smoke -> helmrelease"),
-        ("subchart cycle", |o| o["spec"]["applications"][0]["spec"]["subcharts"] = json!([
-                {"name": "a", "dependencies": ["c"]}, {"name": "b", "dependencies": ["a"]}, {"name": "c", "dependencies": ["b"]}]),
-            "spec.applications[0].spec.subcharts: dependency cycle: a -> c -> b -> a"),
-        ("keptn params", |o| o["spec"]["applications"][0]["spec"]["workflow"] = json!([
+                {"name": "smoke", "type": "custom", "image": "smoke:1", "dependencies": ["helmrelease"]}])
+            },
+            "spec.applications[0].spec.workflow: dependency cycle: helmrelease -> smoke -> helmrelease",
+        ),
+        (
+            "subchart cycle",
+            |o| {
+                o["spec"]["applications"][0]["spec"]["subcharts"] = json!([
+                {"name": "a", "dependencies": ["c"]}, {"name": "b", "dependencies": ["a"]}, {"name": "c", "dependencies": ["b"]}])
+            },
+            "spec.applications[0].spec.subcharts: dependency cycle: a -> c -> b -> a",
+        ),
+        (
+            "keptn params",
+            |o| {
+                o["spec"]["applications"][0]["spec"]["workflow"] = json!([
                 {"name": "helmrelease", "type": "helmrelease"},
-                {"name": "gate", "type": "keptn", "dependencies": ["helmrelease"], "params": {"data": {"configmapRef": {"name": "k"}}}}]),
-            "spec.applications[0].spec.workflow[1].params.data.configmapRef: \"namespace\" is a required property"),
-        ("release name collision", |o| {
+                {"name": "gate", "type": "keptn", "dependencies": ["helmrelease"], "params": {"data": {"configmapRef": {"name": "k"}}}}])
+            },
+            "spec.applications[0].spec.workflow[1].params.data.configmapRef: \"namespace\" is a required property",
+        ),
+        (
+            "release name collision",
+            |o| {
                 o["spec"]["applications"][0]["spec"]["subcharts"] = json!([{"name": "web"}]);
                 o["spec"]["applications"][1]["name"] = json!("db-web");
                 o["spec"]["applications"][1]["dependencies"] = json!([]);
             },
-            "spec.applications[1].name: HelmRelease name \"db-web\" in namespace \"apps\" is also generated for spec.applications[0].spec.subcharts[0].name"),
-        ("secret ref without namespace", |o| o["spec"]["applications"][0]["spec"]["chart"]["authSecretRef"] = json!({"name": "creds"}),
-            "spec.applications[0].spec.chart.authSecretRef.namespace: the credentials Secret's namespace is required"),
-        ("wrong type", |o| o["spec"]["applications"][0]["dependencies"] = json!(5),
-            "spec.applications[0].dependencies: value is not of type \"array\""),
-        ("unknown field", |o| o["spec"]["applications"][0]["spec"]["chart"]["tag"] = json!("1"),
-            "spec.applications[0].spec.chart.tag: unknown field"),
-        ("missing chart", |o| { o["spec"]["applications"][0]["spec"].as_object_mut().map(|s| s.remove("chart")); },
-            "spec.applications[0].spec: \"chart\" is a required property"),
-        ("empty list", |o| o["spec"]["applications"] = json!([]),
-            "spec.applications: value has less than 1 item"),
-        ("wrong kind", |o| o["kind"] = json!("Application"),
-            "kind: expected \"ApplicationGroup\", found \"Application\""),
-        ("wrong apiVersion", |o| o["apiVersion"] = json!("orkestra.azure.microsoft.com/v1"),
-            "apiVersion: expected \"orkestra.azure.microsoft.com/v1alpha1\", found \"orkestra.azure.microsoft.com/v1\""),
-        ("bad group name", |o| o["metadata"]["name"] = json!("Shop!"),
-            "metadata.name: invalid group name \"Shop!\""),
+            "spec.applications[1].name: HelmRelease name \"db-web\" in namespace \"apps\" is also generated for spec.applications[0].spec.subcharts[0].name",
+        ),
+        (
+            "secret ref without namespace",
+            |o| {
+                o["spec"]["applications"][0]["spec"]["chart"]["authSecretRef"] =
+                    json!({"name": "creds"})
+            },
+            "spec.applications[0].spec.chart.authSecretRef.namespace: the credentials Secret's namespace is required",
+        ),
+        (
+            "wrong type",
+            |o| o["spec"]["applications"][0]["dependencies"] = json!(5),
+            "spec.applications[0].dependencies: value is not of type \"array\"",
+        ),
+        (
+            "unknown field",
+            |o| o["spec"]["applications"][0]["spec"]["chart"]["tag"] = json!("1"),
+            "spec.applications[0].spec.chart.tag: unknown field",
+        ),
+        (
+            "missing chart",
+            |o| {
+                o["spec"]["applications"][0]["spec"]
+                    .as_object_mut()
+                    .map(|s| s.remove("chart"));
+            },
+            "spec.applications[0].spec: \"chart\" is a required property",
+        ),
+        (
+            "empty list",
+            |o| o["spec"]["applications"] = json!([]),
+            "spec.applications: value has less than 1 item",
+        ),
+        (
+            "wrong kind",
+            |o| o["kind"] = json!("Application"),
+            "kind: expected \"ApplicationGroup\", found \"Application\"",
+        ),
+        (
+            "wrong apiVersion",
+            |o| o["apiVersion"] = json!("orkestra.azure.microsoft.com/v1"),
+            "apiVersion: expected \"orkestra.azure.microsoft.com/v1alpha1\", found \"orkestra.azure.microsoft.com/v1\"",
+        ),
+        (
+            "bad group name",
+            |o| o["metadata"]["name"] = json!("Shop!"),
+            "metadata.name: invalid group name \"Shop!\"",
+        ),
     ];
     for (case, edit, expected) in cases {
         let errors = errors_after(edit);
@@ -132,19 +229,37 @@ fn each_rule_names_the_field_and_the_problem() {
 
 #[test]
 fn every_problem_is_reported_at_once() {
-    let object = group(vec![app("a", &["b", "ghost"]), app("b", &["c"]), app("c", &["a"]), app("a", &[])]);
+    let object = group(vec![
+        app("a", &["b", "ghost"]),
+        app("b", &["c"]),
+        app("c", &["a"]),
+        app("a", &[]),
+    ]);
     let errors = errors_of(&object);
-    assert!(errors.contains(&"spec.applications: dependency cycle: a -> b -> c -> a".to_owned()), "{errors:#?}");
-    assert!(errors.iter().any(|e| e.starts_with("spec.applications[0].dependencies[1]: unknown application \"ghost\"")));
-    assert!(errors.iter().any(|e| e.starts_with("spec.applications[3].name: duplicate application name \"a\"")));
+    assert!(
+        errors.contains(&"spec.applications: dependency cycle: a -> b -> c -> a".to_owned()),
+        "{errors:#?}"
+    );
+    assert!(errors.iter().any(|e| {
+        e.starts_with("spec.applications[0].dependencies[1]: unknown application \"ghost\"")
+    }));
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("spec.applications[3].name: duplicate application name \"a\""))
+    );
 }
 
 #[test]
 fn policy_limits_repositories_and_group_size() {
-    let policy = Policy::from_yaml("allowedChartRepositories: [https://internal.example.com/]\nmaxApplications: 1")
-        .expect("policy");
+    let policy = Policy::from_yaml(
+        "allowedChartRepositories: [https://internal.example.com/]\nmaxApplications: 1",
+    )
+    .expect("policy");
     let errors = errors_with(&group(vec![app("db", &[]), app("web", &["db"])]), &policy);
-    assert!(errors.contains(&"spec.applications: 2 applications exceed the cluster policy's limit of 1".to_owned()));
+    assert!(errors.contains(
+        &"spec.applications: 2 applications exceed the cluster policy's limit of 1".to_owned()
+    ));
     assert!(errors.iter().any(|e| e.starts_with(
         "spec.applications[0].spec.chart.url: chart repository \"https://charts.example.com\" is not allowed by the cluster policy"
     )));
@@ -153,23 +268,37 @@ fn policy_limits_repositories_and_group_size() {
 #[test]
 fn groups_beyond_the_engine_limits_are_denied_naming_the_limit() {
     let apps: Vec<Value> = (0..199).map(|i| app(&format!("app-{i}"), &[])).collect();
-    let policy = Policy { max_applications: 10_000, ..Policy::default() };
+    let policy = Policy {
+        max_applications: 10_000,
+        ..Policy::default()
+    };
     let errors = errors_with(&group(apps), &policy);
     assert!(
-        errors.iter().any(|e| e.contains("over Argo Workflows' limit of 200 templates per Workflow")),
+        errors
+            .iter()
+            .any(|e| e.contains("over Argo Workflows' limit of 200 templates per Workflow")),
         "{errors:#?}"
     );
     let mut one = app("big", &[]);
-    one["spec"]["subcharts"] = Value::Array((0..200).map(|i| json!({"name": format!("s{i}")})).collect());
+    one["spec"]["subcharts"] =
+        Value::Array((0..200).map(|i| json!({"name": format!("s{i}")})).collect());
     let errors = errors_of(&group(vec![one]));
-    assert!(errors.iter().any(|e| e.contains("over Argo Workflows' limit of 200 tasks per DAG template")), "{errors:#?}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("over Argo Workflows' limit of 200 tasks per DAG template")),
+        "{errors:#?}"
+    );
 }
 
 #[test]
 fn hostile_input_gets_errors_not_panics() {
     let long = "a".repeat(300);
     let errors = errors_after(|o| o["spec"]["applications"][0]["name"] = json!(long));
-    assert!(errors.iter().any(|e| e.contains("(300 characters)")), "{errors:#?}");
+    assert!(
+        errors.iter().any(|e| e.contains("(300 characters)")),
+        "{errors:#?}"
+    );
 
     // NB: serde_json and serde_norway refuse nesting deeper than 128 when parsing text, so deeper
     // objects never reach validation; this is as deep as real input gets.
@@ -177,8 +306,13 @@ fn hostile_input_gets_errors_not_panics() {
     for _ in 0..120 {
         deep = json!({ "x": deep });
     }
-    let errors = errors_after(|o| o["spec"]["applications"][0]["spec"]["release"]["values"] = json!({ "deep": deep }));
-    assert!(errors.is_empty(), "deep values are the chart's business: {errors:#?}");
+    let errors = errors_after(|o| {
+        o["spec"]["applications"][0]["spec"]["release"]["values"] = json!({ "deep": deep })
+    });
+    assert!(
+        errors.is_empty(),
+        "deep values are the chart's business: {errors:#?}"
+    );
 
     for not_a_group in [json!(null), json!([]), json!("text"), json!({"spec": 1})] {
         assert!(!errors_of(&not_a_group).is_empty());
@@ -200,9 +334,18 @@ fn mutation_fills_every_default_and_nothing_else() {
     assert_eq!(app["spec"]["chart"]["version"], "*");
     assert_eq!(app["spec"]["release"]["timeout"], "5m");
     assert_eq!(app["spec"]["release"]["interval"], "5m");
-    assert_eq!(app["spec"]["subcharts"], json!([{"name": "api", "dependencies": []}]));
-    assert_eq!(app["spec"]["workflow"], json!([{"name": "helmrelease", "type": "helmrelease", "dependencies": []}]));
-    assert_eq!(defaulted["metadata"], object["metadata"], "metadata untouched");
+    assert_eq!(
+        app["spec"]["subcharts"],
+        json!([{"name": "api", "dependencies": []}])
+    );
+    assert_eq!(
+        app["spec"]["workflow"],
+        json!([{"name": "helmrelease", "type": "helmrelease", "dependencies": []}])
+    );
+    assert_eq!(
+        defaulted["metadata"], object["metadata"],
+        "metadata untouched"
+    );
 
     let again = mutate(&defaulted).expect("patch");
     assert!(again.0.is_empty(), "defaulting is idempotent: {again:?}");
