@@ -94,8 +94,15 @@ pub async fn reconcile(group: Arc<ApplicationGroup>, ctx: Arc<Context>) -> Resul
     result
 }
 
-async fn reconcile_inner(group: Arc<ApplicationGroup>, ctx: &Arc<Context>) -> Result<Action, Error> {
+async fn reconcile_inner(cached: Arc<ApplicationGroup>, ctx: &Arc<Context>) -> Result<Action, Error> {
     let api = Api::<ApplicationGroup>::all(ctx.client.clone());
+    // NB: the cache can lag behind our own last status write (a Workflow event may trigger this
+    // reconcile first), and the status is written whole: decide from the object as stored.
+    let name = cached.metadata.name.clone().unwrap_or_default();
+    let Some(group) = api.get_opt(&name).await.map_err(Error::kube(format!("reading {name}")))? else {
+        return Ok(Action::await_change());
+    };
+    let group = Arc::new(group);
     if group.metadata.deletion_timestamp.is_some() {
         let has_finalizer = group.metadata.finalizers.iter().flatten().any(|f| f == FINALIZER);
         if !has_finalizer {
