@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::plan_config_args::PlanConfigArgs;
 use anyhow::Context as _;
 use orkestra_controller::reconcile::{self, Context, Metrics, ReconcilerConfig};
 use orkestra_controller::staging::{Stager, StagerConfig};
 use orkestra_controller::{admin, leader};
-use orkestra_shared::plan::{self, PlanConfig, SourceRef};
 use tokio_util::sync::CancellationToken;
 
 /// Arguments of the `run` subcommand.
@@ -31,29 +31,9 @@ pub struct RunArgs {
     #[arg(long, env = "ORKESTRA_CHART_CACHE")]
     pub chart_cache: Option<PathBuf>,
 
-    /// Namespace of the Workflows.
-    #[arg(long, env = "ORKESTRA_WORKFLOW_NAMESPACE", default_value = plan::DEFAULT_WORKFLOW_NAMESPACE)]
-    pub workflow_namespace: String,
-
-    /// Image of the executor steps (the controller image).
-    #[arg(long, env = "ORKESTRA_EXECUTOR_IMAGE", default_value = plan::DEFAULT_EXECUTOR_IMAGE)]
-    pub executor_image: String,
-
-    /// Most workflow pods running at once (unlimited when absent).
-    #[arg(long, env = "ORKESTRA_WORKFLOW_PARALLELISM", value_parser = clap::value_parser!(i64).range(1..))]
-    pub parallelism: Option<i64>,
-
-    /// Service account of the workflow pods.
-    #[arg(long, env = "ORKESTRA_EXECUTOR_SERVICE_ACCOUNT", default_value = plan::DEFAULT_SERVICE_ACCOUNT)]
-    pub service_account: String,
-
-    /// Name of the staging HelmRepository the controller creates (`type: oci` for an OCI registry).
-    #[arg(long, env = "ORKESTRA_STAGING_SOURCE_NAME", default_value = plan::DEFAULT_STAGING_SOURCE_NAME)]
-    pub staging_source_name: String,
-
-    /// Namespace of the staging HelmRepository (default: the workflow namespace).
-    #[arg(long, env = "ORKESTRA_STAGING_SOURCE_NAMESPACE")]
-    pub staging_source_namespace: Option<String>,
+    /// Workflow settings.
+    #[command(flatten)]
+    pub workflow: PlanConfigArgs,
 
     /// Namespace of an authSecretRef that names none (default: the workflow namespace).
     #[arg(long, env = "ORKESTRA_SECRET_NAMESPACE")]
@@ -72,7 +52,11 @@ pub struct RunArgs {
     pub admin_addr: SocketAddr,
 
     /// Name of the leader-election Lease.
-    #[arg(long, env = "ORKESTRA_LEASE_NAME", default_value = "orkestra-controller")]
+    #[arg(
+        long,
+        env = "ORKESTRA_LEASE_NAME",
+        default_value = "orkestra-controller"
+    )]
     pub lease_name: String,
 
     /// Namespace of the Lease (default: the workflow namespace).
@@ -102,12 +86,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let RunArgs {
         staging,
         chart_cache,
-        workflow_namespace,
-        executor_image,
-        parallelism,
-        service_account,
-        staging_source_name,
-        staging_source_namespace,
+        workflow,
         secret_namespace,
         selector,
         concurrency,
@@ -119,25 +98,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         lease_renew,
     } = args;
     let identity = identity.unwrap_or_else(default_identity);
-    let client = kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API")?;
     let stager = Stager::new(StagerConfig {
         staging_url: staging,
         staging_credentials: None,
         cache_dir: chart_cache,
         limits: Default::default(),
     })?;
+    let plan = workflow.into_config();
+    let workflow_namespace = plan.workflow_namespace.clone();
     let config = ReconcilerConfig {
-        plan: PlanConfig {
-            executor_image,
-            parallelism,
-            service_account,
-            staging_source: SourceRef {
-                kind: "HelmRepository".into(),
-                name: staging_source_name,
-                namespace: staging_source_namespace.unwrap_or_else(|| workflow_namespace.clone()),
-            },
-            workflow_namespace: workflow_namespace.clone(),
-        },
+        plan,
         secret_namespace: secret_namespace.unwrap_or_else(|| workflow_namespace.clone()),
         group_selector: selector,
         concurrency,
@@ -149,7 +122,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let registry = Arc::new(registry);
     let ready = Arc::new(AtomicBool::new(false));
     let shutdown = CancellationToken::new();
-    let admin_task = tokio::spawn(admin::serve(admin_addr, registry, ready.clone(), shutdown.clone()));
+    let admin_task = tokio::spawn(admin::serve(
+        admin_addr,
+        registry,
+        ready.clone(),
+        shutdown.clone(),
+    ));
     tokio::spawn(cancel_on_signal(shutdown.clone()));
 
     let lease = leader::LeaseConfig {
@@ -192,7 +170,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     leadership.release().await;
     shutdown.cancel();
     let _ = admin_task.await;
-    anyhow::ensure!(!was_lost, "leadership lost: exiting so that this replica stands by again");
+    anyhow::ensure!(
+        !was_lost,
+        "leadership lost: exiting so that this replica stands by again"
+    );
     tracing::info!("shut down");
     Ok(())
 }

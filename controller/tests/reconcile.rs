@@ -6,7 +6,9 @@
 
 mod reconcile_support;
 
-use orkestra_shared::names::{FINALIZER, LAST_SUCCESSFUL_ANNOTATION, OWNER_LABEL, WORKFLOW_TYPE_LABEL};
+use orkestra_shared::names::{
+    FINALIZER, LAST_SUCCESSFUL_ANNOTATION, OWNER_LABEL, WORKFLOW_TYPE_LABEL,
+};
 use reconcile_support::{Env, condition, entry_dag, task_releases, wait_for};
 
 /// Scenario 1: create → charts staged → a Workflow whose DAG follows the dependencies → Argo
@@ -16,9 +18,17 @@ async fn a_new_group_is_staged_submitted_and_ready_once_its_workflow_succeeds() 
     let env = Env::new("rc-create").await;
     let ctl = env.controller("a");
     let mut shop = env.app("shop", "bookinfo", "1.0.0", &["base"]);
-    shop["spec"]["subcharts"] = serde_json::json!([{"name": "sub-1"}, {"name": "sub-2", "dependencies": ["sub-1"]}]);
+    shop["spec"]["subcharts"] =
+        serde_json::json!([{"name": "sub-1"}, {"name": "sub-2", "dependencies": ["sub-1"]}]);
     let group = env
-        .create_group("create", vec![env.app("base", "hello", "1.0.0", &[]), env.app("web", "hello", "^1.0", &["base"]), shop])
+        .create_group(
+            "create",
+            vec![
+                env.app("base", "hello", "1.0.0", &[]),
+                env.app("web", "hello", "^1.0", &["base"]),
+                shop,
+            ],
+        )
         .await;
 
     let wf = env.wait_workflow(&group, Some(1), &ctl).await;
@@ -26,7 +36,10 @@ async fn a_new_group_is_staged_submitted_and_ready_once_its_workflow_succeeds() 
     assert_eq!(labels[WORKFLOW_TYPE_LABEL], "forward");
     assert_eq!(labels[OWNER_LABEL], group);
     let owner = &wf.metadata.owner_references.as_ref().unwrap()[0];
-    assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("ApplicationGroup", group.as_str(), Some(true)));
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+        ("ApplicationGroup", group.as_str(), Some(true))
+    );
     let mut dag = entry_dag(&wf);
     dag.sort();
     assert_eq!(
@@ -39,51 +52,99 @@ async fn a_new_group_is_staged_submitted_and_ready_once_its_workflow_succeeds() 
     );
     // The range resolved to the newest 1.x, and every chart (split subcharts too) is staged.
     let releases = task_releases(&wf);
-    let web = releases.iter().find(|(r, _)| r["metadata"]["name"] == "web").unwrap();
+    let web = releases
+        .iter()
+        .find(|(r, _)| r["metadata"]["name"] == "web")
+        .unwrap();
     assert_eq!(web.0["spec"]["chart"]["spec"]["version"], "1.2.0");
-    assert_eq!(web.0["spec"]["chart"]["spec"]["sourceRef"]["namespace"], env.namespace.as_str());
+    assert_eq!(
+        web.0["spec"]["chart"]["spec"]["sourceRef"]["namespace"],
+        env.namespace.as_str()
+    );
     let mut tags = env.staged_tags("hello").await;
     tags.sort();
     assert_eq!(tags, ["1.0.0", "1.2.0"]);
     assert_eq!(env.staged_tags("bookinfo").await, ["1.0.0"]);
     assert_eq!(env.staged_tags("bookinfo-sub-1").await, ["0.1.0"]);
-    let repo = env.helm_repositories().get("orkestra-staging").await.unwrap();
+    let repo = env
+        .helm_repositories()
+        .get("orkestra-staging")
+        .await
+        .unwrap();
     assert_eq!(repo.data["spec"]["type"], "oci");
     assert_eq!(repo.data["spec"]["url"], env.staging.as_str());
 
     let progressing = env.wait_ready(&group, "False", "Progressing", &ctl).await;
-    assert!(progressing.metadata.finalizers.unwrap().contains(&FINALIZER.to_owned()));
+    assert!(
+        progressing
+            .metadata
+            .finalizers
+            .unwrap()
+            .contains(&FINALIZER.to_owned())
+    );
 
     env.run_workflow(&group, "Succeeded").await;
     let ready = env.wait_ready(&group, "True", "Succeeded", &ctl).await;
     let status = ready.status.clone().unwrap();
     assert_eq!(status.observed_generation, 1);
     assert_eq!(status.last_succeeded_generation, 1);
-    assert_eq!(condition(&ready, "ForwardWorkflowSucceeded").unwrap().status, "True");
-    let app = |name: &str| status.applications.iter().find(|a| a.name == name).unwrap().clone();
+    assert_eq!(
+        condition(&ready, "ForwardWorkflowSucceeded")
+            .unwrap()
+            .status,
+        "True"
+    );
+    let app = |name: &str| {
+        status
+            .applications
+            .iter()
+            .find(|a| a.name == name)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(app("base").chart.version, "1.0.0");
     assert_eq!(app("web").chart.version, "1.2.0");
     assert!(app("web").chart.staged);
     let shop = app("shop");
-    assert_eq!(shop.subcharts.keys().collect::<Vec<_>>(), ["sub-1", "sub-2"]);
+    assert_eq!(
+        shop.subcharts.keys().collect::<Vec<_>>(),
+        ["sub-1", "sub-2"]
+    );
     assert!(shop.subcharts["sub-1"].staged);
     assert_eq!(shop.subcharts["sub-1"].version, "0.1.0");
     assert_eq!(app("base").chart.conditions[0].reason, "InstallSucceeded");
     // The HelmRelease conditions reach the status whenever Flux reports.
-    wait_for("the subchart release's conditions in the status", &ctl, || async {
-        let g = env.group(&group).await?;
-        let shop = g.status?.applications.into_iter().find(|a| a.name == "shop")?;
-        (!shop.subcharts["sub-2"].conditions.is_empty()).then_some(())
-    })
+    wait_for(
+        "the subchart release's conditions in the status",
+        &ctl,
+        || async {
+            let g = env.group(&group).await?;
+            let shop = g
+                .status?
+                .applications
+                .into_iter()
+                .find(|a| a.name == "shop")?;
+            (!shop.subcharts["sub-2"].conditions.is_empty()).then_some(())
+        },
+    )
     .await;
     let annotation = ready.metadata.annotations.unwrap()[LAST_SUCCESSFUL_ANNOTATION].clone();
     let spec: serde_json::Value = serde_json::from_str(&annotation).unwrap();
     assert_eq!(spec["applications"][1]["name"], "web");
 
     // Events are published in the background: wait for them.
-    for expected in ["ChartsStaged", "WorkflowSubmitted", "WorkflowSucceeded", "Succeeded"] {
+    for expected in [
+        "ChartsStaged",
+        "WorkflowSubmitted",
+        "WorkflowSucceeded",
+        "Succeeded",
+    ] {
         wait_for(&format!("a {expected} event"), &ctl, || async {
-            env.events(&group).await.iter().any(|(r, _)| r == expected).then_some(())
+            env.events(&group)
+                .await
+                .iter()
+                .any(|(r, _)| r == expected)
+                .then_some(())
         })
         .await;
     }
@@ -95,9 +156,13 @@ async fn a_new_group_is_staged_submitted_and_ready_once_its_workflow_succeeds() 
 async fn a_missing_chart_version_is_reported_and_fixing_the_spec_recovers() {
     let env = Env::new("rc-pull").await;
     let ctl = env.controller("a");
-    let group = env.create_group("pull", vec![env.app("base", "hello", "9.9.9", &[])]).await;
+    let group = env
+        .create_group("pull", vec![env.app("base", "hello", "9.9.9", &[])])
+        .await;
 
-    let failed = env.wait_ready(&group, "False", "ChartPullFailed", &ctl).await;
+    let failed = env
+        .wait_ready(&group, "False", "ChartPullFailed", &ctl)
+        .await;
     let ready = condition(&failed, "Ready").unwrap();
     assert!(ready.message.contains("9.9.9"), "{}", ready.message);
     assert!(ready.message.contains("hello"), "{}", ready.message);
@@ -106,13 +171,21 @@ async fn a_missing_chart_version_is_reported_and_fixing_the_spec_recovers() {
     let base = &status.applications[0];
     assert!(!base.chart.staged);
     assert!(base.chart.error.contains("9.9.9"), "{}", base.chart.error);
-    assert!(env.workflows().get_opt(&group).await.unwrap().is_none(), "no Workflow for an unstaged generation");
+    assert!(
+        env.workflows().get_opt(&group).await.unwrap().is_none(),
+        "no Workflow for an unstaged generation"
+    );
     wait_for("a ChartPullFailed event", &ctl, || async {
-        env.events(&group).await.iter().any(|(r, n)| r == "ChartPullFailed" && n.contains("9.9.9")).then_some(())
+        env.events(&group)
+            .await
+            .iter()
+            .any(|(r, n)| r == "ChartPullFailed" && n.contains("9.9.9"))
+            .then_some(())
     })
     .await;
 
-    env.update_applications(&group, vec![env.app("base", "hello", "1.0.0", &[])]).await;
+    env.update_applications(&group, vec![env.app("base", "hello", "1.0.0", &[])])
+        .await;
     env.wait_workflow(&group, Some(2), &ctl).await;
     let recovered = env.wait_ready(&group, "False", "Progressing", &ctl).await;
     let status = recovered.status.unwrap();
@@ -127,29 +200,67 @@ async fn a_missing_chart_version_is_reported_and_fixing_the_spec_recovers() {
 async fn an_update_submits_a_new_forward_workflow_for_the_new_generation() {
     let env = Env::new("rc-update").await;
     let ctl = env.controller("a");
-    let group = env.create_group("update", vec![env.app("base", "hello", "1.0.0", &[])]).await;
+    let group = env
+        .create_group("update", vec![env.app("base", "hello", "1.0.0", &[])])
+        .await;
     let first = env.wait_workflow(&group, Some(1), &ctl).await;
     env.run_workflow(&group, "Succeeded").await;
     env.wait_ready(&group, "True", "Succeeded", &ctl).await;
 
-    env.update_applications(&group, vec![env.app("base", "hello", "1.2.0", &[]), env.app("extra", "hello", "1.0.0", &["base"])])
-        .await;
+    env.update_applications(
+        &group,
+        vec![
+            env.app("base", "hello", "1.2.0", &[]),
+            env.app("extra", "hello", "1.0.0", &["base"]),
+        ],
+    )
+    .await;
     let second = env.wait_workflow(&group, Some(2), &ctl).await;
     assert_ne!(first.metadata.uid, second.metadata.uid);
-    assert_eq!(entry_dag(&second), vec![("base".to_owned(), vec![]), ("extra".to_owned(), vec!["base".to_owned()])]);
+    assert_eq!(
+        entry_dag(&second),
+        vec![
+            ("base".to_owned(), vec![]),
+            ("extra".to_owned(), vec!["base".to_owned()])
+        ]
+    );
     let releases = task_releases(&second);
-    let base = releases.iter().find(|(r, _)| r["metadata"]["name"] == "base").unwrap();
+    let base = releases
+        .iter()
+        .find(|(r, _)| r["metadata"]["name"] == "base")
+        .unwrap();
     assert_eq!(base.0["spec"]["chart"]["spec"]["version"], "1.2.0");
     let progressing = env.wait_ready(&group, "False", "Progressing", &ctl).await;
-    assert_eq!(progressing.status.as_ref().unwrap().last_succeeded_generation, 1);
+    assert_eq!(
+        progressing
+            .status
+            .as_ref()
+            .unwrap()
+            .last_succeeded_generation,
+        1
+    );
 
     env.run_workflow(&group, "Succeeded").await;
     let ready = env.wait_ready(&group, "True", "Succeeded", &ctl).await;
     let status = ready.status.unwrap();
-    assert_eq!((status.observed_generation, status.last_succeeded_generation), (2, 2));
-    assert_eq!(status.applications.iter().map(|a| (a.name.as_str(), a.chart.version.as_str())).collect::<Vec<_>>(), [("base", "1.2.0"), ("extra", "1.0.0")]);
+    assert_eq!(
+        (status.observed_generation, status.last_succeeded_generation),
+        (2, 2)
+    );
+    assert_eq!(
+        status
+            .applications
+            .iter()
+            .map(|a| (a.name.as_str(), a.chart.version.as_str()))
+            .collect::<Vec<_>>(),
+        [("base", "1.2.0"), ("extra", "1.0.0")]
+    );
     wait_for("a WorkflowReplaced event", &ctl, || async {
-        env.events(&group).await.iter().any(|(r, _)| r == "WorkflowReplaced").then_some(())
+        env.events(&group)
+            .await
+            .iter()
+            .any(|(r, _)| r == "WorkflowReplaced")
+            .then_some(())
     })
     .await;
 }
@@ -160,13 +271,21 @@ async fn an_update_submits_a_new_forward_workflow_for_the_new_generation() {
 async fn a_failed_upgrade_rolls_back_to_the_last_successful_spec() {
     let env = Env::new("rc-rollback").await;
     let ctl = env.controller("a");
-    let group = env.create_group("rollback", vec![env.app("base", "hello", "1.0.0", &[])]).await;
+    let group = env
+        .create_group("rollback", vec![env.app("base", "hello", "1.0.0", &[])])
+        .await;
     env.wait_workflow(&group, Some(1), &ctl).await;
     env.run_workflow(&group, "Succeeded").await;
     env.wait_ready(&group, "True", "Succeeded", &ctl).await;
 
-    env.update_applications(&group, vec![env.app("base", "hello", "1.2.0", &[]), env.app("extra", "hello", "1.0.0", &["base"])])
-        .await;
+    env.update_applications(
+        &group,
+        vec![
+            env.app("base", "hello", "1.2.0", &[]),
+            env.app("extra", "hello", "1.0.0", &["base"]),
+        ],
+    )
+    .await;
     env.wait_workflow(&group, Some(2), &ctl).await;
     env.set_phase(&group, "Failed", "child 'base' failed").await;
 
@@ -176,16 +295,46 @@ async fn a_failed_upgrade_rolls_back_to_the_last_successful_spec() {
         .into_iter()
         .map(|(r, action)| {
             let name = r["metadata"]["name"].as_str().unwrap().to_owned();
-            (name, action, r["spec"]["chart"]["spec"]["version"].as_str().unwrap_or_default().to_owned())
+            (
+                name,
+                action,
+                r["spec"]["chart"]["spec"]["version"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
         })
         .collect();
-    assert!(actions.contains(&("extra".into(), "delete".into(), "1.0.0".into())), "{actions:?}");
-    assert!(actions.contains(&("base".into(), "install".into(), "1.0.0".into())), "{actions:?}");
-    assert!(!actions.iter().any(|(n, a, _)| n == "extra" && a == "install"), "{actions:?}");
+    assert!(
+        actions.contains(&("extra".into(), "delete".into(), "1.0.0".into())),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("base".into(), "install".into(), "1.0.0".into())),
+        "{actions:?}"
+    );
+    assert!(
+        !actions
+            .iter()
+            .any(|(n, a, _)| n == "extra" && a == "install"),
+        "{actions:?}"
+    );
 
-    let failed = env.wait_ready(&group, "False", "WorkflowFailed", &ctl).await;
-    assert!(condition(&failed, "Ready").unwrap().message.contains("child 'base' failed"));
-    assert_eq!(condition(&failed, "ForwardWorkflowSucceeded").unwrap().status, "False");
+    let failed = env
+        .wait_ready(&group, "False", "WorkflowFailed", &ctl)
+        .await;
+    assert!(
+        condition(&failed, "Ready")
+            .unwrap()
+            .message
+            .contains("child 'base' failed")
+    );
+    assert_eq!(
+        condition(&failed, "ForwardWorkflowSucceeded")
+            .unwrap()
+            .status,
+        "False"
+    );
 
     env.run_workflow(&rollback_name, "Succeeded").await;
     let rolled_back = wait_for("RollbackWorkflowSucceeded=True", &ctl, || async {
@@ -193,9 +342,19 @@ async fn a_failed_upgrade_rolls_back_to_the_last_successful_spec() {
         (condition(&g, "RollbackWorkflowSucceeded")?.status == "True").then_some(g)
     })
     .await;
-    assert_eq!(condition(&rolled_back, "Ready").unwrap().reason, "WorkflowFailed");
+    assert_eq!(
+        condition(&rolled_back, "Ready").unwrap().reason,
+        "WorkflowFailed"
+    );
     assert_eq!(rolled_back.status.unwrap().last_succeeded_generation, 1);
-    assert!(env.helm_releases().get_opt("extra").await.unwrap().is_none(), "the added application is gone");
+    assert!(
+        env.helm_releases()
+            .get_opt("extra")
+            .await
+            .unwrap()
+            .is_none(),
+        "the added application is gone"
+    );
     let base = env.helm_releases().get("base").await.unwrap();
     assert_eq!(base.data["spec"]["chart"]["spec"]["version"], "1.0.0");
 }
@@ -206,7 +365,13 @@ async fn a_failed_first_install_is_torn_down_by_the_reverse_workflow() {
     let env = Env::new("rc-firstfail").await;
     let ctl = env.controller("a");
     let group = env
-        .create_group("firstfail", vec![env.app("base", "hello", "1.0.0", &[]), env.app("web", "hello", "1.0.0", &["base"])])
+        .create_group(
+            "firstfail",
+            vec![
+                env.app("base", "hello", "1.0.0", &[]),
+                env.app("web", "hello", "1.0.0", &["base"]),
+            ],
+        )
         .await;
     env.wait_workflow(&group, Some(1), &ctl).await;
     env.set_phase(&group, "Failed", "child 'web' failed").await;
@@ -214,10 +379,27 @@ async fn a_failed_first_install_is_torn_down_by_the_reverse_workflow() {
     let reverse_name = format!("{group}-reverse");
     let reverse = env.wait_workflow(&reverse_name, Some(1), &ctl).await;
     // Dependents first.
-    assert_eq!(entry_dag(&reverse), vec![("base".to_owned(), vec!["web".to_owned()]), ("web".to_owned(), vec![])]);
-    assert!(task_releases(&reverse).iter().all(|(_, action)| action == "delete"));
-    assert!(env.workflows().get_opt(&format!("{group}-rollback")).await.unwrap().is_none());
-    env.wait_ready(&group, "False", "WorkflowFailed", &ctl).await;
+    assert_eq!(
+        entry_dag(&reverse),
+        vec![
+            ("base".to_owned(), vec!["web".to_owned()]),
+            ("web".to_owned(), vec![])
+        ]
+    );
+    assert!(
+        task_releases(&reverse)
+            .iter()
+            .all(|(_, action)| action == "delete")
+    );
+    assert!(
+        env.workflows()
+            .get_opt(&format!("{group}-rollback"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    env.wait_ready(&group, "False", "WorkflowFailed", &ctl)
+        .await;
 
     env.run_workflow(&reverse_name, "Succeeded").await;
     wait_for("ReverseWorkflowSucceeded=True", &ctl, || async {
@@ -233,21 +415,32 @@ async fn a_failed_first_install_is_torn_down_by_the_reverse_workflow() {
 async fn deleting_during_a_rollout_suspends_it_runs_the_reverse_workflow_and_releases_the_group() {
     let env = Env::new("rc-delete").await;
     let ctl = env.controller("a");
-    let group = env.create_group("delete", vec![env.app("base", "hello", "1.0.0", &[])]).await;
+    let group = env
+        .create_group("delete", vec![env.app("base", "hello", "1.0.0", &[])])
+        .await;
     env.wait_workflow(&group, Some(1), &ctl).await;
     env.set_phase(&group, "Running", "").await;
     env.wait_ready(&group, "False", "Progressing", &ctl).await;
 
-    env.groups().delete(&group, &Default::default()).await.unwrap();
+    env.groups()
+        .delete(&group, &Default::default())
+        .await
+        .unwrap();
     let reverse_name = format!("{group}-reverse");
     env.wait_workflow(&reverse_name, None, &ctl).await;
     let forward = env.workflows().get(&group).await.unwrap();
-    assert_eq!(forward.data["spec"]["suspend"], true, "the forward workflow is suspended");
+    assert_eq!(
+        forward.data["spec"]["suspend"], true,
+        "the forward workflow is suspended"
+    );
     let terminating = env.wait_ready(&group, "False", "Terminating", &ctl).await;
     assert!(terminating.metadata.deletion_timestamp.is_some());
 
     env.run_workflow(&reverse_name, "Succeeded").await;
-    wait_for("the group to be gone", &ctl, || async { env.group(&group).await.is_none().then_some(()) }).await;
+    wait_for("the group to be gone", &ctl, || async {
+        env.group(&group).await.is_none().then_some(())
+    })
+    .await;
 }
 
 /// A group that never got a forward Workflow (its charts never staged) is released at once.
@@ -255,11 +448,26 @@ async fn deleting_during_a_rollout_suspends_it_runs_the_reverse_workflow_and_rel
 async fn deleting_a_group_that_never_deployed_releases_it_at_once() {
     let env = Env::new("rc-delete-now").await;
     let ctl = env.controller("a");
-    let group = env.create_group("never", vec![env.app("base", "hello", "9.9.9", &[])]).await;
-    env.wait_ready(&group, "False", "ChartPullFailed", &ctl).await;
-    env.groups().delete(&group, &Default::default()).await.unwrap();
-    wait_for("the group to be gone", &ctl, || async { env.group(&group).await.is_none().then_some(()) }).await;
-    assert!(env.workflows().get_opt(&format!("{group}-reverse")).await.unwrap().is_none());
+    let group = env
+        .create_group("never", vec![env.app("base", "hello", "9.9.9", &[])])
+        .await;
+    env.wait_ready(&group, "False", "ChartPullFailed", &ctl)
+        .await;
+    env.groups()
+        .delete(&group, &Default::default())
+        .await
+        .unwrap();
+    wait_for("the group to be gone", &ctl, || async {
+        env.group(&group).await.is_none().then_some(())
+    })
+    .await;
+    assert!(
+        env.workflows()
+            .get_opt(&format!("{group}-reverse"))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// Scenario 7: the controller killed mid-rollout and started again → the same Workflow (no
@@ -268,19 +476,25 @@ async fn deleting_a_group_that_never_deployed_releases_it_at_once() {
 async fn a_restarted_controller_continues_without_submitting_twice() {
     let env = Env::new("rc-restart").await;
     let mut first = env.controller("a");
-    let group = env.create_group("restart", vec![env.app("base", "hello", "1.0.0", &[])]).await;
+    let group = env
+        .create_group("restart", vec![env.app("base", "hello", "1.0.0", &[])])
+        .await;
     let submitted = env.wait_workflow(&group, Some(1), &first).await;
     env.wait_ready(&group, "False", "Progressing", &first).await;
     first.kill();
 
     env.set_phase(&group, "Running", "").await;
     let second = env.controller("b");
-    env.wait_ready(&group, "False", "Progressing", &second).await;
+    env.wait_ready(&group, "False", "Progressing", &second)
+        .await;
     env.run_workflow(&group, "Succeeded").await;
     env.wait_ready(&group, "True", "Succeeded", &second).await;
     let workflows = env.workflows().list(&Default::default()).await.unwrap();
     assert_eq!(workflows.items.len(), 1, "one Workflow");
-    assert_eq!(workflows.items[0].metadata.uid, submitted.metadata.uid, "the same Workflow, not a new one");
+    assert_eq!(
+        workflows.items[0].metadata.uid, submitted.metadata.uid,
+        "the same Workflow, not a new one"
+    );
     assert_eq!(submissions(&env, &group, &second).await, 1);
 }
 
@@ -289,18 +503,31 @@ async fn a_restarted_controller_continues_without_submitting_twice() {
 async fn of_two_replicas_one_acts_and_the_other_takes_over_when_it_dies() {
     let env = Env::new("rc-ha").await;
     let mut a = env.controller("a");
-    wait_for("replica a to lead", &a, || async { a.log().contains("leading").then_some(()) }).await;
+    wait_for("replica a to lead", &a, || async {
+        a.log().contains("leading").then_some(())
+    })
+    .await;
     let b = env.controller("b");
-    let group = env.create_group("ha", vec![env.app("base", "hello", "1.0.0", &[])]).await;
+    let group = env
+        .create_group("ha", vec![env.app("base", "hello", "1.0.0", &[])])
+        .await;
     env.wait_workflow(&group, Some(1), &a).await;
     env.wait_ready(&group, "False", "Progressing", &a).await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    assert!(!b.log().contains("leading"), "the standby does not act:\n{}", b.log());
+    assert!(
+        !b.log().contains("leading"),
+        "the standby does not act:\n{}",
+        b.log()
+    );
     assert_eq!(submissions(&env, &group, &a).await, 1);
 
     a.kill();
-    wait_for("replica b to take over", &b, || async { b.log().contains("leading").then_some(()) }).await;
-    env.update_applications(&group, vec![env.app("base", "hello", "1.2.0", &[])]).await;
+    wait_for("replica b to take over", &b, || async {
+        b.log().contains("leading").then_some(())
+    })
+    .await;
+    env.update_applications(&group, vec![env.app("base", "hello", "1.2.0", &[])])
+        .await;
     env.wait_workflow(&group, Some(2), &b).await;
     env.run_workflow(&group, "Succeeded").await;
     let ready = env.wait_ready(&group, "True", "Succeeded", &b).await;
@@ -310,8 +537,17 @@ async fn of_two_replicas_one_acts_and_the_other_takes_over_when_it_dies() {
 /// WorkflowSubmitted events of a group, once there is at least one (Events are published in the
 /// background) and a moment later, so that a duplicate would have shown up too.
 async fn submissions(env: &Env, group: &str, ctl: &reconcile_support::Controller) -> usize {
-    let count = || async { env.events(group).await.into_iter().filter(|(r, _)| r == "WorkflowSubmitted").count() };
-    wait_for("a WorkflowSubmitted event", ctl, || async { (count().await > 0).then_some(()) }).await;
+    let count = || async {
+        env.events(group)
+            .await
+            .into_iter()
+            .filter(|(r, _)| r == "WorkflowSubmitted")
+            .count()
+    };
+    wait_for("a WorkflowSubmitted event", ctl, || async {
+        (count().await > 0).then_some(())
+    })
+    .await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     count().await
 }

@@ -14,7 +14,10 @@ use kube::runtime::watcher;
 use reconcile_support::{Env, wait_for};
 
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 #[tokio::test]
@@ -25,8 +28,19 @@ async fn load_groups_created_at_once() {
     let concurrency = env_or("ORKESTRA_LOAD_CONCURRENCY", 32).to_string();
     let env = Env::new("rc-load").await;
     let cache = tempfile::tempdir().unwrap();
-    let ctl = env.controller_with("a", &["--chart-cache", cache.path().to_str().unwrap(), "--concurrency", &concurrency]);
-    wait_for("the controller to lead", &ctl, || async { ctl.log().contains("leading").then_some(()) }).await;
+    let ctl = env.controller_with(
+        "a",
+        &[
+            "--chart-cache",
+            cache.path().to_str().unwrap(),
+            "--concurrency",
+            &concurrency,
+        ],
+    );
+    wait_for("the controller to lead", &ctl, || async {
+        ctl.log().contains("leading").then_some(())
+    })
+    .await;
 
     // Watch Workflows before creating anything, and note when each one appears.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
@@ -42,9 +56,18 @@ async fn load_groups_created_at_once() {
 
     let applications: Vec<serde_json::Value> = (0..apps)
         .map(|i| {
-            let deps: Vec<String> = if i == 0 { vec![] } else { vec![format!("app-{}", (i - 1) / 2)] };
+            let deps: Vec<String> = if i == 0 {
+                vec![]
+            } else {
+                vec![format!("app-{}", (i - 1) / 2)]
+            };
             let deps: Vec<&str> = deps.iter().map(String::as_str).collect();
-            env.app(&format!("app-{i}"), "hello", if i % 2 == 0 { "1.0.0" } else { "^1.0" }, &deps)
+            env.app(
+                &format!("app-{i}"),
+                "hello",
+                if i % 2 == 0 { "1.0.0" } else { "^1.0" },
+                &deps,
+            )
         })
         .collect();
     let creations = (0..groups).map(|i| {
@@ -57,7 +80,10 @@ async fn load_groups_created_at_once() {
         }
     });
     let started = Instant::now();
-    let created: HashMap<String, Instant> = futures::future::join_all(creations).await.into_iter().collect();
+    let created: HashMap<String, Instant> = futures::future::join_all(creations)
+        .await
+        .into_iter()
+        .collect();
     let create_all = started.elapsed();
 
     let mut seen: HashMap<String, Instant> = HashMap::new();
@@ -70,13 +96,27 @@ async fn load_groups_created_at_once() {
         }
     }
     watch.abort();
-    assert_eq!(seen.len(), groups, "every group got its Workflow; controller log:\n{}", ctl.log());
+    assert_eq!(
+        seen.len(),
+        groups,
+        "every group got its Workflow; controller log:\n{}",
+        ctl.log()
+    );
 
-    let mut latencies: Vec<Duration> = seen.iter().map(|(name, at)| at.duration_since(created[name])).collect();
+    let mut latencies: Vec<Duration> = seen
+        .iter()
+        .map(|(name, at)| at.duration_since(created[name]))
+        .collect();
     latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1];
+    let pct = |p: f64| {
+        latencies[((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1]
+    };
     let status = std::fs::read_to_string(format!("/proc/{}/status", ctl.child.id())).unwrap();
-    let hwm = status.lines().find(|l| l.starts_with("VmHWM")).unwrap_or("VmHWM: ?").to_owned();
+    let hwm = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .unwrap_or("VmHWM: ?")
+        .to_owned();
     println!(
         "reconcile load: {groups} groups x {apps} applications, concurrency {concurrency}; created all in {create_all:?}\n\
          create -> Workflow submitted: p50 {:?}  p99 {:?}  max {:?}\n\

@@ -48,14 +48,20 @@ pub struct Context {
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").field("config", &self.config).field("stager", &self.stager).finish_non_exhaustive()
+        f.debug_struct("Context")
+            .field("config", &self.config)
+            .field("stager", &self.stager)
+            .finish_non_exhaustive()
     }
 }
 
 impl Context {
     /// Builds the context.
     pub fn new(client: Client, config: ReconcilerConfig, stager: Stager, metrics: Metrics) -> Self {
-        let reporter = Reporter { controller: CONTROLLER_NAME.to_owned(), instance: Some(config.identity.clone()) };
+        let reporter = Reporter {
+            controller: CONTROLLER_NAME.to_owned(),
+            instance: Some(config.identity.clone()),
+        };
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
@@ -69,7 +75,9 @@ impl Context {
 
     /// Counts a failure of `group` and returns how many happened in a row.
     pub fn note_failure(&self, group: &str) -> u32 {
-        let Ok(mut failures) = self.failures.lock() else { return 1 };
+        let Ok(mut failures) = self.failures.lock() else {
+            return 1;
+        };
         let count = failures.entry(group.to_owned()).or_default();
         *count = count.saturating_add(1);
         *count

@@ -74,18 +74,24 @@ impl Error {
     /// last_good_spec, workflow_terminating, encode, finalizer.
     pub fn category(&self) -> &'static str {
         match self {
-            Self::Kube { source: kube::Error::Api(status), .. } if status.code == 409 => "conflict",
+            Self::Kube {
+                source: kube::Error::Api(status),
+                ..
+            } if status.code == 409 => "conflict",
             Self::Kube { .. } => "kube",
-            Self::Staging { transient: true, .. } => "staging_transient",
-            Self::Staging { transient: false, .. } => "chart_pull",
+            Self::Staging {
+                transient: true, ..
+            } => "staging_transient",
+            Self::Staging {
+                transient: false, ..
+            } => "chart_pull",
             Self::Plan { .. } => "plan",
             Self::LastGoodSpec(_) => "last_good_spec",
             Self::WorkflowTerminating(_) => "workflow_terminating",
             Self::Encode { .. } => "encode",
             Self::Finalizer(inner) => match inner.as_ref() {
-                kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => {
-                    e.category()
-                }
+                kube::runtime::finalizer::Error::ApplyFailed(e)
+                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.category(),
                 _ => "finalizer",
             },
         }
@@ -123,13 +129,19 @@ mod tests {
 
     #[test]
     fn backoff_grows_per_category_up_to_its_cap() {
-        let err = Error::Staging { message: "x".into(), transient: true };
+        let err = Error::Staging {
+            message: "x".into(),
+            transient: true,
+        };
         assert_eq!(err.backoff(1), Duration::from_secs(10));
         assert_eq!(err.backoff(2), Duration::from_secs(20));
         assert_eq!(err.backoff(50), Duration::from_secs(300));
         let err = Error::WorkflowTerminating("g".into());
         assert_eq!(err.backoff(1), Duration::from_secs(1));
-        let err = Error::Staging { message: "x".into(), transient: false };
+        let err = Error::Staging {
+            message: "x".into(),
+            transient: false,
+        };
         assert_eq!(err.category(), "chart_pull");
         assert_eq!(err.backoff(1), Duration::from_secs(60));
     }

@@ -38,7 +38,14 @@ pub mod reason {
 }
 
 /// Publishes an Event about `group` (in the background).
-pub async fn publish(ctx: &Context, group: &ApplicationGroup, warning: bool, reason: &str, action: &str, note: String) {
+pub async fn publish(
+    ctx: &Context,
+    group: &ApplicationGroup,
+    warning: bool,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
     let mut note = note;
     if note.len() > MAX_NOTE {
         let mut cut = MAX_NOTE - 3;
@@ -49,7 +56,11 @@ pub async fn publish(ctx: &Context, group: &ApplicationGroup, warning: bool, rea
         note.push_str("...");
     }
     let event = Event {
-        type_: if warning { EventType::Warning } else { EventType::Normal },
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
         reason: reason.to_owned(),
         note: Some(note),
         action: action.to_owned(),

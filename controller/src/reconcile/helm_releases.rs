@@ -17,7 +17,10 @@ const DEFAULT_NAMESPACE: &str = "default";
 
 /// The HelmRelease kind.
 pub fn api_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("helm.toolkit.fluxcd.io", "v2", "HelmRelease"), "helmreleases")
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("helm.toolkit.fluxcd.io", "v2", "HelmRelease"),
+        "helmreleases",
+    )
 }
 
 /// Conditions of a group's HelmReleases by (namespace, name).
@@ -41,21 +44,35 @@ pub async fn conditions(ctx: &Context, group: &str) -> Result<ReleaseConditions,
                 .cloned()
                 .and_then(|c| serde_json::from_value(c).ok())
                 .unwrap_or_default();
-            let key = (release.metadata.namespace.unwrap_or_default(), release.metadata.name.unwrap_or_default());
+            let key = (
+                release.metadata.namespace.unwrap_or_default(),
+                release.metadata.name.unwrap_or_default(),
+            );
             (key, conditions)
         })
         .collect())
 }
 
 /// Copies the conditions into `applications` (each release found by the name the plan gives it).
-pub fn fill(applications: &mut [ApplicationStatus], spec: &ApplicationGroupSpec, releases: &ReleaseConditions) {
+pub fn fill(
+    applications: &mut [ApplicationStatus],
+    spec: &ApplicationGroupSpec,
+    releases: &ReleaseConditions,
+) {
     for status in applications {
-        let Some(app) = spec.applications.iter().find(|a| a.name == status.name) else { continue };
+        let Some(app) = spec.applications.iter().find(|a| a.name == status.name) else {
+            continue;
+        };
         let namespace = match app.spec.release.target_namespace.as_str() {
             "" => DEFAULT_NAMESPACE,
             ns => ns,
         };
-        let get = |name: String| releases.get(&(namespace.to_owned(), name)).cloned().unwrap_or_default();
+        let get = |name: String| {
+            releases
+                .get(&(namespace.to_owned(), name))
+                .cloned()
+                .unwrap_or_default()
+        };
         status.chart.conditions = get(names::release_name(&app.name));
         for (sub, chart) in &mut status.subcharts {
             chart.conditions = get(names::subchart_release_name(&app.name, sub));
@@ -67,7 +84,11 @@ pub fn fill(applications: &mut [ApplicationStatus], spec: &ApplicationGroupSpec,
 pub fn ready_count(releases: &ReleaseConditions) -> (usize, usize) {
     let ready = releases
         .values()
-        .filter(|conditions| conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        .filter(|conditions| {
+            conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        })
         .count();
     (ready, releases.len())
 }

@@ -56,11 +56,19 @@ pub async fn ensure(ctx: &Context) -> Result<(), Error> {
         return Ok(());
     }
     let source = &ctx.config.plan.staging_source;
-    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &source.namespace, &api_resource());
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &source.namespace, &api_resource());
     let body = object(&source.name, &source.namespace, &ctx.stager.staging_url());
-    api.patch(&source.name, &PatchParams::apply(CONTROLLER_NAME).force(), &Patch::Apply(&body))
-        .await
-        .map_err(Error::kube(format!("applying HelmRepository {}/{}", source.namespace, source.name)))?;
+    api.patch(
+        &source.name,
+        &PatchParams::apply(CONTROLLER_NAME).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map_err(Error::kube(format!(
+        "applying HelmRepository {}/{}",
+        source.namespace, source.name
+    )))?;
     if let Ok(mut applied) = ctx.staging_source_applied.lock() {
         *applied = Some(std::time::Instant::now());
     }

@@ -57,25 +57,48 @@ impl Metrics {
             reconciles: Counter::default(),
             errors: Family::default(),
             // 10 ms … ~40 s: staging a group is network-bound.
-            time_to_submit: Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.01, 2.0, 13)),
-            reconcile_duration: Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-                0.001, 2.0, 16,
-            )),
+            time_to_submit: Histogram::new(
+                prometheus_client::metrics::histogram::exponential_buckets(0.01, 2.0, 13),
+            ),
+            reconcile_duration: Histogram::new(
+                prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 16),
+            ),
             groups: Family::default(),
             reasons: Mutex::new(HashMap::new()),
         };
         let sub = registry.sub_registry_with_prefix("orkestra");
-        sub.register("reconciles", "Reconciles of ApplicationGroups", metrics.reconciles.clone());
-        sub.register("reconcile_errors", "Failed reconciles by error category", metrics.errors.clone());
+        sub.register(
+            "reconciles",
+            "Reconciles of ApplicationGroups",
+            metrics.reconciles.clone(),
+        );
+        sub.register(
+            "reconcile_errors",
+            "Failed reconciles by error category",
+            metrics.errors.clone(),
+        );
         sub.register(
             "time_to_submit_seconds",
             "From the start of handling a new generation to its forward Workflow being created",
             metrics.time_to_submit.clone(),
         );
-        sub.register("reconcile_duration_seconds", "Duration of one reconcile", metrics.reconcile_duration.clone());
-        sub.register("groups", "ApplicationGroups by the reason of their Ready condition", metrics.groups.clone());
+        sub.register(
+            "reconcile_duration_seconds",
+            "Duration of one reconcile",
+            metrics.reconcile_duration.clone(),
+        );
+        sub.register(
+            "groups",
+            "ApplicationGroups by the reason of their Ready condition",
+            metrics.groups.clone(),
+        );
         for reason in REASONS {
-            metrics.groups.get_or_create(&ReasonLabels { reason: reason.to_owned() }).set(0);
+            metrics
+                .groups
+                .get_or_create(&ReasonLabels {
+                    reason: reason.to_owned(),
+                })
+                .set(0);
         }
         metrics
     }
@@ -88,7 +111,11 @@ impl Metrics {
 
     /// Counts one failed reconcile.
     pub fn failed(&self, category: &str) {
-        self.errors.get_or_create(&ErrorLabels { category: category.to_owned() }).inc();
+        self.errors
+            .get_or_create(&ErrorLabels {
+                category: category.to_owned(),
+            })
+            .inc();
     }
 
     /// Records the time from handling a new generation to its Workflow's creation.
@@ -98,10 +125,16 @@ impl Metrics {
 
     /// Records a group's Ready reason (`None`: the group is gone).
     pub fn set_reason(&self, group: &str, reason: Option<&str>) {
-        let Ok(mut reasons) = self.reasons.lock() else { return };
+        let Ok(mut reasons) = self.reasons.lock() else {
+            return;
+        };
         match reason {
             Some(reason) => {
-                let known = REASONS.iter().find(|r| **r == reason).copied().unwrap_or("Unknown");
+                let known = REASONS
+                    .iter()
+                    .find(|r| **r == reason)
+                    .copied()
+                    .unwrap_or("Unknown");
                 reasons.insert(group.to_owned(), known);
             }
             None => {
@@ -113,7 +146,11 @@ impl Metrics {
             *counts.entry(reason).or_default() += 1;
         }
         for (reason, count) in counts {
-            self.groups.get_or_create(&ReasonLabels { reason: reason.to_owned() }).set(count);
+            self.groups
+                .get_or_create(&ReasonLabels {
+                    reason: reason.to_owned(),
+                })
+                .set(count);
         }
     }
 }
@@ -132,13 +169,25 @@ mod tests {
         metrics.failed("kube");
         let mut text = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut text, &registry);
-        assert!(text.contains("orkestra_groups{reason=\"Succeeded\"} 1"), "{text}");
-        assert!(text.contains("orkestra_groups{reason=\"Progressing\"} 1"), "{text}");
-        assert!(text.contains("orkestra_reconcile_errors_total{category=\"kube\"} 1"), "{text}");
+        assert!(
+            text.contains("orkestra_groups{reason=\"Succeeded\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("orkestra_groups{reason=\"Progressing\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("orkestra_reconcile_errors_total{category=\"kube\"} 1"),
+            "{text}"
+        );
         assert!(!text.contains("g1"));
         metrics.set_reason("g1", None);
         let mut text = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut text, &registry);
-        assert!(text.contains("orkestra_groups{reason=\"Succeeded\"} 0"), "{text}");
+        assert!(
+            text.contains("orkestra_groups{reason=\"Succeeded\"} 0"),
+            "{text}"
+        );
     }
 }

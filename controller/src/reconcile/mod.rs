@@ -75,7 +75,10 @@ pub struct Outcome {
 /// When to look at a group again: at `spec.interval` when set, and while a Workflow runs at most
 /// every [`IN_FLIGHT_RECHECK`].
 pub fn recheck(spec: &ApplicationGroupSpec, in_flight: bool) -> Action {
-    let interval = spec.interval.as_deref().and_then(|i| orkestra_shared::duration::parse(i).ok());
+    let interval = spec
+        .interval
+        .as_deref()
+        .and_then(|i| orkestra_shared::duration::parse(i).ok());
     match (interval, in_flight) {
         (Some(interval), true) => Action::requeue(interval.min(IN_FLIGHT_RECHECK)),
         (Some(interval), false) => Action::requeue(interval),

@@ -28,7 +28,11 @@ pub async fn forward(
     let (ready, total) = helm_releases::ready_count(&releases);
 
     let Some(forward) = workflows.forward.as_ref() else {
-        return Ok(Outcome { status, action: Some(recheck(spec, false)), error: None });
+        return Ok(Outcome {
+            status,
+            action: Some(recheck(spec, false)),
+            error: None,
+        });
     };
     let workflow_name = forward.metadata.name.as_deref().unwrap_or_default();
     let phase = workflows::phase(forward);
@@ -38,20 +42,51 @@ pub async fn forward(
                 &mut status,
                 State::False,
                 condition::PROGRESSING,
-                format!("forward workflow {workflow_name} {}: {ready}/{total} HelmReleases ready", phase.as_str()),
+                format!(
+                    "forward workflow {workflow_name} {}: {ready}/{total} HelmReleases ready",
+                    phase.as_str()
+                ),
                 generation,
             );
-            status::set(&mut status, condition::FORWARD_WORKFLOW_SUCCEEDED, State::Unknown, "Running", format!("generation {generation}"), generation);
-            Ok(Outcome { status, action: Some(recheck(spec, true)), error: None })
+            status::set(
+                &mut status,
+                condition::FORWARD_WORKFLOW_SUCCEEDED,
+                State::Unknown,
+                "Running",
+                format!("generation {generation}"),
+                generation,
+            );
+            Ok(Outcome {
+                status,
+                action: Some(recheck(spec, true)),
+                error: None,
+            })
         }
         Phase::Succeeded => {
             if status.last_succeeded_generation != generation {
                 // Annotation first: a status claiming success always has its spec recorded.
                 status::record_last_good(ctx, group).await?;
                 status.last_succeeded_generation = generation;
-                events::publish(ctx, group, false, reason::WORKFLOW_SUCCEEDED, "Observe", format!("forward workflow {workflow_name} of generation {generation} succeeded")).await;
+                events::publish(
+                    ctx,
+                    group,
+                    false,
+                    reason::WORKFLOW_SUCCEEDED,
+                    "Observe",
+                    format!(
+                        "forward workflow {workflow_name} of generation {generation} succeeded"
+                    ),
+                )
+                .await;
             }
-            status::set(&mut status, condition::FORWARD_WORKFLOW_SUCCEEDED, State::True, condition::SUCCEEDED, format!("generation {generation}"), generation);
+            status::set(
+                &mut status,
+                condition::FORWARD_WORKFLOW_SUCCEEDED,
+                State::True,
+                condition::SUCCEEDED,
+                format!("generation {generation}"),
+                generation,
+            );
             status::set_ready(
                 &mut status,
                 State::True,
@@ -59,16 +94,43 @@ pub async fn forward(
                 format!("generation {generation} deployed: {ready}/{total} HelmReleases ready"),
                 generation,
             );
-            Ok(Outcome { status, action: Some(recheck(spec, false)), error: None })
+            Ok(Outcome {
+                status,
+                action: Some(recheck(spec, false)),
+                error: None,
+            })
         }
         Phase::Failed | Phase::Error => {
-            let why = workflows::message(forward).unwrap_or("a step failed").to_owned();
-            let message = format!("forward workflow {workflow_name} of generation {generation} {}: {why}", phase.as_str());
-            if status::get(&status, condition::FORWARD_WORKFLOW_SUCCEEDED).is_none_or(|c| c.status != "False") {
-                events::publish(ctx, group, true, reason::WORKFLOW_FAILED, "Observe", message.clone()).await;
+            let why = workflows::message(forward)
+                .unwrap_or("a step failed")
+                .to_owned();
+            let message = format!(
+                "forward workflow {workflow_name} of generation {generation} {}: {why}",
+                phase.as_str()
+            );
+            if status::get(&status, condition::FORWARD_WORKFLOW_SUCCEEDED)
+                .is_none_or(|c| c.status != "False")
+            {
+                events::publish(
+                    ctx,
+                    group,
+                    true,
+                    reason::WORKFLOW_FAILED,
+                    "Observe",
+                    message.clone(),
+                )
+                .await;
             }
-            status::set(&mut status, condition::FORWARD_WORKFLOW_SUCCEEDED, State::False, condition::WORKFLOW_FAILED, message.clone(), generation);
-            super::remediation::remediate(ctx, group, spec, generation, workflows, status, message).await
+            status::set(
+                &mut status,
+                condition::FORWARD_WORKFLOW_SUCCEEDED,
+                State::False,
+                condition::WORKFLOW_FAILED,
+                message.clone(),
+                generation,
+            );
+            super::remediation::remediate(ctx, group, spec, generation, workflows, status, message)
+                .await
         }
     }
 }

@@ -32,8 +32,11 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let store = controller.store();
 
     let workflow_resource = workflows::api_resource();
-    let workflow_api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &ctx.config.plan.workflow_namespace, &workflow_resource);
+    let workflow_api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ctx.config.plan.workflow_namespace,
+        &workflow_resource,
+    );
     let release_resource = helm_releases::api_resource();
     let release_api: Api<DynamicObject> = Api::all_with(client.clone(), &release_resource);
     let heritage = format!("{HERITAGE_LABEL}={HERITAGE_VALUE}");
@@ -45,12 +48,18 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let workflow_store = store.clone();
     let release_store = store.clone();
     controller
-        .watches_with(workflow_api, workflow_resource, watcher::Config::default().labels(&heritage), move |wf| {
-            owner_of(&workflow_store, &wf)
-        })
-        .watches_with(release_api, release_resource, watcher::Config::default().labels(OWNER_LABEL), move |hr| {
-            owner_of(&release_store, &hr)
-        })
+        .watches_with(
+            workflow_api,
+            workflow_resource,
+            watcher::Config::default().labels(&heritage),
+            move |wf| owner_of(&workflow_store, &wf),
+        )
+        .watches_with(
+            release_api,
+            release_resource,
+            watcher::Config::default().labels(OWNER_LABEL),
+            move |hr| owner_of(&release_store, &hr),
+        )
         .with_config(ControllerConfig::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
@@ -64,8 +73,17 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
 
 /// The group an object belongs to: by owner reference, else by OWNER_LABEL (matched against the
 /// known groups, as a long group name's label value is a hash).
-fn owner_of(store: &Store<ApplicationGroup>, object: &DynamicObject) -> Option<ObjectRef<ApplicationGroup>> {
-    if let Some(owner) = object.metadata.owner_references.iter().flatten().find(|o| o.kind == "ApplicationGroup") {
+fn owner_of(
+    store: &Store<ApplicationGroup>,
+    object: &DynamicObject,
+) -> Option<ObjectRef<ApplicationGroup>> {
+    if let Some(owner) = object
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.kind == "ApplicationGroup")
+    {
         return Some(ObjectRef::new(&owner.name));
     }
     let label = object.metadata.labels.as_ref()?.get(OWNER_LABEL)?;
@@ -94,17 +112,29 @@ pub async fn reconcile(group: Arc<ApplicationGroup>, ctx: Arc<Context>) -> Resul
     result
 }
 
-async fn reconcile_inner(cached: Arc<ApplicationGroup>, ctx: &Arc<Context>) -> Result<Action, Error> {
+async fn reconcile_inner(
+    cached: Arc<ApplicationGroup>,
+    ctx: &Arc<Context>,
+) -> Result<Action, Error> {
     let api = Api::<ApplicationGroup>::all(ctx.client.clone());
     // NB: the cache can lag behind our own last status write (a Workflow event may trigger this
     // reconcile first), and the status is written whole: decide from the object as stored.
     let name = cached.metadata.name.clone().unwrap_or_default();
-    let Some(group) = api.get_opt(&name).await.map_err(Error::kube(format!("reading {name}")))? else {
+    let Some(group) = api
+        .get_opt(&name)
+        .await
+        .map_err(Error::kube(format!("reading {name}")))?
+    else {
         return Ok(Action::await_change());
     };
     let group = Arc::new(group);
     if group.metadata.deletion_timestamp.is_some() {
-        let has_finalizer = group.metadata.finalizers.iter().flatten().any(|f| f == FINALIZER);
+        let has_finalizer = group
+            .metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| f == FINALIZER);
         if !has_finalizer {
             return Ok(Action::await_change());
         }
@@ -117,8 +147,17 @@ async fn reconcile_inner(cached: Arc<ApplicationGroup>, ctx: &Arc<Context>) -> R
         let ctx2 = ctx.clone();
         return finalizer(&api, FINALIZER, group, |event| async move {
             if let FinalizerEvent::Cleanup(group) = event {
-                events::publish(&ctx2, &group, false, reason::FINALIZED, "Delete", format!("finalizer released: {message}")).await;
-                ctx2.metrics.set_reason(group.metadata.name.as_deref().unwrap_or_default(), None);
+                events::publish(
+                    &ctx2,
+                    &group,
+                    false,
+                    reason::FINALIZED,
+                    "Delete",
+                    format!("finalizer released: {message}"),
+                )
+                .await;
+                ctx2.metrics
+                    .set_reason(group.metadata.name.as_deref().unwrap_or_default(), None);
             }
             Ok(Action::await_change())
         })
@@ -147,11 +186,18 @@ async fn apply(group: &ApplicationGroup, ctx: &Context) -> Result<Action, Error>
     let outcome = if workflows.of_generation("forward", generation).is_some() {
         observe::forward(ctx, group, &spec, generation, &workflows, previous.clone()).await?
     } else if previous.observed_generation == generation
-        && status::get(&previous, orkestra_shared::names::condition::FORWARD_WORKFLOW_SUCCEEDED)
-            .is_some_and(|c| c.observed_generation == Some(generation) && c.status != "Unknown")
+        && status::get(
+            &previous,
+            orkestra_shared::names::condition::FORWARD_WORKFLOW_SUCCEEDED,
+        )
+        .is_some_and(|c| c.observed_generation == Some(generation) && c.status != "Unknown")
     {
         // This generation's forward workflow ran and was deleted since: never run it twice.
-        Outcome { status: previous.clone(), action: Some(rollout::idle(&spec)), error: None }
+        Outcome {
+            status: previous.clone(),
+            action: Some(rollout::idle(&spec)),
+            error: None,
+        }
     } else {
         rollout::start(ctx, group, &spec, generation, &workflows, previous.clone()).await?
     };
@@ -165,7 +211,11 @@ async fn finish(
     previous: &orkestra_shared::crd::ApplicationGroupStatus,
     outcome: Outcome,
 ) -> Result<Action, Error> {
-    let Outcome { status, action, error } = outcome;
+    let Outcome {
+        status,
+        action,
+        error,
+    } = outcome;
     status::write(ctx, group, &status).await?;
     let before = status::ready_key(previous);
     let after = status::ready_key(&status);
@@ -173,8 +223,17 @@ async fn finish(
         && let Some(ready) = status::get(&status, orkestra_shared::names::condition::READY)
     {
         // Failures have their own, more specific events; this one says where Ready stands.
-        let warning = ready.status == "False" && ready.reason != orkestra_shared::names::condition::PROGRESSING;
-        events::publish(ctx, group, warning, &ready.reason, "Reconcile", format!("Ready={}: {}", ready.status, ready.message)).await;
+        let warning = ready.status == "False"
+            && ready.reason != orkestra_shared::names::condition::PROGRESSING;
+        events::publish(
+            ctx,
+            group,
+            warning,
+            &ready.reason,
+            "Reconcile",
+            format!("Ready={}: {}", ready.status, ready.message),
+        )
+        .await;
     }
     match error {
         Some(err) => Err(err),

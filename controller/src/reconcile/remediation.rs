@@ -18,7 +18,12 @@ use super::{Outcome, recheck};
 
 /// The last successful spec from the annotation, defaulted; `None` when there is none.
 pub fn last_good_spec(group: &ApplicationGroup) -> Result<Option<ApplicationGroupSpec>, Error> {
-    let Some(text) = group.metadata.annotations.as_ref().and_then(|a| a.get(LAST_SUCCESSFUL_ANNOTATION)) else {
+    let Some(text) = group
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(LAST_SUCCESSFUL_ANNOTATION))
+    else {
         return Ok(None);
     };
     let mut spec: ApplicationGroupSpec =
@@ -44,8 +49,12 @@ pub async fn remediate(
         None => ("reverse", condition::REVERSE_WORKFLOW_SUCCEEDED),
     };
     let what = match direction {
-        "rollback" => format!("rolling back to generation {}", status.last_succeeded_generation),
-        _ => "removing the group's releases (reverse workflow): no generation has succeeded yet".to_owned(),
+        "rollback" => format!(
+            "rolling back to generation {}",
+            status.last_succeeded_generation
+        ),
+        _ => "removing the group's releases (reverse workflow): no generation has succeeded yet"
+            .to_owned(),
     };
     let workflow_name = orkestra_shared::names::workflow_name(name, direction);
 
@@ -56,26 +65,74 @@ pub async fn remediate(
             Some(good) => {
                 let staged = staging_step::stage(ctx, good).await;
                 if let Some((message, transient)) = staged.failure {
-                    let message = format!("{failure}; cannot roll back: staging the last successful spec failed: {message}");
-                    status::set_ready(&mut status, State::False, condition::WORKFLOW_FAILED, message.clone(), generation);
-                    return Ok(Outcome { status, action: None, error: Some(Error::Staging { message, transient }) });
+                    let message = format!(
+                        "{failure}; cannot roll back: staging the last successful spec failed: {message}"
+                    );
+                    status::set_ready(
+                        &mut status,
+                        State::False,
+                        condition::WORKFLOW_FAILED,
+                        message.clone(),
+                        generation,
+                    );
+                    return Ok(Outcome {
+                        status,
+                        action: None,
+                        error: Some(Error::Staging { message, transient }),
+                    });
                 }
-                let direction = Direction::Rollback { last_good: good, last_good_resolved: &staged.resolved };
-                plan::build(name, generation, spec, &current, direction, &ctx.config.plan)
+                let direction = Direction::Rollback {
+                    last_good: good,
+                    last_good_resolved: &staged.resolved,
+                };
+                plan::build(
+                    name,
+                    generation,
+                    spec,
+                    &current,
+                    direction,
+                    &ctx.config.plan,
+                )
             }
-            None => plan::build(name, generation, spec, &current, Direction::Reverse, &ctx.config.plan),
+            None => plan::build(
+                name,
+                generation,
+                spec,
+                &current,
+                Direction::Reverse,
+                &ctx.config.plan,
+            ),
         };
         let plan = match planned {
             Ok(plan) => plan,
             Err(source) => {
                 let message = format!("{failure}; cannot plan the {direction} workflow: {source}");
-                status::set_ready(&mut status, State::False, condition::WORKFLOW_FAILED, message, generation);
-                return Ok(Outcome { status, action: None, error: Some(Error::Plan { direction: if direction == "rollback" { "rollback" } else { "reverse" }, source }) });
+                status::set_ready(
+                    &mut status,
+                    State::False,
+                    condition::WORKFLOW_FAILED,
+                    message,
+                    generation,
+                );
+                return Ok(Outcome {
+                    status,
+                    action: None,
+                    error: Some(Error::Plan {
+                        direction: if direction == "rollback" {
+                            "rollback"
+                        } else {
+                            "reverse"
+                        },
+                        source,
+                    }),
+                });
             }
         };
         super::helm_repository::ensure(ctx).await?;
         workflows::suspend_others(ctx, workflows, direction).await?;
-        if workflows::submit(ctx, group, &plan.workflow, workflows.get(direction)).await? == Submitted::Created {
+        if workflows::submit(ctx, group, &plan.workflow, workflows.get(direction)).await?
+            == Submitted::Created
+        {
             events::publish(
                 ctx,
                 group,
@@ -86,26 +143,84 @@ pub async fn remediate(
             )
             .await;
         }
-        status::set(&mut status, condition_type, State::Unknown, "Running", format!("generation {generation}: {what}"), generation);
-        status::set_ready(&mut status, State::False, condition::WORKFLOW_FAILED, format!("{failure}; {what}"), generation);
-        return Ok(Outcome { status, action: Some(recheck(spec, true)), error: None });
+        status::set(
+            &mut status,
+            condition_type,
+            State::Unknown,
+            "Running",
+            format!("generation {generation}: {what}"),
+            generation,
+        );
+        status::set_ready(
+            &mut status,
+            State::False,
+            condition::WORKFLOW_FAILED,
+            format!("{failure}; {what}"),
+            generation,
+        );
+        return Ok(Outcome {
+            status,
+            action: Some(recheck(spec, true)),
+            error: None,
+        });
     };
 
     let phase = workflows::phase(existing);
     let previous = status::get(&status, condition_type).map(|c| c.status.clone());
     let (state, cond_reason, outcome) = match phase {
-        Phase::Pending | Phase::Running => (State::Unknown, "Running", format!("{direction} workflow {}", phase.as_str())),
-        Phase::Succeeded => (State::True, condition::SUCCEEDED, format!("{direction} workflow succeeded")),
+        Phase::Pending | Phase::Running => (
+            State::Unknown,
+            "Running",
+            format!("{direction} workflow {}", phase.as_str()),
+        ),
+        Phase::Succeeded => (
+            State::True,
+            condition::SUCCEEDED,
+            format!("{direction} workflow succeeded"),
+        ),
         Phase::Failed | Phase::Error => {
             let why = workflows::message(existing).unwrap_or("a step failed");
-            (State::False, condition::WORKFLOW_FAILED, format!("{direction} workflow {}: {why}", phase.as_str()))
+            (
+                State::False,
+                condition::WORKFLOW_FAILED,
+                format!("{direction} workflow {}: {why}", phase.as_str()),
+            )
         }
     };
     if phase.is_completed() && previous.as_deref() == Some("Unknown") {
-        let event_reason = if phase == Phase::Succeeded { reason::WORKFLOW_SUCCEEDED } else { reason::WORKFLOW_FAILED };
-        events::publish(ctx, group, phase != Phase::Succeeded, event_reason, "Observe", format!("{direction} Workflow {workflow_name} of generation {generation}: {outcome}")).await;
+        let event_reason = if phase == Phase::Succeeded {
+            reason::WORKFLOW_SUCCEEDED
+        } else {
+            reason::WORKFLOW_FAILED
+        };
+        events::publish(
+            ctx,
+            group,
+            phase != Phase::Succeeded,
+            event_reason,
+            "Observe",
+            format!("{direction} Workflow {workflow_name} of generation {generation}: {outcome}"),
+        )
+        .await;
     }
-    status::set(&mut status, condition_type, state, cond_reason, format!("generation {generation}: {outcome}"), generation);
-    status::set_ready(&mut status, State::False, condition::WORKFLOW_FAILED, format!("{failure}; {what}: {outcome}"), generation);
-    Ok(Outcome { status, action: Some(recheck(spec, !phase.is_completed())), error: None })
+    status::set(
+        &mut status,
+        condition_type,
+        state,
+        cond_reason,
+        format!("generation {generation}: {outcome}"),
+        generation,
+    );
+    status::set_ready(
+        &mut status,
+        State::False,
+        condition::WORKFLOW_FAILED,
+        format!("{failure}; {what}: {outcome}"),
+        generation,
+    );
+    Ok(Outcome {
+        status,
+        action: Some(recheck(spec, !phase.is_completed())),
+        error: None,
+    })
 }

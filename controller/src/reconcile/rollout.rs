@@ -31,16 +31,46 @@ pub async fn start(
     let staged_after = started.elapsed();
     status.applications = staged.applications;
     if let Some((message, transient)) = staged.failure {
-        status::set_ready(&mut status, State::False, condition::CHART_PULL_FAILED, message.clone(), generation);
-        return Ok(Outcome { status, action: None, error: Some(Error::Staging { message, transient }) });
+        status::set_ready(
+            &mut status,
+            State::False,
+            condition::CHART_PULL_FAILED,
+            message.clone(),
+            generation,
+        );
+        return Ok(Outcome {
+            status,
+            action: None,
+            error: Some(Error::Staging { message, transient }),
+        });
     }
 
-    let plan = match plan::build(name, generation, spec, &staged.resolved, Direction::Forward, &ctx.config.plan) {
+    let plan = match plan::build(
+        name,
+        generation,
+        spec,
+        &staged.resolved,
+        Direction::Forward,
+        &ctx.config.plan,
+    ) {
         Ok(plan) => plan,
         Err(source) => {
             let message = format!("cannot plan the forward workflow: {source}");
-            status::set_ready(&mut status, State::False, condition::WORKFLOW_TEMPLATE_GENERATION_FAILED, message, generation);
-            return Ok(Outcome { status, action: None, error: Some(Error::Plan { direction: "forward", source }) });
+            status::set_ready(
+                &mut status,
+                State::False,
+                condition::WORKFLOW_TEMPLATE_GENERATION_FAILED,
+                message,
+                generation,
+            );
+            return Ok(Outcome {
+                status,
+                action: None,
+                error: Some(Error::Plan {
+                    direction: "forward",
+                    source,
+                }),
+            });
         }
     };
 
@@ -48,28 +78,52 @@ pub async fn start(
     for suspended in workflows::suspend_others(ctx, existing, "forward").await? {
         events::publish(ctx, group, false, reason::WORKFLOW_SUSPENDED, "Suspend", format!("suspended Workflow {suspended}: the forward workflow of generation {generation} runs now")).await;
     }
-    let replaced = existing.forward.as_ref().and_then(workflows::generation).filter(|g| *g != generation);
-    let submitted = workflows::submit(ctx, group, &plan.workflow, existing.forward.as_ref()).await?;
+    let replaced = existing
+        .forward
+        .as_ref()
+        .and_then(workflows::generation)
+        .filter(|g| *g != generation);
+    let submitted =
+        workflows::submit(ctx, group, &plan.workflow, existing.forward.as_ref()).await?;
     let workflow_name = plan.workflow.metadata.name.clone().unwrap_or_default();
     if submitted == Submitted::Created {
         ctx.metrics.submitted(started.elapsed());
         tracing::debug!(group = name, generation, staged = ?staged_after, submitted = ?started.elapsed(), "forward workflow submitted");
         if let Some(old) = replaced {
-            events::publish(ctx, group, false, reason::WORKFLOW_REPLACED, "Replace", format!("replaced the forward Workflow of generation {old}")).await;
+            events::publish(
+                ctx,
+                group,
+                false,
+                reason::WORKFLOW_REPLACED,
+                "Replace",
+                format!("replaced the forward Workflow of generation {old}"),
+            )
+            .await;
         }
         let versions: Vec<String> = status
             .applications
             .iter()
             .map(|a| format!("{} {}", a.name, a.chart.version))
             .collect();
-        events::publish(ctx, group, false, reason::CHARTS_STAGED, "Stage", format!("staged {}", versions.join(", "))).await;
+        events::publish(
+            ctx,
+            group,
+            false,
+            reason::CHARTS_STAGED,
+            "Stage",
+            format!("staged {}", versions.join(", ")),
+        )
+        .await;
         events::publish(
             ctx,
             group,
             false,
             reason::WORKFLOW_SUBMITTED,
             "Submit",
-            format!("submitted forward Workflow {}/{workflow_name} for generation {generation}", ctx.config.plan.workflow_namespace),
+            format!(
+                "submitted forward Workflow {}/{workflow_name} for generation {generation}",
+                ctx.config.plan.workflow_namespace
+            ),
         )
         .await;
     }
@@ -80,8 +134,19 @@ pub async fn start(
         format!("forward workflow {workflow_name} of generation {generation} submitted"),
         generation,
     );
-    status::set(&mut status, condition::FORWARD_WORKFLOW_SUCCEEDED, State::Unknown, "Running", format!("generation {generation}"), generation);
-    Ok(Outcome { status, action: Some(recheck(spec, true)), error: None })
+    status::set(
+        &mut status,
+        condition::FORWARD_WORKFLOW_SUCCEEDED,
+        State::Unknown,
+        "Running",
+        format!("generation {generation}"),
+        generation,
+    );
+    Ok(Outcome {
+        status,
+        action: Some(recheck(spec, true)),
+        error: None,
+    })
 }
 
 /// The spec to plan from: the group's, defaulted as admission would have.

@@ -37,12 +37,15 @@ pub async fn stage(ctx: &Context, spec: &ApplicationGroupSpec) -> StagedSpec {
                     transient &= matches!(staging.error_category(), Some("unreachable" | "cache"));
                     out.failure.get_or_insert((message, false));
                 }
-                out.resolved.applications.insert(staging.name.clone(), resolved(&staging));
+                out.resolved
+                    .applications
+                    .insert(staging.name.clone(), resolved(&staging));
                 out.applications.push(staging.to_status());
             }
             Err(status) => {
                 transient = false;
-                out.failure.get_or_insert((status.chart.error.clone(), false));
+                out.failure
+                    .get_or_insert((status.chart.error.clone(), false));
                 out.applications.push(status);
             }
         }
@@ -55,11 +58,17 @@ pub async fn stage(ctx: &Context, spec: &ApplicationGroupSpec) -> StagedSpec {
 
 /// Stages one application; `Err` carries the status of an application whose credentials could
 /// not be read.
-async fn stage_one(ctx: &Context, app: &Application) -> Result<ApplicationStaging, ApplicationStatus> {
+async fn stage_one(
+    ctx: &Context,
+    app: &Application,
+) -> Result<ApplicationStaging, ApplicationStatus> {
     let credentials = match credentials(ctx, app).await {
         Ok(credentials) => credentials,
         Err(message) => {
-            let mut status = ApplicationStatus { name: app.name.clone(), ..ApplicationStatus::default() };
+            let mut status = ApplicationStatus {
+                name: app.name.clone(),
+                ..ApplicationStatus::default()
+            };
             status.chart.error = format!("application {}: {message}", app.name);
             return Err(status);
         }
@@ -79,16 +88,26 @@ fn stage_boxed<'a>(
 
 /// The credentials of the Secret named by the application's `authSecretRef`, if any.
 async fn credentials(ctx: &Context, app: &Application) -> Result<Option<Credentials>, String> {
-    let Some(reference) = &app.spec.chart.auth_secret_ref else { return Ok(None) };
+    let Some(reference) = &app.spec.chart.auth_secret_ref else {
+        return Ok(None);
+    };
     let name = reference.name.as_deref().unwrap_or_default();
-    let namespace = reference.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or(&ctx.config.secret_namespace);
+    let namespace = reference
+        .namespace
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .unwrap_or(&ctx.config.secret_namespace);
     let secret = Api::<Secret>::namespaced(ctx.client.clone(), namespace)
         .get_opt(name)
         .await
         .map_err(|err| format!("cannot read the authSecretRef Secret {namespace}/{name}: {err}"))?
         .ok_or_else(|| format!("the authSecretRef Secret {namespace}/{name} does not exist"))?;
-    let mut data: BTreeMap<String, Vec<u8>> =
-        secret.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect();
+    let mut data: BTreeMap<String, Vec<u8>> = secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
     for (key, value) in secret.string_data.unwrap_or_default() {
         data.insert(key, value.into_bytes());
     }
@@ -105,7 +124,15 @@ fn resolved(staging: &ApplicationStaging) -> ResolvedApplication {
             .iter()
             // NB: staging does not report a subchart's alias (values key): the plan falls back to
             // the subchart name, which is the key unless the umbrella chart aliases it.
-            .map(|(name, sub)| (name.clone(), ResolvedSubchart { version: version(&sub.version), values_key: None }))
+            .map(|(name, sub)| {
+                (
+                    name.clone(),
+                    ResolvedSubchart {
+                        version: version(&sub.version),
+                        values_key: None,
+                    },
+                )
+            })
             .collect(),
     }
 }
@@ -126,7 +153,13 @@ pub fn resolved_from_status(applications: &[ApplicationStatus]) -> Resolved {
                             .subcharts
                             .iter()
                             .map(|(name, sub)| {
-                                (name.clone(), ResolvedSubchart { version: version(&sub.version), values_key: None })
+                                (
+                                    name.clone(),
+                                    ResolvedSubchart {
+                                        version: version(&sub.version),
+                                        values_key: None,
+                                    },
+                                )
                             })
                             .collect(),
                     },

@@ -73,7 +73,13 @@ pub fn set(
 }
 
 /// Sets the Ready condition.
-pub fn set_ready(status: &mut ApplicationGroupStatus, state: State, reason: &str, message: impl Into<String>, generation: i64) {
+pub fn set_ready(
+    status: &mut ApplicationGroupStatus,
+    state: State,
+    reason: &str,
+    message: impl Into<String>,
+    generation: i64,
+) {
     set(status, condition::READY, state, reason, message, generation);
 }
 
@@ -88,7 +94,11 @@ pub fn ready_key(status: &ApplicationGroupStatus) -> Option<(String, String)> {
 }
 
 /// Writes `status` unless the group already has exactly it.
-pub async fn write(ctx: &Context, group: &ApplicationGroup, status: &ApplicationGroupStatus) -> Result<(), Error> {
+pub async fn write(
+    ctx: &Context,
+    group: &ApplicationGroup,
+    status: &ApplicationGroupStatus,
+) -> Result<(), Error> {
     if group.status.as_ref() == Some(status) {
         return Ok(());
     }
@@ -99,25 +109,43 @@ pub async fn write(ctx: &Context, group: &ApplicationGroup, status: &Application
         "status": status,
     });
     Api::<ApplicationGroup>::all(ctx.client.clone())
-        .patch_status(name, &PatchParams::apply(CONTROLLER_NAME).force(), &Patch::Apply(&body))
+        .patch_status(
+            name,
+            &PatchParams::apply(CONTROLLER_NAME).force(),
+            &Patch::Apply(&body),
+        )
         .await
         .map_err(Error::kube(format!("writing the status of {name}")))?;
-    ctx.metrics.set_reason(name, get(status, condition::READY).map(|c| c.reason.as_str()));
+    ctx.metrics.set_reason(
+        name,
+        get(status, condition::READY).map(|c| c.reason.as_str()),
+    );
     Ok(())
 }
 
 /// Stores the group's spec as the last successful one (JSON, as Azure Orkestra does).
 pub async fn record_last_good(ctx: &Context, group: &ApplicationGroup) -> Result<(), Error> {
     let name = group.metadata.name.as_deref().unwrap_or_default();
-    let spec = serde_json::to_string(&group.spec).map_err(|source| Error::Encode { what: "spec", source })?;
-    if group.metadata.annotations.as_ref().and_then(|a| a.get(LAST_SUCCESSFUL_ANNOTATION)) == Some(&spec) {
+    let spec = serde_json::to_string(&group.spec).map_err(|source| Error::Encode {
+        what: "spec",
+        source,
+    })?;
+    if group
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(LAST_SUCCESSFUL_ANNOTATION))
+        == Some(&spec)
+    {
         return Ok(());
     }
     let patch = json!({"metadata": {"annotations": {LAST_SUCCESSFUL_ANNOTATION: spec}}});
     Api::<ApplicationGroup>::all(ctx.client.clone())
         .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
-        .map_err(Error::kube(format!("annotating {name} with its last successful spec")))?;
+        .map_err(Error::kube(format!(
+            "annotating {name} with its last successful spec"
+        )))?;
     Ok(())
 }
 
@@ -129,13 +157,29 @@ mod tests {
     fn a_condition_keeps_its_transition_time_while_its_status_holds() {
         let mut status = ApplicationGroupStatus::default();
         set_ready(&mut status, State::False, condition::PROGRESSING, "a", 1);
-        set(&mut status, condition::FORWARD_WORKFLOW_SUCCEEDED, State::Unknown, "Running", "", 1);
+        set(
+            &mut status,
+            condition::FORWARD_WORKFLOW_SUCCEEDED,
+            State::Unknown,
+            "Running",
+            "",
+            1,
+        );
         let before = status.clone();
         set_ready(&mut status, State::False, condition::PROGRESSING, "b", 2);
-        assert_eq!(status.conditions[0].last_transition_time, before.conditions[0].last_transition_time);
+        assert_eq!(
+            status.conditions[0].last_transition_time,
+            before.conditions[0].last_transition_time
+        );
         assert_eq!(status.conditions[0].message, "b");
         assert_eq!(status.conditions[0].observed_generation, Some(2));
-        assert_eq!(status.conditions[1].type_, condition::FORWARD_WORKFLOW_SUCCEEDED);
-        assert_eq!(ready_key(&status), Some(("False".into(), condition::PROGRESSING.into())));
+        assert_eq!(
+            status.conditions[1].type_,
+            condition::FORWARD_WORKFLOW_SUCCEEDED
+        );
+        assert_eq!(
+            ready_key(&status),
+            Some(("False".into(), condition::PROGRESSING.into()))
+        );
     }
 }

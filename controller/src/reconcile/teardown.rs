@@ -39,7 +39,9 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
     let generation = group.metadata.generation.unwrap_or(1);
     let workflows = workflows::list(ctx, name).await?;
     if workflows.forward.is_none() {
-        return Ok(Teardown::Done("no forward workflow was ever submitted: nothing to tear down".into()));
+        return Ok(Teardown::Done(
+            "no forward workflow was ever submitted: nothing to tear down".into(),
+        ));
     }
     let mut status = group.status.clone().unwrap_or_default();
     let deleted_at = group.metadata.deletion_timestamp.as_ref().map(|t| t.0);
@@ -47,48 +49,118 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
 
     if let Some(reverse) = &workflows.reverse {
         let created = reverse.metadata.creation_timestamp.as_ref().map(|t| t.0);
-        let terminating = status::get(&status, condition::READY).is_some_and(|c| c.reason == condition::TERMINATING);
+        let terminating = status::get(&status, condition::READY)
+            .is_some_and(|c| c.reason == condition::TERMINATING);
         let ours = terminating || matches!((created, deleted_at), (Some(c), Some(d)) if c >= d);
         let phase = workflows::phase(reverse);
         if phase.is_completed() && ours {
             let (state, why) = match phase {
                 workflows::Phase::Succeeded => (State::True, "succeeded".to_owned()),
-                _ => (State::False, format!("{}: {}", phase.as_str(), workflows::message(reverse).unwrap_or("a step failed"))),
+                _ => (
+                    State::False,
+                    format!(
+                        "{}: {}",
+                        phase.as_str(),
+                        workflows::message(reverse).unwrap_or("a step failed")
+                    ),
+                ),
             };
             let message = format!("reverse workflow {reverse_name} {why}");
-            status::set(&mut status, condition::REVERSE_WORKFLOW_SUCCEEDED, state, if state == State::True { condition::SUCCEEDED } else { condition::WORKFLOW_FAILED }, message.clone(), generation);
+            status::set(
+                &mut status,
+                condition::REVERSE_WORKFLOW_SUCCEEDED,
+                state,
+                if state == State::True {
+                    condition::SUCCEEDED
+                } else {
+                    condition::WORKFLOW_FAILED
+                },
+                message.clone(),
+                generation,
+            );
             // Best effort: the group is about to go away.
             let _ = status::write(ctx, group, &status).await;
             return Ok(Teardown::Done(message));
         }
         if !phase.is_completed() {
             workflows::suspend_others(ctx, &workflows, "reverse").await?;
-            status::set_ready(&mut status, State::False, condition::TERMINATING, format!("reverse workflow {reverse_name} {}", phase.as_str()), generation);
-            status::set(&mut status, condition::REVERSE_WORKFLOW_SUCCEEDED, State::Unknown, "Running", "tearing down", generation);
+            status::set_ready(
+                &mut status,
+                State::False,
+                condition::TERMINATING,
+                format!("reverse workflow {reverse_name} {}", phase.as_str()),
+                generation,
+            );
+            status::set(
+                &mut status,
+                condition::REVERSE_WORKFLOW_SUCCEEDED,
+                State::Unknown,
+                "Running",
+                "tearing down",
+                generation,
+            );
             status::write(ctx, group, &status).await?;
             return Ok(Teardown::Wait(Action::requeue(WAIT)));
         }
-    } else if status::get(&status, condition::READY).is_some_and(|c| c.reason == condition::TERMINATING)
-        && status::get(&status, condition::REVERSE_WORKFLOW_SUCCEEDED).is_some_and(|c| c.status == "Unknown")
+    } else if status::get(&status, condition::READY)
+        .is_some_and(|c| c.reason == condition::TERMINATING)
+        && status::get(&status, condition::REVERSE_WORKFLOW_SUCCEEDED)
+            .is_some_and(|c| c.status == "Unknown")
     {
-        return Ok(Teardown::Done(format!("reverse workflow {reverse_name} was deleted")));
+        return Ok(Teardown::Done(format!(
+            "reverse workflow {reverse_name} was deleted"
+        )));
     }
 
     // Submit the teardown.
     let mut spec = group.spec.clone();
     orkestra_shared::defaults::apply(&mut spec);
     let resolved = staging_step::resolved_from_status(&status.applications);
-    let plan = match plan::build(name, generation, &spec, &resolved, Direction::Reverse, &ctx.config.plan) {
+    let plan = match plan::build(
+        name,
+        generation,
+        &spec,
+        &resolved,
+        Direction::Reverse,
+        &ctx.config.plan,
+    ) {
         Ok(plan) => plan,
         // Nothing can be torn down from a spec that cannot be planned; do not hold the group.
-        Err(err) => return Ok(Teardown::Done(format!("cannot plan the reverse workflow: {err}"))),
+        Err(err) => {
+            return Ok(Teardown::Done(format!(
+                "cannot plan the reverse workflow: {err}"
+            )));
+        }
     };
     workflows::suspend_others(ctx, &workflows, "reverse").await?;
-    if workflows::submit(ctx, group, &plan.workflow, workflows.reverse.as_ref()).await? == Submitted::Created {
-        events::publish(ctx, group, false, reason::TERMINATING, "Delete", format!("submitted reverse Workflow {reverse_name} to tear the group down")).await;
+    if workflows::submit(ctx, group, &plan.workflow, workflows.reverse.as_ref()).await?
+        == Submitted::Created
+    {
+        events::publish(
+            ctx,
+            group,
+            false,
+            reason::TERMINATING,
+            "Delete",
+            format!("submitted reverse Workflow {reverse_name} to tear the group down"),
+        )
+        .await;
     }
-    status::set_ready(&mut status, State::False, condition::TERMINATING, format!("reverse workflow {reverse_name} submitted"), generation);
-    status::set(&mut status, condition::REVERSE_WORKFLOW_SUCCEEDED, State::Unknown, "Running", "tearing down", generation);
+    status::set_ready(
+        &mut status,
+        State::False,
+        condition::TERMINATING,
+        format!("reverse workflow {reverse_name} submitted"),
+        generation,
+    );
+    status::set(
+        &mut status,
+        condition::REVERSE_WORKFLOW_SUCCEEDED,
+        State::Unknown,
+        "Running",
+        "tearing down",
+        generation,
+    );
     status::write(ctx, group, &status).await?;
     Ok(Teardown::Wait(Action::requeue(WAIT)))
 }

@@ -5,8 +5,11 @@
 //! Workflow can never run twice: before creating one, the existing object's GENERATION_LABEL says
 //! whether this generation was already submitted (e.g. by a replica that died right after).
 
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams};
 use kube::Resource as _;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
+    PatchParams, PostParams,
+};
 use orkestra_shared::crd::ApplicationGroup;
 use orkestra_shared::names::{GENERATION_LABEL, OWNER_LABEL, WORKFLOW_TYPE_LABEL};
 use orkestra_shared::plan::{self, Workflow};
@@ -17,7 +20,10 @@ use super::error::Error;
 
 /// The Workflow kind (argoproj.io/v1alpha1).
 pub fn api_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Workflow"), "workflows")
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Workflow"),
+        "workflows",
+    )
 }
 
 /// Argo's `status.phase`.
@@ -55,7 +61,11 @@ impl Phase {
 
 /// The phase of a Workflow object.
 pub fn phase(workflow: &DynamicObject) -> Phase {
-    match workflow.data.pointer("/status/phase").and_then(|v| v.as_str()) {
+    match workflow
+        .data
+        .pointer("/status/phase")
+        .and_then(|v| v.as_str())
+    {
         Some("Running") => Phase::Running,
         Some("Succeeded") => Phase::Succeeded,
         Some("Failed") => Phase::Failed,
@@ -66,17 +76,31 @@ pub fn phase(workflow: &DynamicObject) -> Phase {
 
 /// Argo's `status.message` (why it failed), if any.
 pub fn message(workflow: &DynamicObject) -> Option<&str> {
-    workflow.data.pointer("/status/message").and_then(|v| v.as_str()).filter(|m| !m.is_empty())
+    workflow
+        .data
+        .pointer("/status/message")
+        .and_then(|v| v.as_str())
+        .filter(|m| !m.is_empty())
 }
 
 /// The group generation a Workflow was planned from.
 pub fn generation(workflow: &DynamicObject) -> Option<i64> {
-    workflow.metadata.labels.as_ref()?.get(GENERATION_LABEL)?.parse().ok()
+    workflow
+        .metadata
+        .labels
+        .as_ref()?
+        .get(GENERATION_LABEL)?
+        .parse()
+        .ok()
 }
 
 /// Whether `spec.suspend` is set.
 fn is_suspended(workflow: &DynamicObject) -> bool {
-    workflow.data.pointer("/spec/suspend").and_then(|v| v.as_bool()) == Some(true)
+    workflow
+        .data
+        .pointer("/spec/suspend")
+        .and_then(|v| v.as_bool())
+        == Some(true)
 }
 
 /// A group's Workflows by direction.
@@ -102,12 +126,17 @@ impl GroupWorkflows {
 
     /// The Workflow of `direction` when it was planned from `generation`.
     pub fn of_generation(&self, direction: &str, generation: i64) -> Option<&DynamicObject> {
-        self.get(direction).filter(|w| self::generation(w) == Some(generation))
+        self.get(direction)
+            .filter(|w| self::generation(w) == Some(generation))
     }
 }
 
 fn api(ctx: &Context) -> Api<DynamicObject> {
-    Api::namespaced_with(ctx.client.clone(), &ctx.config.plan.workflow_namespace, &api_resource())
+    Api::namespaced_with(
+        ctx.client.clone(),
+        &ctx.config.plan.workflow_namespace,
+        &api_resource(),
+    )
 }
 
 /// Reads the group's Workflows from the API server (not a cache: the decision to create one must
@@ -121,13 +150,22 @@ pub async fn list(ctx: &Context, group: &str) -> Result<GroupWorkflows, Error> {
     let mut out = GroupWorkflows::default();
     for workflow in list.items {
         let name = workflow.metadata.name.as_deref().unwrap_or_default();
-        let direction = workflow.metadata.labels.as_ref().and_then(|l| l.get(WORKFLOW_TYPE_LABEL)).map(String::as_str);
+        let direction = workflow
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(WORKFLOW_TYPE_LABEL))
+            .map(String::as_str);
         // NB: match on the fixed name too: a long group name's owner label is a hash and could,
         // in theory, be shared.
-        for (label, slot) in
-            [("forward", &mut out.forward), ("reverse", &mut out.reverse), ("rollback", &mut out.rollback)]
-        {
-            if direction == Some(label) && name == orkestra_shared::names::workflow_name(group, label) {
+        for (label, slot) in [
+            ("forward", &mut out.forward),
+            ("reverse", &mut out.reverse),
+            ("rollback", &mut out.rollback),
+        ] {
+            if direction == Some(label)
+                && name == orkestra_shared::names::workflow_name(group, label)
+            {
                 *slot = Some(workflow.clone());
             }
         }
@@ -154,8 +192,12 @@ pub async fn submit(
 ) -> Result<Submitted, Error> {
     let api = api(ctx);
     let name = workflow.metadata.name.clone().unwrap_or_default();
-    let wanted_generation =
-        workflow.metadata.labels.as_ref().and_then(|l| l.get(GENERATION_LABEL)).and_then(|g| g.parse::<i64>().ok());
+    let wanted_generation = workflow
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(GENERATION_LABEL))
+        .and_then(|g| g.parse::<i64>().ok());
     if let Some(old) = existing {
         if generation(old) == wanted_generation && old.metadata.deletion_timestamp.is_none() {
             return Ok(Submitted::AlreadyThere);
@@ -170,40 +212,64 @@ pub async fn submit(
         match deleted {
             Ok(either) if either.is_left() => return Err(Error::WorkflowTerminating(name)),
             Ok(_) => {}
-            Err(Error::Kube { source: kube::Error::Api(status), .. }) if status.code == 404 => {}
+            Err(Error::Kube {
+                source: kube::Error::Api(status),
+                ..
+            }) if status.code == 404 => {}
             Err(err) => return Err(err),
         }
     }
     let mut object: DynamicObject = serde_json::to_value(workflow)
         .and_then(serde_json::from_value)
-        .map_err(|source| Error::Encode { what: "Workflow", source })?;
+        .map_err(|source| Error::Encode {
+            what: "Workflow",
+            source,
+        })?;
     if let Some(owner) = group.controller_owner_ref(&()) {
         object.metadata.owner_references = Some(vec![owner]);
     }
     match api.create(&PostParams::default(), &object).await {
         Ok(_) => Ok(Submitted::Created),
         // Another writer (an old replica) created it meanwhile: look again on the next reconcile.
-        Err(kube::Error::Api(status)) if status.code == 409 => Err(Error::WorkflowTerminating(name)),
-        Err(source) => Err(Error::Kube { action: format!("creating Workflow {name}"), source }),
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            Err(Error::WorkflowTerminating(name))
+        }
+        Err(source) => Err(Error::Kube {
+            action: format!("creating Workflow {name}"),
+            source,
+        }),
     }
 }
 
 /// Suspends `workflow` unless it ended or is suspended already. Returns whether it patched.
 pub async fn suspend(ctx: &Context, workflow: &DynamicObject) -> Result<bool, Error> {
-    if phase(workflow).is_completed() || is_suspended(workflow) || workflow.metadata.deletion_timestamp.is_some() {
+    if phase(workflow).is_completed()
+        || is_suspended(workflow)
+        || workflow.metadata.deletion_timestamp.is_some()
+    {
         return Ok(false);
     }
     let name = workflow.metadata.name.clone().unwrap_or_default();
     let patch = json!({"spec": {"suspend": true}});
-    match api(ctx).patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+    match api(ctx)
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
-        Err(source) => Err(Error::Kube { action: format!("suspending Workflow {name}"), source }),
+        Err(source) => Err(Error::Kube {
+            action: format!("suspending Workflow {name}"),
+            source,
+        }),
     }
 }
 
 /// Suspends every Workflow of the group except the `keep` direction; returns the suspended names.
-pub async fn suspend_others(ctx: &Context, workflows: &GroupWorkflows, keep: &str) -> Result<Vec<String>, Error> {
+pub async fn suspend_others(
+    ctx: &Context,
+    workflows: &GroupWorkflows,
+    keep: &str,
+) -> Result<Vec<String>, Error> {
     let mut suspended = Vec::new();
     for direction in ["forward", "reverse", "rollback"] {
         if direction == keep {

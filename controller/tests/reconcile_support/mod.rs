@@ -21,7 +21,10 @@ use base64::Engine as _;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
+    PatchParams, PostParams,
+};
 use orkestra_shared::crd::ApplicationGroup;
 use orkestra_tests::{Cluster, unique_name};
 use serde_json::{Value, json};
@@ -49,9 +52,18 @@ impl Env {
         let client = cluster.client().await.unwrap();
         let run = unique_name(prefix);
         let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": run}})).unwrap();
-        Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await.unwrap();
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
         let staging = format!("oci://{}/{run}", cluster.registry());
-        Env { cluster, client, namespace: run.clone(), run, staging }
+        Env {
+            cluster,
+            client,
+            namespace: run.clone(),
+            run,
+            staging,
+        }
     }
 
     /// Starts a controller replica for this test.
@@ -66,13 +78,30 @@ impl Env {
         let log = log_dir.join(format!("{}-{identity}.log", self.run));
         let file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_orkestra-controller"))
-            .args(["run", "--staging", &self.staging, "--workflow-namespace", &self.namespace])
+            .args([
+                "run",
+                "--staging",
+                &self.staging,
+                "--workflow-namespace",
+                &self.namespace,
+            ])
             .args(["--selector", &format!("{RUN_LABEL}={}", self.run)])
-            .args(["--admin-addr", "127.0.0.1:0", "--lease-name", &self.run, "--identity", identity])
+            .args([
+                "--admin-addr",
+                "127.0.0.1:0",
+                "--lease-name",
+                &self.run,
+                "--identity",
+                identity,
+            ])
             .args(["--lease-duration", "3s", "--lease-renew", "1s"])
             .args(extra)
             .env("KUBECONFIG", self.cluster.kubeconfig())
-            .env("RUST_LOG", std::env::var("ORKESTRA_TEST_CONTROLLER_LOG").unwrap_or_else(|_| "info,kube=warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("ORKESTRA_TEST_CONTROLLER_LOG")
+                    .unwrap_or_else(|_| "info,kube=warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file)
@@ -86,7 +115,10 @@ impl Env {
     }
 
     pub fn workflows(&self) -> Api<DynamicObject> {
-        let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Workflow"), "workflows");
+        let ar = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Workflow"),
+            "workflows",
+        );
         Api::namespaced_with(self.client.clone(), &self.namespace, &ar)
     }
 
@@ -128,14 +160,20 @@ impl Env {
             "spec": {"applications": applications},
         }))
         .unwrap();
-        self.groups().create(&PostParams::default(), &group).await.unwrap();
+        self.groups()
+            .create(&PostParams::default(), &group)
+            .await
+            .unwrap();
         name
     }
 
     /// Replaces the group's applications (a new generation).
     pub async fn update_applications(&self, group: &str, applications: Vec<Value>) {
         let patch = json!({"spec": {"applications": applications}});
-        self.groups().patch(group, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+        self.groups()
+            .patch(group, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
     }
 
     pub async fn group(&self, name: &str) -> Option<ApplicationGroup> {
@@ -143,26 +181,51 @@ impl Env {
     }
 
     /// The Workflow `name` once it exists and (when `generation` is given) is of that generation.
-    pub async fn wait_workflow(&self, name: &str, generation: Option<i64>, ctl: &Controller) -> DynamicObject {
+    pub async fn wait_workflow(
+        &self,
+        name: &str,
+        generation: Option<i64>,
+        ctl: &Controller,
+    ) -> DynamicObject {
         let api = self.workflows();
-        wait_for(&format!("Workflow {name} (generation {generation:?})"), ctl, || {
-            let api = api.clone();
-            async move {
-                let wf = api.get_opt(name).await.unwrap()?;
-                let gen_label = wf.metadata.labels.as_ref()?.get(orkestra_shared::names::GENERATION_LABEL)?.parse().ok();
-                (generation.is_none() || gen_label == generation).then_some(wf)
-            }
-        })
+        wait_for(
+            &format!("Workflow {name} (generation {generation:?})"),
+            ctl,
+            || {
+                let api = api.clone();
+                async move {
+                    let wf = api.get_opt(name).await.unwrap()?;
+                    let gen_label = wf
+                        .metadata
+                        .labels
+                        .as_ref()?
+                        .get(orkestra_shared::names::GENERATION_LABEL)?
+                        .parse()
+                        .ok();
+                    (generation.is_none() || gen_label == generation).then_some(wf)
+                }
+            },
+        )
         .await
     }
 
     /// Waits until the group's Ready condition has `status` and `reason`; returns the group.
-    pub async fn wait_ready(&self, group: &str, status: &str, reason: &str, ctl: &Controller) -> ApplicationGroup {
-        wait_for(&format!("{group} Ready={status}/{reason}"), ctl, || async move {
-            let g = self.group(group).await?;
-            let ready = condition(&g, "Ready")?;
-            (ready.status == status && ready.reason == reason).then_some(g)
-        })
+    pub async fn wait_ready(
+        &self,
+        group: &str,
+        status: &str,
+        reason: &str,
+        ctl: &Controller,
+    ) -> ApplicationGroup {
+        wait_for(
+            &format!("{group} Ready={status}/{reason}"),
+            ctl,
+            || async move {
+                let g = self.group(group).await?;
+                let ready = condition(&g, "Ready")?;
+                (ready.status == status && ready.reason == reason).then_some(g)
+            },
+        )
         .await
     }
 
@@ -173,14 +236,27 @@ impl Env {
         for (release, action) in task_releases(&wf) {
             let release_name = release["metadata"]["name"].as_str().unwrap().to_owned();
             if action == "delete" {
-                let _ = self.helm_releases().delete(&release_name, &DeleteParams::default()).await;
+                let _ = self
+                    .helm_releases()
+                    .delete(&release_name, &DeleteParams::default())
+                    .await;
                 continue;
             }
             self.helm_releases()
-                .patch(&release_name, &PatchParams::apply("test-argo").force(), &Patch::Apply(&release))
+                .patch(
+                    &release_name,
+                    &PatchParams::apply("test-argo").force(),
+                    &Patch::Apply(&release),
+                )
                 .await
                 .unwrap();
-            self.set_release_ready(&release_name, "True", "InstallSucceeded", "Helm install succeeded").await;
+            self.set_release_ready(
+                &release_name,
+                "True",
+                "InstallSucceeded",
+                "Helm install succeeded",
+            )
+            .await;
         }
         self.set_phase(name, phase, "").await;
     }
@@ -188,7 +264,10 @@ impl Env {
     /// Plays Argo: sets the Workflow's `status.phase` (and `status.message`).
     pub async fn set_phase(&self, name: &str, phase: &str, message: &str) {
         let patch = json!({"status": {"phase": phase, "message": message}});
-        self.workflows().patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+        self.workflows()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
     }
 
     /// Plays Flux: sets a HelmRelease's Ready condition.
@@ -201,14 +280,21 @@ impl Env {
             }]}
         });
         self.helm_releases()
-            .patch_status(name, &PatchParams::apply("test-flux").force(), &Patch::Apply(&patch))
+            .patch_status(
+                name,
+                &PatchParams::apply("test-flux").force(),
+                &Patch::Apply(&patch),
+            )
             .await
             .unwrap();
     }
 
     /// Events about a group (as `kubectl describe` lists them): (reason, note).
     pub async fn events(&self, group: &str) -> Vec<(String, String)> {
-        let events = Api::<Event>::namespaced(self.client.clone(), "default").list(&ListParams::default()).await.unwrap();
+        let events = Api::<Event>::namespaced(self.client.clone(), "default")
+            .list(&ListParams::default())
+            .await
+            .unwrap();
         events
             .items
             .into_iter()
@@ -219,10 +305,21 @@ impl Env {
 
     /// Tags of a chart in the staging registry.
     pub async fn staged_tags(&self, chart: &str) -> Vec<String> {
-        let url = format!("http://{}/v2/{}/{chart}/tags/list", self.cluster.registry(), self.run);
-        let Ok(response) = reqwest::get(&url).await else { return Vec::new() };
+        let url = format!(
+            "http://{}/v2/{}/{chart}/tags/list",
+            self.cluster.registry(),
+            self.run
+        );
+        let Ok(response) = reqwest::get(&url).await else {
+            return Vec::new();
+        };
         let body: Value = response.json().await.unwrap_or_default();
-        body["tags"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_owned)).collect()
+        body["tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect()
     }
 }
 
@@ -246,7 +343,9 @@ impl Controller {
 
     /// SIGTERM, then waits for the exit.
     pub fn terminate(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 
@@ -273,7 +372,10 @@ where
             return value;
         }
         if Instant::now() > deadline {
-            panic!("timed out waiting for {what}; controller log:\n{}", ctl.log());
+            panic!(
+                "timed out waiting for {what}; controller log:\n{}",
+                ctl.log()
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -281,7 +383,13 @@ where
 
 /// A condition of a group.
 pub fn condition(group: &ApplicationGroup, type_: &str) -> Option<Condition> {
-    group.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_).cloned()
+    group
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .cloned()
 }
 
 /// The entry DAG: task name → dependencies.
@@ -293,7 +401,12 @@ pub fn entry_dag(wf: &DynamicObject) -> Vec<(String, Vec<String>)> {
         .unwrap()
         .iter()
         .map(|t| {
-            let deps = t["dependencies"].as_array().into_iter().flatten().map(|d| d.as_str().unwrap().to_owned()).collect();
+            let deps = t["dependencies"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|d| d.as_str().unwrap().to_owned())
+                .collect();
             (t["name"].as_str().unwrap().to_owned(), deps)
         })
         .collect()
@@ -304,12 +417,21 @@ pub fn task_releases(wf: &DynamicObject) -> Vec<(Value, String)> {
     let mut out = Vec::new();
     for template in wf.data["spec"]["templates"].as_array().unwrap() {
         for task in template["dag"]["tasks"].as_array().into_iter().flatten() {
-            let params = task["arguments"]["parameters"].as_array().into_iter().flatten();
+            let params = task["arguments"]["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten();
             let get = |name: &str| {
-                params.clone().find(|p| p["name"] == name).and_then(|p| p["value"].as_str()).map(str::to_owned)
+                params
+                    .clone()
+                    .find(|p| p["name"] == name)
+                    .and_then(|p| p["value"].as_str())
+                    .map(str::to_owned)
             };
             if let (Some(release), Some(action)) = (get("helmrelease"), get("action")) {
-                let bytes = base64::engine::general_purpose::STANDARD.decode(release).unwrap();
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(release)
+                    .unwrap();
                 out.push((serde_json::from_slice(&bytes).unwrap(), action));
             }
         }
