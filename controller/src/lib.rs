@@ -1,7 +1,7 @@
 //! Orkestra's controller: chart staging, workflow planning and submission, status.
 
-pub mod staging;
-pub mod reconcile;
+pub mod admin;
 pub mod executor;
 pub mod leader;
-pub mod admin;
+pub mod reconcile;
+pub mod staging;

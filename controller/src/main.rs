@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use orkestra_controller::staging;
 
 mod plan_command;
+mod plan_config_args;
 mod run_command;
 
 /// Orkestra's controller for ApplicationGroups.

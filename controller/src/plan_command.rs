@@ -14,7 +14,9 @@ use anyhow::{Context as _, bail};
 use orkestra_shared::admission;
 use orkestra_shared::crd::{ApplicationGroup, ApplicationGroupSpec};
 use orkestra_shared::names::LAST_SUCCESSFUL_ANNOTATION;
-use orkestra_shared::plan::{self, Direction, Plan, PlanConfig, Resolved, SourceRef, render};
+use orkestra_shared::plan::{self, Direction, Plan, PlanConfig, Resolved, render};
+
+use crate::plan_config_args::PlanConfigArgs;
 use orkestra_shared::policy::Policy;
 use serde::Deserialize as _;
 use serde_json::Value;
@@ -61,29 +63,9 @@ pub struct PlanArgs {
     #[arg(long, env = "ORKESTRA_POLICY")]
     pub policy: Option<PathBuf>,
 
-    /// Namespace of the Workflows.
-    #[arg(long, env = "ORKESTRA_WORKFLOW_NAMESPACE", default_value = plan::DEFAULT_WORKFLOW_NAMESPACE)]
-    pub workflow_namespace: String,
-
-    /// Image of the executor steps (the controller image).
-    #[arg(long, env = "ORKESTRA_EXECUTOR_IMAGE", default_value = plan::DEFAULT_EXECUTOR_IMAGE)]
-    pub executor_image: String,
-
-    /// Most workflow pods running at once (unlimited when absent).
-    #[arg(long, env = "ORKESTRA_WORKFLOW_PARALLELISM", value_parser = clap::value_parser!(i64).range(1..))]
-    pub parallelism: Option<i64>,
-
-    /// Service account of the workflow pods.
-    #[arg(long, env = "ORKESTRA_EXECUTOR_SERVICE_ACCOUNT", default_value = plan::DEFAULT_SERVICE_ACCOUNT)]
-    pub service_account: String,
-
-    /// Name of the staging HelmRepository (of `type: oci` for an OCI staging registry).
-    #[arg(long, env = "ORKESTRA_STAGING_SOURCE_NAME", default_value = plan::DEFAULT_STAGING_SOURCE_NAME)]
-    pub staging_source_name: String,
-
-    /// Namespace of the staging HelmRepository.
-    #[arg(long, env = "ORKESTRA_STAGING_SOURCE_NAMESPACE", default_value = plan::DEFAULT_STAGING_SOURCE_NAMESPACE)]
-    pub staging_source_namespace: String,
+    /// Workflow settings.
+    #[command(flatten)]
+    pub workflow: PlanConfigArgs,
 }
 
 /// Runs the `plan` subcommand: prints the plan to stdout.
@@ -93,12 +75,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<()> {
         direction,
         output,
         policy,
-        workflow_namespace,
-        executor_image,
-        parallelism,
-        service_account,
-        staging_source_name,
-        staging_source_namespace,
+        workflow,
     } = args;
     let policy = match &policy {
         Some(path) => {
@@ -108,17 +85,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<()> {
         }
         None => Policy::default(),
     };
-    let config = PlanConfig {
-        workflow_namespace,
-        executor_image,
-        parallelism,
-        service_account,
-        staging_source: SourceRef {
-            kind: "HelmRepository".into(),
-            name: staging_source_name,
-            namespace: staging_source_namespace,
-        },
-    };
+    let config = workflow.into_config();
     let object = read_first_group(&file)?;
     let group = admission::check(&object, &policy).map_err(|errors| {
         let mut message = format!("{}: the ApplicationGroup is invalid:", file.display());

@@ -169,10 +169,12 @@ pub fn watch_failure(
     use kube::runtime::watcher::Error as E;
     match error {
         E::InitialListFailed(e) | E::WatchStartFailed(e) | E::WatchFailed(e) => match &e {
-            kube::Error::Api(status) if matches!(status.code, 401 | 403) => Err(ExecutorError::api(
-                format!("watching HelmRelease {}/{}", target.namespace, target.name),
-                e,
-            )),
+            kube::Error::Api(status) if matches!(status.code, 401 | 403) => {
+                Err(ExecutorError::api(
+                    format!("watching HelmRelease {}/{}", target.namespace, target.name),
+                    e,
+                ))
+            }
             _ => Ok(describe(&e)),
         },
         E::WatchError(status) => Ok(format!(

@@ -4,8 +4,8 @@ use super::archive::Limits;
 use super::cache::ChartCache;
 use super::credentials::Credentials;
 use super::error::StagingError;
-use orkestra_shared::version::VersionConstraint;
 use super::{http_repo, oci_source};
+use orkestra_shared::version::VersionConstraint;
 
 /// A fetched chart archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
