@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 /// An ApplicationGroup deploys a group of inter-dependent Helm charts in dependency order, gates every
 /// step on the health of the one before, rolls the whole group back to its last good spec on failure,
 /// and tears everything down in reverse order on delete.
+// NB: every print column repeats `type_ = "string"`, which clippy mistakes for a repeated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
     group = "orkestra.azure.microsoft.com",

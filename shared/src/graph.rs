@@ -42,10 +42,11 @@ impl DependencyGraph {
                 continue; // a repeated name: its first occurrence defines the node
             }
             for dependency in dependencies {
-                if let Some(&to) = index.get(dependency.as_str()) {
-                    if to != from && graph.find_edge(from, to).is_none() {
-                        graph.add_edge(from, to, ());
-                    }
+                if let Some(&to) = index.get(dependency.as_str())
+                    && to != from
+                    && graph.find_edge(from, to).is_none()
+                {
+                    graph.add_edge(from, to, ());
                 }
             }
         }

@@ -94,13 +94,13 @@ fn to_json_schema(schema: &Value, reject_unknown_fields: bool) -> Value {
                 .iter()
                 .map(|(k, v)| (k.clone(), to_json_schema_child(k, v, reject_unknown_fields)))
                 .collect();
-            if map.get("nullable") == Some(&Value::Bool(true)) {
-                if let Some(Value::String(kind)) = map.get("type") {
-                    out.insert(
-                        "type".into(),
-                        Value::Array(vec![Value::String(kind.clone()), "null".into()]),
-                    );
-                }
+            if map.get("nullable") == Some(&Value::Bool(true))
+                && let Some(Value::String(kind)) = map.get("type")
+            {
+                out.insert(
+                    "type".into(),
+                    Value::Array(vec![Value::String(kind.clone()), "null".into()]),
+                );
             }
             let preserves =
                 map.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));

@@ -31,14 +31,14 @@ pub fn update_warnings(old: &ApplicationGroupSpec, new: &ApplicationGroupSpec) -
                 app.name
             ));
         }
-        if let (Some(was), Some(now)) = (major(previous), major(app)) {
-            if now > was {
-                warnings.push(format!(
+        if let (Some(was), Some(now)) = (major(previous), major(app))
+            && now > was
+        {
+            warnings.push(format!(
                     "application {:?}: chart {:?} jumps from major version {was} to {now}; read the chart's upgrade \
                      notes before applying",
                     app.name, app.spec.chart.name
                 ));
-            }
         }
     }
     for app in &old.applications {

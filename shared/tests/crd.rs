@@ -1,5 +1,7 @@
 //! The CRD in chart/crds is the one generated from the Rust types, and it is a structural schema.
 
+#![allow(clippy::expect_used)] // a failed expectation is the test failure
+
 use serde_json::Value;
 
 const CHECKED_IN: &str = include_str!("../../chart/crds/applicationgroups.yaml");

@@ -1,5 +1,7 @@
 //! Properties of the dependency graph and of defaulting, over random groups.
 
+#![allow(clippy::expect_used)] // a failed expectation is the test failure
+
 use orkestra_shared::admission::mutate;
 use orkestra_shared::graph::DependencyGraph;
 use proptest::prelude::*;

@@ -1,5 +1,7 @@
 //! Every admission rule, seen as a user sees it: the field path and the message.
 
+#![allow(clippy::expect_used)] // a failed expectation is the test failure
+
 use orkestra_shared::admission::{check, mutate, validate};
 use orkestra_shared::field_error::FieldError;
 use orkestra_shared::policy::Policy;

@@ -38,29 +38,11 @@ pub async fn forward(
     let phase = workflows::phase(forward);
     match phase {
         Phase::Pending | Phase::Running => {
-            status::set_ready(
-                &mut status,
-                State::False,
-                condition::PROGRESSING,
-                format!(
-                    "forward workflow {workflow_name} {}: {ready}/{total} HelmReleases ready",
-                    phase.as_str()
-                ),
-                generation,
+            let message = format!(
+                "forward workflow {workflow_name} {}: {ready}/{total} HelmReleases ready",
+                phase.as_str()
             );
-            status::set(
-                &mut status,
-                condition::FORWARD_WORKFLOW_SUCCEEDED,
-                State::Unknown,
-                "Running",
-                format!("generation {generation}"),
-                generation,
-            );
-            Ok(Outcome {
-                status,
-                action: Some(recheck(spec, true)),
-                error: None,
-            })
+            Ok(forward_in_progress(status, message, spec, generation))
         }
         Phase::Succeeded => {
             if status.last_succeeded_generation != generation {
@@ -132,5 +114,35 @@ pub async fn forward(
             super::remediation::remediate(ctx, group, spec, generation, workflows, status, message)
                 .await
         }
+    }
+}
+
+/// A forward rollout of `generation` under way: Ready=False/Progressing with `message`, the forward
+/// condition Unknown, and a re-check while the Workflow runs.
+pub fn forward_in_progress(
+    mut status: ApplicationGroupStatus,
+    message: String,
+    spec: &ApplicationGroupSpec,
+    generation: i64,
+) -> Outcome {
+    status::set_ready(
+        &mut status,
+        State::False,
+        condition::PROGRESSING,
+        message,
+        generation,
+    );
+    status::set(
+        &mut status,
+        condition::FORWARD_WORKFLOW_SUCCEEDED,
+        State::Unknown,
+        "Running",
+        format!("generation {generation}"),
+        generation,
+    );
+    Outcome {
+        status,
+        action: Some(recheck(spec, true)),
+        error: None,
     }
 }

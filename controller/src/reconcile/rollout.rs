@@ -10,6 +10,7 @@ use orkestra_shared::plan::{self, Direction};
 use super::context::Context;
 use super::error::Error;
 use super::events::{self, reason};
+use super::observe;
 use super::status::{self, State};
 use super::workflows::{self, GroupWorkflows, Submitted};
 use super::{Outcome, recheck};
@@ -127,26 +128,10 @@ pub async fn start(
         )
         .await;
     }
-    status::set_ready(
-        &mut status,
-        State::False,
-        condition::PROGRESSING,
-        format!("forward workflow {workflow_name} of generation {generation} submitted"),
-        generation,
-    );
-    status::set(
-        &mut status,
-        condition::FORWARD_WORKFLOW_SUCCEEDED,
-        State::Unknown,
-        "Running",
-        format!("generation {generation}"),
-        generation,
-    );
-    Ok(Outcome {
-        status,
-        action: Some(recheck(spec, true)),
-        error: None,
-    })
+    let message = format!("forward workflow {workflow_name} of generation {generation} submitted");
+    Ok(observe::forward_in_progress(
+        status, message, spec, generation,
+    ))
 }
 
 /// The spec to plan from: the group's, defaulted as admission would have.

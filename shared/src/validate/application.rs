@@ -64,10 +64,10 @@ fn check_chart(path: &str, app: &Application, policy: &Policy, errors: &mut Vec<
             ),
         ));
     }
-    if let Some(version) = &chart.version {
-        if let Err(problem) = VersionConstraint::parse(version) {
-            errors.push(FieldError::new(format!("{path}.version"), problem));
-        }
+    if let Some(version) = &chart.version
+        && let Err(problem) = VersionConstraint::parse(version)
+    {
+        errors.push(FieldError::new(format!("{path}.version"), problem));
     }
     if let Some(secret) = &chart.auth_secret_ref {
         for (field, value) in [("name", &secret.name), ("namespace", &secret.namespace)] {
