@@ -150,6 +150,100 @@ async fn a_new_group_is_staged_submitted_and_ready_once_its_workflow_succeeds() 
     }
 }
 
+/// Ready=True needs more than a succeeded Workflow: every HelmRelease of the group Ready=True at
+/// its current generation ("Flux" played by the test). Until then, and again when a release fails
+/// after success, Ready=False/Progressing names the releases not ready, and the failure shows in
+/// the application's status.
+#[tokio::test]
+async fn ready_waits_for_every_helm_release_and_shows_a_release_failing_later() {
+    let env = Env::new("rc-hr-ready").await;
+    let ctl = env.controller("a");
+    let group = env
+        .create_group(
+            "hrready",
+            vec![
+                env.app("base", "hello", "1.0.0", &[]),
+                env.app("web", "hello", "1.0.0", &["base"]),
+            ],
+        )
+        .await;
+    env.wait_workflow(&group, Some(1), &ctl).await;
+    // Argo ran the steps and reports success; Flux reports only base ready, and web at an older
+    // generation than its current one.
+    env.perform_tasks(&group).await;
+    env.set_release_ready("base", "True", "InstallSucceeded", "installed")
+        .await;
+    env.set_release_ready_at("web", "True", "InstallSucceeded", "installed", 0)
+        .await;
+    env.set_phase(&group, "Succeeded", "").await;
+
+    let ns = &env.namespace;
+    let waiting = wait_for("workflow success with web not ready", &ctl, || async {
+        let g = env.group(&group).await?;
+        let forward = condition(&g, "ForwardWorkflowSucceeded")?;
+        let ready = condition(&g, "Ready")?;
+        (forward.status == "True" && ready.reason == "Progressing").then_some(g)
+    })
+    .await;
+    let ready = condition(&waiting, "Ready").unwrap();
+    assert_eq!(ready.status, "False");
+    assert!(
+        ready.message.contains(&format!("{ns}/web (")),
+        "{}",
+        ready.message
+    );
+    assert!(
+        !ready.message.contains(&format!("{ns}/base")),
+        "{}",
+        ready.message
+    );
+    assert!(
+        ready.message.contains("1/2 HelmReleases ready"),
+        "{}",
+        ready.message
+    );
+
+    // Flux observes web's generation: the group is ready.
+    env.set_release_ready("web", "True", "InstallSucceeded", "installed")
+        .await;
+    let ready = env.wait_ready(&group, "True", "Succeeded", &ctl).await;
+    assert_eq!(ready.status.unwrap().last_succeeded_generation, 1);
+
+    // Later web's upgrade fails for good: the application's status and Ready say so.
+    env.set_release_ready("web", "False", "UpgradeFailed", "pre-upgrade hook failed")
+        .await;
+    let degraded = env.wait_ready(&group, "False", "Progressing", &ctl).await;
+    let ready = condition(&degraded, "Ready").unwrap();
+    assert!(
+        ready
+            .message
+            .contains(&format!("{ns}/web (failed: UpgradeFailed)")),
+        "{}",
+        ready.message
+    );
+    let web = degraded
+        .status
+        .unwrap()
+        .applications
+        .into_iter()
+        .find(|a| a.name == "web")
+        .unwrap();
+    let web_ready = web
+        .chart
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(
+        (
+            web_ready.status.as_str(),
+            web_ready.reason.as_str(),
+            web_ready.message.as_str()
+        ),
+        ("False", "UpgradeFailed", "pre-upgrade hook failed")
+    );
+}
+
 /// Scenario 2: a chart version that does not exist → ChartPullFailed naming the version, no
 /// Workflow; fixing the spec recovers.
 #[tokio::test]

@@ -7,9 +7,12 @@
 //!    ([`staging_step`]; credentials from the `authSecretRef` Secret), plan with
 //!    `orkestra_shared::plan::build` (Resolved filled from staging), apply the staging
 //!    HelmRepository ([`helm_repository`]), suspend the group's other running Workflows, submit;
-//! 3. otherwise [`observe::forward`]: Workflow phase + HelmRelease conditions → status; success
-//!    records `lastSucceededGeneration` and the LAST_SUCCESSFUL_ANNOTATION; failure →
-//!    [`remediation`] (rollback to the last good spec, or reverse when there is none);
+//! 3. otherwise [`observe::forward`]: Workflow phase + HelmRelease conditions → status; a
+//!    succeeded Workflow records `lastSucceededGeneration` and the LAST_SUCCESSFUL_ANNOTATION;
+//!    `Ready=True/Succeeded` needs that AND every HelmRelease the spec deploys Ready=True at its
+//!    current generation (read as the executor reads it), else `Progressing` naming those not
+//!    ready yet; failure → [`remediation`] (rollback to the last good spec, or reverse when there
+//!    is none);
 //! 4. deletion → [`teardown`]: reverse workflow, finalizer released when it ends.
 //!
 //! Status is written by server-side apply on the status subresource ([`status::write`]); an

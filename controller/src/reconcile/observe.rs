@@ -23,9 +23,10 @@ pub async fn forward(
 ) -> Result<Outcome, Error> {
     let name = group.metadata.name.as_deref().unwrap_or_default();
     status.observed_generation = generation;
-    let releases = helm_releases::conditions(ctx, name).await?;
+    let releases = helm_releases::list(ctx, name).await?;
     helm_releases::fill(&mut status.applications, spec, &releases);
-    let (ready, total) = helm_releases::ready_count(&releases);
+    let readiness = helm_releases::readiness(&status.applications, spec, &releases);
+    let (ready, total) = (readiness.ready, readiness.total);
 
     let Some(forward) = workflows.forward.as_ref() else {
         return Ok(Outcome {
@@ -69,13 +70,29 @@ pub async fn forward(
                 format!("generation {generation}"),
                 generation,
             );
-            status::set_ready(
-                &mut status,
-                State::True,
-                condition::SUCCEEDED,
-                format!("generation {generation} deployed: {ready}/{total} HelmReleases ready"),
-                generation,
-            );
+            if readiness.all_ready() {
+                status::set_ready(
+                    &mut status,
+                    State::True,
+                    condition::SUCCEEDED,
+                    format!("generation {generation} deployed: {ready}/{total} HelmReleases ready"),
+                    generation,
+                );
+            } else {
+                // The Workflow's steps saw each release ready, but Ready speaks for the releases
+                // as they are now: one Flux has not (re)observed, or that failed since, holds it.
+                status::set_ready(
+                    &mut status,
+                    State::False,
+                    condition::PROGRESSING,
+                    format!(
+                        "forward workflow {workflow_name} of generation {generation} succeeded; \
+                         {ready}/{total} HelmReleases ready, waiting for {}",
+                        readiness.describe_not_ready()
+                    ),
+                    generation,
+                );
+            }
             Ok(Outcome {
                 status,
                 action: Some(recheck(spec, false)),

@@ -232,7 +232,23 @@ impl Env {
     /// Plays Argo and Flux for a Workflow: performs every task (install → HelmRelease created and
     /// marked Ready by "Flux"; delete → HelmRelease deleted), then sets the Workflow's phase.
     pub async fn run_workflow(&self, name: &str, phase: &str) {
+        for release in self.perform_tasks(name).await {
+            self.set_release_ready(
+                &release,
+                "True",
+                "InstallSucceeded",
+                "Helm install succeeded",
+            )
+            .await;
+        }
+        self.set_phase(name, phase, "").await;
+    }
+
+    /// Plays Argo's executor steps only: every install task's HelmRelease applied, every delete
+    /// task's deleted (no Flux status). Returns the names of the installed releases.
+    pub async fn perform_tasks(&self, name: &str) -> Vec<String> {
         let wf = self.workflows().get(name).await.unwrap();
+        let mut installed = Vec::new();
         for (release, action) in task_releases(&wf) {
             let release_name = release["metadata"]["name"].as_str().unwrap().to_owned();
             if action == "delete" {
@@ -250,15 +266,9 @@ impl Env {
                 )
                 .await
                 .unwrap();
-            self.set_release_ready(
-                &release_name,
-                "True",
-                "InstallSucceeded",
-                "Helm install succeeded",
-            )
-            .await;
+            installed.push(release_name);
         }
-        self.set_phase(name, phase, "").await;
+        installed
     }
 
     /// Plays Argo: sets the Workflow's `status.phase` (and `status.message`).
@@ -270,14 +280,39 @@ impl Env {
             .unwrap();
     }
 
-    /// Plays Flux: sets a HelmRelease's Ready condition.
+    /// Plays Flux: sets a HelmRelease's Ready condition, observed at the release's current
+    /// generation.
     pub async fn set_release_ready(&self, name: &str, status: &str, reason: &str, message: &str) {
+        let generation = self
+            .helm_releases()
+            .get(name)
+            .await
+            .unwrap()
+            .metadata
+            .generation;
+        self.set_release_ready_at(name, status, reason, message, generation.unwrap_or(1))
+            .await;
+    }
+
+    /// Plays Flux: sets a HelmRelease's Ready condition as observed at `observed_generation`.
+    pub async fn set_release_ready_at(
+        &self,
+        name: &str,
+        status: &str,
+        reason: &str,
+        message: &str,
+        observed_generation: i64,
+    ) {
         let patch = json!({
             "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
-            "status": {"conditions": [{
-                "type": "Ready", "status": status, "reason": reason, "message": message,
-                "lastTransitionTime": "2026-01-01T00:00:00Z",
-            }]}
+            "status": {
+                "observedGeneration": observed_generation,
+                "conditions": [{
+                    "type": "Ready", "status": status, "reason": reason, "message": message,
+                    "observedGeneration": observed_generation,
+                    "lastTransitionTime": "2026-01-01T00:00:00Z",
+                }],
+            }
         });
         self.helm_releases()
             .patch_status(
