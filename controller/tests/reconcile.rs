@@ -454,8 +454,10 @@ async fn a_failed_upgrade_rolls_back_to_the_last_successful_spec() {
 }
 
 /// Scenario 5: a failure on first install (no successful spec to go back to) → reverse Workflow.
+/// Deleting the group afterwards does not run that teardown again: the finalizer is released
+/// with the finished reverse Workflow left as it was.
 #[tokio::test]
-async fn a_failed_first_install_is_torn_down_by_the_reverse_workflow() {
+async fn a_failed_first_install_is_torn_down_once_by_the_reverse_workflow() {
     let env = Env::new("rc-firstfail").await;
     let ctl = env.controller("a");
     let group = env
@@ -501,6 +503,37 @@ async fn a_failed_first_install_is_torn_down_by_the_reverse_workflow() {
         (condition(&g, "ReverseWorkflowSucceeded")?.status == "True").then_some(())
     })
     .await;
+    let finished = env.workflows().get(&reverse_name).await.unwrap();
+
+    env.groups()
+        .delete(&group, &Default::default())
+        .await
+        .unwrap();
+    wait_for("the group to be gone", &ctl, || async {
+        env.group(&group).await.is_none().then_some(())
+    })
+    .await;
+    let after = env.workflows().get(&reverse_name).await.unwrap();
+    assert_eq!(
+        (after.metadata.uid, after.metadata.resource_version),
+        (finished.metadata.uid, finished.metadata.resource_version),
+        "the finished reverse Workflow is neither replaced nor changed"
+    );
+    let released = wait_for("a Finalized event", &ctl, || async {
+        env.events(&group)
+            .await
+            .into_iter()
+            .find(|(r, _)| r == "Finalized")
+    })
+    .await;
+    assert!(released.1.contains(&reverse_name), "{}", released.1);
+    assert!(
+        !env.events(&group)
+            .await
+            .iter()
+            .any(|(r, _)| r == "Terminating"),
+        "no second teardown was submitted"
+    );
 }
 
 /// Scenario 6: delete during a rollout → the forward Workflow is suspended, the reverse one runs,

@@ -3,9 +3,11 @@
 //! hold the group forever, the event and the Workflow say what is left) or when someone deletes it.
 //! A group without a forward workflow never deployed anything and is released at once.
 //!
-//! Which reverse Workflow is the teardown's: one created at or after the deletion timestamp, or
-//! one still running (a first-install remediation already tearing down). A finished reverse
-//! Workflow from before the deletion is replaced by a new one.
+//! Which reverse Workflow is the teardown's: one created at or after the deletion timestamp, one
+//! still running (a first-install remediation already tearing down), or a finished one planned
+//! from the generation of the last forward Workflow or a later one (a failed first install was
+//! already torn down: nothing was deployed since, so it is not run again). A finished reverse
+//! Workflow older than the last forward one is replaced by a new one.
 
 use std::time::Duration;
 
@@ -52,8 +54,17 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
         let terminating = status::get(&status, condition::READY)
             .is_some_and(|c| c.reason == condition::TERMINATING);
         let ours = terminating || matches!((created, deleted_at), (Some(c), Some(d)) if c >= d);
+        // NB: by generation label, not creation time: a remediation reverse Workflow carries the
+        // generation of the forward one it undid, and a later forward has a later generation.
+        let after_last_forward = matches!(
+            (
+                workflows::generation(reverse),
+                workflows.forward.as_ref().and_then(workflows::generation)
+            ),
+            (Some(r), Some(f)) if r >= f
+        );
         let phase = workflows::phase(reverse);
-        if phase.is_completed() && ours {
+        if phase.is_completed() && (ours || after_last_forward) {
             let (state, why) = match phase {
                 workflows::Phase::Succeeded => (State::True, "succeeded".to_owned()),
                 _ => (
@@ -65,7 +76,14 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
                     ),
                 ),
             };
-            let message = format!("reverse workflow {reverse_name} {why}");
+            let message = if ours {
+                format!("reverse workflow {reverse_name} {why}")
+            } else {
+                format!(
+                    "reverse workflow {reverse_name} already ran after the last forward \
+                     workflow ({why}): nothing more to tear down"
+                )
+            };
             status::set(
                 &mut status,
                 condition::REVERSE_WORKFLOW_SUCCEEDED,
