@@ -359,6 +359,92 @@ async fn an_update_submits_a_new_forward_workflow_for_the_new_generation() {
     .await;
 }
 
+/// An update that drops an application uninstalls it: the new forward Workflow deletes its
+/// HelmRelease (before installing the rest, dependents first among the removed ones), and once
+/// "Argo" ran it the release is gone and the group is Ready without it.
+#[tokio::test]
+async fn an_update_uninstalls_the_applications_it_removes() {
+    let env = Env::new("rc-remove").await;
+    let ctl = env.controller("a");
+    let group = env
+        .create_group(
+            "remove",
+            vec![
+                env.app("base", "hello", "1.0.0", &[]),
+                env.app("extra", "hello", "1.0.0", &["base"]),
+                env.app("leaf", "hello", "1.0.0", &["extra"]),
+            ],
+        )
+        .await;
+    env.wait_workflow(&group, Some(1), &ctl).await;
+    env.run_workflow(&group, "Succeeded").await;
+    env.wait_ready(&group, "True", "Succeeded", &ctl).await;
+    assert!(
+        env.helm_releases()
+            .get_opt("extra")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    env.update_applications(&group, vec![env.app("base", "hello", "1.2.0", &[])])
+        .await;
+    let update = env.wait_workflow(&group, Some(2), &ctl).await;
+    let mut actions: Vec<(String, String)> = task_releases(&update)
+        .into_iter()
+        .map(|(r, action)| (r["metadata"]["name"].as_str().unwrap().to_owned(), action))
+        .collect();
+    actions.sort();
+    assert_eq!(
+        actions,
+        [
+            ("base".to_owned(), "install".to_owned()),
+            ("extra".to_owned(), "delete".to_owned()),
+            ("leaf".to_owned(), "delete".to_owned()),
+        ]
+    );
+    assert_eq!(
+        entry_dag(&update),
+        vec![
+            ("extra".to_owned(), vec!["leaf".to_owned()]),
+            ("leaf".to_owned(), vec![]),
+            ("base".to_owned(), vec!["extra".to_owned()]),
+        ],
+        "removals first, dependents first; then the new spec"
+    );
+
+    env.run_workflow(&group, "Succeeded").await;
+    let ready = wait_for("generation 2 Ready=True", &ctl, || async {
+        let g = env.group(&group).await?;
+        let done = g.status.as_ref()?.last_succeeded_generation == 2
+            && condition(&g, "Ready")?.status == "True";
+        done.then_some(g)
+    })
+    .await;
+    for removed in ["extra", "leaf"] {
+        assert!(
+            env.helm_releases()
+                .get_opt(removed)
+                .await
+                .unwrap()
+                .is_none(),
+            "{removed} is uninstalled"
+        );
+    }
+    let status = ready.status.unwrap();
+    assert_eq!(status.last_succeeded_generation, 2);
+    assert_eq!(
+        status
+            .applications
+            .iter()
+            .map(|a| (a.name.as_str(), a.chart.version.as_str()))
+            .collect::<Vec<_>>(),
+        [("base", "1.2.0")]
+    );
+    let base = env.helm_releases().get("base").await.unwrap();
+    assert_eq!(base.data["spec"]["chart"]["spec"]["version"], "1.2.0");
+}
+
 /// Scenario 4: a failed upgrade → the rollback Workflow: the added application deleted first,
 /// the previous versions installed; WorkflowFailed, then RollbackWorkflowSucceeded=True.
 #[tokio::test]

@@ -435,6 +435,84 @@ fn a_rollback_with_nothing_added_is_the_forward_plan_of_the_last_good_spec() {
 }
 
 #[test]
+fn an_update_deletes_the_removed_applications_dependents_first_before_installing() {
+    let last_good = group(vec![
+        app("db", "postgres", &[]),
+        app("cache", "redis", &["db"]),
+        app("worker", "worker", &["cache"]),
+        app("api", "api", &["db"]),
+    ]);
+    let mut next = last_good.clone();
+    next.applications
+        .retain(|a| a.name == "db" || a.name == "api");
+    next.applications.push(app("web", "web", &["api"]));
+    let none = Resolved::default();
+    let plan = plan::build(
+        "demo",
+        9,
+        &next,
+        &none,
+        Direction::Update {
+            last_good: &last_good,
+            last_good_resolved: &none,
+        },
+        &PlanConfig::default(),
+    )
+    .unwrap();
+    assert_eq!(plan.workflow.metadata.name.as_deref(), Some("demo"));
+    let labels = plan.workflow.metadata.labels.clone().unwrap();
+    assert_eq!(labels[names::WORKFLOW_TYPE_LABEL], "forward");
+    let entry = template(&plan.workflow, "entry").tasks();
+    // Removals first (worker before cache, its dependency), then the new spec; its roots wait
+    // for the last removal.
+    assert_eq!(
+        summary(entry),
+        [
+            ("cache".into(), "app-cache".into(), s(&["worker"])),
+            ("worker".into(), "app-worker".into(), s(&[])),
+            ("db".into(), "app-db".into(), s(&["cache"])),
+            ("api".into(), "app-api".into(), s(&["db"])),
+            ("web".into(), "app-web".into(), s(&["api"])),
+        ]
+    );
+    let action = |app: &str| {
+        template(&plan.workflow, &format!("app-{app}")).tasks()[0]
+            .argument("action")
+            .map(str::to_owned)
+    };
+    for (app, expected) in [
+        ("cache", "delete"),
+        ("worker", "delete"),
+        ("db", "install"),
+        ("api", "install"),
+        ("web", "install"),
+    ] {
+        assert_eq!(action(app).as_deref(), Some(expected), "{app}");
+    }
+}
+
+#[test]
+fn an_update_that_removes_nothing_is_the_forward_plan() {
+    let last_good = group(vec![app("db", "postgres", &[]), app("api", "api", &["db"])]);
+    let mut next = last_good.clone();
+    next.applications.push(app("web", "web", &["api"]));
+    let none = Resolved::default();
+    let update = plan::build(
+        "demo",
+        7,
+        &next,
+        &none,
+        Direction::Update {
+            last_good: &last_good,
+            last_good_resolved: &none,
+        },
+        &PlanConfig::default(),
+    )
+    .unwrap();
+    assert_eq!(update, forward(&next));
+}
+
+#[test]
 fn impossible_groups_are_refused_with_the_reason() {
     let cyclic = group(vec![app("a", "a", &["b"]), app("b", "b", &["a"])]);
     let mut subchart_cycle = group(vec![app("a", "a", &[])]);

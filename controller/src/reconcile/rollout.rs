@@ -30,6 +30,9 @@ pub async fn start(
 
     let staged = super::staging_step::stage(ctx, spec).await;
     let staged_after = started.elapsed();
+    // What the status knew before this generation: the charts of the applications an update
+    // removes (their split subcharts' release names).
+    let before = plan::Resolved::from_status(&status.applications);
     status.applications = staged.applications;
     if let Some((message, transient)) = staged.failure {
         status::set_ready(
@@ -46,12 +49,37 @@ pub async fn start(
         });
     }
 
+    // An update uninstalls the applications the last successful spec had and this one drops.
+    let last_good = match super::remediation::last_good_spec(group) {
+        Ok(last_good) => last_good,
+        Err(err) => {
+            status::set_ready(
+                &mut status,
+                State::False,
+                condition::WORKFLOW_TEMPLATE_GENERATION_FAILED,
+                format!("cannot plan the forward workflow: {err}"),
+                generation,
+            );
+            return Ok(Outcome {
+                status,
+                action: None,
+                error: Some(err),
+            });
+        }
+    };
+    let direction = match &last_good {
+        Some(last_good) => Direction::Update {
+            last_good,
+            last_good_resolved: &before,
+        },
+        None => Direction::Forward,
+    };
     let plan = match plan::build(
         name,
         generation,
         spec,
         &staged.resolved,
-        Direction::Forward,
+        direction,
         &ctx.config.plan,
     ) {
         Ok(plan) => plan,

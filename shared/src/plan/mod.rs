@@ -50,6 +50,18 @@
 //! parent release is rolled back by Flux; the leftover subchart release is reported by the
 //! controller's status, not by the plan).
 
+//!
+//! # Updates
+//! A new generation that drops applications the last successful spec had uninstalls them in its
+//! forward Workflow ([`Direction::Update`]): their HelmReleases are deleted first, dependents
+//! first among them, and each application of the new spec that has no dependency waits for every
+//! deletion. Removals before installs, as in a rollback: a removed release may hold names, ports
+//! or CRDs that a new or upgraded release expects to own (two specs may even give one release
+//! name to different charts), and nothing in the new spec can depend on a removed application.
+//! The cost is that kept applications are upgraded only after the removals finished. The
+//! removed applications are planned from the last good spec (their namespaces, subcharts and
+//! executors, which run with `action=delete`).
+
 pub mod argo;
 pub mod flux;
 pub mod naming;
@@ -175,6 +187,17 @@ pub struct ResolvedSubchart {
 pub enum Direction<'a> {
     /// Install or upgrade the group, dependencies first.
     Forward,
+    /// Forward, from a group whose `last_good` spec was deployed: first delete the applications
+    /// that `last_good` has and the spec dropped (dependents first among them), then install the
+    /// spec as [`Direction::Forward`] does. Labelled and named as the forward Workflow; without
+    /// removed applications it is exactly the forward Workflow. See "Updates" above.
+    Update {
+        /// The last spec whose forward workflow succeeded.
+        last_good: &'a ApplicationGroupSpec,
+        /// What staging (or the status) knows of `last_good`'s charts; used for the names of
+        /// the removed applications' split subcharts.
+        last_good_resolved: &'a Resolved,
+    },
     /// Tear the group down, dependents first.
     Reverse,
     /// Go back to `last_good` after a failed forward workflow.
@@ -190,7 +213,7 @@ impl Direction<'_> {
     /// The `workflow-type` label value and workflow name suffix.
     pub fn label(&self) -> &'static str {
         match self {
-            Self::Forward => "forward",
+            Self::Forward | Self::Update { .. } => "forward",
             Self::Reverse => "reverse",
             Self::Rollback { .. } => "rollback",
         }
@@ -290,6 +313,27 @@ pub fn build(
     match direction {
         Direction::Forward => {
             builder.add_applications(spec, resolved, |_| true, workflow::Action::Install, &[])?;
+        }
+        Direction::Update {
+            last_good,
+            last_good_resolved,
+        } => {
+            // The applications of `last_good` that `spec` no longer has.
+            let removed = crate::graph::added_applications(last_good, spec);
+            let deleted = builder.add_applications(
+                last_good,
+                last_good_resolved,
+                |name| removed.contains(&name),
+                workflow::Action::Delete,
+                &[],
+            )?;
+            builder.add_applications(
+                spec,
+                resolved,
+                |_| true,
+                workflow::Action::Install,
+                &deleted,
+            )?;
         }
         Direction::Reverse => {
             builder.add_applications(spec, resolved, |_| true, workflow::Action::Delete, &[])?;
