@@ -244,6 +244,41 @@ async fn ready_waits_for_every_helm_release_and_shows_a_release_failing_later() 
     );
 }
 
+/// A subchart the umbrella chart aliases (`pair` bundles `cache` as `memo`), listed by its chart
+/// name: the release values under the alias go to that subchart's HelmRelease, not to the
+/// parent's.
+#[tokio::test]
+async fn values_under_a_subchart_alias_reach_that_subcharts_helm_release() {
+    let env = Env::new("rc-alias").await;
+    let ctl = env.controller("a");
+    let mut pair = env.app("pair", "pair", "1.0.0", &[]);
+    pair["spec"]["subcharts"] = serde_json::json!([{"name": "primary"}, {"name": "cache"}]);
+    pair["spec"]["release"]["values"] = serde_json::json!({
+        "message": "for-the-parent",
+        "primary": {"message": "for-primary"},
+        "memo": {"message": "for-memo"},
+    });
+    let group = env.create_group("alias", vec![pair]).await;
+    let wf = env.wait_workflow(&group, Some(1), &ctl).await;
+    let releases = task_releases(&wf);
+    let values = |name: &str| {
+        releases
+            .iter()
+            .find(|(r, _)| r["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no HelmRelease {name} in {releases:?}"))
+            .0["spec"]["values"]
+            .clone()
+    };
+    assert_eq!(values("pair-primary")["message"], "for-primary");
+    assert_eq!(values("pair-cache")["message"], "for-memo");
+    let parent = values("pair");
+    assert_eq!(parent["message"], "for-the-parent");
+    assert_eq!(parent.get("primary"), None, "{parent}");
+    assert_eq!(parent.get("memo"), None, "{parent}");
+    // The staging repository holds the split chart under the listed name.
+    assert_eq!(env.staged_tags("pair-cache").await, ["0.1.0"]);
+}
+
 /// Scenario 2: a chart version that does not exist → ChartPullFailed naming the version, no
 /// Workflow; fixing the spec recovers.
 #[tokio::test]

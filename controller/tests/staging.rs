@@ -140,6 +140,43 @@ async fn listed_subcharts_become_standalone_charts_and_the_parent_disables_them(
     assert!(!parent.contains_key("templates/orkestra-placeholder.yaml"));
 }
 
+/// `pair` bundles chart `db` under the aliases `primary` and `replica`, and `cache` under the
+/// alias `memo` (tests/src/charts.rs `aliased`): each listed subchart (by alias, or by chart name)
+/// splits into a chart of its own whose values are the parent's values under its alias, and the
+/// result reports the alias as the values key.
+#[tokio::test]
+async fn aliased_subcharts_are_split_under_their_alias_and_report_it_as_values_key() {
+    let env = Env::start().await;
+    let app = with_subcharts(
+        app("pair", &env.repo.url, "pair", None),
+        &["primary", "replica", "cache"],
+    );
+    let result = env.stage(&app, None).await;
+    assert!(result.is_staged(), "{result:#?}");
+    for (listed, alias) in [
+        ("primary", "primary"),
+        ("replica", "replica"),
+        ("cache", "memo"),
+    ] {
+        let sub = &result.subcharts[listed];
+        assert_eq!(sub.chart, format!("pair-{listed}"));
+        assert_eq!(sub.values_key.as_deref(), Some(alias));
+        let files = pull_files(&env, &format!("pair-{listed}"), "0.1.0").await;
+        let values: Value = serde_norway::from_slice(&files["values.yaml"]).unwrap();
+        assert_eq!(
+            values["message"],
+            format!("from-pair-for-{alias}"),
+            "{listed}"
+        );
+    }
+    assert_eq!(result.chart.values_key, None);
+    let parent = pull_files(&env, "pair", "1.0.0").await;
+    let values: Value = serde_norway::from_slice(&parent["values.yaml"]).unwrap();
+    for alias in ["primary", "replica", "memo"] {
+        assert_eq!(values[alias]["enabled"], false, "{alias}");
+    }
+}
+
 #[tokio::test]
 async fn a_parent_left_with_nothing_to_render_gets_a_placeholder() {
     let mut umbrella = orkestra_tests::charts::umbrella("hollow", "1.0.0", 2);

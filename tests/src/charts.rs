@@ -169,6 +169,36 @@ pub fn umbrella(name: &str, version: &str, subcharts: usize) -> FixtureChart {
     parent
 }
 
+/// An umbrella chart with aliased dependencies: `db` 0.1.0 bundled once and listed twice, under
+/// the aliases `primary` and `replica`, and `cache` 0.1.0 under the alias `memo`. Helm reads each
+/// one's values under its alias (`primary.message`, `replica.message`, `memo.message`).
+pub fn aliased(name: &str, version: &str) -> FixtureChart {
+    let mut parent = plain(name, version);
+    for sub in ["db", "cache"] {
+        let mut chart = plain(sub, "0.1.0");
+        chart.set("values.yaml", "message: default\n");
+        parent.bundle(&chart, sub == "cache");
+    }
+    parent
+        .set(
+            "Chart.yaml",
+            &format!(
+                "apiVersion: v2\nname: {name}\nversion: {version}\ntype: application\ndependencies:\n\
+                 - name: db\n  version: 0.1.0\n  alias: primary\n\
+                 - name: db\n  version: 0.1.0\n  alias: replica\n\
+                 - name: cache\n  version: 0.1.0\n  alias: memo\n"
+            ),
+        )
+        .set(
+            "values.yaml",
+            &format!(
+                "message: parent\nprimary:\n  message: from-{name}-for-primary\nreplica:\n  \
+                 message: from-{name}-for-replica\nmemo:\n  message: from-{name}-for-memo\n"
+            ),
+        );
+    parent
+}
+
 /// A `type: library` chart.
 pub fn library(name: &str, version: &str) -> FixtureChart {
     let mut chart = FixtureChart::new(name, version);
@@ -355,8 +385,9 @@ pub fn write_repo(dir: &Path, charts: &[Published]) -> std::io::Result<()> {
 }
 
 /// The standard fixture set: `hello` (1.0.0, 1.2.0, 2.0.0-rc.1), `bookinfo` 1.0.0 (umbrella with
-/// 4 subcharts), `big` 1.0.0 (umbrella with 20), `common` (library), `strict` (schema), and every
-/// [`BadArchive`] as `<bad name>` 1.0.0.
+/// 4 subcharts), `big` 1.0.0 (umbrella with 20), `pair` 1.0.0 (one chart bundled under two aliases,
+/// see [`aliased`]), `common` (library), `strict` (schema), and every [`BadArchive`] as
+/// `<bad name>` 1.0.0.
 pub fn standard_fixtures() -> Vec<Published> {
     let mut out: Vec<Published> = [
         plain("hello", "1.0.0"),
@@ -364,6 +395,7 @@ pub fn standard_fixtures() -> Vec<Published> {
         plain("hello", "2.0.0-rc.1"),
         umbrella("bookinfo", "1.0.0", 4),
         umbrella("big", "1.0.0", 20),
+        aliased("pair", "1.0.0"),
         library("common", "1.0.0"),
         with_schema("strict", "1.0.0"),
     ]

@@ -122,14 +122,12 @@ fn resolved(staging: &ApplicationStaging) -> ResolvedApplication {
         subcharts: staging
             .subcharts
             .iter()
-            // NB: staging does not report a subchart's alias (values key): the plan falls back to
-            // the subchart name, which is the key unless the umbrella chart aliases it.
             .map(|(name, sub)| {
                 (
                     name.clone(),
                     ResolvedSubchart {
                         version: version(&sub.version),
-                        values_key: None,
+                        values_key: sub.values_key.clone(),
                     },
                 )
             })
@@ -138,33 +136,8 @@ fn resolved(staging: &ApplicationStaging) -> ResolvedApplication {
 }
 
 /// The [`Resolved`] recorded in a status (versions of the generation that was staged), for plans
-/// made without staging again (reverse, and the deletions of a rollback).
+/// made without staging again (reverse, and the deletions of a rollback). Values keys are not
+/// recorded; deletions do not need them.
 pub fn resolved_from_status(applications: &[ApplicationStatus]) -> Resolved {
-    let version = |v: &str| (!v.is_empty()).then(|| v.to_owned());
-    Resolved {
-        applications: applications
-            .iter()
-            .map(|app| {
-                (
-                    app.name.clone(),
-                    ResolvedApplication {
-                        version: version(&app.chart.version),
-                        subcharts: app
-                            .subcharts
-                            .iter()
-                            .map(|(name, sub)| {
-                                (
-                                    name.clone(),
-                                    ResolvedSubchart {
-                                        version: version(&sub.version),
-                                        values_key: None,
-                                    },
-                                )
-                            })
-                            .collect(),
-                    },
-                )
-            })
-            .collect(),
-    }
+    Resolved::from_status(applications)
 }

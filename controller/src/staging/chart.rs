@@ -135,6 +135,34 @@ impl Chart {
             .unwrap_or_else(|| subchart.to_owned())
     }
 
+    /// Every key a bundled chart's values live under in this chart: one per Chart.yaml
+    /// dependency entry of that chart (its alias, else the chart name; one chart may be a
+    /// dependency several times under different aliases), or the chart name when none lists it.
+    pub fn values_keys(&self, subchart: &str) -> Vec<String> {
+        let deps = match self.metadata.get("dependencies") {
+            Some(Value::Sequence(deps)) => deps.as_slice(),
+            _ => &[],
+        };
+        let mut keys: Vec<String> = Vec::new();
+        for dep in deps
+            .iter()
+            .filter(|d| d.get("name").and_then(Value::as_str) == Some(subchart))
+        {
+            let key = dep
+                .get("alias")
+                .and_then(Value::as_str)
+                .unwrap_or(subchart)
+                .to_owned();
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        if keys.is_empty() {
+            keys.push(subchart.to_owned());
+        }
+        keys
+    }
+
     /// Sets a string annotation in Chart.yaml.
     pub fn annotate(&mut self, key: &str, value: &str) {
         let annotations = self

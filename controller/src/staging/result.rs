@@ -17,6 +17,11 @@ pub struct StagedChart {
     /// The resolved chart version.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub version: String,
+    /// A split subchart's values key in its parent: the parent's Chart.yaml dependency `alias`,
+    /// else the chart's name. The plan moves the release values under this key to the
+    /// subchart's HelmRelease. `None` for an application's own chart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub values_key: Option<String>,
     /// True once the chart is in the staging repository.
     pub staged: bool,
     /// Where it was pushed: `oci://host/path/name` or a ChartMuseum URL.

@@ -91,11 +91,14 @@ pub fn split(
         })
         .collect();
 
-    let mut split_keys = Vec::new();
+    let mut split_keys: Vec<String> = Vec::new();
     let mut out = Vec::new();
     for wanted in subcharts {
-        let found = find(&parent, &bundled, wanted).ok_or_else(|| {
-            let names: Vec<String> = bundled.iter().map(|b| parent.values_key(&b.chart.name)).collect();
+        let (found, key) = find(&parent, &bundled, wanted).ok_or_else(|| {
+            let names: Vec<String> = bundled
+                .iter()
+                .flat_map(|b| parent.values_keys(&b.chart.name))
+                .collect();
             StagingError::InvalidSpec(format!(
                 "subchart {wanted} is listed in spec.subcharts but chart {} bundles no such chart (it has: {})",
                 parent.name,
@@ -103,7 +106,6 @@ pub fn split(
             ))
         })?;
         found.chart.ensure_application()?;
-        let key = parent.values_key(&found.chart.name);
         let mut chart = found.chart.clone();
         let values = subchart_values(&chart.values()?, &parent_values, &key);
         let staged_name = staged_chart_name(&parent.name, wanted);
@@ -121,7 +123,7 @@ pub fn split(
         chart.set_values(&values)?;
         chart.sync_metadata()?;
         disable(&mut parent, &mut parent_values, &found.chart, &key);
-        split_keys.push(found.location.clone());
+        split_keys.push(key.clone());
         out.push(SplitSubchart {
             subchart: wanted.clone(),
             key,
@@ -129,9 +131,12 @@ pub fn split(
         });
     }
 
+    // A bundled chart still renders in the parent under each values key not split out.
     let remaining_apps = bundled
         .iter()
-        .filter(|b| !split_keys.contains(&b.location) && !b.chart.is_library())
+        .filter(|b| !b.chart.is_library())
+        .flat_map(|b| parent.values_keys(&b.chart.name))
+        .filter(|key| !split_keys.contains(key))
         .count();
     if remaining_apps == 0 && !renders_templates(&parent) {
         parent.files.insert(
@@ -147,12 +152,25 @@ pub fn split(
     })
 }
 
-/// The bundled chart a `spec.subcharts` name refers to: by values key (alias or name) first.
-fn find<'a>(parent: &Chart, bundled: &'a [Bundled], wanted: &str) -> Option<&'a Bundled> {
+/// The bundled chart a `spec.subcharts` name refers to, and the key of its values in the parent:
+/// by values key (an alias, or the name of a chart listed without one) first, then by chart name
+/// (the values key is then the chart's first alias).
+fn find<'a>(parent: &Chart, bundled: &'a [Bundled], wanted: &str) -> Option<(&'a Bundled, String)> {
     bundled
         .iter()
-        .find(|b| parent.values_key(&b.chart.name) == wanted)
-        .or_else(|| bundled.iter().find(|b| b.chart.name == wanted))
+        .find(|b| {
+            parent
+                .values_keys(&b.chart.name)
+                .iter()
+                .any(|k| k == wanted)
+        })
+        .map(|b| (b, wanted.to_owned()))
+        .or_else(|| {
+            bundled
+                .iter()
+                .find(|b| b.chart.name == wanted)
+                .map(|b| (b, parent.values_key(&b.chart.name)))
+        })
 }
 
 /// Makes Helm skip a bundled chart: `condition: <key>.enabled` on its dependency entry (added if
@@ -259,6 +277,50 @@ mod tests {
             yaml(&split.parent, "values.yaml")["primary"],
             serde_json::json!({"size": 3, "enabled": false})
         );
+    }
+
+    #[test]
+    fn one_chart_aliased_twice_splits_into_two_charts_each_with_its_own_values() {
+        let parent = chart(&[
+            (
+                "Chart.yaml",
+                "apiVersion: v2\nname: p\nversion: 1.0.0\ndependencies:\n- {name: db, version: 1.0.0, alias: primary}\n- {name: db, version: 1.0.0, alias: replica}\n",
+            ),
+            ("values.yaml", "primary: {size: 3}\nreplica: {size: 2}\n"),
+            (
+                "charts/db/Chart.yaml",
+                "apiVersion: v2\nname: db\nversion: 1.0.0\n",
+            ),
+            ("charts/db/values.yaml", "size: 1\n"),
+            ("charts/db/templates/x.yaml", "kind: X\n"),
+        ]);
+        let only_replica = split(parent.clone(), &["replica".to_owned()], &Limits::default())
+            .unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(only_replica.subcharts[0].key, "replica");
+        assert_eq!(
+            yaml(&only_replica.subcharts[0].chart, "values.yaml")["size"],
+            2
+        );
+        // primary still renders in the parent: no placeholder.
+        assert!(!only_replica.parent.files.contains_key(PLACEHOLDER_TEMPLATE));
+
+        let both = split(
+            parent,
+            &["primary".to_owned(), "replica".to_owned()],
+            &Limits::default(),
+        )
+        .unwrap_or_else(|err| panic!("{err}"));
+        let keys: Vec<(&str, &str)> = both
+            .subcharts
+            .iter()
+            .map(|s| (s.chart.name.as_str(), s.key.as_str()))
+            .collect();
+        assert_eq!(keys, [("p-primary", "primary"), ("p-replica", "replica")]);
+        assert_eq!(yaml(&both.subcharts[0].chart, "values.yaml")["size"], 3);
+        let deps = yaml(&both.parent, "Chart.yaml")["dependencies"].clone();
+        assert_eq!(deps[0]["condition"], "primary.enabled");
+        assert_eq!(deps[1]["condition"], "replica.enabled");
+        assert!(both.parent.files.contains_key(PLACEHOLDER_TEMPLATE));
     }
 
     #[test]

@@ -153,6 +153,7 @@ impl Stager {
             let entry = result.subcharts.entry(sub.subchart.clone()).or_default();
             entry.chart = sub.chart.name.clone();
             entry.version = sub.chart.version.clone();
+            entry.values_key = Some(sub.key.clone());
         }
 
         // Values are checked for every chart before anything is pushed.
