@@ -5,6 +5,7 @@ use std::sync::Mutex;
 
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
+use orkestra_shared::crd::ApplicationGroup;
 use orkestra_shared::plan::PlanConfig;
 
 use super::metrics::Metrics;
@@ -44,6 +45,9 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// When the staging HelmRepository was last applied.
     pub(crate) staging_source_applied: Mutex<Option<std::time::Instant>>,
+    /// The resourceVersion of each group as this process last wrote it (status, annotation,
+    /// finalizer): a cached copy at that version is as new as the stored object.
+    written: Mutex<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -70,7 +74,43 @@ impl Context {
             stager,
             failures: Mutex::new(HashMap::new()),
             staging_source_applied: Mutex::new(None),
+            written: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Notes `group` as this process just wrote it (the API server's answer to a write).
+    pub fn note_written(&self, group: &ApplicationGroup) {
+        let (Some(name), Some(version)) = (&group.metadata.name, &group.metadata.resource_version)
+        else {
+            return;
+        };
+        if let Ok(mut written) = self.written.lock() {
+            written.insert(name.clone(), version.clone());
+        }
+    }
+
+    /// Whether a cached copy of a group can be trusted: this process has not written the group
+    /// since it started, or the copy is the version it wrote last. Otherwise the watch has not
+    /// delivered our own last write yet (or someone wrote after it), and the group must be read.
+    pub fn is_fresh(&self, cached: &ApplicationGroup) -> bool {
+        let Some(name) = &cached.metadata.name else {
+            return false;
+        };
+        let Ok(written) = self.written.lock() else {
+            return false;
+        };
+        match written.get(name) {
+            None => true,
+            Some(version) => cached.metadata.resource_version.as_ref() == Some(version),
+        }
+    }
+
+    /// Forgets a group that is gone.
+    pub fn forget(&self, group: &str) {
+        if let Ok(mut written) = self.written.lock() {
+            written.remove(group);
+        }
+        self.note_success(group);
     }
 
     /// Counts a failure of `group` and returns how many happened in a row.

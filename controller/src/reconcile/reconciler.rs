@@ -3,15 +3,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::hash::{Hash as _, Hasher as _};
+
 use futures::StreamExt as _;
-use kube::api::{Api, DynamicObject};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{PredicateConfig, WatchStreamExt as _, watcher};
 use orkestra_shared::crd::ApplicationGroup;
 use orkestra_shared::names::{FINALIZER, HERITAGE_LABEL, HERITAGE_VALUE, OWNER_LABEL};
 use orkestra_shared::plan;
+use serde_json::json;
 
 use super::context::Context;
 use super::error::Error;
@@ -28,8 +31,17 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         groups_config = groups_config.labels(selector);
     }
     let groups = Api::<ApplicationGroup>::all(client.clone());
-    let controller = Controller::new(groups, groups_config);
-    let store = controller.store();
+    // NB: our own writes (status, the last-successful annotation, the finalizer) change neither
+    // the generation nor the deletion timestamp: without this filter each of them would cost one
+    // more reconcile of the group, which under load queues behind the work that matters. The
+    // reconcile that writes carries on by itself, and Workflow/HelmRelease changes still trigger.
+    let (store, writer) = reflector::store();
+    let trigger = watcher(groups, groups_config)
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(spec_or_deletion, PredicateConfig::default());
+    let controller = Controller::for_stream(trigger, store.clone());
 
     let workflow_resource = workflows::api_resource();
     let workflow_api: Api<DynamicObject> = Api::namespaced_with(
@@ -69,6 +81,18 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             }
         })
         .await;
+}
+
+/// What a group event must change to trigger a reconcile: the generation (a spec change) or the
+/// deletion timestamp.
+fn spec_or_deletion(group: &ApplicationGroup) -> Option<u64> {
+    let mut hasher = std::hash::DefaultHasher::new();
+    (
+        group.metadata.generation,
+        group.metadata.deletion_timestamp.is_some(),
+    )
+        .hash(&mut hasher);
+    Some(hasher.finish())
 }
 
 /// The group an object belongs to: by owner reference, else by OWNER_LABEL (matched against the
@@ -117,25 +141,25 @@ async fn reconcile_inner(
     ctx: &Arc<Context>,
 ) -> Result<Action, Error> {
     let api = Api::<ApplicationGroup>::all(ctx.client.clone());
-    // NB: the cache can lag behind our own last status write (a Workflow event may trigger this
-    // reconcile first), and the status is written whole: decide from the object as stored.
+    // NB: the cache can lag behind our own last write (a Workflow event may trigger this
+    // reconcile first), and the status is written whole: decide from the object as stored, read
+    // again unless the cached copy is the one we wrote last.
     let name = cached.metadata.name.clone().unwrap_or_default();
-    let Some(group) = api
-        .get_opt(&name)
-        .await
-        .map_err(Error::kube(format!("reading {name}")))?
-    else {
-        return Ok(Action::await_change());
+    let group = if ctx.is_fresh(&cached) {
+        cached
+    } else {
+        let Some(group) = api
+            .get_opt(&name)
+            .await
+            .map_err(Error::kube(format!("reading {name}")))?
+        else {
+            ctx.forget(&name);
+            return Ok(Action::await_change());
+        };
+        Arc::new(group)
     };
-    let group = Arc::new(group);
     if group.metadata.deletion_timestamp.is_some() {
-        let has_finalizer = group
-            .metadata
-            .finalizers
-            .iter()
-            .flatten()
-            .any(|f| f == FINALIZER);
-        if !has_finalizer {
+        if !has_finalizer(&group) {
             return Ok(Action::await_change());
         }
         // NB: the finalizer helper removes the finalizer as soon as Cleanup returns Ok, so the
@@ -156,23 +180,65 @@ async fn reconcile_inner(
                     format!("finalizer released: {message}"),
                 )
                 .await;
-                ctx2.metrics
-                    .set_reason(group.metadata.name.as_deref().unwrap_or_default(), None);
+                let name = group.metadata.name.as_deref().unwrap_or_default();
+                ctx2.metrics.set_reason(name, None);
+                ctx2.forget(name);
             }
             Ok(Action::await_change())
         })
         .await
         .map_err(|e| Error::Finalizer(Box::new(e)));
     }
-    let ctx2 = ctx.clone();
-    finalizer(&api, FINALIZER, group, |event| async move {
-        match event {
-            FinalizerEvent::Apply(group) => apply(&group, &ctx2).await,
-            FinalizerEvent::Cleanup(_) => Ok(Action::await_change()),
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
+    // NB: not the finalizer helper here: it adds the finalizer and ends the reconcile, waiting
+    // for the watch event of its own write (which the trigger filter drops, see `run`). The
+    // finalizer is added, then this reconcile goes on: a new group is submitted in one reconcile.
+    let group = if has_finalizer(&group) {
+        group
+    } else {
+        Arc::new(add_finalizer(&api, &group, ctx).await?)
+    };
+    apply(&group, ctx).await
+}
+
+fn has_finalizer(group: &ApplicationGroup) -> bool {
+    group
+        .metadata
+        .finalizers
+        .iter()
+        .flatten()
+        .any(|f| f == FINALIZER)
+}
+
+/// Adds FINALIZER (a JSON patch that tests the list it extends, as kube's finalizer helper does,
+/// so a concurrent change of the list fails the patch instead of being lost); returns the group as
+/// stored after it.
+async fn add_finalizer(
+    api: &Api<ApplicationGroup>,
+    group: &ApplicationGroup,
+    ctx: &Context,
+) -> Result<ApplicationGroup, Error> {
+    let name = group.metadata.name.as_deref().unwrap_or_default();
+    let patch = match group.metadata.finalizers.as_deref() {
+        None | Some([]) => json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]},
+        ]),
+        Some(existing) => json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": existing},
+            {"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER},
+        ]),
+    };
+    let patch: json_patch::Patch =
+        serde_json::from_value(patch).map_err(|source| Error::Encode {
+            what: "finalizer patch",
+            source,
+        })?;
+    let written = api
+        .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
+        .await
+        .map_err(Error::kube(format!("adding the finalizer to {name}")))?;
+    ctx.note_written(&written);
+    Ok(written)
 }
 
 /// Steps 2–5 for a group that is not being deleted.

@@ -108,7 +108,7 @@ pub async fn write(
         "kind": "ApplicationGroup",
         "status": status,
     });
-    Api::<ApplicationGroup>::all(ctx.client.clone())
+    let written = Api::<ApplicationGroup>::all(ctx.client.clone())
         .patch_status(
             name,
             &PatchParams::apply(CONTROLLER_NAME).force(),
@@ -116,6 +116,7 @@ pub async fn write(
         )
         .await
         .map_err(Error::kube(format!("writing the status of {name}")))?;
+    ctx.note_written(&written);
     ctx.metrics.set_reason(
         name,
         get(status, condition::READY).map(|c| c.reason.as_str()),
@@ -140,12 +141,13 @@ pub async fn record_last_good(ctx: &Context, group: &ApplicationGroup) -> Result
         return Ok(());
     }
     let patch = json!({"metadata": {"annotations": {LAST_SUCCESSFUL_ANNOTATION: spec}}});
-    Api::<ApplicationGroup>::all(ctx.client.clone())
+    let written = Api::<ApplicationGroup>::all(ctx.client.clone())
         .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map_err(Error::kube(format!(
             "annotating {name} with its last successful spec"
         )))?;
+    ctx.note_written(&written);
     Ok(())
 }
 
