@@ -29,6 +29,9 @@
 //!   `POST /api/charts`) but is not tested against a real ChartMuseum: none is packaged in Debian
 //!   or PyPI for the tests to run.
 //! - Credentials are sent to an index's archive URLs only on the repository's own host.
+//! - An archive already split and packaged for the same subcharts is reused, and pushed again
+//!   only when its last push is older than a minute ([`prepared`]): groups sharing charts stage
+//!   them once.
 //! - Limits default to Helm's (20 MiB archive, 100 MiB decompressed, 5 MiB per file).
 
 pub mod archive;
@@ -44,6 +47,7 @@ pub mod oci_client;
 pub mod oci_push;
 pub mod oci_source;
 pub mod package;
+pub mod prepared;
 pub mod pull;
 pub mod result;
 pub mod split;

@@ -11,6 +11,7 @@ use super::chart::Chart;
 use super::credentials::{Credentials, base_client_builder};
 use super::error::{ApplicationError, StagingError};
 use super::names::staged_chart_name;
+use super::prepared::{Prepared, PreparedCharts, PreparedSubchart};
 use super::pull::{Source, pull};
 use super::result::{ApplicationStaging, StagedChart};
 use super::split::split;
@@ -39,6 +40,7 @@ pub struct Stager {
     cache: ChartCache,
     limits: Limits,
     target: StagingTarget,
+    prepared: PreparedCharts,
 }
 
 impl Stager {
@@ -64,6 +66,7 @@ impl Stager {
             cache,
             limits,
             target,
+            prepared: PreparedCharts::default(),
         })
     }
 
@@ -136,20 +139,41 @@ impl Stager {
             .map_err(parent_fail)?;
         result.chart.version = pulled.version.clone();
         let label = format!("{} {}", chart_ref.name, pulled.version);
-        let chart = Chart::from_tgz(&label, &pulled.bytes, &self.limits).map_err(parent_fail)?;
-        if chart.name != chart_ref.name {
-            return Err(parent_fail(StagingError::invalid_chart(
-                &label,
-                format!(
-                    "the archive holds chart {:?}, not {:?}",
-                    chart.name, chart_ref.name
-                ),
-            )));
-        }
-
         let wanted: Vec<String> = app.spec.subcharts.iter().map(|s| s.name.clone()).collect();
-        let split = split(chart, &wanted, &self.limits).map_err(parent_fail)?;
-        for sub in &split.subcharts {
+        let sub_label = |sub: &str| format!("{}/{sub}", chart_ref.name);
+        let prepared = self
+            .prepared
+            .get_or_prepare(&pulled.sha256, pulled.bytes.len(), &wanted, || {
+                let chart = Chart::from_tgz(&label, &pulled.bytes, &self.limits)
+                    .map_err(|e| Box::new(parent_fail(e)))?;
+                check_name(&chart, &chart_ref.name, &label)
+                    .map_err(|e| Box::new(parent_fail(e)))?;
+                let split =
+                    split(chart, &wanted, &self.limits).map_err(|e| Box::new(parent_fail(e)))?;
+                let mut charts = Vec::with_capacity(split.subcharts.len() + 1);
+                for sub in &split.subcharts {
+                    charts.push(
+                        ChartToPush::new(&sub.chart)
+                            .map_err(|s| Box::new(fail(&sub_label(&sub.subchart), s)))?,
+                    );
+                }
+                charts.push(ChartToPush::new(&split.parent).map_err(|e| Box::new(parent_fail(e)))?);
+                let subcharts = split
+                    .subcharts
+                    .into_iter()
+                    .map(|s| PreparedSubchart {
+                        subchart: s.subchart,
+                        key: s.key,
+                        chart: s.chart,
+                    })
+                    .collect();
+                Ok(Prepared::new(&split.parent, subcharts, charts))
+            })
+            .await
+            .map_err(|e: Box<ApplicationError>| *e)?;
+        // Kept archives were checked when prepared, but maybe for a chart of another name.
+        check_name(&prepared.parent, &chart_ref.name, &label).map_err(parent_fail)?;
+        for sub in &prepared.subcharts {
             let entry = result.subcharts.entry(sub.subchart.clone()).or_default();
             entry.chart = sub.chart.name.clone();
             entry.version = sub.chart.version.clone();
@@ -158,30 +182,28 @@ impl Stager {
 
         // Values are checked for every chart before anything is pushed.
         let release_values = app.spec.release.values.as_ref();
-        check_schema(&split.parent, release_values).map_err(parent_fail)?;
+        check_schema(&prepared.parent, release_values).map_err(parent_fail)?;
         let empty = Value::Object(Default::default());
-        for sub in &split.subcharts {
+        for sub in &prepared.subcharts {
             let overlay = subchart_values(&empty, release_values.unwrap_or(&empty), &sub.key);
             check_schema(&sub.chart, Some(&overlay))
-                .map_err(|source| fail(&format!("{}/{}", chart_ref.name, sub.subchart), source))?;
+                .map_err(|source| fail(&sub_label(&sub.subchart), source))?;
         }
 
-        let mut charts = Vec::with_capacity(split.subcharts.len() + 1);
-        for sub in &split.subcharts {
-            charts.push(
-                ChartToPush::new(&sub.chart)
-                    .map_err(|s| fail(&format!("{}/{}", chart_ref.name, sub.subchart), s))?,
-            );
-        }
-        charts.push(ChartToPush::new(&split.parent).map_err(parent_fail)?);
-        let mut pushed = self
-            .target
-            .push(&charts)
-            .await
-            .map_err(parent_fail)?
-            .into_iter();
-
-        for sub in &split.subcharts {
+        let pushed = match prepared.recently_pushed() {
+            Some(pushed) => pushed,
+            None => {
+                let pushed = self
+                    .target
+                    .push(&prepared.charts)
+                    .await
+                    .map_err(parent_fail)?;
+                prepared.note_pushed(&pushed);
+                pushed
+            }
+        };
+        let mut pushed = pushed.into_iter();
+        for sub in &prepared.subcharts {
             if let (Some(entry), Some(p)) = (result.subcharts.get_mut(&sub.subchart), pushed.next())
             {
                 entry.pushed(p);
@@ -192,6 +214,17 @@ impl Stager {
         }
         Ok(())
     }
+}
+
+/// Refuses an archive whose Chart.yaml names another chart than the spec.
+fn check_name(chart: &Chart, wanted: &str, label: &str) -> Result<(), StagingError> {
+    if chart.name == wanted {
+        return Ok(());
+    }
+    Err(StagingError::invalid_chart(
+        label,
+        format!("the archive holds chart {:?}, not {wanted:?}", chart.name),
+    ))
 }
 
 #[cfg(test)]

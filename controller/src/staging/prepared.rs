@@ -1,0 +1,255 @@
+//! What staging makes of one chart archive for one list of subcharts, kept for reuse: the split
+//! charts, packaged, and where they were pushed.
+//!
+//! Groups often deploy the same chart versions (the load run: 100 groups of the same charts), and
+//! the result of unpack → split → package depends only on the archive's content and the listed
+//! subcharts, not on the group: release values go to the HelmRelease, and the values schema is
+//! checked per application from the kept values and schema files. So each (archive sha256,
+//! subcharts) is prepared once (concurrent stagings of it wait for the first), and pushed once
+//! per [`PUSH_TRUST`]: a push that succeeded within it is trusted to still be in the staging
+//! repository (a tag deleted by hand there is pushed again after at most that long).
+//!
+//! Memory is bounded: at most [`MAX_ENTRIES`] entries (oldest dropped first), archives above
+//! [`MAX_ARCHIVE_BYTES`] are not kept, and of each chart only the files the schema check reads.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::OnceCell;
+
+use super::chart::Chart;
+use super::target::{ChartToPush, PushedChart};
+
+/// Most prepared archives kept.
+pub const MAX_ENTRIES: usize = 64;
+/// Archives larger than this are prepared for each staging, not kept (memory).
+pub const MAX_ARCHIVE_BYTES: usize = 1024 * 1024;
+/// How long a successful push is trusted without asking the staging repository again.
+pub const PUSH_TRUST: Duration = Duration::from_secs(60);
+
+/// One split subchart of a prepared archive.
+#[derive(Debug, Clone)]
+pub struct PreparedSubchart {
+    /// Its name in `spec.subcharts`.
+    pub subchart: String,
+    /// Its values key in the parent (alias or name).
+    pub key: String,
+    /// The standalone chart (only the files the schema check reads).
+    pub chart: Chart,
+}
+
+/// A prepared archive.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The parent with the split subcharts disabled (only the files the schema check reads).
+    pub parent: Chart,
+    /// The split subcharts, in the order listed.
+    pub subcharts: Vec<PreparedSubchart>,
+    /// The packages to push: subcharts first, then the parent.
+    pub charts: Vec<ChartToPush>,
+    /// The last successful push and when it happened.
+    pushed: Mutex<Option<(Vec<PushedChart>, Instant)>>,
+}
+
+impl Prepared {
+    /// Keeps of `parent` and `subcharts` what the schema check needs.
+    pub fn new(parent: &Chart, subcharts: Vec<PreparedSubchart>, charts: Vec<ChartToPush>) -> Self {
+        Self {
+            parent: lean(parent),
+            subcharts: subcharts
+                .into_iter()
+                .map(|s| PreparedSubchart {
+                    chart: lean(&s.chart),
+                    ..s
+                })
+                .collect(),
+            charts,
+            pushed: Mutex::new(None),
+        }
+    }
+
+    /// The last push when it happened within [`PUSH_TRUST`], as results of a push that uploaded
+    /// nothing.
+    pub fn recently_pushed(&self) -> Option<Vec<PushedChart>> {
+        let pushed = self.pushed.lock().ok()?;
+        let (results, at) = pushed.as_ref()?;
+        (at.elapsed() < PUSH_TRUST).then(|| {
+            results
+                .iter()
+                .cloned()
+                .map(|mut r| {
+                    r.pushed_bytes = 0;
+                    r
+                })
+                .collect()
+        })
+    }
+
+    /// Records a successful push.
+    pub fn note_pushed(&self, results: &[PushedChart]) {
+        if let Ok(mut pushed) = self.pushed.lock() {
+            *pushed = Some((results.to_vec(), Instant::now()));
+        }
+    }
+}
+
+/// The chart with only Chart.yaml, values.yaml and values.schema.json.
+fn lean(chart: &Chart) -> Chart {
+    let mut lean = chart.clone();
+    lean.files.retain(|path, _| {
+        matches!(
+            path.as_str(),
+            "Chart.yaml" | "values.yaml" | "values.schema.json"
+        )
+    });
+    lean
+}
+
+/// (archive sha256, listed subcharts).
+type Key = (String, Vec<String>);
+
+/// The kept entries, and their keys oldest first.
+#[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<Key, Arc<OnceCell<Arc<Prepared>>>>,
+    order: VecDeque<Key>,
+}
+
+/// The kept prepared archives.
+#[derive(Debug, Default)]
+pub struct PreparedCharts {
+    entries: Mutex<Entries>,
+}
+
+impl PreparedCharts {
+    /// The prepared form of the archive `sha256` (of `size` bytes) for `subcharts`: kept, or made
+    /// by `prepare` (once, when several stagings ask at the same time). Failures are not kept.
+    pub async fn get_or_prepare<E>(
+        &self,
+        sha256: &str,
+        size: usize,
+        subcharts: &[String],
+        prepare: impl FnOnce() -> Result<Prepared, E>,
+    ) -> Result<Arc<Prepared>, E> {
+        if size > MAX_ARCHIVE_BYTES {
+            return prepare().map(Arc::new);
+        }
+        let key: Key = (sha256.to_owned(), subcharts.to_vec());
+        let cell = {
+            let Ok(mut guard) = self.entries.lock() else {
+                return prepare().map(Arc::new);
+            };
+            let Entries { map, order } = &mut *guard;
+            match map.get(&key) {
+                Some(cell) => cell.clone(),
+                None => {
+                    if map.len() >= MAX_ENTRIES
+                        && let Some(oldest) = order.pop_front()
+                    {
+                        map.remove(&oldest);
+                    }
+                    let cell = Arc::new(OnceCell::new());
+                    map.insert(key.clone(), cell.clone());
+                    order.push_back(key);
+                    cell
+                }
+            }
+        };
+        cell.get_or_try_init(|| async { prepare().map(Arc::new) })
+            .await
+            .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prepared() -> Prepared {
+        Prepared {
+            parent: Chart {
+                name: "p".into(),
+                version: "1.0.0".into(),
+                metadata: Default::default(),
+                files: Default::default(),
+            },
+            subcharts: Vec::new(),
+            charts: Vec::new(),
+            pushed: Mutex::new(None),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_archive_is_prepared_once_and_failures_are_not_kept() {
+        let kept = PreparedCharts::default();
+        let mut calls = 0;
+        let failed: Result<_, &str> = kept.get_or_prepare("abc", 10, &[], || Err("broken")).await;
+        assert!(failed.is_err());
+        let first = kept
+            .get_or_prepare("abc", 10, &[], || {
+                calls += 1;
+                Ok::<_, &str>(prepared())
+            })
+            .await
+            .unwrap();
+        let second = kept
+            .get_or_prepare("abc", 10, &[], || Ok::<_, &str>(prepared()))
+            .await
+            .unwrap();
+        assert!(Arc::ptr_eq(&first, &second));
+        assert_eq!(calls, 1);
+        let other = kept
+            .get_or_prepare("abc", 10, &["sub".to_owned()], || Ok::<_, &str>(prepared()))
+            .await
+            .unwrap();
+        assert!(
+            !Arc::ptr_eq(&first, &other),
+            "another subchart list is another entry"
+        );
+    }
+
+    #[tokio::test]
+    async fn entries_are_bounded_and_large_archives_not_kept() {
+        let kept = PreparedCharts::default();
+        let first = kept
+            .get_or_prepare("0", 10, &[], || Ok::<_, &str>(prepared()))
+            .await
+            .unwrap();
+        for i in 1..=MAX_ENTRIES {
+            kept.get_or_prepare(&i.to_string(), 10, &[], || Ok::<_, &str>(prepared()))
+                .await
+                .unwrap();
+        }
+        let again = kept
+            .get_or_prepare("0", 10, &[], || Ok::<_, &str>(prepared()))
+            .await
+            .unwrap();
+        assert!(!Arc::ptr_eq(&first, &again), "the oldest entry was dropped");
+        let big = MAX_ARCHIVE_BYTES + 1;
+        let a = kept
+            .get_or_prepare("big", big, &[], || Ok::<_, &str>(prepared()))
+            .await
+            .unwrap();
+        let b = kept
+            .get_or_prepare("big", big, &[], || Ok::<_, &str>(prepared()))
+            .await
+            .unwrap();
+        assert!(!Arc::ptr_eq(&a, &b));
+    }
+
+    #[test]
+    fn a_push_is_trusted_for_a_while_and_reported_as_uploading_nothing() {
+        let p = prepared();
+        assert!(p.recently_pushed().is_none());
+        p.note_pushed(&[PushedChart {
+            reference: "oci://r/p".into(),
+            tag: "1.0.0".into(),
+            digest: "sha256:x".into(),
+            pushed_bytes: 42,
+        }]);
+        let again = p.recently_pushed().unwrap();
+        assert_eq!(again[0].pushed_bytes, 0);
+        assert_eq!(again[0].digest, "sha256:x");
+    }
+}
