@@ -9,7 +9,9 @@ mod reconcile_support;
 use orkestra_shared::names::{
     FINALIZER, LAST_SUCCESSFUL_ANNOTATION, OWNER_LABEL, WORKFLOW_TYPE_LABEL,
 };
-use reconcile_support::{Env, condition, entry_dag, task_releases, wait_for};
+use reconcile_support::{
+    Env, condition, entry_dag, task_actions, task_release, task_releases, wait_for,
+};
 
 /// Scenario 1: create → charts staged → a Workflow whose DAG follows the dependencies → Argo
 /// reports success → Ready=True/Succeeded, per-application status, events.
@@ -51,14 +53,10 @@ async fn a_new_group_is_staged_submitted_and_ready_once_its_workflow_succeeds() 
         ]
     );
     // The range resolved to the newest 1.x, and every chart (split subcharts too) is staged.
-    let releases = task_releases(&wf);
-    let web = releases
-        .iter()
-        .find(|(r, _)| r["metadata"]["name"] == "web")
-        .unwrap();
-    assert_eq!(web.0["spec"]["chart"]["spec"]["version"], "1.2.0");
+    let web = task_release(&wf, "web");
+    assert_eq!(web["spec"]["chart"]["spec"]["version"], "1.2.0");
     assert_eq!(
-        web.0["spec"]["chart"]["spec"]["sourceRef"]["namespace"],
+        web["spec"]["chart"]["spec"]["sourceRef"]["namespace"],
         env.namespace.as_str()
     );
     let mut tags = env.staged_tags("hello").await;
@@ -139,14 +137,7 @@ async fn a_new_group_is_staged_submitted_and_ready_once_its_workflow_succeeds() 
         "WorkflowSucceeded",
         "Succeeded",
     ] {
-        wait_for(&format!("a {expected} event"), &ctl, || async {
-            env.events(&group)
-                .await
-                .iter()
-                .any(|(r, _)| r == expected)
-                .then_some(())
-        })
-        .await;
+        env.wait_event(&group, expected, "", &ctl).await;
     }
 }
 
@@ -260,15 +251,7 @@ async fn values_under_a_subchart_alias_reach_that_subcharts_helm_release() {
     });
     let group = env.create_group("alias", vec![pair]).await;
     let wf = env.wait_workflow(&group, Some(1), &ctl).await;
-    let releases = task_releases(&wf);
-    let values = |name: &str| {
-        releases
-            .iter()
-            .find(|(r, _)| r["metadata"]["name"] == name)
-            .unwrap_or_else(|| panic!("no HelmRelease {name} in {releases:?}"))
-            .0["spec"]["values"]
-            .clone()
-    };
+    let values = |name: &str| task_release(&wf, name)["spec"]["values"].clone();
     assert_eq!(values("pair-primary")["message"], "for-primary");
     assert_eq!(values("pair-cache")["message"], "for-memo");
     let parent = values("pair");
@@ -304,14 +287,8 @@ async fn a_missing_chart_version_is_reported_and_fixing_the_spec_recovers() {
         env.workflows().get_opt(&group).await.unwrap().is_none(),
         "no Workflow for an unstaged generation"
     );
-    wait_for("a ChartPullFailed event", &ctl, || async {
-        env.events(&group)
-            .await
-            .iter()
-            .any(|(r, n)| r == "ChartPullFailed" && n.contains("9.9.9"))
-            .then_some(())
-    })
-    .await;
+    env.wait_event(&group, "ChartPullFailed", "9.9.9", &ctl)
+        .await;
 
     env.update_applications(&group, vec![env.app("base", "hello", "1.0.0", &[])])
         .await;
@@ -330,11 +307,9 @@ async fn an_update_submits_a_new_forward_workflow_for_the_new_generation() {
     let env = Env::new("rc-update").await;
     let ctl = env.controller("a");
     let group = env
-        .create_group("update", vec![env.app("base", "hello", "1.0.0", &[])])
+        .deployed_group("update", vec![env.app("base", "hello", "1.0.0", &[])], &ctl)
         .await;
-    let first = env.wait_workflow(&group, Some(1), &ctl).await;
-    env.run_workflow(&group, "Succeeded").await;
-    env.wait_ready(&group, "True", "Succeeded", &ctl).await;
+    let first = env.workflows().get(&group).await.unwrap();
 
     env.update_applications(
         &group,
@@ -353,12 +328,10 @@ async fn an_update_submits_a_new_forward_workflow_for_the_new_generation() {
             ("extra".to_owned(), vec!["base".to_owned()])
         ]
     );
-    let releases = task_releases(&second);
-    let base = releases
-        .iter()
-        .find(|(r, _)| r["metadata"]["name"] == "base")
-        .unwrap();
-    assert_eq!(base.0["spec"]["chart"]["spec"]["version"], "1.2.0");
+    assert_eq!(
+        task_release(&second, "base")["spec"]["chart"]["spec"]["version"],
+        "1.2.0"
+    );
     let progressing = env.wait_ready(&group, "False", "Progressing", &ctl).await;
     assert_eq!(
         progressing
@@ -384,14 +357,7 @@ async fn an_update_submits_a_new_forward_workflow_for_the_new_generation() {
             .collect::<Vec<_>>(),
         [("base", "1.2.0"), ("extra", "1.0.0")]
     );
-    wait_for("a WorkflowReplaced event", &ctl, || async {
-        env.events(&group)
-            .await
-            .iter()
-            .any(|(r, _)| r == "WorkflowReplaced")
-            .then_some(())
-    })
-    .await;
+    env.wait_event(&group, "WorkflowReplaced", "", &ctl).await;
 }
 
 /// An update that drops an application uninstalls it: the new forward Workflow deletes its
@@ -402,18 +368,16 @@ async fn an_update_uninstalls_the_applications_it_removes() {
     let env = Env::new("rc-remove").await;
     let ctl = env.controller("a");
     let group = env
-        .create_group(
+        .deployed_group(
             "remove",
             vec![
                 env.app("base", "hello", "1.0.0", &[]),
                 env.app("extra", "hello", "1.0.0", &["base"]),
                 env.app("leaf", "hello", "1.0.0", &["extra"]),
             ],
+            &ctl,
         )
         .await;
-    env.wait_workflow(&group, Some(1), &ctl).await;
-    env.run_workflow(&group, "Succeeded").await;
-    env.wait_ready(&group, "True", "Succeeded", &ctl).await;
     assert!(
         env.helm_releases()
             .get_opt("extra")
@@ -425,13 +389,8 @@ async fn an_update_uninstalls_the_applications_it_removes() {
     env.update_applications(&group, vec![env.app("base", "hello", "1.2.0", &[])])
         .await;
     let update = env.wait_workflow(&group, Some(2), &ctl).await;
-    let mut actions: Vec<(String, String)> = task_releases(&update)
-        .into_iter()
-        .map(|(r, action)| (r["metadata"]["name"].as_str().unwrap().to_owned(), action))
-        .collect();
-    actions.sort();
     assert_eq!(
-        actions,
+        task_actions(&update),
         [
             ("base".to_owned(), "install".to_owned()),
             ("extra".to_owned(), "delete".to_owned()),
@@ -487,11 +446,12 @@ async fn a_failed_upgrade_rolls_back_to_the_last_successful_spec() {
     let env = Env::new("rc-rollback").await;
     let ctl = env.controller("a");
     let group = env
-        .create_group("rollback", vec![env.app("base", "hello", "1.0.0", &[])])
+        .deployed_group(
+            "rollback",
+            vec![env.app("base", "hello", "1.0.0", &[])],
+            &ctl,
+        )
         .await;
-    env.wait_workflow(&group, Some(1), &ctl).await;
-    env.run_workflow(&group, "Succeeded").await;
-    env.wait_ready(&group, "True", "Succeeded", &ctl).await;
 
     env.update_applications(
         &group,
@@ -506,34 +466,18 @@ async fn a_failed_upgrade_rolls_back_to_the_last_successful_spec() {
 
     let rollback_name = format!("{group}-rollback");
     let rollback = env.wait_workflow(&rollback_name, Some(2), &ctl).await;
-    let actions: Vec<(String, String, String)> = task_releases(&rollback)
-        .into_iter()
-        .map(|(r, action)| {
-            let name = r["metadata"]["name"].as_str().unwrap().to_owned();
-            (
-                name,
-                action,
-                r["spec"]["chart"]["spec"]["version"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            )
-        })
-        .collect();
-    assert!(
-        actions.contains(&("extra".into(), "delete".into(), "1.0.0".into())),
-        "{actions:?}"
+    // The added application deleted, the previous version installed, nothing else.
+    assert_eq!(
+        task_actions(&rollback),
+        [
+            ("base".to_owned(), "install".to_owned()),
+            ("extra".to_owned(), "delete".to_owned()),
+        ]
     );
-    assert!(
-        actions.contains(&("base".into(), "install".into(), "1.0.0".into())),
-        "{actions:?}"
-    );
-    assert!(
-        !actions
-            .iter()
-            .any(|(n, a, _)| n == "extra" && a == "install"),
-        "{actions:?}"
-    );
+    let version =
+        |name: &str| task_release(&rollback, name)["spec"]["chart"]["spec"]["version"].clone();
+    assert_eq!(version("base"), "1.0.0");
+    assert_eq!(version("extra"), "1.0.0");
 
     let failed = env
         .wait_ready(&group, "False", "WorkflowFailed", &ctl)
@@ -552,11 +496,9 @@ async fn a_failed_upgrade_rolls_back_to_the_last_successful_spec() {
     );
 
     env.run_workflow(&rollback_name, "Succeeded").await;
-    let rolled_back = wait_for("RollbackWorkflowSucceeded=True", &ctl, || async {
-        let g = env.group(&group).await?;
-        (condition(&g, "RollbackWorkflowSucceeded")?.status == "True").then_some(g)
-    })
-    .await;
+    let rolled_back = env
+        .wait_condition(&group, "RollbackWorkflowSucceeded", "True", &ctl)
+        .await;
     assert_eq!(
         condition(&rolled_back, "Ready").unwrap().reason,
         "WorkflowFailed"
@@ -619,35 +561,20 @@ async fn a_failed_first_install_is_torn_down_once_by_the_reverse_workflow() {
         .await;
 
     env.run_workflow(&reverse_name, "Succeeded").await;
-    wait_for("ReverseWorkflowSucceeded=True", &ctl, || async {
-        let g = env.group(&group).await?;
-        (condition(&g, "ReverseWorkflowSucceeded")?.status == "True").then_some(())
-    })
-    .await;
+    env.wait_condition(&group, "ReverseWorkflowSucceeded", "True", &ctl)
+        .await;
     let finished = env.workflows().get(&reverse_name).await.unwrap();
 
-    env.groups()
-        .delete(&group, &Default::default())
-        .await
-        .unwrap();
-    wait_for("the group to be gone", &ctl, || async {
-        env.group(&group).await.is_none().then_some(())
-    })
-    .await;
+    env.delete_group(&group).await;
+    env.wait_gone(&group, &ctl).await;
     let after = env.workflows().get(&reverse_name).await.unwrap();
     assert_eq!(
         (after.metadata.uid, after.metadata.resource_version),
         (finished.metadata.uid, finished.metadata.resource_version),
         "the finished reverse Workflow is neither replaced nor changed"
     );
-    let released = wait_for("a Finalized event", &ctl, || async {
-        env.events(&group)
-            .await
-            .into_iter()
-            .find(|(r, _)| r == "Finalized")
-    })
-    .await;
-    assert!(released.1.contains(&reverse_name), "{}", released.1);
+    env.wait_event(&group, "Finalized", &reverse_name, &ctl)
+        .await;
     assert!(
         !env.events(&group)
             .await
@@ -670,10 +597,7 @@ async fn deleting_during_a_rollout_suspends_it_runs_the_reverse_workflow_and_rel
     env.set_phase(&group, "Running", "").await;
     env.wait_ready(&group, "False", "Progressing", &ctl).await;
 
-    env.groups()
-        .delete(&group, &Default::default())
-        .await
-        .unwrap();
+    env.delete_group(&group).await;
     let reverse_name = format!("{group}-reverse");
     env.wait_workflow(&reverse_name, None, &ctl).await;
     let forward = env.workflows().get(&group).await.unwrap();
@@ -685,10 +609,7 @@ async fn deleting_during_a_rollout_suspends_it_runs_the_reverse_workflow_and_rel
     assert!(terminating.metadata.deletion_timestamp.is_some());
 
     env.run_workflow(&reverse_name, "Succeeded").await;
-    wait_for("the group to be gone", &ctl, || async {
-        env.group(&group).await.is_none().then_some(())
-    })
-    .await;
+    env.wait_gone(&group, &ctl).await;
 }
 
 /// A group that never got a forward Workflow (its charts never staged) is released at once.
@@ -701,14 +622,8 @@ async fn deleting_a_group_that_never_deployed_releases_it_at_once() {
         .await;
     env.wait_ready(&group, "False", "ChartPullFailed", &ctl)
         .await;
-    env.groups()
-        .delete(&group, &Default::default())
-        .await
-        .unwrap();
-    wait_for("the group to be gone", &ctl, || async {
-        env.group(&group).await.is_none().then_some(())
-    })
-    .await;
+    env.delete_group(&group).await;
+    env.wait_gone(&group, &ctl).await;
     assert!(
         env.workflows()
             .get_opt(&format!("{group}-reverse"))

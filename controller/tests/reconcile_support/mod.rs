@@ -229,6 +229,75 @@ impl Env {
         .await
     }
 
+    /// Creates a group and plays its first forward Workflow to success: the group is
+    /// Ready=True/Succeeded at generation 1 when this returns.
+    pub async fn deployed_group(
+        &self,
+        prefix: &str,
+        applications: Vec<Value>,
+        ctl: &Controller,
+    ) -> String {
+        let group = self.create_group(prefix, applications).await;
+        self.wait_workflow(&group, Some(1), ctl).await;
+        self.run_workflow(&group, "Succeeded").await;
+        self.wait_ready(&group, "True", "Succeeded", ctl).await;
+        group
+    }
+
+    /// Deletes a group (as `kubectl delete ag NAME` does: the finalizer holds it).
+    pub async fn delete_group(&self, group: &str) {
+        self.groups()
+            .delete(group, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+
+    /// Waits until the group is gone (its finalizer released).
+    pub async fn wait_gone(&self, group: &str, ctl: &Controller) {
+        wait_for(&format!("{group} to be gone"), ctl, || async move {
+            self.group(group).await.is_none().then_some(())
+        })
+        .await;
+    }
+
+    /// Waits until the group's condition `type_` has `status`; returns the group.
+    pub async fn wait_condition(
+        &self,
+        group: &str,
+        type_: &str,
+        status: &str,
+        ctl: &Controller,
+    ) -> ApplicationGroup {
+        wait_for(&format!("{group} {type_}={status}"), ctl, || async move {
+            let g = self.group(group).await?;
+            (condition(&g, type_)?.status == status).then_some(g)
+        })
+        .await
+    }
+
+    /// Waits for an Event about the group with `reason` whose note contains `note` (Events are
+    /// published in the background); returns the note.
+    pub async fn wait_event(
+        &self,
+        group: &str,
+        reason: &str,
+        note: &str,
+        ctl: &Controller,
+    ) -> String {
+        wait_for(
+            &format!("a {reason} event ({note:?})"),
+            ctl,
+            || async move {
+                self.events(group)
+                    .await
+                    .into_iter()
+                    .find(|(r, n)| r == reason && n.contains(note))
+                    .map(|(_, n)| n)
+            },
+        )
+        .await
+    }
+
     /// Plays Argo and Flux for a Workflow: performs every task (install → HelmRelease created and
     /// marked Ready by "Flux"; delete → HelmRelease deleted), then sets the Workflow's phase.
     pub async fn run_workflow(&self, name: &str, phase: &str) {
@@ -472,4 +541,24 @@ pub fn task_releases(wf: &DynamicObject) -> Vec<(Value, String)> {
         }
     }
     out
+}
+
+/// The HelmRelease a Workflow's tasks carry under `name` (panics naming those there are).
+pub fn task_release(wf: &DynamicObject, name: &str) -> Value {
+    let releases = task_releases(wf);
+    releases
+        .iter()
+        .find(|(r, _)| r["metadata"]["name"] == name)
+        .map(|(r, _)| r.clone())
+        .unwrap_or_else(|| panic!("no HelmRelease {name} in {:?}", task_actions(wf)))
+}
+
+/// (HelmRelease name, action) of every task of a Workflow, sorted.
+pub fn task_actions(wf: &DynamicObject) -> Vec<(String, String)> {
+    let mut actions: Vec<(String, String)> = task_releases(wf)
+        .into_iter()
+        .map(|(r, action)| (r["metadata"]["name"].as_str().unwrap().to_owned(), action))
+        .collect();
+    actions.sort();
+    actions
 }
