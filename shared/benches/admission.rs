@@ -3,9 +3,13 @@
 //! under 50 ms for 10,000 applications, growing linearly (10,000 < 15 × 1,000).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use orkestra_shared::admission::check;
+use orkestra_shared::admission::{Raw, check};
 use orkestra_shared::policy::Policy;
 use serde_json::{Value, json};
+
+// The allocator of the binaries that run admission (`orkestra-webhook serve` and `check`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// A group of `n` applications with random acyclic dependencies (about 3 each, always on earlier
 /// applications) and 3 ordered subcharts each. Deterministic: a small LCG, no RNG crate needed.
@@ -60,8 +64,12 @@ fn admission(c: &mut Criterion) {
             "{errors:?}"
         );
         bench.throughput(Throughput::Elements(n as u64));
-        bench.bench_with_input(BenchmarkId::from_parameter(n), &object, |b, object| {
+        bench.bench_with_input(BenchmarkId::new("tree", n), &object, |b, object| {
             b.iter(|| check(object, &policy))
+        });
+        let text = object.to_string();
+        bench.bench_with_input(BenchmarkId::new("text", n), text.as_str(), |b, text| {
+            b.iter(|| check(Raw::Text(text), &policy))
         });
     }
     bench.finish();

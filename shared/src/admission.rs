@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::crd::ApplicationGroup;
 use crate::field_error::FieldError;
 use crate::policy::Policy;
-use crate::{defaults, schema, validate, warnings};
+use crate::{conforming, defaults, schema, validate, warnings};
 
 /// API version of the objects handled here.
 pub const API_VERSION: &str = "orkestra.azure.microsoft.com/v1alpha1";
@@ -30,9 +30,48 @@ impl Verdict {
     }
 }
 
+/// A raw object as admission reads it: a JSON tree (offline `check`, tests) or JSON text (the
+/// webhook, which builds no tree at all for an object that conforms to the schema).
+#[derive(Debug, Clone, Copy)]
+pub enum Raw<'a> {
+    Tree(&'a Value),
+    Text(&'a str),
+}
+
+impl<'a> From<&'a Value> for Raw<'a> {
+    fn from(tree: &'a Value) -> Self {
+        Raw::Tree(tree)
+    }
+}
+
+impl<'a> From<&'a str> for Raw<'a> {
+    fn from(text: &'a str) -> Self {
+        Raw::Text(text)
+    }
+}
+
 /// Reads a raw object as an ApplicationGroup: the right apiVersion and kind, the CRD's schema
 /// (unknown fields included), then the typed form.
-pub fn parse(object: &Value) -> Result<ApplicationGroup, Vec<FieldError>> {
+pub fn parse<'a>(object: impl Into<Raw<'a>>) -> Result<ApplicationGroup, Vec<FieldError>> {
+    match object.into() {
+        Raw::Tree(tree) => conforming::read(tree).map_or_else(|| parse_tree(tree), Ok),
+        Raw::Text(text) => {
+            let mut deserializer = serde_json::Deserializer::from_str(text);
+            if let Some(group) = conforming::read(&mut deserializer)
+                && deserializer.end().is_ok()
+            {
+                return Ok(group);
+            }
+            let tree: Value = serde_json::from_str(text)
+                .map_err(|e| vec![FieldError::new("<root>", format!("invalid JSON: {e}"))])?;
+            parse_tree(&tree)
+        }
+    }
+}
+
+/// The full reading, for objects the fast path could not accept: every schema error, or the
+/// typed form.
+fn parse_tree(object: &Value) -> Result<ApplicationGroup, Vec<FieldError>> {
     let mut errors = Vec::new();
     if !object.is_object() {
         return Err(vec![FieldError::new("<root>", "expected an object")]);
@@ -78,7 +117,11 @@ pub fn mutate(object: &Value) -> Result<json_patch::Patch, Vec<FieldError>> {
 
 /// Every problem with `object` (defaulted first, so an object the mutating webhook has not seen is
 /// judged the same), and on update (`old` given) the warnings for risky changes.
-pub fn validate(object: &Value, old: Option<&Value>, policy: &Policy) -> Verdict {
+pub fn validate<'a, 'b>(
+    object: impl Into<Raw<'a>>,
+    old: Option<impl Into<Raw<'b>>>,
+    policy: &Policy,
+) -> Verdict {
     match check(object, policy) {
         Err(errors) => Verdict {
             errors,
@@ -101,7 +144,10 @@ pub fn validate(object: &Value, old: Option<&Value>, policy: &Policy) -> Verdict
 }
 
 /// Parses, defaults and validates one object: the defaulted group, or every problem.
-pub fn check(object: &Value, policy: &Policy) -> Result<ApplicationGroup, Vec<FieldError>> {
+pub fn check<'a>(
+    object: impl Into<Raw<'a>>,
+    policy: &Policy,
+) -> Result<ApplicationGroup, Vec<FieldError>> {
     let mut group = parse(object)?;
     defaults::apply(&mut group.spec);
     let errors = validate::validate(&group, policy);

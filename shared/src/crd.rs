@@ -56,11 +56,12 @@ use std::collections::BTreeMap;
         json_path = ".metadata.creationTimestamp"
     )
 )]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApplicationGroupSpec {
     /// Applications that make up the group, each a Helm chart with its release settings. Applications
     /// are deployed in the order their dependencies give; independent ones in parallel.
     #[schemars(length(min = 1))]
+    #[serde(deserialize_with = "crate::json_form::objects")]
     pub applications: Vec<Application>,
 
     /// Interval between periodic re-checks of the deployed group (a Go duration such as "5m").
@@ -71,7 +72,7 @@ pub struct ApplicationGroupSpec {
 
 /// An application: a Helm chart, its release settings, and the applications it depends on.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Application {
     /// Name of the application, unique in the group. It names the HelmRelease, so it must be a valid
     /// DNS-1123 label (lower case letters, digits and '-', at most 63 characters).
@@ -82,34 +83,39 @@ pub struct Application {
     pub dependencies: Vec<String>,
 
     /// The chart to deploy and how to release it.
+    #[serde(deserialize_with = "crate::json_form::object")]
     pub spec: ApplicationSpec,
 }
 
 /// The chart of an application, its release settings, the order of its subcharts and its executors.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApplicationSpec {
     /// Where to pull the chart from.
+    #[serde(deserialize_with = "crate::json_form::object")]
     pub chart: ChartRef,
 
     /// Settings of the Helm release: namespace, values, timeouts and Helm actions.
+    #[serde(deserialize_with = "crate::json_form::object")]
     pub release: Release,
 
     /// Dependency order among the subcharts of an umbrella chart. Each subchart listed here is split
     /// out into a chart of its own and deployed before the parent chart, in this order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "crate::json_form::objects")]
     pub subcharts: Vec<Dag>,
 
     /// Executors to run for this application, as a DAG of their own. Defaults to one `helmrelease`
     /// executor that installs the chart.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "crate::json_form::objects")]
     pub workflow: Vec<Executor>,
 }
 
 /// A named node with dependencies on its siblings (subcharts of one chart, or executors of one
 /// application).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Dag {
     /// Name of the node: the subchart's name in the parent chart, or the executor's name.
     pub name: String,
@@ -134,7 +140,7 @@ pub enum ExecutorType {
 
 /// A step run for an application, ordered among the application's other executors.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Executor {
     /// Name of the executor, unique among the application's executors (a DNS-1123 label).
     pub name: String,
@@ -145,6 +151,7 @@ pub struct Executor {
 
     /// Kind of executor: helmrelease, keptn or custom.
     #[serde(rename = "type")]
+    #[serde(deserialize_with = "crate::json_form::string")]
     pub executor_type: ExecutorType,
 
     /// Container image (with tag) the executor runs. Required for custom executors.
@@ -159,7 +166,7 @@ pub struct Executor {
 
 /// Where and how to pull a chart.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ChartRef {
     /// The chart repository: an http(s) Helm repository URL (with an index.yaml), or an OCI registry
     /// path such as oci://registry.example.com/charts.
@@ -175,13 +182,17 @@ pub struct ChartRef {
 
     /// Secret holding the repository credentials: `username`/`password`, `ca.crt`, and
     /// `tls.crt`/`tls.key` for client certificates.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::json_form::object_reference"
+    )]
     pub auth_secret_ref: Option<ObjectReference>,
 }
 
 /// Settings of the Helm release of an application.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Release {
     /// Interval at which Flux reconciles the Helm release (a duration such as "5m"). Defaults to 5m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -206,6 +217,7 @@ pub struct Release {
     /// References to Secrets or ConfigMaps holding further values, merged in order before `values`.
     /// Passed to the HelmRelease's valuesFrom.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "crate::json_form::objects")]
     pub values_from: Vec<ValuesReference>,
 
     /// Helm install settings, passed to the HelmRelease's spec.install as they are.
@@ -231,9 +243,10 @@ pub struct Release {
 
 /// A Secret or ConfigMap holding values for a release (Flux's ValuesReference).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ValuesReference {
     /// Kind of the values source: Secret or ConfigMap.
+    #[serde(deserialize_with = "crate::json_form::string")]
     pub kind: ValuesKind,
 
     /// Name of the Secret or ConfigMap in the release's target namespace.

@@ -2,11 +2,13 @@
 //! defaulting and the workflow plan. Pure logic: no network, no Kubernetes client calls.
 
 pub mod admission;
+mod conforming;
 pub mod crd;
 pub mod defaults;
 pub mod duration;
 pub mod field_error;
 pub mod graph;
+mod json_form;
 pub mod limits;
 pub mod names;
 pub mod plan;

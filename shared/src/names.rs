@@ -75,17 +75,33 @@ pub fn is_dns1123_label(name: &str) -> bool {
 /// Joins `parts` with '-' into a name of at most `max` characters. A name that does not fit is cut
 /// and given a hash suffix of the whole, so two long names that share a prefix stay distinct.
 pub fn bounded_name(parts: &[&str], max: usize) -> String {
-    let full = parts.join("-");
-    if full.len() <= max {
-        return full;
+    let mut name = String::new();
+    push_bounded_name(&mut name, parts, max);
+    name
+}
+
+/// Appends [`bounded_name`]`(parts, max)` to `out`: for callers that name many objects in one buffer.
+pub fn push_bounded_name(out: &mut String, parts: &[&str], max: usize) {
+    let start = out.len();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push('-');
+        }
+        out.push_str(part);
     }
-    let digest = hex::encode(Sha256::digest(full.as_bytes()));
+    if out.len() - start <= max {
+        return;
+    }
+    let digest = hex::encode(Sha256::digest(&out.as_bytes()[start..]));
     let mut keep = max.saturating_sub(HASH_LEN + 1);
-    while !full.is_char_boundary(keep) {
+    while !out.is_char_boundary(start + keep) {
         keep -= 1;
     }
-    let prefix = full[..keep].trim_end_matches('-');
-    format!("{prefix}-{}", &digest[..HASH_LEN])
+    out.truncate(start + keep);
+    let trimmed = out[start..].trim_end_matches('-').len();
+    out.truncate(start + trimmed);
+    out.push('-');
+    out.push_str(&digest[..HASH_LEN]);
 }
 
 /// Name of the HelmRelease (and Helm release) of an application's own chart.

@@ -37,6 +37,11 @@ impl OpenApiValidator {
         Ok(Self { validator })
     }
 
+    /// True when `instance` has no violation (much cheaper than collecting them).
+    pub fn is_valid(&self, instance: &Value) -> bool {
+        self.validator.is_valid(instance)
+    }
+
     /// Every violation in `instance`, each with its field path.
     pub fn errors(&self, instance: &Value) -> Vec<FieldError> {
         // NB: collecting errors costs far more than a yes/no answer; valid objects are the common case.
@@ -73,15 +78,23 @@ impl OpenApiValidator {
 /// The validator for ApplicationGroup objects, from the CRD generated from our own types.
 pub fn application_group() -> &'static OpenApiValidator {
     static VALIDATOR: OnceLock<OpenApiValidator> = OnceLock::new();
-    VALIDATOR.get_or_init(|| {
-        let crd = serde_json::to_value(ApplicationGroup::crd()).unwrap_or_default();
-        let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
-        // NB: the schema is generated from our own types at build time; failing to compile it is a
-        // programming error that the crate's tests catch, so fall back to accepting everything.
-        OpenApiValidator::new(schema, true).unwrap_or_else(|_| OpenApiValidator {
-            validator: jsonschema::validator_for(&Value::Bool(true))
-                .unwrap_or_else(|_| unreachable!()),
-        })
+    VALIDATOR.get_or_init(|| compile(|schema| schema))
+}
+
+/// The validator for an ApplicationGroup's `status` alone.
+pub fn application_group_status() -> &'static OpenApiValidator {
+    static VALIDATOR: OnceLock<OpenApiValidator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| compile(|schema| &schema["properties"]["status"]))
+}
+
+/// Compiles the part `pick` chooses of the CRD's openAPIV3Schema.
+fn compile(pick: impl FnOnce(&Value) -> &Value) -> OpenApiValidator {
+    let crd = serde_json::to_value(ApplicationGroup::crd()).unwrap_or_default();
+    let schema = pick(&crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]);
+    // NB: the schema is generated from our own types at build time; failing to compile it is a
+    // programming error that the crate's tests catch, so fall back to accepting everything.
+    OpenApiValidator::new(schema, true).unwrap_or_else(|_| OpenApiValidator {
+        validator: jsonschema::validator_for(&Value::Bool(true)).unwrap_or_else(|_| unreachable!()),
     })
 }
 

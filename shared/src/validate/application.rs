@@ -3,7 +3,8 @@
 use serde_json::Value;
 use std::sync::OnceLock;
 
-use super::dag::{self, Node};
+use super::dag::DagCheck;
+use super::{AppField, Memo};
 use crate::crd::{Application, ExecutorType};
 use crate::duration;
 use crate::field_error::FieldError;
@@ -12,43 +13,58 @@ use crate::policy::Policy;
 use crate::schema::OpenApiValidator;
 use crate::version::VersionConstraint;
 
-/// Checks the application at `path` (`spec.applications[3]`).
-pub(super) fn check(path: &str, app: &Application, policy: &Policy, errors: &mut Vec<FieldError>) {
-    check_chart(&format!("{path}.spec.chart"), app, policy, errors);
-    check_release(&format!("{path}.spec.release"), app, policy, errors);
-
-    let subcharts: Vec<Node<'_>> = app
-        .spec
-        .subcharts
-        .iter()
-        .map(|s| Node {
-            name: &s.name,
-            dependencies: &s.dependencies,
-        })
-        .collect();
-    dag::check(
-        &format!("{path}.spec.subcharts"),
-        "subchart",
-        &subcharts,
-        errors,
-    );
-
-    check_executors(&format!("{path}.spec.workflow"), app, errors);
+/// What one group's applications share while they are checked: tables and results that many
+/// applications would otherwise compute again (most use a handful of repositories and versions).
+#[derive(Debug, Default)]
+pub(super) struct Shared<'a> {
+    pub dags: DagCheck<'a>,
+    /// Chart URL → what is wrong with it, if anything.
+    pub url_problems: Memo<'a, Option<String>>,
+    /// Chart version → why it is not a version constraint, if it is not.
+    pub version_problems: Memo<'a, Option<String>>,
 }
 
-fn check_chart(path: &str, app: &Application, policy: &Policy, errors: &mut Vec<FieldError>) {
+/// Checks application `index` of the group.
+pub(super) fn check<'a>(
+    index: usize,
+    app: &'a Application,
+    policy: &Policy,
+    shared: &mut Shared<'a>,
+    errors: &mut Vec<FieldError>,
+) {
+    check_chart(index, app, policy, shared, errors);
+    check_release(index, app, policy, errors);
+    shared.dags.check(
+        AppField(index, "spec.subcharts"),
+        "subchart",
+        &app.spec.subcharts,
+        errors,
+    );
+    check_executors(index, app, &mut shared.dags, errors);
+}
+
+fn check_chart<'a>(
+    index: usize,
+    app: &'a Application,
+    policy: &Policy,
+    shared: &mut Shared<'a>,
+    errors: &mut Vec<FieldError>,
+) {
     let chart = &app.spec.chart;
-    match chart_url_problem(&chart.url) {
-        Some(problem) => errors.push(FieldError::new(format!("{path}.url"), problem)),
-        None if !policy.allows_repository(&chart.url) => errors.push(FieldError::new(
-            format!("{path}.url"),
-            format!(
-                "chart repository {:?} is not allowed by the cluster policy; allowed: {}",
-                chart.url,
-                policy.allowed_chart_repositories.join(", ")
-            ),
-        )),
-        None => {}
+    let path = AppField(index, "spec.chart");
+    let url_problem = shared.url_problems.get_or_insert_with(&chart.url, || {
+        chart_url_problem(&chart.url).or_else(|| {
+            (!policy.allows_repository(&chart.url)).then(|| {
+                format!(
+                    "chart repository {:?} is not allowed by the cluster policy; allowed: {}",
+                    chart.url,
+                    policy.allowed_chart_repositories.join(", ")
+                )
+            })
+        })
+    });
+    if let Some(problem) = url_problem {
+        errors.push(FieldError::new(format!("{path}.url"), problem.clone()));
     }
     if chart.name.is_empty() {
         errors.push(FieldError::new(
@@ -65,9 +81,11 @@ fn check_chart(path: &str, app: &Application, policy: &Policy, errors: &mut Vec<
         ));
     }
     if let Some(version) = &chart.version
-        && let Err(problem) = VersionConstraint::parse(version)
+        && let Some(problem) = shared
+            .version_problems
+            .get_or_insert_with(version, || VersionConstraint::parse(version).err())
     {
-        errors.push(FieldError::new(format!("{path}.version"), problem));
+        errors.push(FieldError::new(format!("{path}.version"), problem.clone()));
     }
     if let Some(secret) = &chart.auth_secret_ref {
         for (field, value) in [("name", &secret.name), ("namespace", &secret.namespace)] {
@@ -114,8 +132,9 @@ fn chart_url_problem(url: &str) -> Option<String> {
     }
 }
 
-fn check_release(path: &str, app: &Application, policy: &Policy, errors: &mut Vec<FieldError>) {
+fn check_release(index: usize, app: &Application, policy: &Policy, errors: &mut Vec<FieldError>) {
     let release = &app.spec.release;
+    let path = AppField(index, "spec.release");
     let namespace = &release.target_namespace;
     if !namespace.is_empty() && !is_dns1123_label(namespace) {
         errors.push(FieldError::new(
@@ -150,16 +169,15 @@ fn check_release(path: &str, app: &Application, policy: &Policy, errors: &mut Ve
     }
 }
 
-fn check_executors(path: &str, app: &Application, errors: &mut Vec<FieldError>) {
+fn check_executors<'a>(
+    index: usize,
+    app: &'a Application,
+    dags: &mut DagCheck<'a>,
+    errors: &mut Vec<FieldError>,
+) {
     let executors = &app.spec.workflow;
-    let nodes: Vec<Node<'_>> = executors
-        .iter()
-        .map(|e| Node {
-            name: &e.name,
-            dependencies: &e.dependencies,
-        })
-        .collect();
-    dag::check(path, "executor", &nodes, errors);
+    let path = AppField(index, "spec.workflow");
+    dags.check(path, "executor", executors, errors);
 
     let installers = executors
         .iter()
@@ -167,18 +185,18 @@ fn check_executors(path: &str, app: &Application, errors: &mut Vec<FieldError>) 
         .count();
     if installers > 1 {
         errors.push(FieldError::new(
-            path,
+            path.to_string(),
             "at most one helmrelease executor per application: it installs the chart",
         ));
     }
     for (i, executor) in executors.iter().enumerate() {
-        let at = format!("{path}[{i}]");
+        let at = || format!("{path}[{i}]");
         match executor.executor_type {
             ExecutorType::Custom if executor.image.as_deref().is_none_or(str::is_empty) => {
-                errors.push(FieldError::new(format!("{at}.image"), "a custom executor needs an image"));
+                errors.push(FieldError::new(format!("{}.image", at()), "a custom executor needs an image"));
             }
             ExecutorType::Keptn if executor.dependencies.is_empty() => errors.push(FieldError::new(
-                format!("{at}.dependencies"),
+                format!("{}.dependencies", at()),
                 "a keptn executor evaluates a deployment: it must depend on the executor that deploys",
             )),
             _ => {}
@@ -189,7 +207,7 @@ fn check_executors(path: &str, app: &Application, errors: &mut Vec<FieldError>) 
             .filter(|image| image.contains(char::is_whitespace))
         {
             errors.push(FieldError::new(
-                format!("{at}.image"),
+                format!("{}.image", at()),
                 format!("invalid image {image:?}"),
             ));
         }
@@ -200,7 +218,7 @@ fn check_executors(path: &str, app: &Application, errors: &mut Vec<FieldError>) 
                 } else {
                     format!(".{}", e.path)
                 };
-                FieldError::new(format!("{at}.params{field}"), e.message)
+                FieldError::new(format!("{}.params{field}", at()), e.message)
             }));
         }
     }

@@ -5,14 +5,41 @@ mod application;
 mod dag;
 
 use rustc_hash::FxHashMap;
+use std::fmt;
 
 use crate::crd::{ApplicationGroup, Release};
 use crate::duration;
 use crate::field_error::FieldError;
 use crate::limits::{MAX_DAG_TASKS, MAX_TEMPLATES, PlanShape};
-use crate::names::{release_name, subchart_release_name};
+use crate::names::{MAX_RELEASE_NAME_LEN, push_bounded_name};
 use crate::policy::Policy;
-use dag::Node;
+use dag::DagCheck;
+
+/// `spec.applications[i].<field>`: a path formatted only when an error names it.
+#[derive(Debug, Clone, Copy)]
+struct AppField(usize, &'static str);
+
+impl fmt::Display for AppField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "spec.applications[{}].{}", self.0, self.1)
+    }
+}
+
+/// Results computed once per distinct input string during one validation.
+#[derive(Debug)]
+struct Memo<'a, T>(FxHashMap<&'a str, T>);
+
+impl<T> Default for Memo<'_, T> {
+    fn default() -> Self {
+        Self(FxHashMap::default())
+    }
+}
+
+impl<'a, T> Memo<'a, T> {
+    fn get_or_insert_with(&mut self, key: &'a str, compute: impl FnOnce() -> T) -> &T {
+        self.0.entry(key).or_insert_with(compute)
+    }
+}
 
 /// Namespace a release without `targetNamespace` goes to.
 pub const DEFAULT_TARGET_NAMESPACE: &str = "default";
@@ -51,17 +78,17 @@ pub fn validate(group: &ApplicationGroup, policy: &Policy) -> Vec<FieldError> {
         ));
     }
 
-    let nodes: Vec<Node<'_>> = spec
-        .applications
-        .iter()
-        .map(|a| Node {
-            name: &a.name,
-            dependencies: &a.dependencies,
-        })
-        .collect();
-    dag::check("spec.applications", "application", &nodes, &mut errors);
+    // NB: a table of its own for the one long list: clearing a table costs its capacity, and the
+    // per-application lists below reuse theirs thousands of times.
+    DagCheck::default().check(
+        "spec.applications",
+        "application",
+        &spec.applications,
+        &mut errors,
+    );
+    let mut shared = application::Shared::default();
     for (i, app) in spec.applications.iter().enumerate() {
-        application::check(&format!("spec.applications[{i}]"), app, policy, &mut errors);
+        application::check(i, app, policy, &mut shared, &mut errors);
     }
     check_release_name_collisions(group, &mut errors);
     check_engine_limits(group, &mut errors);
@@ -100,33 +127,39 @@ fn check_release_name_collisions(group: &ApplicationGroup, errors: &mut Vec<Fiel
         None => format!("spec.applications[{i}].name"),
         Some(j) => format!("spec.applications[{i}].spec.subcharts[{j}].name"),
     };
-    let mut taken: FxHashMap<(&str, String), Origin> = FxHashMap::default();
+    // NB: every name is written into one buffer first, so large groups cost no allocation per name.
+    let mut buffer = String::new();
+    let mut releases: Vec<(&str, std::ops::Range<usize>, Origin)> = Vec::new();
     for (i, app) in group.spec.applications.iter().enumerate() {
         if app.name.is_empty() {
             continue;
         }
         let namespace = effective_namespace(&app.spec.release);
-        let names = std::iter::once((release_name(&app.name), (i, None))).chain(
-            app.spec
-                .subcharts
-                .iter()
-                .enumerate()
-                .map(|(j, sub)| (subchart_release_name(&app.name, &sub.name), (i, Some(j)))),
-        );
-        for (name, origin) in names {
-            match taken.entry((namespace, name)) {
-                Entry::Vacant(slot) => {
-                    slot.insert(origin);
-                }
-                Entry::Occupied(first) => errors.push(FieldError::new(
-                    path(origin),
-                    format!(
-                        "HelmRelease name {:?} in namespace {namespace:?} is also generated for {}",
-                        first.key().1,
-                        path(*first.get())
-                    ),
-                )),
+        let mut push = |parts: &[&str], origin: Origin| {
+            let start = buffer.len();
+            push_bounded_name(&mut buffer, parts, MAX_RELEASE_NAME_LEN);
+            releases.push((namespace, start..buffer.len(), origin));
+        };
+        push(&[&app.name], (i, None));
+        for (j, sub) in app.spec.subcharts.iter().enumerate() {
+            push(&[&app.name, &sub.name], (i, Some(j)));
+        }
+    }
+    let mut taken: FxHashMap<(&str, &str), Origin> = FxHashMap::default();
+    taken.reserve(releases.len());
+    for (namespace, range, origin) in releases {
+        let name = &buffer[range];
+        match taken.entry((namespace, name)) {
+            Entry::Vacant(slot) => {
+                slot.insert(origin);
             }
+            Entry::Occupied(first) => errors.push(FieldError::new(
+                path(origin),
+                format!(
+                    "HelmRelease name {name:?} in namespace {namespace:?} is also generated for {}",
+                    path(*first.get())
+                ),
+            )),
         }
     }
 }

@@ -1,0 +1,90 @@
+//! The fast reading of an object that conforms to the CRD's schema: straight into the typed form,
+//! without the schema pass.
+//!
+//! Nearly every object admission sees is valid, and for those the schema pass only repeats what the
+//! typed reading checks anyway (types, required fields, enums). So the typed reading goes first and
+//! is accepted when it proves conformance by itself: it succeeds, it leaves no field unread (an
+//! unknown field), and the few schema rules serde does not know hold. Anything else goes the full
+//! way (`admission::parse_tree`), which names every problem. The crate's tests check that this
+//! reading never accepts an object the schema refuses.
+//!
+//! One deliberate difference: a `null` in an optional field reads as absent here, as the API server
+//! prunes such nulls before validating; the schema pass on its own would refuse it.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+use std::borrow::Cow;
+
+use crate::admission::{API_VERSION, KIND};
+use crate::crd::{ApplicationGroup, ApplicationGroupSpec, ApplicationGroupStatus, Release};
+use crate::names::MAX_LABEL_LEN;
+use crate::schema;
+
+/// The root of an ApplicationGroup with its apiVersion and kind, which the typed form leaves out.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Root<'a> {
+    #[serde(borrow)]
+    api_version: Cow<'a, str>,
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    metadata: ObjectMeta,
+    #[serde(deserialize_with = "crate::json_form::object")]
+    spec: ApplicationGroupSpec,
+    /// Read as JSON and checked against the schema's status part: the typed status (k8s-openapi's
+    /// `Condition`) fills in missing required fields that the schema refuses.
+    #[serde(default)]
+    status: Option<Value>,
+}
+
+/// The typed group when `input` provably conforms to the schema; `None` when the full reading must
+/// decide (it then reports every problem).
+pub(crate) fn read<'de, D: Deserializer<'de>>(input: D) -> Option<ApplicationGroup> {
+    let root = Root::deserialize(input).ok()?;
+    let conforms = root.api_version == API_VERSION
+        && root.kind == KIND
+        && keeps_rules_serde_does_not_know(&root.spec);
+    if !conforms {
+        return None;
+    }
+    let status = match root.status {
+        None => None,
+        Some(status) if schema::application_group_status().is_valid(&status) => {
+            Some(ApplicationGroupStatus::deserialize(status).ok()?)
+        }
+        Some(_) => return None,
+    };
+    Some(ApplicationGroup {
+        metadata: root.metadata,
+        spec: root.spec,
+        status,
+    })
+}
+
+/// The schema's rules that a successful typed reading does not imply: at least one application,
+/// namespace lengths, and free-form fields that must be objects.
+fn keeps_rules_serde_does_not_know(spec: &ApplicationGroupSpec) -> bool {
+    let object_or_absent = |field: &Option<Value>| field.as_ref().is_none_or(Value::is_object);
+    let release_ok = |release: &Release| {
+        release.target_namespace.len() <= MAX_LABEL_LEN
+            && [
+                &release.values,
+                &release.install,
+                &release.upgrade,
+                &release.rollback,
+                &release.uninstall,
+            ]
+            .into_iter()
+            .all(object_or_absent)
+    };
+    !spec.applications.is_empty()
+        && spec.applications.iter().all(|app| {
+            release_ok(&app.spec.release)
+                && app
+                    .spec
+                    .workflow
+                    .iter()
+                    .all(|executor| object_or_absent(&executor.params))
+        })
+}
