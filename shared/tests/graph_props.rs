@@ -2,8 +2,9 @@
 
 #![allow(clippy::expect_used)] // a failed expectation is the test failure
 
-use orkestra_shared::admission::mutate;
+use orkestra_shared::admission::{check, mutate};
 use orkestra_shared::graph::DependencyGraph;
+use orkestra_shared::policy::Policy;
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -60,6 +61,26 @@ proptest! {
                 prop_assert!(position(dependency) < position(node));
             }
         }
+    }
+
+    #[test]
+    fn validation_reports_a_cycle_exactly_when_there_is_one(edges in random_graph(), reversed in any::<bool>()) {
+        // Validation has its own cycle check (an order search that needs no graph); it must agree too,
+        // whether the list is written dependencies first or last.
+        let names = names(edges.len());
+        let mut apps: Vec<_> = edges.iter().enumerate().map(|(i, deps)| json!({
+            "name": names[i],
+            "dependencies": deps.iter().map(|&d| names[d].clone()).collect::<Vec<_>>(),
+            "spec": {"chart": {"url": "https://c.example.com", "name": "c"}, "release": {}}
+        })).collect();
+        if reversed {
+            apps.reverse();
+        }
+        let object = json!({"apiVersion": "orkestra.azure.microsoft.com/v1alpha1", "kind": "ApplicationGroup",
+            "metadata": {"name": "g"}, "spec": {"applications": apps}});
+        let errors = check(&object, &Policy::default()).err().unwrap_or_default();
+        let reported = errors.iter().any(|e| e.message.starts_with("dependency cycle"));
+        prop_assert_eq!(reported, has_cycle_brute_force(&edges), "{:?}", errors);
     }
 
     #[test]
