@@ -48,8 +48,10 @@ pub struct Prepared {
     pub subcharts: Vec<PreparedSubchart>,
     /// The packages to push: subcharts first, then the parent.
     pub charts: Vec<ChartToPush>,
-    /// The last successful push and when it happened.
-    pushed: Mutex<Option<(Vec<PushedChart>, Instant)>>,
+    /// The last successful push and when it happened. NB: held across the push, so that
+    /// stagings of the same archive push it once, not all at once (concurrent uploads of one blob
+    /// make docker-registry refuse some of them with DIGEST_INVALID).
+    pushed: tokio::sync::Mutex<Option<(Vec<PushedChart>, Instant)>>,
 }
 
 impl Prepared {
@@ -65,32 +67,33 @@ impl Prepared {
                 })
                 .collect(),
             charts,
-            pushed: Mutex::new(None),
+            pushed: tokio::sync::Mutex::new(None),
         }
     }
 
-    /// The last push when it happened within [`PUSH_TRUST`], as results of a push that uploaded
-    /// nothing.
-    pub fn recently_pushed(&self) -> Option<Vec<PushedChart>> {
-        let pushed = self.pushed.lock().ok()?;
-        let (results, at) = pushed.as_ref()?;
-        (at.elapsed() < PUSH_TRUST).then(|| {
-            results
+    /// The results of pushing [`Prepared::charts`] with `push`: those of the last push when it
+    /// happened within [`PUSH_TRUST`] (reported as uploading nothing), else of a new push.
+    /// Concurrent callers wait for the push under way.
+    pub async fn push_with<E, F>(&self, push: impl FnOnce() -> F) -> Result<Vec<PushedChart>, E>
+    where
+        F: Future<Output = Result<Vec<PushedChart>, E>>,
+    {
+        let mut pushed = self.pushed.lock().await;
+        if let Some((results, at)) = pushed.as_ref()
+            && at.elapsed() < PUSH_TRUST
+        {
+            return Ok(results
                 .iter()
                 .cloned()
                 .map(|mut r| {
                     r.pushed_bytes = 0;
                     r
                 })
-                .collect()
-        })
-    }
-
-    /// Records a successful push.
-    pub fn note_pushed(&self, results: &[PushedChart]) {
-        if let Ok(mut pushed) = self.pushed.lock() {
-            *pushed = Some((results.to_vec(), Instant::now()));
+                .collect());
         }
+        let results = push().await?;
+        *pushed = Some((results.clone(), Instant::now()));
+        Ok(results)
     }
 }
 
@@ -176,7 +179,7 @@ mod tests {
             },
             subcharts: Vec::new(),
             charts: Vec::new(),
-            pushed: Mutex::new(None),
+            pushed: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -238,17 +241,24 @@ mod tests {
         assert!(!Arc::ptr_eq(&a, &b));
     }
 
-    #[test]
-    fn a_push_is_trusted_for_a_while_and_reported_as_uploading_nothing() {
+    #[tokio::test]
+    async fn a_push_is_trusted_for_a_while_and_reported_as_uploading_nothing() {
         let p = prepared();
-        assert!(p.recently_pushed().is_none());
-        p.note_pushed(&[PushedChart {
+        let result = PushedChart {
             reference: "oci://r/p".into(),
             tag: "1.0.0".into(),
             digest: "sha256:x".into(),
             pushed_bytes: 42,
-        }]);
-        let again = p.recently_pushed().unwrap();
+        };
+        let first = p
+            .push_with(|| async { Ok::<_, &str>(vec![result.clone()]) })
+            .await
+            .unwrap();
+        assert_eq!(first[0].pushed_bytes, 42);
+        let again = p
+            .push_with(|| async { Err::<Vec<PushedChart>, _>("not pushed again") })
+            .await
+            .unwrap();
         assert_eq!(again[0].pushed_bytes, 0);
         assert_eq!(again[0].digest, "sha256:x");
     }

@@ -1,6 +1,10 @@
 //! Staging one application: pull → split → check values → package → push.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::OnceCell;
 
 use orkestra_shared::crd::Application;
 use serde_json::Value;
@@ -12,7 +16,7 @@ use super::credentials::{Credentials, base_client_builder};
 use super::error::{ApplicationError, StagingError};
 use super::names::staged_chart_name;
 use super::prepared::{Prepared, PreparedCharts, PreparedSubchart};
-use super::pull::{Source, pull};
+use super::pull::{Pulled, Source, pull};
 use super::result::{ApplicationStaging, StagedChart};
 use super::split::split;
 use super::target::{ChartToPush, StagingTarget};
@@ -41,7 +45,11 @@ pub struct Stager {
     limits: Limits,
     target: StagingTarget,
     prepared: PreparedCharts,
+    pulls_in_flight: Mutex<HashMap<PullKey, Arc<OnceCell<Arc<Pulled>>>>>,
 }
+
+/// (repository URL, chart name, version constraint) of a pull without credentials.
+type PullKey = (String, String, String);
 
 impl Stager {
     /// Builds the HTTP clients; fails on a malformed staging URL or credentials.
@@ -67,6 +75,7 @@ impl Stager {
             limits,
             target,
             prepared: PreparedCharts::default(),
+            pulls_in_flight: Mutex::new(HashMap::new()),
         })
     }
 
@@ -112,6 +121,43 @@ impl Stager {
         result
     }
 
+    /// Pulls `source`. Stagings that pull the same chart and version constraint from the same
+    /// public repository at the same moment share one pull (under load many groups stage the same
+    /// charts at once); a pull that started after another ended asks the repository again, so
+    /// nothing is answered from an older index than it would be otherwise. Pulls with credentials
+    /// are never shared.
+    async fn pull(&self, source: Source<'_>) -> Result<Arc<Pulled>, StagingError> {
+        if source.credentials.is_some() {
+            return pull(&self.http, &self.cache, &self.limits, source)
+                .await
+                .map(Arc::new);
+        }
+        let key: PullKey = (
+            source.url.to_owned(),
+            source.name.to_owned(),
+            source.version.to_string(),
+        );
+        let cell = match self.pulls_in_flight.lock() {
+            Ok(mut in_flight) => in_flight.entry(key.clone()).or_default().clone(),
+            Err(_) => Arc::new(OnceCell::new()),
+        };
+        let pulled = cell
+            .get_or_try_init(|| async {
+                pull(&self.http, &self.cache, &self.limits, source)
+                    .await
+                    .map(Arc::new)
+            })
+            .await
+            .cloned();
+        // The first to finish ends the sharing; a failed pull is not shared (each waiter tries).
+        if let Ok(mut in_flight) = self.pulls_in_flight.lock()
+            && in_flight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell))
+        {
+            in_flight.remove(&key);
+        }
+        pulled
+    }
+
     async fn try_stage(
         &self,
         app: &Application,
@@ -134,9 +180,7 @@ impl Stager {
             version: &spec,
             credentials,
         };
-        let pulled = pull(&self.http, &self.cache, &self.limits, source)
-            .await
-            .map_err(parent_fail)?;
+        let pulled = self.pull(source).await.map_err(parent_fail)?;
         result.chart.version = pulled.version.clone();
         let label = format!("{} {}", chart_ref.name, pulled.version);
         let wanted: Vec<String> = app.spec.subcharts.iter().map(|s| s.name.clone()).collect();
@@ -190,18 +234,10 @@ impl Stager {
                 .map_err(|source| fail(&sub_label(&sub.subchart), source))?;
         }
 
-        let pushed = match prepared.recently_pushed() {
-            Some(pushed) => pushed,
-            None => {
-                let pushed = self
-                    .target
-                    .push(&prepared.charts)
-                    .await
-                    .map_err(parent_fail)?;
-                prepared.note_pushed(&pushed);
-                pushed
-            }
-        };
+        let pushed = prepared
+            .push_with(|| self.target.push(&prepared.charts))
+            .await
+            .map_err(parent_fail)?;
         let mut pushed = pushed.into_iter();
         for sub in &prepared.subcharts {
             if let (Some(entry), Some(p)) = (result.subcharts.get_mut(&sub.subchart), pushed.next())
