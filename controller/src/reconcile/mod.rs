@@ -29,7 +29,11 @@
 //!   names the chart, the requested version and the repository) and is retried with a backoff
 //!   (10 s… for an unreachable repository, 1 min… otherwise); a spec change retries at once.
 //! - Workflows and HelmReleases trigger reconciles of their group through the owner reference or
-//!   the OWNER_LABEL (see [`reconciler::run`] for why not `Controller::owns`).
+//!   the OWNER_LABEL (see [`reconciler::run`] for why not `Controller::owns`). A group's own
+//!   events trigger only when its generation or deletion timestamp changes: our writes (status,
+//!   annotation, finalizer) do not cost another reconcile, and a new group gets its finalizer and
+//!   its Workflow in one reconcile. The group is read from the cache when the cached copy is the
+//!   one we wrote last (or we never wrote it), else from the API server.
 //! - A periodic re-check runs at `spec.interval` when set; while a Workflow runs, at most every
 //!   [`IN_FLIGHT_RECHECK`] as a safety net for missed watch events.
 //! - An `authSecretRef` without a namespace is looked up in [`ReconcilerConfig::secret_namespace`]
