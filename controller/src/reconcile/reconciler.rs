@@ -59,12 +59,27 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     // cluster-scoped key instead.
     let workflow_store = store.clone();
     let release_store = store.clone();
+    // NB: a Workflow without a status is one Argo has not picked up yet: it was just created (or
+    // suspended) by a reconcile that wrote the group's status already, so its event would only
+    // cost another reconcile. Deletions always trigger (a deleted reverse Workflow ends a
+    // teardown).
+    let workflow_events = watcher(workflow_api, watcher::Config::default().labels(&heritage))
+        .default_backoff()
+        .filter_map(|event| async move {
+            match event {
+                Ok(watcher::Event::Apply(wf) | watcher::Event::InitApply(wf)) => {
+                    wf.data.get("status").is_some().then_some(Ok(wf))
+                }
+                Ok(watcher::Event::Delete(wf)) => Some(Ok(wf)),
+                Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
+                Err(err) => Some(Err(err)),
+            }
+        });
     controller
-        .watches_with(
-            workflow_api,
-            workflow_resource,
-            watcher::Config::default().labels(&heritage),
+        .watches_stream_with(
+            workflow_events,
             move |wf| owner_of(&workflow_store, &wf),
+            workflow_resource,
         )
         .watches_with(
             release_api,
@@ -285,7 +300,14 @@ async fn finish(
     status::write(ctx, group, &status).await?;
     let before = status::ready_key(previous);
     let after = status::ready_key(&status);
+    // A new group's first Ready (Progressing: submitted) says what its WorkflowSubmitted (or
+    // failure) event says already: one Event fewer per group.
+    let first_progress = before.is_none()
+        && after
+            .as_ref()
+            .is_some_and(|(_, reason)| reason == orkestra_shared::names::condition::PROGRESSING);
     if before != after
+        && !first_progress
         && let Some(ready) = status::get(&status, orkestra_shared::names::condition::READY)
     {
         // Failures have their own, more specific events; this one says where Ready stands.
