@@ -207,12 +207,14 @@ async fn reconcile_inner(
     // NB: not the finalizer helper here: it adds the finalizer and ends the reconcile, waiting
     // for the watch event of its own write (which the trigger filter drops, see `run`). The
     // finalizer is added, then this reconcile goes on: a new group is submitted in one reconcile.
-    let group = if has_finalizer(&group) {
-        group
-    } else {
-        Arc::new(add_finalizer(&api, &group, ctx).await?)
-    };
-    apply(&group, ctx).await
+    if has_finalizer(&group) {
+        return apply(&group, ctx, None).await;
+    }
+    let group = add_finalizer(&api, &group, ctx).await?;
+    // NB: every path adds the finalizer before it creates a Workflow, so a group that had none
+    // has no Workflow of ours: one LIST fewer per new group. (Should one exist anyway, e.g. left
+    // by a deleted group of the same name, creating ours conflicts and the retry lists.)
+    apply(&group, ctx, Some(workflows::GroupWorkflows::default())).await
 }
 
 fn has_finalizer(group: &ApplicationGroup) -> bool {
@@ -257,12 +259,19 @@ async fn add_finalizer(
 }
 
 /// Steps 2–5 for a group that is not being deleted.
-async fn apply(group: &ApplicationGroup, ctx: &Context) -> Result<Action, Error> {
+async fn apply(
+    group: &ApplicationGroup,
+    ctx: &Context,
+    known_workflows: Option<workflows::GroupWorkflows>,
+) -> Result<Action, Error> {
     let name = group.metadata.name.as_deref().unwrap_or_default();
     let generation = group.metadata.generation.unwrap_or(1);
     let spec = rollout::defaulted(&group.spec);
     let previous = group.status.clone().unwrap_or_default();
-    let workflows = workflows::list(ctx, name).await?;
+    let workflows = match known_workflows {
+        Some(known) => known,
+        None => workflows::list(ctx, name).await?,
+    };
 
     let outcome = if workflows.of_generation("forward", generation).is_some() {
         observe::forward(ctx, group, &spec, generation, &workflows, previous.clone()).await?
