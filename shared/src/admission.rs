@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::crd::ApplicationGroup;
 use crate::field_error::FieldError;
 use crate::policy::Policy;
-use crate::{conforming, defaults, schema, validate, warnings};
+use crate::{defaults, schema, validate, warnings};
 
 /// API version of the objects handled here.
 pub const API_VERSION: &str = "orkestra.azure.microsoft.com/v1alpha1";
@@ -30,12 +30,22 @@ impl Verdict {
     }
 }
 
-/// A raw object as admission reads it: a JSON tree (offline `check`, tests) or JSON text (the
-/// webhook, which builds no tree at all for an object that conforms to the schema).
-#[derive(Debug, Clone, Copy)]
+pub use crate::conforming::Conforming;
+
+/// An object as admission reads it: a JSON tree (offline `check`, tests), JSON text, or already
+/// read by [`Conforming`] as part of a larger document (the webhook reads its AdmissionReviews so,
+/// building no JSON tree at all for a conforming object).
+#[derive(Debug, Clone)]
 pub enum Raw<'a> {
     Tree(&'a Value),
     Text(&'a str),
+    Read(Box<Conforming>),
+}
+
+impl From<Conforming> for Raw<'_> {
+    fn from(read: Conforming) -> Self {
+        Raw::Read(Box::new(read))
+    }
 }
 
 impl<'a> From<&'a Value> for Raw<'a> {
@@ -54,13 +64,16 @@ impl<'a> From<&'a str> for Raw<'a> {
 /// (unknown fields included), then the typed form.
 pub fn parse<'a>(object: impl Into<Raw<'a>>) -> Result<ApplicationGroup, Vec<FieldError>> {
     match object.into() {
-        Raw::Tree(tree) => conforming::read(tree).map_or_else(|| parse_tree(tree), Ok),
+        Raw::Tree(tree) => {
+            Conforming::deserialize(tree).map_or_else(|_| parse_tree(tree), |read| Ok(read.0))
+        }
+        Raw::Read(read) => Ok(read.0),
         Raw::Text(text) => {
             let mut deserializer = serde_json::Deserializer::from_str(text);
-            if let Some(group) = conforming::read(&mut deserializer)
+            if let Ok(read) = Conforming::deserialize(&mut deserializer)
                 && deserializer.end().is_ok()
             {
-                return Ok(group);
+                return Ok(read.0);
             }
             let tree: Value = serde_json::from_str(text)
                 .map_err(|e| vec![FieldError::new("<root>", format!("invalid JSON: {e}"))])?;

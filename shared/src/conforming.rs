@@ -12,6 +12,7 @@
 //! prunes such nulls before validating; the schema pass on its own would refuse it.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -38,28 +39,35 @@ struct Root<'a> {
     status: Option<Value>,
 }
 
-/// The typed group when `input` provably conforms to the schema; `None` when the full reading must
-/// decide (it then reports every problem).
-pub(crate) fn read<'de, D: Deserializer<'de>>(input: D) -> Option<ApplicationGroup> {
-    let root = Root::deserialize(input).ok()?;
-    let conforms = root.api_version == API_VERSION
-        && root.kind == KIND
-        && keeps_rules_serde_does_not_know(&root.spec);
-    if !conforms {
-        return None;
-    }
-    let status = match root.status {
-        None => None,
-        Some(status) if schema::application_group_status().is_valid(&status) => {
-            Some(ApplicationGroupStatus::deserialize(status).ok()?)
+/// An ApplicationGroup read from JSON that provably conforms to the schema. Reading it fails for
+/// anything else, with no detail: the full reading (`admission::parse`) then names every problem.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Conforming(pub ApplicationGroup);
+
+impl<'de> Deserialize<'de> for Conforming {
+    fn deserialize<D: Deserializer<'de>>(input: D) -> Result<Self, D::Error> {
+        let not_conforming =
+            || D::Error::custom("not an ApplicationGroup that conforms to its schema");
+        let root = Root::deserialize(input)?;
+        let conforms = root.api_version == API_VERSION
+            && root.kind == KIND
+            && keeps_rules_serde_does_not_know(&root.spec);
+        if !conforms {
+            return Err(not_conforming());
         }
-        Some(_) => return None,
-    };
-    Some(ApplicationGroup {
-        metadata: root.metadata,
-        spec: root.spec,
-        status,
-    })
+        let status = match root.status {
+            None => None,
+            Some(status) if schema::application_group_status().is_valid(&status) => {
+                Some(ApplicationGroupStatus::deserialize(status).map_err(|_| not_conforming())?)
+            }
+            Some(_) => return Err(not_conforming()),
+        };
+        Ok(Conforming(ApplicationGroup {
+            metadata: root.metadata,
+            spec: root.spec,
+            status,
+        }))
+    }
 }
 
 /// The schema's rules that a successful typed reading does not imply: at least one application,

@@ -40,7 +40,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
   -keyout "$WORK/tls.key" -out "$WORK/tls.crt" 2>/dev/null
 # A valid, already defaulted group (what the validating webhook sees after the mutating one): a chain of
 # dependencies, a chart, release settings and a few values per application.
-jq -n --argjson n "$APPS" '{
+jq -cn --argjson n "$APPS" '{
   apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview",
   request: {
     uid: "705ab4f5-6393-11e8-b7cc-42010a800002",
@@ -66,7 +66,7 @@ jq -n --argjson n "$APPS" '{
 }' > "$WORK/review.json"
 # The same body as a DELETE: the webhook reads the whole review but runs no rule. Its rate is the
 # transport + JSON reading share of the webhook's cost.
-jq '.request.operation = "DELETE"' "$WORK/review.json" > "$WORK/delete.json"
+jq -c '.request.operation = "DELETE"' "$WORK/review.json" > "$WORK/delete.json"
 echo "   body: $(wc -c < "$WORK/review.json") bytes, $APPS applications" >&2
 
 # mimalloc: return freed memory at once and commit arenas lazily; without these two the peak resident

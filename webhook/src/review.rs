@@ -1,21 +1,28 @@
 //! AdmissionReview in, AdmissionReview out: reading a request body and deciding the answer.
 //!
-//! Pure: no I/O, no clock. The body is parsed once into a JSON tree; `request.object` and
-//! `request.oldObject` are moved out of it (the shared crate reads them as raw JSON) and the small rest is
-//! read as kube's typed `AdmissionReview`. A body that cannot be read still gets a denying
+//! Pure: no I/O, no clock. A well-formed body is read in one pass into the few request fields the
+//! answer needs; the objects in it are read straight into their typed form for validation
+//! (`Conforming`), or kept as borrowed JSON text for defaulting (which needs the tree). No JSON tree
+//! is built for a valid review. A body that this reading refuses (a broken review, an object that
+//! does not conform to the schema, another kind) is read again in full: a JSON tree and kube's typed
+//! `AdmissionReview`, which name the problem precisely. A body that cannot be read still gets a denying
 //! AdmissionReview carrying the request uid whenever one can be found, or HTTP 400 when none can.
 
 use crate::metrics::{Endpoint, OperationLabel, Outcome};
 use axum::http::StatusCode;
-use kube::core::DynamicObject;
+use k8s_openapi::api::authentication::v1::UserInfo;
 use kube::core::admission::{
     AdmissionRequest, AdmissionResponse, AdmissionReview, META_API_VERSION_V1, META_KIND, Operation,
 };
-use orkestra_shared::admission::{mutate, validate};
+use kube::core::{DynamicObject, GroupVersionKind, GroupVersionResource};
+use orkestra_shared::admission::{Conforming, Raw, mutate, validate};
 use orkestra_shared::field_error::FieldError;
 use orkestra_shared::policy::Policy;
+use serde::Deserialize;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::fmt;
 
 /// The API group, version and kind this webhook reviews; every other kind is allowed untouched.
@@ -36,12 +43,55 @@ pub struct Answer {
     pub detail: Option<String>,
 }
 
-/// A readable review: the typed request, and the objects as raw JSON.
+/// A readable review: what the answer depends on.
 #[derive(Debug)]
-pub struct Review {
-    pub request: AdmissionRequest<DynamicObject>,
-    pub object: Option<Value>,
-    pub old_object: Option<Value>,
+pub struct Review<'a> {
+    pub uid: String,
+    pub kind: GroupVersionKind,
+    pub sub_resource: Option<String>,
+    pub name: String,
+    pub operation: Operation,
+    pub dry_run: bool,
+    pub object: Option<Object<'a>>,
+    pub old_object: Option<Object<'a>>,
+}
+
+/// An object of the request: read typed (validation), JSON text borrowed from the body
+/// (defaulting), or a tree when the body had to be read in full.
+#[derive(Debug)]
+pub enum Object<'a> {
+    Read(Box<Conforming>),
+    Text(&'a RawValue),
+    Tree(Value),
+}
+
+impl Object<'_> {
+    /// The object as the shared crate takes it. A typed object is handed over, not copied: call
+    /// once.
+    fn raw(&mut self) -> Raw<'_> {
+        match self {
+            Object::Read(read) => Raw::Read(std::mem::take(read)),
+            Object::Text(text) => Raw::Text(text.get()),
+            Object::Tree(tree) => Raw::Tree(tree),
+        }
+    }
+}
+
+/// How the envelope reads the objects of a request, per endpoint.
+trait ObjectForm<'a>: Deserialize<'a> {
+    fn into_object(self) -> Object<'a>;
+}
+
+impl<'a> ObjectForm<'a> for Conforming {
+    fn into_object(self) -> Object<'a> {
+        Object::Read(Box::new(self))
+    }
+}
+
+impl<'a> ObjectForm<'a> for &'a RawValue {
+    fn into_object(self) -> Object<'a> {
+        Object::Text(self)
+    }
 }
 
 /// A body that is not a readable AdmissionReview v1 request.
@@ -83,8 +133,88 @@ impl Unreadable {
     }
 }
 
-/// Reads an AdmissionReview v1 request.
-pub fn parse(body: &[u8]) -> Result<Review, Unreadable> {
+/// Reads an AdmissionReview v1 request for `endpoint`.
+pub fn parse(endpoint: Endpoint, body: &[u8]) -> Result<Review<'_>, Unreadable> {
+    let read = match endpoint {
+        Endpoint::Validate => read_envelope::<Conforming>(body),
+        Endpoint::Mutate => read_envelope::<&RawValue>(body),
+    };
+    read.map_or_else(|| parse_in_full(body), Ok)
+}
+
+fn read_envelope<'a, O: ObjectForm<'a>>(body: &'a [u8]) -> Option<Review<'a>> {
+    match serde_json::from_slice::<Envelope<'a, O>>(body).ok()? {
+        Envelope {
+            api_version,
+            kind,
+            request: Some(request),
+        } if kind == META_KIND && api_version == META_API_VERSION_V1 => Some(request.into()),
+        _ => None,
+    }
+}
+
+/// The AdmissionReview fields kube's `AdmissionReview` reads, with the same types and the same
+/// required fields, except that the objects stay JSON text.
+#[derive(Deserialize)]
+#[serde(
+    rename_all = "camelCase",
+    bound(deserialize = "O: ObjectForm<'de>, 'de: 'a")
+)]
+struct Envelope<'a, O> {
+    #[serde(borrow, default)]
+    api_version: Cow<'a, str>,
+    #[serde(borrow, default)]
+    kind: Cow<'a, str>,
+    request: Option<EnvelopeRequest<O>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", bound(deserialize = "O: Deserialize<'de>"))]
+struct EnvelopeRequest<O> {
+    uid: String,
+    kind: GroupVersionKind,
+    #[serde(rename = "resource")]
+    _resource: GroupVersionResource,
+    #[serde(default)]
+    sub_resource: Option<String>,
+    #[serde(default, rename = "requestKind")]
+    _request_kind: Option<GroupVersionKind>,
+    #[serde(default, rename = "requestResource")]
+    _request_resource: Option<GroupVersionResource>,
+    #[serde(default, rename = "requestSubResource")]
+    _request_sub_resource: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default, rename = "namespace")]
+    _namespace: Option<String>,
+    operation: Operation,
+    #[serde(rename = "userInfo")]
+    _user_info: UserInfo,
+    object: Option<O>,
+    old_object: Option<O>,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default, rename = "options")]
+    _options: Option<IgnoredAny>,
+}
+
+impl<'a, O: ObjectForm<'a>> From<EnvelopeRequest<O>> for Review<'a> {
+    fn from(request: EnvelopeRequest<O>) -> Self {
+        Review {
+            uid: request.uid,
+            kind: request.kind,
+            sub_resource: request.sub_resource,
+            name: request.name,
+            operation: request.operation,
+            dry_run: request.dry_run,
+            object: request.object.map(O::into_object),
+            old_object: request.old_object.map(O::into_object),
+        }
+    }
+}
+
+/// The full reading, for bodies the envelope refused: says exactly what is wrong.
+fn parse_in_full(body: &[u8]) -> Result<Review<'static>, Unreadable> {
     let unreadable = |reason: String| Unreadable::new(body, reason);
     let mut value: Value = serde_json::from_slice(body)
         .map_err(|e| unreadable(format!("the body is not JSON: {e}")))?;
@@ -114,9 +244,14 @@ pub fn parse(body: &[u8]) -> Result<Review, Unreadable> {
         .try_into()
         .map_err(|_| unreadable("the AdmissionReview has no request".to_owned()))?;
     Ok(Review {
-        request,
-        object,
-        old_object,
+        uid: request.uid,
+        kind: request.kind,
+        sub_resource: request.sub_resource,
+        name: request.name,
+        operation: request.operation,
+        dry_run: request.dry_run,
+        object: object.map(Object::Tree),
+        old_object: old_object.map(Object::Tree),
     })
 }
 
@@ -124,11 +259,7 @@ pub fn parse(body: &[u8]) -> Result<Review, Unreadable> {
 /// Records uid, operation, object_name, dry_run and allowed in the current tracing span.
 pub fn answer(endpoint: Endpoint, body: &[u8], policy: Option<&Policy>) -> Answer {
     let span = tracing::Span::current();
-    let Review {
-        request,
-        object,
-        old_object,
-    } = match parse(body) {
+    let review = match parse(endpoint, body) {
         Ok(review) => review,
         Err(unreadable) => {
             if let Some(uid) = &unreadable.uid {
@@ -138,12 +269,12 @@ pub fn answer(endpoint: Endpoint, body: &[u8], policy: Option<&Policy>) -> Answe
             return unreadable.into_answer();
         }
     };
-    let operation = operation_label(&request.operation);
-    span.record("uid", request.uid.as_str());
+    let operation = operation_label(&review.operation);
+    span.record("uid", review.uid.as_str());
     span.record("operation", operation.as_str());
-    span.record("object_name", request.name.as_str());
-    span.record("dry_run", request.dry_run);
-    let (response, outcome, detail) = decide(endpoint, &request, object, old_object, policy);
+    span.record("object_name", review.name.as_str());
+    span.record("dry_run", review.dry_run);
+    let (response, outcome, detail) = decide(endpoint, review, policy);
     span.record("allowed", outcome.allowed());
     Answer {
         status: StatusCode::OK,
@@ -154,54 +285,75 @@ pub fn answer(endpoint: Endpoint, body: &[u8], policy: Option<&Policy>) -> Answe
     }
 }
 
+/// An allowing response to the request with this uid (what kube's `From<&AdmissionRequest>` makes).
+fn allowing(uid: &str) -> AdmissionResponse {
+    let mut response = AdmissionResponse::invalid("");
+    response.uid = uid.to_owned();
+    response.allowed = true;
+    response.result = Default::default();
+    response
+}
+
 fn decide(
     endpoint: Endpoint,
-    request: &AdmissionRequest<DynamicObject>,
-    object: Option<Value>,
-    old_object: Option<Value>,
+    mut review: Review<'_>,
     policy: Option<&Policy>,
 ) -> (AdmissionResponse, Outcome, Option<String>) {
-    let response = AdmissionResponse::from(request);
-    let kind = &request.kind;
+    let response = allowing(&review.uid);
+    let kind = &review.kind;
     // Subresources (status) are the controller's business, not the user's spec: never reviewed.
     let reviewed = kind.group == GROUP
         && kind.version == VERSION
         && kind.kind == KIND
-        && request.sub_resource.is_none();
-    if !reviewed || !matches!(request.operation, Operation::Create | Operation::Update) {
+        && review.sub_resource.is_none();
+    if !reviewed || !matches!(review.operation, Operation::Create | Operation::Update) {
         return (response, Outcome::Allowed, None);
     }
-    let Some(object) = object else {
+    let Some(object) = &mut review.object else {
         let reason = "the AdmissionReview request carries no object".to_owned();
         return (response.deny(&reason), Outcome::Invalid, Some(reason));
     };
     match endpoint {
-        Endpoint::Mutate => match mutate(&object) {
-            Ok(patch) if patch.0.is_empty() => (response, Outcome::Allowed, None),
-            Ok(patch) => match response.with_patch(patch) {
-                Ok(patched) => (patched, Outcome::Patched, None),
-                Err(error) => {
-                    let reason = format!("the defaults could not be encoded: {error}");
-                    (
-                        AdmissionResponse::from(request).deny(&reason),
-                        Outcome::Invalid,
-                        Some(reason),
-                    )
-                }
-            },
-            Err(errors) => denied(response, &errors),
-        },
+        Endpoint::Mutate => {
+            let defaults = match object {
+                Object::Tree(tree) => mutate(tree),
+                Object::Text(text) => serde_json::from_str(text.get())
+                    .map_err(|e| vec![FieldError::new("<root>", format!("invalid JSON: {e}"))])
+                    .and_then(|tree| mutate(&tree)),
+                // NB: `parse` keeps the objects of a mutate review as text: a typed object has lost
+                // the difference between absent and default fields that the patch is made of.
+                Object::Read(_) => Err(vec![FieldError::new(
+                    "<root>",
+                    "internal error: the object was read for validation, not defaulting",
+                )]),
+            };
+            match defaults {
+                Ok(patch) if patch.0.is_empty() => (response, Outcome::Allowed, None),
+                Ok(patch) => match response.with_patch(patch) {
+                    Ok(patched) => (patched, Outcome::Patched, None),
+                    Err(error) => {
+                        let reason = format!("the defaults could not be encoded: {error}");
+                        (
+                            allowing(&review.uid).deny(&reason),
+                            Outcome::Invalid,
+                            Some(reason),
+                        )
+                    }
+                },
+                Err(errors) => denied(response, &errors),
+            }
+        }
         Endpoint::Validate => {
             let Some(policy) = policy else {
                 let reason =
                     "the webhook has not loaded its policy yet; try again shortly".to_owned();
                 return (response.deny(&reason), Outcome::Denied, Some(reason));
             };
-            let old = match request.operation {
-                Operation::Update => old_object.as_ref(),
+            let old = match review.operation {
+                Operation::Update => review.old_object.as_mut().map(Object::raw),
                 _ => None,
             };
-            let verdict = validate(&object, old, policy);
+            let verdict = validate(object.raw(), old, policy);
             let mut response = response;
             if !verdict.warnings.is_empty() {
                 response.warnings = Some(verdict.warnings);
