@@ -35,6 +35,8 @@ pub struct Context {
     pub client: Client,
     /// Publishes Kubernetes Events about groups.
     pub recorder: Recorder,
+    /// Bounds the Events sent at once (see `events`).
+    pub(crate) event_slots: std::sync::Arc<tokio::sync::Semaphore>,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// Configuration.
@@ -68,6 +70,9 @@ impl Context {
         };
         Self {
             recorder: Recorder::new(client.clone(), reporter),
+            event_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                super::events::EVENTS_IN_FLIGHT,
+            )),
             client,
             metrics,
             config,

@@ -1,7 +1,7 @@
 //! Kubernetes Events (events.k8s.io) for a group's transitions. Best effort and off the
 //! reconcile's path: each is sent by a task of its own (an Event is one API call; waiting for
-//! three of them per submission halved the controller's throughput under load), and a failed
-//! Event is logged, never fails the reconcile. Groups are cluster-scoped, so their Events land in the
+//! three of them per submission halved the controller's throughput under load), at most
+//! [`EVENTS_IN_FLIGHT`] at a time, and a failed Event is logged, never fails the reconcile. Groups are cluster-scoped, so their Events land in the
 //! `default` namespace (kube's Recorder), as `kubectl describe ag NAME` expects.
 
 use kube::Resource as _;
@@ -9,6 +9,9 @@ use kube::runtime::events::{Event, EventType};
 use orkestra_shared::crd::ApplicationGroup;
 
 use super::context::Context;
+
+/// Most Events being sent at once (the rest wait their turn, in no particular order).
+pub const EVENTS_IN_FLIGHT: usize = 4;
 
 /// The API server refuses Event notes over 1 kB.
 const MAX_NOTE: usize = 1000;
@@ -68,7 +71,13 @@ pub async fn publish(
     };
     let recorder = ctx.recorder.clone();
     let reference = group.object_ref(&());
+    let slots = ctx.event_slots.clone();
     tokio::spawn(async move {
+        // NB: a few at a time: under load they would otherwise compete with the reconciles'
+        // own API calls at the moment those matter most (best effort, so they may trail).
+        let Ok(_slot) = slots.acquire().await else {
+            return;
+        };
         if let Err(err) = recorder.publish(&event, &reference).await {
             let group = reference.name.as_deref().unwrap_or_default();
             tracing::warn!(group, reason = event.reason, "cannot publish event: {err}");
