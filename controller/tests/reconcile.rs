@@ -149,15 +149,7 @@ async fn a_new_group_is_staged_submitted_and_ready_once_its_workflow_succeeds() 
 async fn ready_waits_for_every_helm_release_and_shows_a_release_failing_later() {
     let env = Env::new("rc-hr-ready").await;
     let ctl = env.controller("a");
-    let group = env
-        .create_group(
-            "hrready",
-            vec![
-                env.app("base", "hello", "1.0.0", &[]),
-                env.app("web", "hello", "1.0.0", &["base"]),
-            ],
-        )
-        .await;
+    let group = env.create_group("hrready", env.base_and_web()).await;
     env.wait_workflow(&group, Some(1), &ctl).await;
     // Argo ran the steps and reports success; Flux reports only base ready, and web at an older
     // generation than its current one.
@@ -523,15 +515,7 @@ async fn a_failed_upgrade_rolls_back_to_the_last_successful_spec() {
 async fn a_failed_first_install_is_torn_down_once_by_the_reverse_workflow() {
     let env = Env::new("rc-firstfail").await;
     let ctl = env.controller("a");
-    let group = env
-        .create_group(
-            "firstfail",
-            vec![
-                env.app("base", "hello", "1.0.0", &[]),
-                env.app("web", "hello", "1.0.0", &["base"]),
-            ],
-        )
-        .await;
+    let group = env.create_group("firstfail", env.base_and_web()).await;
     env.wait_workflow(&group, Some(1), &ctl).await;
     env.set_phase(&group, "Failed", "child 'web' failed").await;
 

@@ -53,6 +53,13 @@ fn summary(tasks: &[DagTask]) -> Vec<(String, String, Vec<String>)> {
         .collect()
 }
 
+/// The `action` argument of the first task of application `app`'s template.
+fn first_action(workflow: &Workflow, app: &str) -> Option<String> {
+    template(workflow, &format!("app-{app}")).tasks()[0]
+        .argument("action")
+        .map(str::to_owned)
+}
+
 fn s(items: &[&str]) -> Vec<String> {
     items.iter().map(|i| (*i).to_owned()).collect()
 }
@@ -396,11 +403,7 @@ fn the_rollback_deletes_what_the_upgrade_added_then_installs_the_last_good_spec(
             ("api".into(), "app-api".into(), s(&["db"])),
         ]
     );
-    let action = |app: &str| {
-        template(&plan.workflow, &format!("app-{app}")).tasks()[0]
-            .argument("action")
-            .map(str::to_owned)
-    };
+    let action = |app: &str| first_action(&plan.workflow, app);
     assert_eq!(action("cache").as_deref(), Some("delete"));
     assert_eq!(action("api").as_deref(), Some("install"));
     assert_eq!(
@@ -475,11 +478,7 @@ fn an_update_deletes_the_removed_applications_dependents_first_before_installing
             ("web".into(), "app-web".into(), s(&["api"])),
         ]
     );
-    let action = |app: &str| {
-        template(&plan.workflow, &format!("app-{app}")).tasks()[0]
-            .argument("action")
-            .map(str::to_owned)
-    };
+    let action = |app: &str| first_action(&plan.workflow, app);
     for (app, expected) in [
         ("cache", "delete"),
         ("worker", "delete"),

@@ -150,6 +150,14 @@ impl Env {
         })
     }
 
+    /// Two applications of the `hello` chart 1.0.0: `base`, and `web` depending on it.
+    pub fn base_and_web(&self) -> Vec<Value> {
+        vec![
+            self.app("base", "hello", "1.0.0", &[]),
+            self.app("web", "hello", "1.0.0", &["base"]),
+        ]
+    }
+
     /// Creates a group of this run with `applications`.
     pub async fn create_group(&self, prefix: &str, applications: Vec<Value>) -> String {
         let name = unique_name(prefix);
