@@ -61,7 +61,8 @@ impl<'a> From<&'a str> for Raw<'a> {
 }
 
 /// Reads a raw object as an ApplicationGroup: the right apiVersion and kind, the CRD's schema
-/// (unknown fields included), then the typed form.
+/// (unknown fields included), then the typed form. A conforming object is read typed at once
+/// (`Conforming`); only one that is not goes through the schema, which names every problem.
 pub fn parse<'a>(object: impl Into<Raw<'a>>) -> Result<ApplicationGroup, Vec<FieldError>> {
     match object.into() {
         Raw::Tree(tree) => {
