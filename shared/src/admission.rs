@@ -102,11 +102,13 @@ fn parse_tree(object: &Value) -> Result<ApplicationGroup, Vec<FieldError>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    errors = schema::application_group().errors(object);
+    let schema = schema::application_group();
+    let object = schema.without_pruned_nulls(object);
+    errors = schema.errors(&object);
     if !errors.is_empty() {
         return Err(errors);
     }
-    ApplicationGroup::deserialize(object)
+    ApplicationGroup::deserialize(&object)
         .map_err(|e| vec![FieldError::new("<root>", e.to_string())])
 }
 

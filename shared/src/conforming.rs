@@ -8,8 +8,8 @@
 //! way (`admission::parse_tree`), which names every problem. The crate's tests check that this
 //! reading never accepts an object the schema refuses.
 //!
-//! One deliberate difference: a `null` in an optional field reads as absent here, as the API server
-//! prunes such nulls before validating; the schema pass on its own would refuse it.
+//! A `null` in an optional field reads as absent here; the full reading drops such nulls before its
+//! schema pass, as the API server does (`OpenApiValidator::without_pruned_nulls`).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::Error as _;

@@ -13,13 +13,15 @@ use crate::field_error::FieldError;
 #[derive(Debug)]
 pub struct OpenApiValidator {
     validator: jsonschema::Validator,
+    /// The openAPIV3Schema as given (with Kubernetes' `nullable`), for pruning nulls.
+    openapi: Value,
 }
 
 impl OpenApiValidator {
     /// Compiles an openAPIV3Schema. With `reject_unknown_fields`, a field the schema does not
     /// declare is an error (the API server would silently drop it; users want to hear of typos).
-    pub fn new(schema: &Value, reject_unknown_fields: bool) -> Result<Self, String> {
-        let mut schema = to_json_schema(schema, reject_unknown_fields);
+    pub fn new(openapi: &Value, reject_unknown_fields: bool) -> Result<Self, String> {
+        let mut schema = to_json_schema(openapi, reject_unknown_fields);
         // Every CRD root implicitly has these; generated schemas leave them out.
         if let Some(Value::Object(properties)) = schema.get_mut("properties") {
             properties
@@ -34,7 +36,19 @@ impl OpenApiValidator {
         }
         let validator =
             jsonschema::validator_for(&schema).map_err(|e| format!("invalid schema: {e}"))?;
-        Ok(Self { validator })
+        Ok(Self {
+            validator,
+            openapi: openapi.clone(),
+        })
+    }
+
+    /// `instance` without the nulls the API server prunes before it validates a custom resource:
+    /// a `null` in a field whose schema is neither `nullable` nor has a default is dropped, as if the
+    /// field were not written (apiextensions-apiserver's `PruneNonNullableNullsWithoutDefaults`).
+    pub fn without_pruned_nulls(&self, instance: &Value) -> Value {
+        let mut pruned = instance.clone();
+        prune_nulls(&self.openapi, &mut pruned);
+        pruned
     }
 
     /// True when `instance` has no violation (much cheaper than collecting them).
@@ -95,7 +109,41 @@ fn compile(pick: impl FnOnce(&Value) -> &Value) -> OpenApiValidator {
     // programming error that the crate's tests catch, so fall back to accepting everything.
     OpenApiValidator::new(schema, true).unwrap_or_else(|_| OpenApiValidator {
         validator: jsonschema::validator_for(&Value::Bool(true)).unwrap_or_else(|_| unreachable!()),
+        openapi: Value::Bool(true),
     })
+}
+
+/// Drops, recursively, the nulls of fields that are not nullable and have no default.
+fn prune_nulls(schema: &Value, value: &mut Value) {
+    match value {
+        Value::Object(fields) => {
+            let field_schema = |field: &str| {
+                schema
+                    .get("properties")
+                    .and_then(|properties| properties.get(field))
+                    .or_else(|| schema.get("additionalProperties").filter(|s| s.is_object()))
+            };
+            fields.retain(|field, child| {
+                !(child.is_null()
+                    && field_schema(field).is_some_and(|s| {
+                        s.get("nullable") != Some(&Value::Bool(true)) && s.get("default").is_none()
+                    }))
+            });
+            for (field, child) in fields.iter_mut() {
+                if let Some(child_schema) = field_schema(field) {
+                    prune_nulls(child_schema, child);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for item in items {
+                    prune_nulls(item_schema, item);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Rewrites Kubernetes' OpenAPI dialect into JSON Schema: `nullable` admits null, and (optionally)

@@ -43,10 +43,11 @@ fn valid_group(applications: usize) -> Value {
     })
 }
 
-/// Values a mutation writes: every JSON type, empty and non-empty containers, an over-long name,
-/// an unknown-field object, an enum in object form. No nulls: the API server prunes those, which the schema alone does not.
+/// Values a mutation writes: every JSON type (null included), empty and non-empty containers, an
+/// over-long name, an unknown-field object, an enum in object form.
 fn replacement() -> impl Strategy<Value = Value> {
     prop_oneof![
+        Just(Value::Null),
         Just(json!("text")),
         Just(json!("x".repeat(64))),
         Just(json!("")),
@@ -139,12 +140,14 @@ fn apply(object: &mut Value, mutation: &Mutation) {
     }
 }
 
-/// What the full reading alone decides: right apiVersion and kind, no schema error, a typed form.
+/// What the full reading alone decides, as the API server would: right apiVersion and kind, no
+/// schema error once the nulls the API server prunes are gone, a typed form.
 fn full_reading_accepts(object: &Value) -> bool {
+    let pruned = application_group().without_pruned_nulls(object);
     object["apiVersion"] == "orkestra.azure.microsoft.com/v1alpha1"
         && object["kind"] == "ApplicationGroup"
-        && application_group().errors(object).is_empty()
-        && serde_json::from_value::<orkestra_shared::crd::ApplicationGroup>(object.clone()).is_ok()
+        && application_group().errors(&pruned).is_empty()
+        && serde_json::from_value::<orkestra_shared::crd::ApplicationGroup>(pruned).is_ok()
 }
 
 proptest! {
@@ -178,11 +181,26 @@ fn the_unmutated_group_is_accepted_both_ways() {
 }
 
 #[test]
-fn a_null_in_an_optional_field_reads_as_absent_as_the_api_server_prunes_it() {
+fn a_null_in_a_field_that_is_not_nullable_is_dropped_as_the_api_server_prunes_it() {
     let mut object = valid_group(1);
     object["spec"]["applications"][0]["spec"]["release"]["values"] = Value::Null;
     let group = parse(&object).expect("accepted");
     assert_eq!(group.spec.applications[0].spec.release.values, None);
+    // Next to another error, the full reading drops it too and reports only the real problem.
+    object["spec"]["applications"][0]["dependencies"] = json!(5);
+    let errors = parse(&object).expect_err("refused");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].path, "spec.applications[0].dependencies");
+    // A required field written as null is missing, as the API server says.
+    let mut object = valid_group(1);
+    object["spec"]["applications"][0]["name"] = Value::Null;
+    let errors = parse(&object).expect_err("refused");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.path == "spec.applications[0]" && e.message.contains("name")),
+        "{errors:?}"
+    );
 }
 
 #[test]
