@@ -75,23 +75,23 @@ fn start_as(kubeconfig: &Path, args: &[&str]) -> Child {
     command.spawn().unwrap()
 }
 
+/// The executor's arguments for `action` on an encoded HelmRelease.
+fn action<'a>(action: &'a str, encoded: &'a str, timeout: &'a str) -> [&'a str; 6] {
+    [
+        "--action",
+        action,
+        "--helmrelease",
+        encoded,
+        "--timeout",
+        timeout,
+    ]
+}
+
 fn install(cluster: &Cluster, release: &Value, timeout: &str) -> Child {
     let encoded = encode(release);
-    start(
-        cluster,
-        &[
-            "--action",
-            "install",
-            "--helmrelease",
-            &encoded,
-            "--timeout",
-            timeout,
-            "--ready-checks",
-            "3",
-            "--check-interval",
-            "200ms",
-        ],
-    )
+    let mut args = action("install", &encoded, timeout).to_vec();
+    args.extend(["--ready-checks", "3", "--check-interval", "200ms"]);
+    start(cluster, &args)
 }
 
 async fn finish(child: Child, within: Duration) -> Output {
@@ -113,8 +113,22 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// The one-line error the executor printed.
-fn error_line(output: &Output) -> String {
+/// Asserts the executor succeeded.
+fn succeeded(output: &Output) {
+    assert!(output.status.success(), "stderr: {}", text(&output.stderr));
+}
+
+/// Asserts the executor succeeded and said `expected` on stdout.
+fn succeeded_saying(output: &Output, expected: &str) {
+    succeeded(output);
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains(expected), "{stdout}");
+}
+
+/// Asserts the executor exited with `code` and returns its `error:` line.
+fn error_line(output: &Output, code: i32) -> String {
     let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "stderr: {stderr}");
     let line = stderr
         .lines()
         .find(|l| l.starts_with("error:"))
@@ -152,6 +166,19 @@ async fn flux_reports(
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .unwrap();
+}
+
+/// Creates a HelmRelease that plays Flux's finalizer: once deleted, it stays until the (pretend)
+/// uninstall is done, i.e. until the test removes the finalizer.
+async fn create_held(api: &Api<DynamicObject>, namespace: &str, name: &str) {
+    let mut held = release(namespace, name, "1.0.0");
+    held["metadata"]["finalizers"] = json!(["test.orkestra.azure.microsoft.com/uninstall"]);
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(held).unwrap(),
+    )
+    .await
+    .unwrap();
 }
 
 async fn create_namespace(client: &kube::Client, prefix: &str) -> String {
@@ -222,11 +249,9 @@ async fn install_creates_the_namespace_applies_and_succeeds_once_flux_reports_re
     )
     .await;
     let output = finish(child, Duration::from_secs(20)).await;
-    assert!(output.status.success(), "stderr: {}", text(&output.stderr));
-    assert!(
-        text(&output.stdout).contains(&format!("HelmRelease {namespace}/productpage is ready")),
-        "{}",
-        text(&output.stdout)
+    succeeded_saying(
+        &output,
+        &format!("HelmRelease {namespace}/productpage is ready"),
     );
 }
 
@@ -274,7 +299,7 @@ async fn an_upgrade_waits_for_flux_to_observe_the_new_generation() {
     )
     .await;
     let output = finish(child, Duration::from_secs(20)).await;
-    assert!(output.status.success(), "stderr: {}", text(&output.stderr));
+    succeeded(&output);
 }
 
 #[tokio::test]
@@ -301,14 +326,9 @@ async fn install_fails_at_once_when_flux_reports_install_failed() {
         started.elapsed() < Duration::from_secs(60),
         "failed fast, not at the timeout"
     );
+    let line = error_line(&output, 1);
     assert_eq!(
-        output.status.code(),
-        Some(1),
-        "stderr: {}",
-        text(&output.stderr)
-    );
-    assert_eq!(
-        error_line(&output),
+        line,
         format!(
             "error: HelmRelease {namespace}/ratings failed: InstallFailed: Helm install failed: image pull backoff"
         )
@@ -333,16 +353,11 @@ async fn install_fails_at_once_when_flux_stalls() {
         .unwrap();
 
     let output = finish(child, Duration::from_secs(30)).await;
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "stderr: {}",
-        text(&output.stderr)
-    );
+    let line = error_line(&output, 1);
     assert!(
-        error_line(&output).contains("RetriesExceeded: Failed to install after 3 attempts"),
+        line.contains("RetriesExceeded: Failed to install after 3 attempts"),
         "{}",
-        error_line(&output)
+        line
     );
 }
 
@@ -357,13 +372,7 @@ async fn install_times_out_when_flux_never_reports_ready() {
     )
     .await;
     assert!(started.elapsed() < Duration::from_secs(20));
-    assert_eq!(
-        output.status.code(),
-        Some(3),
-        "stderr: {}",
-        text(&output.stderr)
-    );
-    let line = error_line(&output);
+    let line = error_line(&output, 3);
     assert!(
         line.contains(&format!(
             "HelmRelease {namespace}/slow: timed out after 3s waiting until Flux reports it ready"
@@ -379,28 +388,10 @@ async fn delete_waits_until_the_release_is_gone() {
     let client = cluster.client().await.unwrap();
     let namespace = create_namespace(&client, "exec-delete").await;
     let api = releases(&client, &namespace);
-    // Plays Flux's finalizer: the object stays until the (pretend) uninstall is done.
-    let mut held = release(&namespace, "ambassador", "1.0.0");
-    held["metadata"]["finalizers"] = json!(["test.orkestra.azure.microsoft.com/uninstall"]);
-    api.create(
-        &PostParams::default(),
-        &serde_json::from_value(held.clone()).unwrap(),
-    )
-    .await
-    .unwrap();
+    create_held(&api, &namespace, "ambassador").await;
 
     let encoded = encode(&release(&namespace, "ambassador", "1.0.0"));
-    let mut child = start(
-        &cluster,
-        &[
-            "--action",
-            "delete",
-            "--helmrelease",
-            &encoded,
-            "--timeout",
-            "60s",
-        ],
-    );
+    let mut child = start(&cluster, &action("delete", &encoded, "60s"));
     let deadline = Instant::now() + Duration::from_secs(30);
     while api
         .get("ambassador")
@@ -424,13 +415,8 @@ async fn delete_waits_until_the_release_is_gone() {
     .await
     .unwrap();
     let output = finish(child, Duration::from_secs(20)).await;
-    assert!(output.status.success(), "stderr: {}", text(&output.stderr));
+    succeeded_saying(&output, "is gone");
     assert!(api.get_opt("ambassador").await.unwrap().is_none());
-    assert!(
-        text(&output.stdout).contains("is gone"),
-        "{}",
-        text(&output.stdout)
-    );
 }
 
 #[tokio::test]
@@ -439,26 +425,11 @@ async fn delete_of_a_release_that_is_already_gone_succeeds() {
     let namespace = unique_name("exec-gone");
     let encoded = encode(&release(&namespace, "nothing", "1.0.0"));
     let output = finish(
-        start(
-            &cluster,
-            &[
-                "--action",
-                "delete",
-                "--helmrelease",
-                &encoded,
-                "--timeout",
-                "30s",
-            ],
-        ),
+        start(&cluster, &action("delete", &encoded, "30s")),
         Duration::from_secs(30),
     )
     .await;
-    assert!(output.status.success(), "stderr: {}", text(&output.stderr));
-    assert!(
-        text(&output.stdout).contains("already gone"),
-        "{}",
-        text(&output.stdout)
-    );
+    succeeded_saying(&output, "already gone");
 }
 
 #[tokio::test]
@@ -467,38 +438,15 @@ async fn delete_times_out_while_the_uninstall_does_not_finish() {
     let client = cluster.client().await.unwrap();
     let namespace = create_namespace(&client, "exec-stuck").await;
     let api = releases(&client, &namespace);
-    let mut held = release(&namespace, "stuck", "1.0.0");
-    held["metadata"]["finalizers"] = json!(["test.orkestra.azure.microsoft.com/uninstall"]);
-    api.create(
-        &PostParams::default(),
-        &serde_json::from_value(held).unwrap(),
-    )
-    .await
-    .unwrap();
+    create_held(&api, &namespace, "stuck").await;
 
     let encoded = encode(&release(&namespace, "stuck", "1.0.0"));
     let output = finish(
-        start(
-            &cluster,
-            &[
-                "--action",
-                "delete",
-                "--helmrelease",
-                &encoded,
-                "--timeout",
-                "2s",
-            ],
-        ),
+        start(&cluster, &action("delete", &encoded, "2s")),
         Duration::from_secs(30),
     )
     .await;
-    assert_eq!(
-        output.status.code(),
-        Some(3),
-        "stderr: {}",
-        text(&output.stderr)
-    );
-    let line = error_line(&output);
+    let line = error_line(&output, 3);
     assert!(
         line.contains("timed out after 2s waiting until it is deleted"),
         "{line}"
@@ -682,7 +630,7 @@ async fn the_planned_leaf_command_line_installs_and_deletes_its_release() {
     )
     .await;
     let output = finish(child, Duration::from_secs(30)).await;
-    assert!(output.status.success(), "stderr: {}", text(&output.stderr));
+    succeeded(&output);
 
     // The reverse workflow runs the same leaf with action delete.
     let (_, action) = parameters.iter_mut().find(|(n, _)| n == "action").unwrap();
@@ -690,7 +638,7 @@ async fn the_planned_leaf_command_line_installs_and_deletes_its_release() {
     let args = substitute(leaf["container"]["args"].as_array().unwrap(), &parameters);
     let args: Vec<&str> = args[1..].iter().map(String::as_str).collect();
     let output = finish(start(&cluster, &args), Duration::from_secs(30)).await;
-    assert!(output.status.success(), "stderr: {}", text(&output.stderr));
+    succeeded(&output);
     assert!(api.get_opt(&name).await.unwrap().is_none());
 }
 
@@ -704,14 +652,9 @@ async fn install_fails_when_the_release_is_deleted_while_waiting() {
     applied(&api, "gone").await;
     api.delete("gone", &Default::default()).await.unwrap();
     let output = finish(child, Duration::from_secs(30)).await;
+    let line = error_line(&output, 1);
     assert_eq!(
-        output.status.code(),
-        Some(1),
-        "stderr: {}",
-        text(&output.stderr)
-    );
-    assert_eq!(
-        error_line(&output),
+        line,
         format!(
             "error: HelmRelease {namespace}/gone was deleted while waiting for it to become ready"
         )
@@ -785,17 +728,7 @@ async fn a_refused_service_account_fails_at_once_with_the_reason() {
     let encoded = encode(&release(&namespace, "app", "1.0.0"));
     let started = Instant::now();
     let output = finish(
-        start_as(
-            &kubeconfig,
-            &[
-                "--action",
-                "install",
-                "--helmrelease",
-                &encoded,
-                "--timeout",
-                "60s",
-            ],
-        ),
+        start_as(&kubeconfig, &action("install", &encoded, "60s")),
         Duration::from_secs(30),
     )
     .await;
@@ -803,13 +736,7 @@ async fn a_refused_service_account_fails_at_once_with_the_reason() {
         started.elapsed() < Duration::from_secs(20),
         "failed at once, not at the timeout"
     );
-    assert_eq!(
-        output.status.code(),
-        Some(4),
-        "stderr: {}",
-        text(&output.stderr)
-    );
-    let line = error_line(&output);
+    let line = error_line(&output, 4);
     assert!(
         line.starts_with(&format!(
             "error: creating namespace {namespace}: HTTP 403 Forbidden:"
@@ -827,29 +754,10 @@ async fn a_refused_service_account_fails_at_once_with_the_reason() {
 
     // Delete is refused the same way.
     let output = finish(
-        start_as(
-            &kubeconfig,
-            &[
-                "--action",
-                "delete",
-                "--helmrelease",
-                &encoded,
-                "--timeout",
-                "60s",
-            ],
-        ),
+        start_as(&kubeconfig, &action("delete", &encoded, "60s")),
         Duration::from_secs(30),
     )
     .await;
-    assert_eq!(
-        output.status.code(),
-        Some(4),
-        "stderr: {}",
-        text(&output.stderr)
-    );
-    assert!(
-        error_line(&output).contains("HTTP 403 Forbidden"),
-        "{}",
-        error_line(&output)
-    );
+    let line = error_line(&output, 4);
+    assert!(line.contains("HTTP 403 Forbidden"), "{}", line);
 }
