@@ -24,7 +24,7 @@ enum Expect {
 }
 
 fn cases() -> Vec<(&'static str, &'static str, Vec<u8>, Expect)> {
-    let good = serde_json::to_vec(&create(group("bookinfo", vec![app("web", &[])]))).unwrap();
+    let good = valid_review();
     let mut wrong_version = create(group("bookinfo", vec![app("web", &[])]));
     wrong_version["apiVersion"] = json!("admission.k8s.io/v1beta1");
     let mut pod =
@@ -151,7 +151,7 @@ async fn every_bad_input_gets_its_answer_and_the_server_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
     let (ca, server) = server_with_fresh_certs(dir.path(), Limits::default()).await;
     let config = client_config(ca.der(), &[]);
-    let good = serde_json::to_vec(&create(group("bookinfo", vec![app("web", &[])]))).unwrap();
+    let good = valid_review();
     for (path, case, body, expect) in cases() {
         let answer = post(server.tls_addr, config.clone(), path, &body)
             .await

@@ -11,22 +11,11 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn valid_review() -> Vec<u8> {
-    serde_json::to_vec(&create(group("bookinfo", vec![app("web", &[])]))).unwrap()
-}
-
 #[tokio::test]
 async fn a_review_over_tls_is_answered_with_its_uid() {
     let dir = tempfile::tempdir().unwrap();
     let (ca, server) = server_with_fresh_certs(dir.path(), Limits::default()).await;
-    let answer = post(
-        server.tls_addr,
-        client_config(ca.der(), &[]),
-        "/validate",
-        &valid_review(),
-    )
-    .await
-    .unwrap();
+    let answer = post_valid_review(server.tls_addr, ca.der()).await;
     assert_eq!(answer.status, 200);
     assert_eq!(
         answer.json()["response"]["uid"],
@@ -63,30 +52,10 @@ async fn a_chain_is_served_to_a_client_trusting_only_the_root() {
     let chain = format!("{leaf_pem}{}", intermediate.cert.pem());
     let (cert, key) = write_pair(dir.path(), &chain, &key_pem);
     let server = TestServer::start(cert, key, None, Limits::default()).await;
-    let answer = post(
-        server.tls_addr,
-        client_config(root.der(), &[]),
-        "/validate",
-        &valid_review(),
-    )
-    .await
-    .unwrap();
+    let answer = post_valid_review(server.tls_addr, root.der()).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.serial, "4d");
     server.stop().await;
-}
-
-async fn assert_server_still_serves(server: &TestServer, ca: &Ca) {
-    let answer = post(
-        server.tls_addr,
-        client_config(ca.der(), &[]),
-        "/validate",
-        &valid_review(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(answer.status, 200);
-    assert_eq!(answer.json()["response"]["allowed"], true);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -341,3 +341,22 @@ pub async fn server_with_fresh_certs(dir: &Path, limits: Limits) -> (Ca, TestSer
     let server = TestServer::start(cert, key, None, limits).await;
     (ca, server)
 }
+
+/// An AdmissionReview (CREATE) of a valid one-application group.
+pub fn valid_review() -> Vec<u8> {
+    serde_json::to_vec(&create(group("bookinfo", vec![app("web", &[])]))).unwrap()
+}
+
+/// POSTs [`valid_review`] to `/validate` over TLS, trusting `root`.
+pub async fn post_valid_review(addr: SocketAddr, root: CertificateDer<'static>) -> HttpAnswer {
+    post(addr, client_config(root, &[]), "/validate", &valid_review())
+        .await
+        .unwrap()
+}
+
+/// The server still answers a valid review, allowing it.
+pub async fn assert_server_still_serves(server: &TestServer, ca: &Ca) {
+    let answer = post_valid_review(server.tls_addr, ca.der()).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json()["response"]["allowed"], true);
+}
