@@ -337,25 +337,32 @@ async fn pull_files(
     unpack(name, &tgz, &Limits::default()).unwrap()
 }
 
+fn user_credentials(username: &str, password: &str) -> Credentials {
+    Credentials {
+        username: Some(username.into()),
+        password: Some(password.into()),
+        ..Credentials::default()
+    }
+}
+
+/// A stager pushing into `staging_url` with `credentials`.
+fn stager_into(staging_url: String, credentials: Option<Credentials>) -> Stager {
+    Stager::new(StagerConfig {
+        staging_url,
+        staging_credentials: credentials,
+        ..StagerConfig::default()
+    })
+    .unwrap()
+}
+
 #[tokio::test]
 async fn registries_with_basic_auth_take_the_credentials_for_pull_and_push() {
     let env = Env::start().await;
     let private = orkestra_tests::registry::Registry::start_with_basic_auth("bob", "hunter2")
         .await
         .unwrap();
-    let creds = Credentials {
-        username: Some("bob".into()),
-        password: Some("hunter2".into()),
-        ..Credentials::default()
-    };
-    let push_into = |creds: Option<Credentials>| {
-        Stager::new(StagerConfig {
-            staging_url: private.oci_url("staging"),
-            staging_credentials: creds,
-            ..StagerConfig::default()
-        })
-        .unwrap()
-    };
+    let creds = user_credentials("bob", "hunter2");
+    let push_into = |creds: Option<Credentials>| stager_into(private.oci_url("staging"), creds);
     let hello = app("web", &env.repo.url, "hello", None);
 
     let anonymous = push_into(None).stage(&hello, None).await;
@@ -433,19 +440,8 @@ async fn registries_with_bearer_token_auth_are_answered_through_the_challenge() 
     let private = orkestra_tests::registry::Registry::start_with_token_auth("dave", "t0ken")
         .await
         .unwrap();
-    let creds = Credentials {
-        username: Some("dave".into()),
-        password: Some("t0ken".into()),
-        ..Credentials::default()
-    };
-    let push_into = |creds: Option<Credentials>| {
-        Stager::new(StagerConfig {
-            staging_url: private.oci_url("staging"),
-            staging_credentials: creds,
-            ..StagerConfig::default()
-        })
-        .unwrap()
-    };
+    let creds = user_credentials("dave", "t0ken");
+    let push_into = |creds: Option<Credentials>| stager_into(private.oci_url("staging"), creds);
     let shop = with_subcharts(app("shop", &env.repo.url, "bookinfo", None), &["sub-1"]);
 
     let anonymous = push_into(None).stage(&shop, None).await;
