@@ -246,11 +246,7 @@ async fn a_basic_auth_repository_needs_the_right_credentials() {
     };
     let env = Env::start_with(options, &standard_fixtures()).await;
     let app = app("web", &env.repo.url, "hello", None);
-    let creds = |password: &str| Credentials {
-        username: Some("alice".into()),
-        password: Some(password.into()),
-        ..Credentials::default()
-    };
+    let creds = |password: &str| user_credentials("alice", password);
 
     let anonymous = env.stage(&app, None).await;
     let error = staging_support::assert_failed(&anonymous, "unauthorized", "hello");
@@ -491,11 +487,7 @@ async fn absolute_download_urls_are_followed_without_sending_the_repository_pass
         env.repo_dir.path().join("hello-3.0.0.tgz"),
     )
     .unwrap();
-    let creds = Credentials {
-        username: Some("erin".into()),
-        password: Some("pw".into()),
-        ..Credentials::default()
-    };
+    let creds = user_credentials("erin", "pw");
 
     // Same host as the index: the credentials go along, and the archive is served.
     let same_host = env
