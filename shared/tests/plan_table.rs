@@ -30,6 +30,23 @@ fn forward(spec: &ApplicationGroupSpec) -> Plan {
     .unwrap()
 }
 
+/// The forward Workflow of an update from `last_good` to `next` (generation 7).
+fn update(next: &ApplicationGroupSpec, last_good: &ApplicationGroupSpec) -> Plan {
+    let none = Resolved::default();
+    plan::build(
+        "demo",
+        7,
+        next,
+        &none,
+        Direction::Update {
+            last_good,
+            last_good_resolved: &none,
+        },
+        &PlanConfig::default(),
+    )
+    .unwrap()
+}
+
 fn template<'w>(workflow: &'w Workflow, name: &str) -> &'w Template {
     workflow
         .spec
@@ -449,19 +466,7 @@ fn an_update_deletes_the_removed_applications_dependents_first_before_installing
     next.applications
         .retain(|a| a.name == "db" || a.name == "api");
     next.applications.push(app("web", "web", &["api"]));
-    let none = Resolved::default();
-    let plan = plan::build(
-        "demo",
-        9,
-        &next,
-        &none,
-        Direction::Update {
-            last_good: &last_good,
-            last_good_resolved: &none,
-        },
-        &PlanConfig::default(),
-    )
-    .unwrap();
+    let plan = update(&next, &last_good);
     assert_eq!(plan.workflow.metadata.name.as_deref(), Some("demo"));
     let labels = plan.workflow.metadata.labels.clone().unwrap();
     assert_eq!(labels[names::WORKFLOW_TYPE_LABEL], "forward");
@@ -495,19 +500,7 @@ fn an_update_that_removes_nothing_is_the_forward_plan() {
     let last_good = group(vec![app("db", "postgres", &[]), app("api", "api", &["db"])]);
     let mut next = last_good.clone();
     next.applications.push(app("web", "web", &["api"]));
-    let none = Resolved::default();
-    let update = plan::build(
-        "demo",
-        7,
-        &next,
-        &none,
-        Direction::Update {
-            last_good: &last_good,
-            last_good_resolved: &none,
-        },
-        &PlanConfig::default(),
-    )
-    .unwrap();
+    let update = update(&next, &last_good);
     assert_eq!(update, forward(&next));
 }
 
