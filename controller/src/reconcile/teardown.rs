@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use kube::runtime::controller::Action;
-use orkestra_shared::crd::ApplicationGroup;
+use orkestra_shared::crd::{ApplicationGroup, ApplicationGroupStatus};
 use orkestra_shared::names::condition;
 use orkestra_shared::plan::{self, Direction};
 
@@ -102,23 +102,8 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
         }
         if !phase.is_completed() {
             workflows::suspend_others(ctx, &workflows, "reverse").await?;
-            status::set_ready(
-                &mut status,
-                State::False,
-                condition::TERMINATING,
-                format!("reverse workflow {reverse_name} {}", phase.as_str()),
-                generation,
-            );
-            status::set(
-                &mut status,
-                condition::REVERSE_WORKFLOW_SUCCEEDED,
-                State::Unknown,
-                "Running",
-                "tearing down",
-                generation,
-            );
-            status::write(ctx, group, &status).await?;
-            return Ok(Teardown::Wait(Action::requeue(WAIT)));
+            let message = format!("reverse workflow {reverse_name} {}", phase.as_str());
+            return tearing_down(ctx, group, status, message, generation).await;
         }
     } else if status::get(&status, condition::READY)
         .is_some_and(|c| c.reason == condition::TERMINATING)
@@ -164,11 +149,23 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
         )
         .await;
     }
+    let message = format!("reverse workflow {reverse_name} submitted");
+    tearing_down(ctx, group, status, message, generation).await
+}
+
+/// Writes that the reverse Workflow is running (`message` says how far) and waits for it.
+async fn tearing_down(
+    ctx: &Context,
+    group: &ApplicationGroup,
+    mut status: ApplicationGroupStatus,
+    message: String,
+    generation: i64,
+) -> Result<Teardown, Error> {
     status::set_ready(
         &mut status,
         State::False,
         condition::TERMINATING,
-        format!("reverse workflow {reverse_name} submitted"),
+        message,
         generation,
     );
     status::set(
