@@ -645,6 +645,48 @@ async fn a_restarted_controller_continues_without_submitting_twice() {
     assert_eq!(submissions(&env, &group, &second).await, 1);
 }
 
+/// A group deleted while no controller ran (its finalizer removed by hand) leaves its Workflow:
+/// this cluster has no garbage collector, and a real one may lag. A new group of the same name
+/// must not take that Workflow, finished or not, as its own: it replaces it.
+#[tokio::test]
+async fn a_workflow_left_by_a_deleted_group_of_the_same_name_is_replaced() {
+    let env = Env::new("rc-same-name").await;
+    let mut first = env.controller("a");
+    let group = env
+        .create_group("same", vec![env.app("base", "hello", "1.0.0", &[])])
+        .await;
+    let left = env.wait_workflow(&group, Some(1), &first).await;
+    first.kill();
+    env.set_phase(&group, "Succeeded", "").await;
+    let no_finalizers = serde_json::json!({"metadata": {"finalizers": null}});
+    env.groups()
+        .patch(
+            &group,
+            &Default::default(),
+            &kube::api::Patch::Merge(&no_finalizers),
+        )
+        .await
+        .unwrap();
+    env.delete_group(&group).await;
+
+    let second = env.controller("b");
+    env.wait_gone(&group, &second).await;
+    env.create_group_named(group.clone(), vec![env.app("base", "hello", "1.0.0", &[])])
+        .await;
+    let uid = env.group(&group).await.unwrap().metadata.uid.unwrap();
+    let ours = wait_for("the left Workflow to be replaced", &second, || async {
+        let wf = env.workflows().get_opt(&group).await.unwrap()?;
+        let owners = wf.metadata.owner_references.clone().unwrap_or_default();
+        owners.iter().any(|o| o.uid == uid).then_some(wf)
+    })
+    .await;
+    assert_ne!(ours.metadata.uid, left.metadata.uid);
+    let progressing = env
+        .wait_ready(&group, "False", "Progressing", &second)
+        .await;
+    assert_eq!(progressing.status.unwrap().last_succeeded_generation, 0);
+}
+
 /// Scenario 8: two replicas → exactly one acts (the Lease holder); killed, the other takes over.
 #[tokio::test]
 async fn of_two_replicas_one_acts_and_the_other_takes_over_when_it_dies() {

@@ -48,7 +48,10 @@ async fn load_groups_created_at_once() {
     // CRD's schema is large) and the registry has served a push. The measured groups' charts are
     // still fetched and pushed during the run: this run's staging repository is new.
     let warm_up = env
-        .create_group("warm-up", vec![env.app("umbrella", "bookinfo", "1.0.0", &[])])
+        .create_group(
+            "warm-up",
+            vec![env.app("umbrella", "bookinfo", "1.0.0", &[])],
+        )
         .await;
     env.wait_workflow(&warm_up, Some(1), &ctl).await;
 

@@ -48,6 +48,12 @@ pub enum Error {
     #[error("Workflow {0} of an older generation is still being deleted")]
     WorkflowTerminating(String),
 
+    /// A Workflow that Orkestra did not create for this group has the name its Workflow needs.
+    #[error(
+        "Workflow {0} exists and was not created by Orkestra for this group: delete or rename it"
+    )]
+    WorkflowNameTaken(String),
+
     /// An object could not be encoded (not expected to happen).
     #[error("cannot encode {what}: {source}")]
     Encode {
@@ -71,7 +77,7 @@ impl Error {
     }
 
     /// A short, bounded label: kube, conflict, staging_transient, chart_pull, plan,
-    /// last_good_spec, workflow_terminating, encode, finalizer.
+    /// last_good_spec, workflow_terminating, workflow_name_taken, encode, finalizer.
     pub fn category(&self) -> &'static str {
         match self {
             Self::Kube {
@@ -88,6 +94,7 @@ impl Error {
             Self::Plan { .. } => "plan",
             Self::LastGoodSpec(_) => "last_good_spec",
             Self::WorkflowTerminating(_) => "workflow_terminating",
+            Self::WorkflowNameTaken(_) => "workflow_name_taken",
             Self::Encode { .. } => "encode",
             Self::Finalizer(inner) => match inner.as_ref() {
                 kube::runtime::finalizer::Error::ApplyFailed(e)
@@ -111,6 +118,7 @@ impl Error {
 /// - kube: the API server may be briefly unavailable or throttling;
 /// - staging_transient: a repository or registry outage, give it time;
 /// - chart_pull: only a new chart version or a spec change helps (the latter triggers at once);
+/// - workflow_name_taken: someone must delete a Workflow that is not ours (no event tells us);
 /// - plan / last_good_spec / encode: only a spec change helps, which triggers anyway.
 fn backoff_bounds(category: &str) -> (Duration, Duration) {
     let s = Duration::from_secs;
@@ -118,7 +126,7 @@ fn backoff_bounds(category: &str) -> (Duration, Duration) {
         "conflict" | "workflow_terminating" => (s(1), s(10)),
         "kube" | "finalizer" => (s(2), s(60)),
         "staging_transient" => (s(10), s(300)),
-        "chart_pull" => (s(60), s(600)),
+        "chart_pull" | "workflow_name_taken" => (s(60), s(600)),
         _ => (s(300), s(1800)),
     }
 }

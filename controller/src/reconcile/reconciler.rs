@@ -264,13 +264,12 @@ async fn apply(
     ctx: &Context,
     known_workflows: Option<workflows::GroupWorkflows>,
 ) -> Result<Action, Error> {
-    let name = group.metadata.name.as_deref().unwrap_or_default();
     let generation = group.metadata.generation.unwrap_or(1);
     let spec = rollout::defaulted(&group.spec);
     let previous = group.status.clone().unwrap_or_default();
     let workflows = match known_workflows {
         Some(known) => known,
-        None => workflows::list(ctx, name).await?,
+        None => workflows::list(ctx, group).await?,
     };
 
     let outcome = if workflows.of_generation("forward", generation).is_some() {

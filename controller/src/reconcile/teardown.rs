@@ -39,7 +39,7 @@ pub enum Teardown {
 pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardown, Error> {
     let name = group.metadata.name.as_deref().unwrap_or_default();
     let generation = group.metadata.generation.unwrap_or(1);
-    let workflows = workflows::list(ctx, name).await?;
+    let workflows = workflows::list(ctx, group).await?;
     if workflows.forward.is_none() {
         return Ok(Teardown::Done(
             "no forward workflow was ever submitted: nothing to tear down".into(),

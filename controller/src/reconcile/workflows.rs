@@ -4,6 +4,8 @@
 //! Each direction has one fixed name (`<group>`, `<group>-reverse`, `<group>-rollback`), so a
 //! Workflow can never run twice: before creating one, the existing object's GENERATION_LABEL says
 //! whether this generation was already submitted (e.g. by a replica that died right after).
+//! Only a Workflow owned by the group (its uid in the owner references) counts as the group's: one
+//! left by a deleted group of the same name is neither observed nor kept, but replaced.
 
 use kube::Resource as _;
 use kube::api::{
@@ -140,15 +142,16 @@ fn api(ctx: &Context) -> Api<DynamicObject> {
 }
 
 /// Reads the group's Workflows from the API server (not a cache: the decision to create one must
-/// see the latest state).
-pub async fn list(ctx: &Context, group: &str) -> Result<GroupWorkflows, Error> {
+/// see the latest state). Workflows with the group's names that another object owns are left out.
+pub async fn list(ctx: &Context, owner: &ApplicationGroup) -> Result<GroupWorkflows, Error> {
+    let group = owner.metadata.name.as_deref().unwrap_or_default();
     let selector = format!("{OWNER_LABEL}={}", plan::owner_label_value(group));
     let list = api(ctx)
         .list(&ListParams::default().labels(&selector))
         .await
         .map_err(Error::kube(format!("listing the Workflows of {group}")))?;
     let mut out = GroupWorkflows::default();
-    for workflow in list.items {
+    for workflow in list.items.into_iter().filter(|w| owned_by(w, owner)) {
         let name = workflow.metadata.name.as_deref().unwrap_or_default();
         let direction = workflow
             .metadata
@@ -171,6 +174,19 @@ pub async fn list(ctx: &Context, group: &str) -> Result<GroupWorkflows, Error> {
         }
     }
     Ok(out)
+}
+
+/// Whether `owner` (this very object, by uid) owns `workflow`.
+fn owned_by(workflow: &DynamicObject, owner: &ApplicationGroup) -> bool {
+    let Some(uid) = owner.metadata.uid.as_deref() else {
+        return true;
+    };
+    workflow
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|reference| reference.uid == uid)
 }
 
 /// What [`submit`] did.
@@ -231,7 +247,9 @@ pub async fn submit(
     match api.create(&PostParams::default(), &object).await {
         Ok(_) => Ok(Submitted::Created),
         // Another writer (an old replica) created it meanwhile: look again on the next reconcile.
+        // Or it is not ours at all (left by a deleted group of the same name): it goes first.
         Err(kube::Error::Api(status)) if status.code == 409 => {
+            delete_if_foreign(&api, &name, group).await?;
             Err(Error::WorkflowTerminating(name))
         }
         Err(source) => Err(Error::Kube {
@@ -239,6 +257,42 @@ pub async fn submit(
             source,
         }),
     }
+}
+
+/// When the Workflow `name` is not `group`'s: deletes it if Orkestra made it for a former group of
+/// the same name (its owner label), and refuses to touch it otherwise.
+async fn delete_if_foreign(
+    api: &Api<DynamicObject>,
+    name: &str,
+    group: &ApplicationGroup,
+) -> Result<(), Error> {
+    let existing = api
+        .get_opt(name)
+        .await
+        .map_err(Error::kube(format!("reading the Workflow {name}")))?;
+    let Some(foreign) = existing.filter(|w| !owned_by(w, group)) else {
+        return Ok(());
+    };
+    let group_name = group.metadata.name.as_deref().unwrap_or_default();
+    let made_for_this_name = foreign
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(OWNER_LABEL))
+        == Some(&plan::owner_label_value(group_name));
+    if !made_for_this_name {
+        return Err(Error::WorkflowNameTaken(name.to_owned()));
+    }
+    tracing::info!(
+        workflow = name,
+        "deleting the Workflow a deleted group of the same name left"
+    );
+    api.delete(name, &DeleteParams::background())
+        .await
+        .map_err(Error::kube(format!(
+            "deleting the left-over Workflow {name}"
+        )))?;
+    Ok(())
 }
 
 /// Suspends `workflow` unless it ended or is suspended already. Returns whether it patched.

@@ -160,7 +160,12 @@ impl Env {
 
     /// Creates a group of this run with `applications`.
     pub async fn create_group(&self, prefix: &str, applications: Vec<Value>) -> String {
-        let name = unique_name(prefix);
+        self.create_group_named(unique_name(prefix), applications)
+            .await
+    }
+
+    /// Creates the group `name` of this run with `applications`.
+    pub async fn create_group_named(&self, name: String, applications: Vec<Value>) -> String {
         let group: ApplicationGroup = serde_json::from_value(json!({
             "apiVersion": "orkestra.azure.microsoft.com/v1alpha1",
             "kind": "ApplicationGroup",
