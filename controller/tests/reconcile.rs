@@ -225,6 +225,14 @@ async fn ready_waits_for_every_helm_release_and_shows_a_release_failing_later() 
         ),
         ("False", "UpgradeFailed", "pre-upgrade hook failed")
     );
+    // Ready fell from True without a new generation: a Warning, not a Normal event.
+    wait_for("a Warning event for the degraded group", &ctl, || async {
+        env.warnings(&group)
+            .await
+            .contains(&"Progressing".to_owned())
+            .then_some(())
+    })
+    .await;
 }
 
 /// A subchart the umbrella chart aliases (`pair` bundles `cache` as `memo`), listed by its chart

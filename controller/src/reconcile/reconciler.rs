@@ -318,9 +318,13 @@ async fn finish(
         && !first_progress
         && let Some(ready) = status::get(&status, orkestra_shared::names::condition::READY)
     {
-        // Failures have their own, more specific events; this one says where Ready stands.
+        // Failures have their own, more specific events; this one says where Ready stands. It
+        // warns on a failure, and on a fall from True within a generation (a release that
+        // stopped being ready), which is Progressing but no rollout.
+        let fell = before.as_ref().is_some_and(|(status, _)| status == "True")
+            && previous.observed_generation == status.observed_generation;
         let warning = ready.status == "False"
-            && ready.reason != orkestra_shared::names::condition::PROGRESSING;
+            && (fell || ready.reason != orkestra_shared::names::condition::PROGRESSING);
         events::publish(
             ctx,
             group,

@@ -408,6 +408,24 @@ impl Env {
 
     /// Events about a group (as `kubectl describe` lists them): (reason, note).
     pub async fn events(&self, group: &str) -> Vec<(String, String)> {
+        self.events_about(group)
+            .await
+            .into_iter()
+            .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+            .collect()
+    }
+
+    /// The reasons of the Warning events about a group.
+    pub async fn warnings(&self, group: &str) -> Vec<String> {
+        self.events_about(group)
+            .await
+            .into_iter()
+            .filter(|e| e.type_.as_deref() == Some("Warning"))
+            .map(|e| e.reason.unwrap_or_default())
+            .collect()
+    }
+
+    async fn events_about(&self, group: &str) -> Vec<Event> {
         let events = Api::<Event>::namespaced(self.client.clone(), "default")
             .list(&ListParams::default())
             .await
@@ -416,7 +434,6 @@ impl Env {
             .items
             .into_iter()
             .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(group))
-            .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
             .collect()
     }
 
