@@ -87,13 +87,17 @@ pub fn message(workflow: &DynamicObject) -> Option<&str> {
 
 /// The group generation a Workflow was planned from.
 pub fn generation(workflow: &DynamicObject) -> Option<i64> {
+    label(workflow, GENERATION_LABEL)?.parse().ok()
+}
+
+/// The value of one of the Workflow's labels.
+fn label<'a>(workflow: &'a DynamicObject, key: &str) -> Option<&'a str> {
     workflow
         .metadata
         .labels
         .as_ref()?
-        .get(GENERATION_LABEL)?
-        .parse()
-        .ok()
+        .get(key)
+        .map(String::as_str)
 }
 
 /// Whether `spec.suspend` is set.
@@ -153,12 +157,7 @@ pub async fn list(ctx: &Context, owner: &ApplicationGroup) -> Result<GroupWorkfl
     let mut out = GroupWorkflows::default();
     for workflow in list.items.into_iter().filter(|w| owned_by(w, owner)) {
         let name = workflow.metadata.name.as_deref().unwrap_or_default();
-        let direction = workflow
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(WORKFLOW_TYPE_LABEL))
-            .map(String::as_str);
+        let direction = label(&workflow, WORKFLOW_TYPE_LABEL);
         // NB: match on the fixed name too: a long group name's owner label is a hash and could,
         // in theory, be shared.
         for (label, slot) in [
@@ -274,12 +273,8 @@ async fn delete_if_foreign(
         return Ok(());
     };
     let group_name = group.metadata.name.as_deref().unwrap_or_default();
-    let made_for_this_name = foreign
-        .metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(OWNER_LABEL))
-        == Some(&plan::owner_label_value(group_name));
+    let made_for_this_name =
+        label(&foreign, OWNER_LABEL) == Some(plan::owner_label_value(group_name).as_str());
     if !made_for_this_name {
         return Err(Error::WorkflowNameTaken(name.to_owned()));
     }
