@@ -35,17 +35,32 @@ fn groups(workflow: &Workflow) -> Vec<Group<'_>> {
         .collect()
 }
 
+/// The arrows between application boxes: (the box waited for, the box that waits), by index.
+fn group_edges<'a>(groups: &'a [Group<'a>]) -> impl Iterator<Item = (usize, usize)> + 'a {
+    let index: HashMap<&str, usize> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.task.name.as_str(), i))
+        .collect();
+    groups.iter().enumerate().flat_map(move |(i, group)| {
+        let dependencies: Vec<usize> = group
+            .task
+            .dependencies
+            .iter()
+            .filter_map(|d| index.get(d.as_str()).copied())
+            .collect();
+        dependencies
+            .into_iter()
+            .map(move |dependency| (dependency, i))
+    })
+}
+
 /// A `dot` digraph; render with `dot -Tsvg`.
 pub fn dot(workflow: &Workflow) -> String {
     let groups = groups(workflow);
     let name = workflow.metadata.name.as_deref().unwrap_or_default();
     let mut out =
         format!("digraph {name:?} {{\n  compound=true;\n  rankdir=LR;\n  node [shape=box];\n");
-    let index: HashMap<&str, usize> = groups
-        .iter()
-        .enumerate()
-        .map(|(i, g)| (g.task.name.as_str(), i))
-        .collect();
     for (i, group) in groups.iter().enumerate() {
         let _ = writeln!(
             out,
@@ -71,18 +86,11 @@ pub fn dot(workflow: &Workflow) -> String {
         }
         out.push_str("  }\n");
     }
-    for (i, group) in groups.iter().enumerate() {
-        for dependency in group
-            .task
-            .dependencies
-            .iter()
-            .filter_map(|d| index.get(d.as_str()))
-        {
-            let _ = writeln!(
-                out,
-                "  g{dependency}_anchor -> g{i}_anchor [ltail=cluster_{dependency}, lhead=cluster_{i}];"
-            );
-        }
+    for (dependency, i) in group_edges(&groups) {
+        let _ = writeln!(
+            out,
+            "  g{dependency}_anchor -> g{i}_anchor [ltail=cluster_{dependency}, lhead=cluster_{i}];"
+        );
     }
     out.push_str("}\n");
     out
@@ -92,11 +100,6 @@ pub fn dot(workflow: &Workflow) -> String {
 pub fn mermaid(workflow: &Workflow) -> String {
     let groups = groups(workflow);
     let mut out = String::from("flowchart LR\n");
-    let index: HashMap<&str, usize> = groups
-        .iter()
-        .enumerate()
-        .map(|(i, g)| (g.task.name.as_str(), i))
-        .collect();
     for (i, group) in groups.iter().enumerate() {
         let _ = writeln!(out, "  subgraph g{i}[\"{}\"]", group.task.name);
         let ids: HashMap<&str, usize> = group
@@ -115,15 +118,8 @@ pub fn mermaid(workflow: &Workflow) -> String {
         }
         out.push_str("  end\n");
     }
-    for (i, group) in groups.iter().enumerate() {
-        for dependency in group
-            .task
-            .dependencies
-            .iter()
-            .filter_map(|d| index.get(d.as_str()))
-        {
-            let _ = writeln!(out, "  g{dependency} --> g{i}");
-        }
+    for (dependency, i) in group_edges(&groups) {
+        let _ = writeln!(out, "  g{dependency} --> g{i}");
     }
     out
 }
