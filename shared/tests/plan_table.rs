@@ -182,6 +182,18 @@ fn bookinfo_plans_to_the_documented_shape() {
         .clone()
         .unwrap();
     assert_eq!(custom.image, "example.com/smoke:1");
+    let leaf_flags = |extra: &[&str]| -> Vec<String> {
+        ["action", "helmrelease", "timeout"]
+            .iter()
+            .chain(extra)
+            .flat_map(|p| [format!("--{p}"), format!("{{{{inputs.parameters.{p}}}}}")])
+            .collect()
+    };
+    assert!(custom.command.is_empty(), "the image's own entrypoint runs");
+    assert_eq!(custom.args, leaf_flags(&["params"]));
+    let keptn = template(workflow, "keptn").container.clone().unwrap();
+    assert_eq!(keptn.args[..3], s(&["executor", "--type", "keptn"])[..]);
+    assert_eq!(keptn.args[3..], leaf_flags(&["params"])[..]);
     let quality = &template(workflow, "executors-bookinfo").tasks()[2];
     assert_eq!(quality.argument("params"), Some(r#"{"check":"quality"}"#));
     assert_eq!(plan.helm_releases.len(), 6);

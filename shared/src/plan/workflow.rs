@@ -384,21 +384,7 @@ impl<'c> Builder<'c> {
                     .template_names
                     .allocate(&["custom", &app.name, &executor.name], &key);
                 check_argo_name("template", &name)?;
-                customs.push(Template {
-                    name: name.clone(),
-                    inputs: Some(Inputs::named(&[
-                        "helmrelease",
-                        "timeout",
-                        "action",
-                        "params",
-                    ])),
-                    dag: None,
-                    container: Some(Container {
-                        image,
-                        command: Vec::new(),
-                        args: leaf_args(&["params"]),
-                    }),
-                });
+                customs.push(leaf(name.clone(), image, Vec::new(), Vec::new(), true));
                 Ok(ExecutorCall {
                     template: name,
                     params: Some(params()),
@@ -421,40 +407,16 @@ impl<'c> Builder<'c> {
             ..Default::default()
         });
         templates.extend(self.templates);
-        let mut executor_args = vec!["executor".to_owned()];
-        executor_args.extend(leaf_args(&[]));
-        templates.push(Template {
-            name: HELMRELEASE.into(),
-            inputs: Some(Inputs::named(&["helmrelease", "timeout", "action"])),
-            dag: None,
-            container: Some(Container {
-                image: image.clone(),
-                command: command.clone(),
-                args: executor_args,
-            }),
-        });
+        templates.push(leaf(
+            HELMRELEASE.into(),
+            image.clone(),
+            command.clone(),
+            vec!["executor".to_owned()],
+            false,
+        ));
         if self.uses_keptn {
-            let mut args = vec![
-                "executor".to_owned(),
-                "--type".to_owned(),
-                "keptn".to_owned(),
-            ];
-            args.extend(leaf_args(&["params"]));
-            templates.push(Template {
-                name: KEPTN.into(),
-                inputs: Some(Inputs::named(&[
-                    "helmrelease",
-                    "timeout",
-                    "action",
-                    "params",
-                ])),
-                dag: None,
-                container: Some(Container {
-                    image,
-                    command,
-                    args,
-                }),
-            });
+            let args = ["executor", "--type", "keptn"].map(str::to_owned).to_vec();
+            templates.push(leaf(KEPTN.into(), image, command, args, true));
         }
         let spec = WorkflowSpec {
             entrypoint: ENTRY.into(),
@@ -481,6 +443,33 @@ fn leaf_args(extra: &[&str]) -> Vec<String> {
         .chain(extra)
         .flat_map(|p| [format!("--{p}"), format!("{{{{inputs.parameters.{p}}}}}")])
         .collect()
+}
+
+/// A leaf template: a container that runs one step with the task's HelmRelease, timeout and action,
+/// and `params` when `with_params`. `args` go before the parameters' flags.
+fn leaf(
+    name: String,
+    image: String,
+    command: Vec<String>,
+    mut args: Vec<String>,
+    with_params: bool,
+) -> Template {
+    let extra: &[&str] = if with_params { &["params"] } else { &[] };
+    let inputs: Vec<&str> = ["helmrelease", "timeout", "action"]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    args.extend(leaf_args(extra));
+    Template {
+        name,
+        inputs: Some(Inputs::named(&inputs)),
+        dag: None,
+        container: Some(Container {
+            image,
+            command,
+            args,
+        }),
+    }
 }
 
 /// The nodes `name`'s task waits for: its dependencies to install, its dependents to delete.
