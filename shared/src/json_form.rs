@@ -29,7 +29,7 @@ pub(crate) fn objects<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 /// An optional ObjectReference, refusing fields it does not have (k8s-openapi's reader skips them).
 pub(crate) fn object_reference<'de, D: Deserializer<'de>>(
     deserializer: D,
-) -> Result<Option<ObjectReference>, D::Error> {
+) -> Result<Option<Box<ObjectReference>>, D::Error> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase", deny_unknown_fields)]
     struct Strict {
@@ -42,14 +42,16 @@ pub(crate) fn object_reference<'de, D: Deserializer<'de>>(
         uid: Option<String>,
     }
     let strict: Option<Strict> = deserializer.deserialize_option(OptionalObject(PhantomData))?;
-    Ok(strict.map(|r| ObjectReference {
-        api_version: r.api_version,
-        field_path: r.field_path,
-        kind: r.kind,
-        name: r.name,
-        namespace: r.namespace,
-        resource_version: r.resource_version,
-        uid: r.uid,
+    Ok(strict.map(|r| {
+        Box::new(ObjectReference {
+            api_version: r.api_version,
+            field_path: r.field_path,
+            kind: r.kind,
+            name: r.name,
+            namespace: r.namespace,
+            resource_version: r.resource_version,
+            uid: r.uid,
+        })
     }))
 }
 
