@@ -516,6 +516,65 @@ async fn a_failed_upgrade_rolls_back_to_the_last_successful_spec() {
     assert_eq!(base.data["spec"]["chart"]["spec"]["version"], "1.0.0");
 }
 
+/// The last successful spec is recorded as it was deployed, each version range pinned to the
+/// version it resolved to: a rollback restores the chart that ran, even once a newer one in the
+/// range was published (and deployed by the failed update).
+#[tokio::test]
+async fn a_rollback_restores_the_version_that_ran_not_a_newer_one_in_its_range() {
+    use orkestra_tests::chart_repo::{ChartRepo, RepoOptions};
+    use orkestra_tests::charts::{Published, plain, write_repo};
+    let env = Env::new("rc-pinned").await;
+    let ctl = env.controller("a");
+    let charts = tempfile::tempdir().unwrap();
+    let publish = |versions: &[&str]| {
+        let published: Vec<Published> = versions
+            .iter()
+            .map(|v| Published::from(&plain("tool", v)))
+            .collect();
+        write_repo(charts.path(), &published).unwrap();
+    };
+    publish(&["1.0.0"]);
+    let repo = ChartRepo::start(charts.path(), RepoOptions::default())
+        .await
+        .unwrap();
+    let mut tool = env.app("tool", "tool", "^1.0", &[]);
+    tool["spec"]["chart"]["url"] = repo.url.clone().into();
+    let group = env.deployed_group("pinned", vec![tool.clone()], &ctl).await;
+    let annotations = env
+        .group(&group)
+        .await
+        .unwrap()
+        .metadata
+        .annotations
+        .unwrap();
+    let recorded: orkestra_shared::crd::ApplicationGroupSpec =
+        serde_json::from_str(&annotations[LAST_SUCCESSFUL_ANNOTATION]).unwrap();
+    assert_eq!(
+        recorded.applications[0].spec.chart.version.as_deref(),
+        Some("1.0.0")
+    );
+
+    publish(&["1.0.0", "1.1.0"]);
+    env.update_applications(
+        &group,
+        vec![tool, env.app("extra", "hello", "1.0.0", &["tool"])],
+    )
+    .await;
+    let update = env.wait_workflow(&group, Some(2), &ctl).await;
+    assert_eq!(
+        task_release(&update, "tool")["spec"]["chart"]["spec"]["version"],
+        "1.1.0"
+    );
+    env.set_phase(&group, "Failed", "child 'tool' failed").await;
+    let rollback = env
+        .wait_workflow(&format!("{group}-rollback"), Some(2), &ctl)
+        .await;
+    assert_eq!(
+        task_release(&rollback, "tool")["spec"]["chart"]["spec"]["version"],
+        "1.0.0"
+    );
+}
+
 /// Scenario 5: a failure on first install (no successful spec to go back to) → reverse Workflow.
 /// Deleting the group afterwards does not run that teardown again: the finalizer is released
 /// with the finished reverse Workflow left as it was.

@@ -48,7 +48,7 @@ pub async fn forward(
         Phase::Succeeded => {
             if status.last_succeeded_generation != generation {
                 // Annotation first: a status claiming success always has its spec recorded.
-                status::record_last_good(ctx, group).await?;
+                status::record_last_good(ctx, group, &status.applications).await?;
                 status.last_succeeded_generation = generation;
                 events::publish(
                     ctx,

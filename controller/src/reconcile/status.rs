@@ -3,7 +3,9 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, Patch, PatchParams};
-use orkestra_shared::crd::{ApplicationGroup, ApplicationGroupStatus};
+use orkestra_shared::crd::{
+    ApplicationGroup, ApplicationGroupSpec, ApplicationGroupStatus, ApplicationStatus,
+};
 use orkestra_shared::names::{LAST_SUCCESSFUL_ANNOTATION, condition};
 use serde_json::json;
 
@@ -124,13 +126,19 @@ pub async fn write(
     Ok(())
 }
 
-/// Stores the group's spec as the last successful one (JSON, as Azure Orkestra does).
-pub async fn record_last_good(ctx: &Context, group: &ApplicationGroup) -> Result<(), Error> {
+/// Stores the group's spec as the last successful one (JSON, as Azure Orkestra does), with each
+/// chart version pinned to the one `deployed` records (see [`pinned`]).
+pub async fn record_last_good(
+    ctx: &Context,
+    group: &ApplicationGroup,
+    deployed: &[ApplicationStatus],
+) -> Result<(), Error> {
     let name = group.metadata.name.as_deref().unwrap_or_default();
-    let spec = serde_json::to_string(&group.spec).map_err(|source| Error::Encode {
-        what: "spec",
-        source,
-    })?;
+    let spec =
+        serde_json::to_string(&pinned(&group.spec, deployed)).map_err(|source| Error::Encode {
+            what: "spec",
+            source,
+        })?;
     if group
         .metadata
         .annotations
@@ -149,6 +157,22 @@ pub async fn record_last_good(ctx: &Context, group: &ApplicationGroup) -> Result
         )))?;
     ctx.note_written(&written);
     Ok(())
+}
+
+/// `spec` with every chart version that staging resolved (`deployed`) in place of the spec's own:
+/// a range such as `^1.0` would otherwise resolve anew when a rollback stages the spec again, to a
+/// newer chart than the one that ran, if one was published since.
+fn pinned(spec: &ApplicationGroupSpec, deployed: &[ApplicationStatus]) -> ApplicationGroupSpec {
+    let mut spec = spec.clone();
+    for app in &mut spec.applications {
+        if let Some(resolved) = deployed
+            .iter()
+            .find(|d| d.name == app.name && !d.chart.version.is_empty())
+        {
+            app.spec.chart.version = Some(resolved.chart.version.clone());
+        }
+    }
+    spec
 }
 
 #[cfg(test)]
