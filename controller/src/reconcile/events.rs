@@ -1,8 +1,9 @@
 //! Kubernetes Events (events.k8s.io) for a group's transitions. Best effort and off the
 //! reconcile's path: each is sent by a task of its own (an Event is one API call; waiting for
 //! three of them per submission halved the controller's throughput under load), at most
-//! [`EVENTS_IN_FLIGHT`] at a time, and a failed Event is logged, never fails the reconcile. Groups are cluster-scoped, so their Events land in the
-//! `default` namespace (kube's Recorder), as `kubectl describe ag NAME` expects.
+//! [`EVENTS_IN_FLIGHT`] at a time, and a failed Event is logged, never fails the reconcile.
+//! Groups are cluster-scoped, so their Events land in the `default` namespace (kube's Recorder),
+//! as `kubectl describe ag NAME` expects.
 
 use kube::Resource as _;
 use kube::runtime::events::{Event, EventType};

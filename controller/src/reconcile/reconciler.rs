@@ -1,9 +1,8 @@
 //! The reconcile function, the error policy, and the Controller that runs them.
 
+use std::hash::{Hash as _, Hasher as _};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use std::hash::{Hash as _, Hasher as _};
 
 use futures::StreamExt as _;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
@@ -212,8 +211,8 @@ async fn reconcile_inner(
     }
     let group = add_finalizer(&api, &group, ctx).await?;
     // NB: every path adds the finalizer before it creates a Workflow, so a group that had none
-    // has no Workflow of ours: one LIST fewer per new group. (Should one exist anyway, e.g. left
-    // by a deleted group of the same name, creating ours conflicts and the retry lists.)
+    // has no Workflow of ours: one LIST fewer per new group. (One left by a deleted group of the
+    // same name makes creating ours conflict: `workflows::submit` deletes it, and the retry goes on.)
     apply(&group, ctx, Some(workflows::GroupWorkflows::default())).await
 }
 

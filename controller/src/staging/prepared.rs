@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
 
 use super::chart::Chart;
+use super::split::{Split, SplitSubchart};
 use super::target::{ChartToPush, PushedChart};
 
 /// Most prepared archives kept.
@@ -28,24 +29,13 @@ pub const MAX_ARCHIVE_BYTES: usize = 1024 * 1024;
 /// How long a successful push is trusted without asking the staging repository again.
 pub const PUSH_TRUST: Duration = Duration::from_secs(60);
 
-/// One split subchart of a prepared archive.
-#[derive(Debug, Clone)]
-pub struct PreparedSubchart {
-    /// Its name in `spec.subcharts`.
-    pub subchart: String,
-    /// Its values key in the parent (alias or name).
-    pub key: String,
-    /// The standalone chart (only the files the schema check reads).
-    pub chart: Chart,
-}
-
 /// A prepared archive.
 #[derive(Debug)]
 pub struct Prepared {
     /// The parent with the split subcharts disabled (only the files the schema check reads).
     pub parent: Chart,
-    /// The split subcharts, in the order listed.
-    pub subcharts: Vec<PreparedSubchart>,
+    /// The split subcharts, in the order listed (charts: only the files the schema check reads).
+    pub subcharts: Vec<SplitSubchart>,
     /// The packages to push: subcharts first, then the parent.
     pub charts: Vec<ChartToPush>,
     /// The last successful push and when it happened. NB: held across the push, so that
@@ -55,13 +45,14 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Keeps of `parent` and `subcharts` what the schema check needs.
-    pub fn new(parent: &Chart, subcharts: Vec<PreparedSubchart>, charts: Vec<ChartToPush>) -> Self {
+    /// Keeps of `split` what the schema check needs, and the packages `charts` made of it.
+    pub fn new(split: Split, charts: Vec<ChartToPush>) -> Self {
         Self {
-            parent: lean(parent),
-            subcharts: subcharts
+            parent: lean(&split.parent),
+            subcharts: split
+                .subcharts
                 .into_iter()
-                .map(|s| PreparedSubchart {
+                .map(|s| SplitSubchart {
                     chart: lean(&s.chart),
                     ..s
                 })
@@ -183,6 +174,18 @@ mod tests {
         }
     }
 
+    /// The entry for archive `sha256` of `size` bytes with `subcharts`, prepared when missing.
+    async fn entry(
+        kept: &PreparedCharts,
+        sha256: &str,
+        size: usize,
+        subcharts: &[String],
+    ) -> Arc<Prepared> {
+        kept.get_or_prepare(sha256, size, subcharts, || Ok::<_, &str>(prepared()))
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn an_archive_is_prepared_once_and_failures_are_not_kept() {
         let kept = PreparedCharts::default();
@@ -196,16 +199,10 @@ mod tests {
             })
             .await
             .unwrap();
-        let second = kept
-            .get_or_prepare("abc", 10, &[], || Ok::<_, &str>(prepared()))
-            .await
-            .unwrap();
+        let second = entry(&kept, "abc", 10, &[]).await;
         assert!(Arc::ptr_eq(&first, &second));
         assert_eq!(calls, 1);
-        let other = kept
-            .get_or_prepare("abc", 10, &["sub".to_owned()], || Ok::<_, &str>(prepared()))
-            .await
-            .unwrap();
+        let other = entry(&kept, "abc", 10, &["sub".to_owned()]).await;
         assert!(
             !Arc::ptr_eq(&first, &other),
             "another subchart list is another entry"
@@ -215,29 +212,15 @@ mod tests {
     #[tokio::test]
     async fn entries_are_bounded_and_large_archives_not_kept() {
         let kept = PreparedCharts::default();
-        let first = kept
-            .get_or_prepare("0", 10, &[], || Ok::<_, &str>(prepared()))
-            .await
-            .unwrap();
+        let first = entry(&kept, "0", 10, &[]).await;
         for i in 1..=MAX_ENTRIES {
-            kept.get_or_prepare(&i.to_string(), 10, &[], || Ok::<_, &str>(prepared()))
-                .await
-                .unwrap();
+            entry(&kept, &i.to_string(), 10, &[]).await;
         }
-        let again = kept
-            .get_or_prepare("0", 10, &[], || Ok::<_, &str>(prepared()))
-            .await
-            .unwrap();
+        let again = entry(&kept, "0", 10, &[]).await;
         assert!(!Arc::ptr_eq(&first, &again), "the oldest entry was dropped");
         let big = MAX_ARCHIVE_BYTES + 1;
-        let a = kept
-            .get_or_prepare("big", big, &[], || Ok::<_, &str>(prepared()))
-            .await
-            .unwrap();
-        let b = kept
-            .get_or_prepare("big", big, &[], || Ok::<_, &str>(prepared()))
-            .await
-            .unwrap();
+        let a = entry(&kept, "big", big, &[]).await;
+        let b = entry(&kept, "big", big, &[]).await;
         assert!(!Arc::ptr_eq(&a, &b));
     }
 

@@ -15,7 +15,7 @@ use super::chart::Chart;
 use super::credentials::{Credentials, base_client_builder};
 use super::error::{ApplicationError, StagingError};
 use super::names::staged_chart_name;
-use super::prepared::{Prepared, PreparedCharts, PreparedSubchart};
+use super::prepared::{Prepared, PreparedCharts};
 use super::pull::{Pulled, Source, pull};
 use super::result::{ApplicationStaging, StagedChart};
 use super::split::split;
@@ -188,12 +188,12 @@ impl Stager {
         let prepared = self
             .prepared
             .get_or_prepare(&pulled.sha256, pulled.bytes.len(), &wanted, || {
-                let chart = Chart::from_tgz(&label, &pulled.bytes, &self.limits)
-                    .map_err(|e| Box::new(parent_fail(e)))?;
-                check_name(&chart, &chart_ref.name, &label)
-                    .map_err(|e| Box::new(parent_fail(e)))?;
-                let split =
-                    split(chart, &wanted, &self.limits).map_err(|e| Box::new(parent_fail(e)))?;
+                // NB: boxed, as ApplicationError is large for a Result's error.
+                let parent_fail = |e| Box::new(parent_fail(e));
+                let chart =
+                    Chart::from_tgz(&label, &pulled.bytes, &self.limits).map_err(parent_fail)?;
+                check_name(&chart, &chart_ref.name, &label).map_err(parent_fail)?;
+                let split = split(chart, &wanted, &self.limits).map_err(parent_fail)?;
                 let mut charts = Vec::with_capacity(split.subcharts.len() + 1);
                 for sub in &split.subcharts {
                     charts.push(
@@ -201,17 +201,8 @@ impl Stager {
                             .map_err(|s| Box::new(fail(&sub_label(&sub.subchart), s)))?,
                     );
                 }
-                charts.push(ChartToPush::new(&split.parent).map_err(|e| Box::new(parent_fail(e)))?);
-                let subcharts = split
-                    .subcharts
-                    .into_iter()
-                    .map(|s| PreparedSubchart {
-                        subchart: s.subchart,
-                        key: s.key,
-                        chart: s.chart,
-                    })
-                    .collect();
-                Ok(Prepared::new(&split.parent, subcharts, charts))
+                charts.push(ChartToPush::new(&split.parent).map_err(parent_fail)?);
+                Ok(Prepared::new(split, charts))
             })
             .await
             .map_err(|e: Box<ApplicationError>| *e)?;
