@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load run: orkestra-webhook against the bare axum + rustls ceiling (benches/ceiling.rs), same machine,
 # same load: TLS keep-alive, $CONNECTIONS connections, AdmissionReviews of an $APPS-application group.
-# Prints requests/s, p99 latency and peak resident memory (VmHWM) of each, and the ratio.
+# Prints requests/s, p99 latency, the server's CPU time per request and peak resident memory (VmHWM)
+# of each, and the ratio.
 #
 #   webhook/benches/load.sh                 # defaults: 64 connections, 50 apps, 20s per run, 2 rounds
 #   DURATION=30s ROUNDS=3 webhook/benches/load.sh
@@ -90,29 +91,34 @@ load() { # url duration [body] -> oha JSON
   oha --no-tui --insecure --output-format json -w -z "$2" -c "$CONNECTIONS" -m POST \
     -T application/json -D "${3:-$WORK/review.json}" "$1"
 }
-figures() { # oha JSON -> "rps p99_ms errors"
+figures() { # oha JSON -> "rps p99_ms errors requests"
   jq -r '[.summary.requestsPerSec, (.latencyPercentiles.p99 * 1000),
           ([.statusCodeDistribution | to_entries[] | select(.key != "200") | .value] | add // 0)
-          + ([.errorDistribution | to_entries[] | .value] | add // 0)] | @tsv'
+          + ([.errorDistribution | to_entries[] | .value] | add // 0),
+          ([.statusCodeDistribution[]] | add // 0)] | @tsv'
 }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system time of a process
+TICKS_PER_S=$(getconf CLK_TCK)
 
 echo "== warm-up" >&2
 load https://127.0.0.1:$CEILING_PORT/validate 3s >/dev/null
 load https://127.0.0.1:$WEBHOOK_PORT/validate 3s >/dev/null
 
-printf '%-6s %-22s %12s %10s %8s\n' round target "requests/s" "p99 ms" errors
+printf '%-6s %-22s %12s %10s %8s %14s\n' round target "requests/s" "p99 ms" errors "server CPU/req"
 declare -A SUM=()
 for round in $(seq "$ROUNDS"); do
   for target in ceiling webhook-validate webhook-mutate webhook-delete; do
     body=$WORK/review.json
     case $target in
-      ceiling) url=https://127.0.0.1:$CEILING_PORT/validate ;;
-      webhook-validate) url=https://127.0.0.1:$WEBHOOK_PORT/validate ;;
-      webhook-mutate) url=https://127.0.0.1:$WEBHOOK_PORT/mutate ;;
-      webhook-delete) url=https://127.0.0.1:$WEBHOOK_PORT/validate body=$WORK/delete.json ;;
+      ceiling) url=https://127.0.0.1:$CEILING_PORT/validate pid=$CEILING_PID ;;
+      webhook-validate) url=https://127.0.0.1:$WEBHOOK_PORT/validate pid=$WEBHOOK_PID ;;
+      webhook-mutate) url=https://127.0.0.1:$WEBHOOK_PORT/mutate pid=$WEBHOOK_PID ;;
+      webhook-delete) url=https://127.0.0.1:$WEBHOOK_PORT/validate body=$WORK/delete.json pid=$WEBHOOK_PID ;;
     esac
-    read -r rps p99 errors < <(load "$url" "$DURATION" "$body" | figures)
-    printf '%-6s %-22s %12.0f %10.2f %8d\n' "$round" "$target" "$rps" "$p99" "$errors"
+    before=$(cpu_ticks "$pid")
+    read -r rps p99 errors requests < <(load "$url" "$DURATION" "$body" | figures)
+    cpu_us=$(echo "($(cpu_ticks "$pid") - $before) * 1000000 / $TICKS_PER_S / $requests" | bc -l)
+    printf '%-6s %-22s %12.0f %10.2f %8d %11.1f µs\n' "$round" "$target" "$rps" "$p99" "$errors" "$cpu_us"
     SUM[$target]=$(echo "${SUM[$target]:-0} + $rps" | bc -l)
   done
 done

@@ -1,12 +1,14 @@
 //! In-process cost of one review, without TLS or HTTP: `review::answer` on the load run's body (an
 //! AdmissionReview of a 50-application group, compact JSON as the API server sends it).
 //! `cargo bench -p orkestra-webhook --bench review` prints the time per review for validate, mutate
-//! and a DELETE (read, no rules); benches/load.sh measures the same bodies over TLS.
+//! and a DELETE (read, no rules); benches/load.sh measures the same bodies over TLS. `json_floor`
+//! only walks the body's JSON, keeping nothing: the least any review of it costs with serde_json.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use orkestra_shared::policy::Policy;
 use orkestra_webhook::metrics::Endpoint;
 use orkestra_webhook::review::answer;
+use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
 #[global_allocator]
@@ -63,6 +65,9 @@ fn reviews(c: &mut Criterion) {
     });
     group.bench_function("delete", |b| {
         b.iter(|| answer(Endpoint::Validate, &delete, Some(&policy)))
+    });
+    group.bench_function("json_floor", |b| {
+        b.iter(|| serde_json::from_slice::<IgnoredAny>(&create).is_ok())
     });
     group.finish();
 }

@@ -17,7 +17,6 @@ use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
-use tracing::field::Empty;
 
 /// Bodies above this size are reviewed on the blocking pool so that one huge group does not stall the
 /// connections sharing its runtime thread.
@@ -60,21 +59,10 @@ async fn validate(State(state): State<AdmissionState>, body: Bytes) -> Response 
 
 async fn handle(endpoint: Endpoint, state: AdmissionState, body: Bytes) -> Response {
     let started = Instant::now();
-    let span = tracing::info_span!(
-        "review",
-        endpoint = endpoint.as_str(),
-        uid = Empty,
-        operation = Empty,
-        object_name = Empty,
-        dry_run = Empty,
-        allowed = Empty
-    );
     let policy = state.policy.current();
     let large = body.len() > BLOCKING_THRESHOLD_BYTES;
-    let (review_span, review_body) = (span.clone(), body.clone());
-    let review = move || {
-        review_span.in_scope(|| answer_catching_panics(endpoint, &review_body, policy.as_deref()))
-    };
+    let review_body = body.clone();
+    let review = move || answer_catching_panics(endpoint, &review_body, policy.as_deref());
     let answer = if large {
         tokio::task::spawn_blocking(review)
             .await
@@ -87,6 +75,19 @@ async fn handle(endpoint: Endpoint, state: AdmissionState, body: Bytes) -> Respo
         answer.operation,
         answer.outcome,
         started.elapsed(),
+    );
+    // NB: the span is opened once the answer is known, with every field at once: recording fields
+    // one by one into an open span re-encodes all of its fields each time (a tenth of a review's cost
+    // with JSON logs). Nothing inside a review logs.
+    let subject = &answer.subject;
+    let span = tracing::info_span!(
+        "review",
+        endpoint = endpoint.as_str(),
+        uid = subject.uid.as_deref(),
+        operation = answer.operation.as_str(),
+        object_name = subject.object_name.as_deref(),
+        dry_run = subject.dry_run,
+        allowed = answer.outcome.allowed(),
     );
     let _entered = span.enter();
     match (&answer.outcome, &answer.detail) {

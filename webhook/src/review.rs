@@ -38,9 +38,19 @@ pub struct Answer {
     pub review: AdmissionReview<DynamicObject>,
     pub outcome: Outcome,
     pub operation: OperationLabel,
+    /// For logs: which request and object the review was about, as far as the body could be read.
+    pub subject: Subject,
     /// For logs: the field paths of the errors (denied) or why the request was unreadable (invalid).
     /// Never object values.
     pub detail: Option<String>,
+}
+
+/// The identifying fields of a review, for its log span: never object contents.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Subject {
+    pub uid: Option<String>,
+    pub object_name: Option<String>,
+    pub dry_run: Option<bool>,
 }
 
 /// A readable review: what the answer depends on.
@@ -116,9 +126,9 @@ impl Unreadable {
             "this AdmissionReview cannot be read: {}",
             self.reason
         ));
-        let status = match self.uid {
+        let status = match &self.uid {
             Some(uid) => {
-                response.uid = uid;
+                response.uid.clone_from(uid);
                 StatusCode::OK
             }
             None => StatusCode::BAD_REQUEST,
@@ -128,6 +138,10 @@ impl Unreadable {
             review: response.into_review(),
             outcome: Outcome::Invalid,
             operation: OperationLabel::Unknown,
+            subject: Subject {
+                uid: self.uid,
+                ..Subject::default()
+            },
             detail: Some(self.reason),
         }
     }
@@ -259,31 +273,22 @@ fn parse_in_full(body: &[u8]) -> Result<Review<'static>, Unreadable> {
 }
 
 /// Answers one review body at `endpoint`. `policy` is `None` until a policy was loaded.
-/// Records uid, operation, object_name, dry_run and allowed in the current tracing span.
 pub fn answer(endpoint: Endpoint, body: &[u8], policy: Option<&Policy>) -> Answer {
-    let span = tracing::Span::current();
-    let review = match parse(endpoint, body) {
+    let mut review = match parse(endpoint, body) {
         Ok(review) => review,
-        Err(unreadable) => {
-            if let Some(uid) = &unreadable.uid {
-                span.record("uid", uid.as_str());
-            }
-            span.record("allowed", false);
-            return unreadable.into_answer();
-        }
+        Err(unreadable) => return unreadable.into_answer(),
     };
-    let operation = operation_label(&review.operation);
-    span.record("uid", review.uid.as_str());
-    span.record("operation", operation.as_str());
-    span.record("object_name", review.name.as_str());
-    span.record("dry_run", review.dry_run);
-    let (response, outcome, detail) = decide(endpoint, review, policy);
-    span.record("allowed", outcome.allowed());
+    let (response, outcome, detail) = decide(endpoint, &mut review, policy);
     Answer {
         status: StatusCode::OK,
         review: response.into_review(),
         outcome,
-        operation,
+        operation: operation_label(&review.operation),
+        subject: Subject {
+            uid: Some(review.uid),
+            object_name: Some(review.name),
+            dry_run: Some(review.dry_run),
+        },
         detail,
     }
 }
@@ -299,7 +304,7 @@ fn allowing(uid: &str) -> AdmissionResponse {
 
 fn decide(
     endpoint: Endpoint,
-    mut review: Review<'_>,
+    review: &mut Review<'_>,
     policy: Option<&Policy>,
 ) -> (AdmissionResponse, Outcome, Option<String>) {
     let response = allowing(&review.uid);
