@@ -19,11 +19,16 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(after.len());
         let (unit, next) = after.split_at(unit_len);
-        let value: f64 = number
-            .parse()
-            .ok()
-            .filter(|_| !number.starts_with('.') && !number.ends_with('.'))
-            .ok_or_else(|| invalid(text))?;
+        // NB: nearly every duration is a whole number ("5m"), and reading an integer is several
+        // times cheaper than reading a float; admission reads two per application.
+        let value = match number.parse::<u32>() {
+            Ok(whole) => f64::from(whole),
+            Err(_) => number
+                .parse::<f64>()
+                .ok()
+                .filter(|_| !number.starts_with('.') && !number.ends_with('.'))
+                .ok_or_else(|| invalid(text))?,
+        };
         let seconds_per_unit = match unit {
             "ms" => 0.001,
             "s" => 1.0,
@@ -56,6 +61,17 @@ mod tests {
         assert_eq!(parse("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse("0.25h1s"), Ok(Duration::from_secs(901)));
+    }
+
+    #[test]
+    fn numbers_too_large_for_the_whole_number_path_still_parse() {
+        assert_eq!(
+            parse("4294967295s"),
+            Ok(Duration::from_secs(u64::from(u32::MAX)))
+        );
+        let err = parse("4294967296s").expect_err("over u32::MAX seconds");
+        assert!(err.contains("too long"), "{err}");
     }
 
     #[test]

@@ -15,13 +15,25 @@ use crate::version::VersionConstraint;
 
 /// What one group's applications share while they are checked: tables and results that many
 /// applications would otherwise compute again (most use a handful of repositories and versions).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Shared<'a> {
     pub dags: DagCheck<'a>,
     /// Chart URL → what is wrong with it, if anything.
     pub url_problems: Memo<'a, Option<String>>,
     /// Chart version → why it is not a version constraint, if it is not.
     pub version_problems: Memo<'a, Option<String>>,
+}
+
+impl Shared<'_> {
+    /// Tables for a group of `count` applications. Versions are often all different; a group uses
+    /// few repositories, so that table starts small.
+    pub fn for_applications(count: usize) -> Self {
+        Self {
+            dags: DagCheck::default(),
+            url_problems: Memo::default(),
+            version_problems: Memo::with_capacity(count),
+        }
+    }
 }
 
 /// Checks application `index` of the group.

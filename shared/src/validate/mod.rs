@@ -36,6 +36,13 @@ impl<T> Default for Memo<'_, T> {
 }
 
 impl<'a, T> Memo<'a, T> {
+    /// A memo sized for `inputs` distinct inputs, so that filling it never grows the table.
+    fn with_capacity(inputs: usize) -> Self {
+        let mut map = FxHashMap::default();
+        map.reserve(inputs);
+        Self(map)
+    }
+
     fn get_or_insert_with(&mut self, key: &'a str, compute: impl FnOnce() -> T) -> &T {
         self.0.entry(key).or_insert_with(compute)
     }
@@ -86,7 +93,7 @@ pub fn validate(group: &ApplicationGroup, policy: &Policy) -> Vec<FieldError> {
         &spec.applications,
         &mut errors,
     );
-    let mut shared = application::Shared::default();
+    let mut shared = application::Shared::for_applications(spec.applications.len());
     for (i, app) in spec.applications.iter().enumerate() {
         application::check(i, app, policy, &mut shared, &mut errors);
     }
