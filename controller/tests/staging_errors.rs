@@ -150,7 +150,7 @@ async fn a_listed_subchart_the_chart_does_not_bundle_is_a_spec_error() {
 async fn values_breaking_the_schema_are_reported_with_every_path_and_nothing_is_pushed() {
     let env = Env::start().await;
     let mut bad = app("strict", &env.repo.url, "strict", None);
-    bad.spec.release.values = Some(json!({"replicas": "three", "image": {"tag": 5}}));
+    bad.spec.release.values = Some(json!({"replicas": "three", "image": {"tag": 5}}).into());
     let result = env.stage(&bad, None).await;
     let error = assert_failed(&result, "invalid_values", "strict");
     assert!(
@@ -160,7 +160,7 @@ async fn values_breaking_the_schema_are_reported_with_every_path_and_nothing_is_
     assert_catalog_empty(&env).await;
 
     let mut good = bad.clone();
-    good.spec.release.values = Some(json!({"replicas": 3}));
+    good.spec.release.values = Some(json!({"replicas": 3}).into());
     assert!(env.stage(&good, None).await.is_staged());
 }
 

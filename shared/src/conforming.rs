@@ -19,6 +19,7 @@ use std::borrow::Cow;
 
 use crate::admission::{API_VERSION, KIND};
 use crate::crd::{ApplicationGroup, ApplicationGroupSpec, ApplicationGroupStatus, Release};
+use crate::free_form::FreeForm;
 use crate::names::MAX_LABEL_LEN;
 use crate::schema;
 
@@ -84,7 +85,7 @@ fn keeps_rules_serde_does_not_know(spec: &ApplicationGroupSpec) -> bool {
                 &release.uninstall,
             ]
             .into_iter()
-            .all(object_or_absent)
+            .all(|field| field.as_ref().is_none_or(FreeForm::is_object))
     };
     !spec.applications.is_empty()
         && spec.applications.iter().all(|app| {

@@ -4,6 +4,7 @@
 //! the same meaning. Additions: OCI chart URLs, semver ranges in `chart.version`, `release.valuesFrom`.
 //! Doc comments on these types become `kubectl explain` text: they are written for users.
 
+use crate::free_form::FreeForm;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
@@ -213,7 +214,7 @@ pub struct Release {
     /// every subchart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserved_object")]
-    pub values: Option<Value>,
+    pub values: Option<FreeForm>,
 
     /// References to Secrets or ConfigMaps holding further values, merged in order before `values`.
     /// Passed to the HelmRelease's valuesFrom.
@@ -224,22 +225,22 @@ pub struct Release {
     /// Helm install settings, passed to the HelmRelease's spec.install as they are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserved_object")]
-    pub install: Option<Value>,
+    pub install: Option<FreeForm>,
 
     /// Helm upgrade settings, passed to the HelmRelease's spec.upgrade as they are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserved_object")]
-    pub upgrade: Option<Value>,
+    pub upgrade: Option<FreeForm>,
 
     /// Helm rollback settings, passed to the HelmRelease's spec.rollback as they are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserved_object")]
-    pub rollback: Option<Value>,
+    pub rollback: Option<FreeForm>,
 
     /// Helm uninstall settings, passed to the HelmRelease's spec.uninstall as they are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserved_object")]
-    pub uninstall: Option<Value>,
+    pub uninstall: Option<FreeForm>,
 }
 
 /// A Secret or ConfigMap holding values for a release (Flux's ValuesReference).

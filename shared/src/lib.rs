@@ -7,6 +7,7 @@ pub mod crd;
 pub mod defaults;
 pub mod duration;
 pub mod field_error;
+pub mod free_form;
 pub mod graph;
 mod json_form;
 pub mod limits;

@@ -113,11 +113,12 @@ fn every_helm_action_setting_and_values_source_conforms() {
     let mut spec = group(vec![app("a", "a", &[])]);
     let release = &mut spec.applications[0].spec.release;
     release.install =
-        Some(serde_json::json!({"createNamespace": true, "remediation": {"retries": 3}}));
-    release.upgrade =
-        Some(serde_json::json!({"remediation": {"retries": 3, "remediateLastFailure": true}}));
-    release.rollback = Some(serde_json::json!({"cleanupOnFail": true}));
-    release.uninstall = Some(serde_json::json!({"keepHistory": false}));
+        Some(serde_json::json!({"createNamespace": true, "remediation": {"retries": 3}}).into());
+    release.upgrade = Some(
+        serde_json::json!({"remediation": {"retries": 3, "remediateLastFailure": true}}).into(),
+    );
+    release.rollback = Some(serde_json::json!({"cleanupOnFail": true}).into());
+    release.uninstall = Some(serde_json::json!({"keepHistory": false}).into());
     release.values_from = vec![orkestra_shared::crd::ValuesReference {
         kind: orkestra_shared::crd::ValuesKind::ConfigMap,
         name: "extra".into(),

@@ -270,7 +270,8 @@ fn resolved_versions_aliases_and_discovered_subcharts_are_used() {
     );
     let mut spec_with_alias = spec.clone();
     spec_with_alias.applications[1].spec.release.values = Some(
-        json!({"rev": {"version": "v2"}, "mongodb": {"auth": false}, "reviews": {"kept": true}}),
+        json!({"rev": {"version": "v2"}, "mongodb": {"auth": false}, "reviews": {"kept": true}})
+            .into(),
     );
     let plan = plan::build(
         "demo",

@@ -96,7 +96,15 @@ pub fn read_groups(path: &std::path::Path) -> anyhow::Result<Vec<ApplicationGrou
         if value.is_null() {
             continue;
         }
-        let group: ApplicationGroup = serde_norway::from_value(value).with_context(|| {
+        // NB: through a JSON tree: the API types read their free-form fields from JSON only.
+        let value: serde_json::Value = serde_norway::from_value(value).with_context(|| {
+            format!(
+                "{}: document {} is not a JSON-compatible YAML document",
+                path.display(),
+                i + 1
+            )
+        })?;
+        let group: ApplicationGroup = serde_json::from_value(value).with_context(|| {
             format!(
                 "{}: document {} is not an ApplicationGroup",
                 path.display(),

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 
 use orkestra_shared::crd::Application;
+use orkestra_shared::free_form::FreeForm;
 use serde_json::Value;
 
 use super::archive::Limits;
@@ -216,11 +217,12 @@ impl Stager {
         }
 
         // Values are checked for every chart before anything is pushed.
-        let release_values = app.spec.release.values.as_ref();
-        check_schema(&prepared.parent, release_values).map_err(parent_fail)?;
+        let release_values = app.spec.release.values.as_ref().map(FreeForm::to_value);
+        check_schema(&prepared.parent, release_values.as_ref()).map_err(parent_fail)?;
         let empty = Value::Object(Default::default());
         for sub in &prepared.subcharts {
-            let overlay = subchart_values(&empty, release_values.unwrap_or(&empty), &sub.key);
+            let overlay =
+                subchart_values(&empty, release_values.as_ref().unwrap_or(&empty), &sub.key);
             check_schema(&sub.chart, Some(&overlay))
                 .map_err(|source| fail(&sub_label(&sub.subchart), source))?;
         }

@@ -14,6 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use super::flux::{self, HelmChartTemplate, HelmChartTemplateSpec, HelmRelease, HelmReleaseSpec};
 use super::{PlanConfig, PlanError, ResolvedApplication};
 use crate::crd::Application;
+use crate::free_form::FreeForm;
 use crate::names;
 
 /// Namespace of a release whose target namespace is empty (Flux's and Helm's default).
@@ -47,6 +48,7 @@ impl Charts<'_> {
         let app = self.app;
         let release = &app.spec.release;
         let parent_chart = &app.spec.chart.name;
+        let release_values = release.values.as_ref().map(FreeForm::to_value);
         let (name, chart, version, values) = match subchart {
             None => {
                 let keys: Vec<String> = self
@@ -59,7 +61,7 @@ impl Charts<'_> {
                     .resolved
                     .and_then(|r| r.version.clone())
                     .or_else(|| app.spec.chart.version.clone());
-                let values = flux::parent_values(release.values.as_ref(), &keys);
+                let values = flux::parent_values(release_values.as_ref(), &keys);
                 (
                     names::release_name(&app.name),
                     parent_chart.clone(),
@@ -72,7 +74,7 @@ impl Charts<'_> {
                     .resolved
                     .and_then(|r| r.subcharts.get(sub))
                     .and_then(|s| s.version.clone());
-                let values = flux::subchart_values(release.values.as_ref(), &self.values_key(sub));
+                let values = flux::subchart_values(release_values.as_ref(), &self.values_key(sub));
                 (
                     names::subchart_release_name(&app.name, sub),
                     names::staged_chart_name(parent_chart, sub),
@@ -133,10 +135,10 @@ impl Charts<'_> {
                 timeout: release.timeout.clone(),
                 values,
                 values_from: release.values_from.clone(),
-                install: release.install.clone(),
-                upgrade: release.upgrade.clone(),
-                rollback: release.rollback.clone(),
-                uninstall: release.uninstall.clone(),
+                install: release.install.as_ref().map(FreeForm::to_value),
+                upgrade: release.upgrade.as_ref().map(FreeForm::to_value),
+                rollback: release.rollback.as_ref().map(FreeForm::to_value),
+                uninstall: release.uninstall.as_ref().map(FreeForm::to_value),
             },
         })
     }

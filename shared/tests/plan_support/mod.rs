@@ -70,12 +70,15 @@ pub fn bookinfo() -> ApplicationGroupSpec {
         subchart("details", &[]),
         subchart("ratings", &[]),
     ];
-    bookinfo.spec.release.values = Some(serde_json::json!({
-        "global": {"domain": "example.com"},
-        "productpage": {"replicas": 2},
-        "reviews": {"version": "v3"},
-        "ingress": {"enabled": true},
-    }));
+    bookinfo.spec.release.values = Some(
+        serde_json::json!({
+            "global": {"domain": "example.com"},
+            "productpage": {"replicas": 2},
+            "reviews": {"version": "v3"},
+            "ingress": {"enabled": true},
+        })
+        .into(),
+    );
     bookinfo.spec.workflow = vec![
         executor("helmrelease", ExecutorType::Helmrelease, &[]),
         executor("smoke", ExecutorType::Custom, &["helmrelease"]),
@@ -109,11 +112,14 @@ pub fn large(count: usize, subcharts: usize) -> ApplicationGroupSpec {
                     subchart(&name, if s == 0 { &[] } else { &dependencies })
                 })
                 .collect();
-            application.spec.release.values = Some(Value::Object(
-                (0..subcharts)
-                    .map(|s| (format!("sub{s}"), serde_json::json!({"replicas": s})))
-                    .collect(),
-            ));
+            application.spec.release.values = Some(
+                Value::Object(
+                    (0..subcharts)
+                        .map(|s| (format!("sub{s}"), serde_json::json!({"replicas": s})))
+                        .collect(),
+                )
+                .into(),
+            );
             application
         })
         .collect();
