@@ -114,19 +114,31 @@ fn parse_tree(object: &Value) -> Result<ApplicationGroup, Vec<FieldError>> {
 
 /// The JSON Patch (RFC 6902) that fills the defaults into `object`, and nothing else.
 pub fn mutate(object: &Value) -> Result<json_patch::Patch, Vec<FieldError>> {
+    use json_patch::PatchOperation::{Add, Replace};
     let mut group = parse(object)?;
     defaults::apply(&mut group.spec);
-    let mut defaulted = object.clone();
-    defaulted["spec"] = serde_json::to_value(&group.spec)
+    let defaulted = serde_json::to_value(&group.spec)
         .map_err(|e| vec![FieldError::new("spec", e.to_string())])?;
-    let patch = json_patch::diff(object, &defaulted);
+    // NB: defaults only ever change the spec, so only the spec is compared (no copy of the object).
+    let spec = object.get("spec").unwrap_or(&Value::Null);
     // NB: the typed form leaves out empty optional fields the user wrote (`subcharts: []`); removing
-    // them would be a change that is not a default, so only additions and replacements are kept.
+    // them would be a change that is not a default, so only additions and replacements are kept
+    // (the only other operation a diff makes).
     Ok(json_patch::Patch(
-        patch
+        json_patch::diff(spec, &defaulted)
             .0
             .into_iter()
-            .filter(|op| !matches!(op, json_patch::PatchOperation::Remove(_)))
+            .filter_map(|op| match op {
+                Add(mut add) => {
+                    add.path.push_front("spec");
+                    Some(Add(add))
+                }
+                Replace(mut replace) => {
+                    replace.path.push_front("spec");
+                    Some(Replace(replace))
+                }
+                _ => None,
+            })
             .collect(),
     ))
 }
