@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::Value;
 
 use super::flux::{self, HelmChartTemplate, HelmChartTemplateSpec, HelmRelease, HelmReleaseSpec};
 use super::{PlanConfig, PlanError, ResolvedApplication};
@@ -32,6 +33,8 @@ pub struct Charts<'a> {
     pub resolved: Option<&'a ResolvedApplication>,
     /// Split subcharts: listed, then discovered.
     pub subcharts: &'a [(&'a str, &'a [String])],
+    /// The application's release values, read once for all of its charts.
+    pub values: Option<Value>,
 }
 
 impl Charts<'_> {
@@ -48,7 +51,6 @@ impl Charts<'_> {
         let app = self.app;
         let release = &app.spec.release;
         let parent_chart = &app.spec.chart.name;
-        let release_values = release.values.as_ref().map(FreeForm::to_value);
         let (name, chart, version, values) = match subchart {
             None => {
                 let keys: Vec<String> = self
@@ -61,7 +63,7 @@ impl Charts<'_> {
                     .resolved
                     .and_then(|r| r.version.clone())
                     .or_else(|| app.spec.chart.version.clone());
-                let values = flux::parent_values(release_values.as_ref(), &keys);
+                let values = flux::parent_values(self.values.as_ref(), &keys);
                 (
                     names::release_name(&app.name),
                     parent_chart.clone(),
@@ -74,7 +76,7 @@ impl Charts<'_> {
                     .resolved
                     .and_then(|r| r.subcharts.get(sub))
                     .and_then(|s| s.version.clone());
-                let values = flux::subchart_values(release_values.as_ref(), &self.values_key(sub));
+                let values = flux::subchart_values(self.values.as_ref(), &self.values_key(sub));
                 (
                     names::subchart_release_name(&app.name, sub),
                     names::staged_chart_name(parent_chart, sub),

@@ -13,6 +13,7 @@ use super::naming::{NameSet, is_valid_argo_name};
 use super::release::{Charts, DEFAULT_DURATION};
 use super::{PlanConfig, PlanError, Resolved, ResolvedApplication, owner_label_value};
 use crate::crd::{Application, ApplicationGroupSpec, Executor, ExecutorType};
+use crate::free_form::FreeForm;
 use crate::graph::{DependencyGraph, format_cycle};
 
 /// Template names with a fixed meaning.
@@ -182,6 +183,7 @@ impl<'c> Builder<'c> {
             app,
             resolved,
             subcharts: &subcharts,
+            values: app.spec.release.values.as_ref().map(FreeForm::to_value),
         };
 
         let mut task_names = NameSet::default();

@@ -38,9 +38,10 @@ impl<T> Default for Memo<'_, T> {
 impl<'a, T> Memo<'a, T> {
     /// A memo sized for `inputs` distinct inputs, so that filling it never grows the table.
     fn with_capacity(inputs: usize) -> Self {
-        let mut map = FxHashMap::default();
-        map.reserve(inputs);
-        Self(map)
+        Self(FxHashMap::with_capacity_and_hasher(
+            inputs,
+            Default::default(),
+        ))
     }
 
     fn get_or_insert_with(&mut self, key: &'a str, compute: impl FnOnce() -> T) -> &T {
