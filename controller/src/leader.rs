@@ -315,8 +315,10 @@ async fn renew_once(
         {
             Ok(lease) => return Ok(Renewal::Renewed(Box::new(lease))),
             Err(kube::Error::Api(status)) if status.is_conflict() => {
+                // NB: kube-apiserver answers a guarded replace of a deleted Lease with a
+                // conflict (leases may be created on update, and the version does not match).
                 let Some(current) = api.get_opt(&config.name).await? else {
-                    continue;
+                    return recreate(api, config).await;
                 };
                 if holder(&current) != config.identity {
                     return Ok(Renewal::TakenBy(holder(&current).to_owned()));
@@ -324,19 +326,7 @@ async fn renew_once(
                 base = current;
             }
             Err(kube::Error::Api(status)) if status.is_not_found() => {
-                return match api
-                    .create(&PostParams::default(), &fresh_lease(config))
-                    .await
-                {
-                    Ok(lease) => Ok(Renewal::Renewed(Box::new(lease))),
-                    Err(kube::Error::Api(status)) if status.is_already_exists() => {
-                        let current = api.get_opt(&config.name).await?;
-                        Ok(Renewal::TakenBy(
-                            current.as_ref().map(holder).unwrap_or_default().to_owned(),
-                        ))
-                    }
-                    Err(e) => Err(e),
-                };
+                return recreate(api, config).await;
             }
             Err(e) => return Err(e),
         }
@@ -345,6 +335,23 @@ async fn renew_once(
         kube::core::Status::failure("the Lease kept changing during renewal", "Conflict")
             .with_code(409),
     )))
+}
+
+/// Creates the deleted Lease again; someone else creating it first took the leadership.
+async fn recreate(api: &Api<Lease>, config: &LeaseConfig) -> Result<Renewal, kube::Error> {
+    match api
+        .create(&PostParams::default(), &fresh_lease(config))
+        .await
+    {
+        Ok(lease) => Ok(Renewal::Renewed(Box::new(lease))),
+        Err(kube::Error::Api(status)) if status.is_already_exists() => {
+            let current = api.get_opt(&config.name).await?;
+            Ok(Renewal::TakenBy(
+                current.as_ref().map(holder).unwrap_or_default().to_owned(),
+            ))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The renewal task; returns the Lease as last written while still held, `None` once lost.

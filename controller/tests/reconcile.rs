@@ -618,12 +618,18 @@ async fn a_failed_first_install_is_torn_down_once_by_the_reverse_workflow() {
 
     env.delete_group(&group).await;
     env.wait_gone(&group, &ctl).await;
-    let after = env.workflows().get(&reverse_name).await.unwrap();
-    assert_eq!(
-        (after.metadata.uid, after.metadata.resource_version),
-        (finished.metadata.uid, finished.metadata.resource_version),
-        "the finished reverse Workflow is neither replaced nor changed"
-    );
+    // The garbage collector takes the group's Workflows once it is gone; until then the reverse
+    // one is the finished object, not a replacement.
+    if let Some(after) = env.workflows().get_opt(&reverse_name).await.unwrap() {
+        assert_eq!(
+            (after.metadata.uid.clone(), workflow_generation(&after)),
+            (
+                finished.metadata.uid.clone(),
+                workflow_generation(&finished)
+            ),
+            "the finished reverse Workflow is not replaced"
+        );
+    }
     env.wait_event(&group, "Finalized", &reverse_name, &ctl)
         .await;
     assert!(
@@ -661,6 +667,61 @@ async fn deleting_during_a_rollout_suspends_it_runs_the_reverse_workflow_and_rel
 
     env.run_workflow(&reverse_name, "Succeeded").await;
     env.wait_gone(&group, &ctl).await;
+}
+
+/// A foreground delete in the middle of a rollout: the garbage collector deletes the group's
+/// Workflows at once, but their finalizer keeps them until the teardown is done. The releases are
+/// still removed by the reverse Workflow, then the Workflows and the group go.
+#[tokio::test]
+async fn a_foreground_delete_mid_rollout_still_tears_down_by_the_reverse_workflow() {
+    let env = Env::new("rc-fg-delete").await;
+    let ctl = env.controller("a");
+    let group = env
+        .create_group("fg", vec![env.app("base", "hello", "1.0.0", &[])])
+        .await;
+    env.wait_workflow(&group, Some(1), &ctl).await;
+    let installed = env.perform_tasks(&group).await;
+    assert_eq!(
+        installed.len(),
+        1,
+        "the forward Workflow installs one release"
+    );
+    env.set_phase(&group, "Running", "").await;
+
+    env.delete_group_foreground(&group).await;
+    // The garbage collector deletes the forward Workflow; its finalizer keeps it for the teardown.
+    wait_for(
+        "the forward Workflow to be marked for deletion",
+        &ctl,
+        || async {
+            let forward = env.workflows().get_opt(&group).await.unwrap()?;
+            forward.metadata.deletion_timestamp.is_some().then_some(())
+        },
+    )
+    .await;
+    let reverse_name = format!("{group}-reverse");
+    env.wait_workflow(&reverse_name, None, &ctl).await;
+    assert!(
+        env.group(&group).await.is_some(),
+        "the group waits for the teardown"
+    );
+    env.run_workflow(&reverse_name, "Succeeded").await;
+    env.wait_gone(&group, &ctl).await;
+    for name in [&group, &reverse_name] {
+        assert!(
+            env.workflows().get_opt(name).await.unwrap().is_none(),
+            "{name} is gone"
+        );
+    }
+    assert!(
+        env.helm_releases()
+            .get_opt(&installed[0])
+            .await
+            .unwrap()
+            .is_none(),
+        "the reverse Workflow deleted the release {}",
+        installed[0]
+    );
 }
 
 /// A group that never got a forward Workflow (its charts never staged) is released at once.
@@ -806,4 +867,14 @@ async fn submissions(env: &Env, group: &str, ctl: &reconcile_support::Controller
     .await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     count().await
+}
+
+/// The group generation a Workflow was planned from (its label).
+fn workflow_generation(workflow: &kube::api::DynamicObject) -> Option<String> {
+    workflow
+        .metadata
+        .labels
+        .as_ref()?
+        .get(orkestra_shared::names::GENERATION_LABEL)
+        .cloned()
 }

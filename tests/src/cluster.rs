@@ -75,14 +75,18 @@ impl Cluster {
     /// A new client for the admin user. Make one per test: a client belongs to the tokio runtime
     /// it was made on, and every `#[tokio::test]` has its own.
     pub async fn client(&self) -> anyhow::Result<kube::Client> {
+        Ok(kube::Client::try_from(self.admin_config().await?)?)
+    }
+
+    /// The admin user's client configuration (see [`Cluster::client`]).
+    pub(crate) async fn admin_config(&self) -> anyhow::Result<kube::Config> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig)?;
-        let config = kube::Config::from_custom_kubeconfig(
+        Ok(kube::Config::from_custom_kubeconfig(
             kubeconfig,
             &kube::config::KubeConfigOptions::default(),
         )
-        .await?;
-        Ok(kube::Client::try_from(config)?)
+        .await?)
     }
 
     /// The admin kubeconfig (client certificate in system:masters).
@@ -174,9 +178,15 @@ impl Cluster {
 
     /// Whether every process is alive and the API server answers /readyz.
     fn is_healthy(&self) -> bool {
-        ["etcd", "apiserver", "registry", "charts"]
-            .iter()
-            .all(|name| pid_alive(&self.dir.join("pids").join(format!("{name}.pid"))))
+        [
+            "etcd",
+            "apiserver",
+            "controller-manager",
+            "registry",
+            "charts",
+        ]
+        .iter()
+        .all(|name| pid_alive(&self.dir.join("pids").join(format!("{name}.pid"))))
             && self
                 .kubectl()
                 .args(["get", "--raw", "/readyz", "--request-timeout=5s"])

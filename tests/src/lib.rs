@@ -4,6 +4,7 @@ pub mod chart_repo;
 pub mod charts;
 pub mod cluster;
 pub mod registry;
+pub mod service_account;
 pub mod webhook;
 
 pub use cluster::{Cluster, unique_name};

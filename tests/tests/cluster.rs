@@ -138,7 +138,7 @@ async fn objects_in_a_missing_namespace_are_refused() {
 }
 
 #[tokio::test]
-async fn discovery_finds_core_crd_and_builtin_as_crd_kinds() {
+async fn discovery_finds_core_builtin_and_crd_kinds() {
     let cluster = Cluster::shared().await.unwrap();
     let client = cluster.client().await.unwrap();
     let discovery = Discovery::new(client).run().await.unwrap();
@@ -158,6 +158,8 @@ async fn discovery_finds_core_crd_and_builtin_as_crd_kinds() {
         "source.toolkit.fluxcd.io/HelmRepository",
         "coordination.k8s.io/Lease",
         "events.k8s.io/Event",
+        "apps/Deployment",
+        "rbac.authorization.k8s.io/Role",
         "admissionregistration.k8s.io/MutatingWebhookConfiguration",
         "admissionregistration.k8s.io/ValidatingWebhookConfiguration",
     ] {
@@ -293,7 +295,7 @@ async fn events_can_be_recorded() {
         "apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e1"},
         "eventTime": "2026-01-01T00:00:00.000000Z", "reportingController": "orkestra", "reportingInstance": "x",
         "action": "Reconcile", "reason": "Progressing", "type": "Normal", "note": "started",
-        "regarding": {"apiVersion": "orkestra.azure.microsoft.com/v1alpha1", "kind": "ApplicationGroup", "name": "g"},
+        "regarding": {"apiVersion": "v1", "kind": "ConfigMap", "name": "c", "namespace": ns},
     }))
     .unwrap();
     events.create(&PostParams::default(), &event).await.unwrap();

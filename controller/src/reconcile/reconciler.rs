@@ -182,6 +182,7 @@ async fn reconcile_inner(
             Teardown::Wait(action) => return Ok(action),
             Teardown::Done(message) => message,
         };
+        workflows::release_all(ctx, &group).await?;
         let ctx2 = ctx.clone();
         return finalizer(&api, FINALIZER, group, |event| async move {
             if let FinalizerEvent::Cleanup(group) = event {

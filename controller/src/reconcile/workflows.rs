@@ -6,6 +6,12 @@
 //! whether this generation was already submitted (e.g. by a replica that died right after).
 //! Only a Workflow owned by the group (its uid in the owner references) counts as the group's: one
 //! left by a deleted group of the same name is neither observed nor kept, but replaced.
+//!
+//! Every Workflow carries the group's FINALIZER, as Azure Orkestra's did: a foreground delete of the
+//! group lets the garbage collector delete the owned Workflows at once, and without the finalizer
+//! the forward one (the record that something was deployed) and the reverse one (the teardown) would
+//! be gone before the teardown ran. The controller removes it when the group is released
+//! ([`release_all`]), before it replaces a Workflow, and from one deleted while its group lives.
 
 use kube::Resource as _;
 use kube::api::{
@@ -13,7 +19,7 @@ use kube::api::{
     PatchParams, PostParams,
 };
 use orkestra_shared::crd::ApplicationGroup;
-use orkestra_shared::names::{GENERATION_LABEL, OWNER_LABEL, WORKFLOW_TYPE_LABEL};
+use orkestra_shared::names::{FINALIZER, GENERATION_LABEL, OWNER_LABEL, WORKFLOW_TYPE_LABEL};
 use orkestra_shared::plan::{self, Workflow};
 use serde_json::json;
 
@@ -155,7 +161,26 @@ pub async fn list(ctx: &Context, owner: &ApplicationGroup) -> Result<GroupWorkfl
         .await
         .map_err(Error::kube(format!("listing the Workflows of {group}")))?;
     let mut out = GroupWorkflows::default();
-    for workflow in list.items.into_iter().filter(|w| owned_by(w, owner)) {
+    let owned: Vec<DynamicObject> = list
+        .items
+        .into_iter()
+        .filter(|w| owned_by(w, owner))
+        .collect();
+    let collected_by_gc = if owned
+        .iter()
+        .any(|w| w.metadata.deletion_timestamp.is_some())
+    {
+        in_foreground_deletion(ctx, group).await?
+    } else {
+        false
+    };
+    for workflow in owned {
+        if !collected_by_gc && workflow.metadata.deletion_timestamp.is_some() {
+            // Someone deleted it: let it go, it counts as gone (a deleted reverse Workflow
+            // releases the group being torn down).
+            release(&api(ctx), &workflow).await?;
+            continue;
+        }
         let name = workflow.metadata.name.as_deref().unwrap_or_default();
         let direction = label(&workflow, WORKFLOW_TYPE_LABEL);
         // NB: match on the fixed name too: a long group name's owner label is a hash and could,
@@ -173,6 +198,23 @@ pub async fn list(ctx: &Context, owner: &ApplicationGroup) -> Result<GroupWorkfl
         }
     }
     Ok(out)
+}
+
+/// Whether the group is being deleted in the foreground, read from the API server (a cached copy may
+/// predate the deletion). Only then does the garbage collector delete its Workflows while it is still
+/// there; any other deletion of one is a person's or a tool's. A group already gone counts as such.
+async fn in_foreground_deletion(ctx: &Context, group: &str) -> Result<bool, Error> {
+    let fresh = Api::<ApplicationGroup>::all(ctx.client.clone())
+        .get_opt(group)
+        .await
+        .map_err(Error::kube(format!("reading the ApplicationGroup {group}")))?;
+    Ok(fresh.is_none_or(|g| {
+        g.metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| f == "foregroundDeletion")
+    }))
 }
 
 /// Whether `owner` (this very object, by uid) owns `workflow`.
@@ -218,8 +260,10 @@ pub async fn submit(
             return Ok(Submitted::AlreadyThere);
         }
         if old.metadata.deletion_timestamp.is_some() {
+            release(&api, old).await?;
             return Err(Error::WorkflowTerminating(name));
         }
+        release(&api, old).await?;
         let deleted = api
             .delete(&name, &DeleteParams::background())
             .await
@@ -240,9 +284,14 @@ pub async fn submit(
             what: "Workflow",
             source,
         })?;
-    if let Some(owner) = group.controller_owner_ref(&()) {
+    if let Some(mut owner) = group.controller_owner_ref(&()) {
+        // NB: blocking, so a foreground deletion of the group keeps its foregroundDeletion
+        // finalizer until the Workflows are gone: that is how a Workflow deleted by the garbage
+        // collector is told from one a person deleted (see `in_foreground_deletion`).
+        owner.block_owner_deletion = Some(true);
         object.metadata.owner_references = Some(vec![owner]);
     }
+    object.metadata.finalizers = Some(vec![FINALIZER.to_owned()]);
     match api.create(&PostParams::default(), &object).await {
         Ok(_) => Ok(Submitted::Created),
         // Another writer (an old replica) created it meanwhile: look again on the next reconcile.
@@ -282,11 +331,54 @@ async fn delete_if_foreign(
         workflow = name,
         "deleting the Workflow a deleted group of the same name left"
     );
+    release(api, &foreign).await?;
     api.delete(name, &DeleteParams::background())
         .await
         .map_err(Error::kube(format!(
             "deleting the left-over Workflow {name}"
         )))?;
+    Ok(())
+}
+
+/// Removes FINALIZER from `workflow` (nothing when it has none). A Workflow gone meanwhile is fine.
+async fn release(api: &Api<DynamicObject>, workflow: &DynamicObject) -> Result<(), Error> {
+    let finalizers = workflow.metadata.finalizers.as_deref().unwrap_or_default();
+    if !finalizers.iter().any(|f| f == FINALIZER) {
+        return Ok(());
+    }
+    let name = workflow.metadata.name.as_deref().unwrap_or_default();
+    let kept: Vec<&String> = finalizers.iter().filter(|f| *f != FINALIZER).collect();
+    // NB: the resourceVersion makes it a compare-and-swap: finalizers others add meanwhile stay.
+    let patch = json!({"metadata": {
+        "finalizers": kept,
+        "resourceVersion": workflow.metadata.resource_version,
+    }});
+    match api
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            Err(Error::WorkflowTerminating(name.to_owned()))
+        }
+        Err(source) => Err(Error::Kube {
+            action: format!("removing the finalizer of Workflow {name}"),
+            source,
+        }),
+    }
+}
+
+/// Removes FINALIZER from every Workflow of `group`: the group is being released, and the garbage
+/// collector (or the group's foreground deletion) may take them.
+pub async fn release_all(ctx: &Context, group: &ApplicationGroup) -> Result<(), Error> {
+    let workflows = list(ctx, group).await?;
+    for workflow in [workflows.forward, workflows.reverse, workflows.rollback]
+        .iter()
+        .flatten()
+    {
+        release(&api(ctx), workflow).await?;
+    }
     Ok(())
 }
 

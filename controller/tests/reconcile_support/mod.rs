@@ -265,6 +265,15 @@ impl Env {
             .unwrap();
     }
 
+    /// `kubectl delete --cascade=foreground`: the garbage collector deletes what the group owns
+    /// while the group waits.
+    pub async fn delete_group_foreground(&self, group: &str) {
+        self.groups()
+            .delete(group, &DeleteParams::foreground())
+            .await
+            .unwrap();
+    }
+
     /// Waits until the group is gone (its finalizer released).
     pub async fn wait_gone(&self, group: &str, ctl: &Controller) {
         wait_for(&format!("{group} to be gone"), ctl, || async move {

@@ -3,8 +3,8 @@
 ORKESTRA_CACHE_DIR="${ORKESTRA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/orkestra}"
 CLUSTER_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REPO_ROOT="$(cd "$CLUSTER_SCRIPTS/../.." && pwd)"
-# The file prereqs writes: the absolute path of the API server binary to use.
-APISERVER_POINTER="$ORKESTRA_CACHE_DIR/apiserver/current"
+# The file prereqs writes: the directory holding kube-apiserver and kube-controller-manager.
+KUBERNETES_POINTER="$ORKESTRA_CACHE_DIR/kubernetes/current"
 # The same for etcd.
 ETCD_POINTER="$ORKESTRA_CACHE_DIR/etcd/current"
 

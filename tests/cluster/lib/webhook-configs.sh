@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Prints the Mutating- and ValidatingWebhookConfiguration for orkestra-webhook at URL.
 #   webhook-configs.sh NAME URL CA_BUNDLE_BASE64
-# NB: every field kube-apiserver would default is spelled out (the kinds are CRDs here; a missing
-# matchPolicy/selector/scope makes the webhook silently never fire on older CRD definitions).
+# Every field kube-apiserver would default is spelled out, so the configuration reads the same in
+# the file as in the cluster.
 set -euo pipefail
 name=$1 url=$2 ca=$3
 for kind in Mutating Validating; do
