@@ -7,10 +7,11 @@ use std::sync::Arc;
 use orkestra_certs::{CertRequest, Outcome, ensure_dir, generate};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::ServerCertVerifier as _;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 fn certs(pem: &str) -> Vec<CertificateDer<'static>> {
-    rustls_pemfile::certs(&mut pem.as_bytes())
+    CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<_, _>>()
         .unwrap()
 }
@@ -60,10 +61,8 @@ fn leaf_does_not_verify_for_other_names_or_another_ca() {
 #[test]
 fn key_is_pem_pkcs8() {
     let g = generate(&request()).unwrap();
-    let key = rustls_pemfile::private_key(&mut g.key_pem.as_bytes())
-        .unwrap()
-        .unwrap();
-    assert!(matches!(key, rustls::pki_types::PrivateKeyDer::Pkcs8(_)));
+    let key = PrivateKeyDer::from_pem_slice(g.key_pem.as_bytes()).unwrap();
+    assert!(matches!(key, PrivateKeyDer::Pkcs8(_)));
 }
 
 #[test]
