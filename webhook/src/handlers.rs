@@ -99,7 +99,7 @@ async fn handle(endpoint: Endpoint, state: AdmissionState, body: Bytes) -> Respo
         // logging each at info would cost more than the review itself under load.
         _ => tracing::debug!(result = answer.outcome.as_str(), "review answered"),
     }
-    let body = serde_json::to_vec(&answer.review).unwrap_or_else(|_| FALLBACK_DENIAL.to_vec());
+    let body = crate::wire::to_json(&answer.review).unwrap_or_else(|_| FALLBACK_DENIAL.to_vec());
     (
         answer.status,
         [(header::CONTENT_TYPE, "application/json")],

@@ -15,6 +15,7 @@ pub mod policy_watch;
 pub mod review;
 pub mod serve;
 pub mod tls;
+pub mod wire;
 
 use args::{Args, Command};
 use std::process::ExitCode;

@@ -81,7 +81,10 @@ fn defaulted(object: &Value, response: &Value) -> Value {
     let mut object = object.clone();
     if let Some(patch) = response.get("patch") {
         assert_eq!(response["patchType"], "JSONPatch");
-        let bytes: Vec<u8> = serde_json::from_value(patch.clone()).unwrap();
+        // The wire form the Kubernetes API documents: base64 text.
+        let text = patch.as_str().expect("response.patch is base64 text");
+        let bytes =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text).unwrap();
         let patch: json_patch::Patch = serde_json::from_slice(&bytes).unwrap();
         json_patch::patch(&mut object, &patch).unwrap();
     }
