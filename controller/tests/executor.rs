@@ -181,16 +181,6 @@ async fn create_held(api: &Api<DynamicObject>, namespace: &str, name: &str) {
     .unwrap();
 }
 
-async fn create_namespace(client: &kube::Client, prefix: &str) -> String {
-    let name = unique_name(prefix);
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
-    name
-}
-
 #[tokio::test]
 async fn install_creates_the_namespace_applies_and_succeeds_once_flux_reports_ready() {
     let cluster = Cluster::shared().await.unwrap();
@@ -259,7 +249,7 @@ async fn install_creates_the_namespace_applies_and_succeeds_once_flux_reports_re
 async fn an_upgrade_waits_for_flux_to_observe_the_new_generation() {
     let cluster = Cluster::shared().await.unwrap();
     let client = cluster.client().await.unwrap();
-    let namespace = create_namespace(&client, "exec-upgrade").await;
+    let namespace = cluster.namespace("exec-upgrade").await.unwrap();
     let api = releases(&client, &namespace);
     let old: DynamicObject =
         serde_json::from_value(release(&namespace, "reviews", "1.0.0")).unwrap();
@@ -386,7 +376,7 @@ async fn install_times_out_when_flux_never_reports_ready() {
 async fn delete_waits_until_the_release_is_gone() {
     let cluster = Cluster::shared().await.unwrap();
     let client = cluster.client().await.unwrap();
-    let namespace = create_namespace(&client, "exec-delete").await;
+    let namespace = cluster.namespace("exec-delete").await.unwrap();
     let api = releases(&client, &namespace);
     create_held(&api, &namespace, "ambassador").await;
 
@@ -436,7 +426,7 @@ async fn delete_of_a_release_that_is_already_gone_succeeds() {
 async fn delete_times_out_while_the_uninstall_does_not_finish() {
     let cluster = Cluster::shared().await.unwrap();
     let client = cluster.client().await.unwrap();
-    let namespace = create_namespace(&client, "exec-stuck").await;
+    let namespace = cluster.namespace("exec-stuck").await.unwrap();
     let api = releases(&client, &namespace);
     create_held(&api, &namespace, "stuck").await;
 

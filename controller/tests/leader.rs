@@ -7,11 +7,9 @@
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ObjectMeta, PostParams};
 use orkestra_controller::leader::{self, Leadership, LeaseConfig};
-use orkestra_tests::{Cluster, unique_name};
-use serde_json::json;
+use orkestra_tests::Cluster;
 use tokio::task::JoinHandle;
 
 const LEASE: &str = "orkestra-controller";
@@ -19,12 +17,7 @@ const LEASE: &str = "orkestra-controller";
 async fn setup(prefix: &str) -> (kube::Client, String) {
     let cluster = Cluster::shared().await.unwrap();
     let client = cluster.client().await.unwrap();
-    let name = unique_name(prefix);
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
+    let name = cluster.namespace(prefix).await.unwrap();
     (client, name)
 }
 

@@ -16,14 +16,8 @@ use kube::discovery::Discovery;
 use orkestra_tests::{Cluster, unique_name};
 use serde_json::json;
 
-async fn namespace(client: &kube::Client, prefix: &str) -> String {
-    let name = unique_name(prefix);
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
-    name
+async fn namespace(cluster: &Cluster, prefix: &str) -> String {
+    cluster.namespace(prefix).await.unwrap()
 }
 
 fn dynamic(
@@ -43,7 +37,7 @@ fn dynamic(
 async fn namespaces_and_secrets_support_create_get_list_watch_delete() {
     let cluster = Cluster::shared().await.unwrap();
     let client = cluster.client().await.unwrap();
-    let ns = namespace(&client, "secrets").await;
+    let ns = namespace(&cluster, "secrets").await;
     let namespaces = Api::<Namespace>::all(client.clone());
     let stored = namespaces.get(&ns).await.unwrap();
     assert_eq!(
@@ -174,7 +168,7 @@ async fn discovery_finds_core_builtin_and_crd_kinds() {
 async fn workflows_and_helmreleases_meet_the_upstream_schemas() {
     let cluster = Cluster::shared().await.unwrap();
     let client = cluster.client().await.unwrap();
-    let ns = namespace(&client, "upstream-crds").await;
+    let ns = namespace(&cluster, "upstream-crds").await;
 
     let workflows = dynamic(
         &client,
@@ -252,7 +246,7 @@ async fn workflows_and_helmreleases_meet_the_upstream_schemas() {
 async fn leases_work_for_leader_election_with_conflicts() {
     let cluster = Cluster::shared().await.unwrap();
     let client = cluster.client().await.unwrap();
-    let ns = namespace(&client, "lease").await;
+    let ns = namespace(&cluster, "lease").await;
     let leases = Api::<Lease>::namespaced(client, &ns);
     let lease = Lease {
         metadata: kube::api::ObjectMeta {
@@ -289,7 +283,7 @@ async fn leases_work_for_leader_election_with_conflicts() {
 async fn events_can_be_recorded() {
     let cluster = Cluster::shared().await.unwrap();
     let client = cluster.client().await.unwrap();
-    let ns = namespace(&client, "events").await;
+    let ns = namespace(&cluster, "events").await;
     let events = dynamic(&client, &ns, "events.k8s.io", "v1", "Event", "events");
     let event: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e1"},

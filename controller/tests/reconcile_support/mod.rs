@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{
@@ -50,12 +49,7 @@ impl Env {
     pub async fn new(prefix: &str) -> Env {
         let cluster = Cluster::shared().await.unwrap();
         let client = cluster.client().await.unwrap();
-        let run = unique_name(prefix);
-        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": run}})).unwrap();
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &ns)
-            .await
-            .unwrap();
+        let run = cluster.namespace(prefix).await.unwrap();
         let staging = format!("oci://{}/{run}", cluster.registry());
         Env {
             cluster,
