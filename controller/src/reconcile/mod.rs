@@ -1,5 +1,5 @@
 //! The reconciler (`orkestra-controller run`, issue 6): a kube-rs `Controller` over
-//! ApplicationGroups (DESIGN.md "Controller", steps 1–6).
+//! ApplicationGroups, in the six steps below.
 //!
 //! Per reconcile ([`reconciler::reconcile`]), inside `kube::runtime::finalizer` with FINALIZER:
 //! 1. the group's Workflows are read from the API server ([`workflows::list`]);
