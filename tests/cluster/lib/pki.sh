@@ -2,17 +2,23 @@
 # One CA signs the API server's serving certificate and every client certificate; a separate key pair
 # signs service-account tokens. Generated once per cluster directory and reused on restart.
 
-# client_cert PKI NAME CN [ORG]: NAME.key/NAME.crt, a client certificate for user CN in group ORG.
+# sign PKI NAME SUBJECT EXTENSION...: NAME.key and NAME.crt signed by the CA, with the given
+# X.509 v3 extensions (rustls only takes v3 certificates; extensions make openssl write v3).
+sign() {
+	local pki=$1 name=$2 subj=$3
+	shift 3
+	openssl ecparam -genkey -name prime256v1 -noout -out "$pki/$name.key" 2>/dev/null
+	openssl req -new -key "$pki/$name.key" -subj "$subj" 2>/dev/null |
+		openssl x509 -req -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial -days 3650 \
+			-extfile <(printf '%s\n' "$@") -out "$pki/$name.crt" 2>/dev/null
+}
+
+# client_cert PKI NAME CN [ORG]: a client certificate for user CN in group ORG.
 client_cert() {
 	local pki=$1 name=$2 cn=$3 org=${4:-} subj
 	subj="/CN=$cn"
 	[[ -z "$org" ]] || subj="/O=$org$subj"
-	openssl ecparam -genkey -name prime256v1 -noout -out "$pki/$name.key" 2>/dev/null
-	# NB: rustls only takes X.509 v3 certificates; the extensions make openssl write v3.
-	openssl req -new -key "$pki/$name.key" -subj "$subj" 2>/dev/null |
-		openssl x509 -req -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial -days 3650 \
-			-extfile <(printf 'keyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n') \
-			-out "$pki/$name.crt" 2>/dev/null
+	sign "$pki" "$name" "$subj" 'keyUsage=critical,digitalSignature' 'extendedKeyUsage=clientAuth'
 }
 
 # ensure_pki PKI: ca, apiserver (serving), admin (system:masters), controller-manager
@@ -25,12 +31,9 @@ ensure_pki() {
 	openssl req -x509 -new -key "$pki/ca.key" -subj /CN=orkestra-test-control-plane-ca -days 3650 \
 		-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign,digitalSignature \
 		-out "$pki/ca.crt" 2>/dev/null
-	openssl ecparam -genkey -name prime256v1 -noout -out "$pki/apiserver.key" 2>/dev/null
-	openssl req -new -key "$pki/apiserver.key" -subj /CN=orkestra-test-apiserver 2>/dev/null |
-		openssl x509 -req -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial -days 3650 \
-			-extfile <(printf '%s\n' 'keyUsage=critical,digitalSignature' 'extendedKeyUsage=serverAuth' \
-				'subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:::1') \
-			-out "$pki/apiserver.crt" 2>/dev/null
+	sign "$pki" apiserver /CN=orkestra-test-apiserver 'keyUsage=critical,digitalSignature' \
+		'extendedKeyUsage=serverAuth' \
+		'subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:::1'
 	client_cert "$pki" admin orkestra-admin system:masters
 	client_cert "$pki" controller-manager system:kube-controller-manager
 	openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
