@@ -18,11 +18,11 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Stage the charts of ApplicationGroup file(s) into a staging repository, without a cluster.
-    Stage(staging::cli::StageArgs),
+    Stage(Box<staging::cli::StageArgs>),
     /// Print the Workflow and HelmReleases planned for an ApplicationGroup file, without a cluster.
     Plan(plan_command::PlanArgs),
     /// Run the reconciler: watch ApplicationGroups, stage, submit Workflows, write status.
-    Run(run_command::RunArgs),
+    Run(Box<run_command::RunArgs>),
     /// Run one workflow step: install or delete a HelmRelease and wait for Flux (in workflow pods).
     Executor(orkestra_controller::executor::ExecutorArgs),
 }
@@ -36,9 +36,9 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Stage(args) => staging::cli::run(args).await,
+        Command::Stage(args) => staging::cli::run(*args).await,
         Command::Plan(args) => plan_command::run(args),
-        Command::Run(args) => run_command::run(args).await,
+        Command::Run(args) => run_command::run(*args).await,
         Command::Executor(args) => orkestra_controller::executor::main(args).await,
     }
 }

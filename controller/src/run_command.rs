@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::plan_config_args::PlanConfigArgs;
 use anyhow::Context as _;
 use orkestra_controller::reconcile::{self, Context, Metrics, ReconcilerConfig};
+use orkestra_controller::staging::cli::ReadArgs;
 use orkestra_controller::staging::{Stager, StagerConfig};
 use orkestra_controller::{admin, leader};
 use tokio_util::sync::CancellationToken;
@@ -30,6 +31,10 @@ pub struct RunArgs {
     /// Directory caching downloaded chart archives by digest.
     #[arg(long, env = "ORKESTRA_CHART_CACHE")]
     pub chart_cache: Option<PathBuf>,
+
+    /// Size limits and plain-HTTP registries for staging.
+    #[command(flatten)]
+    pub reads: ReadArgs,
 
     /// Workflow settings.
     #[command(flatten)]
@@ -86,6 +91,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let RunArgs {
         staging,
         chart_cache,
+        reads,
         workflow,
         secret_namespace,
         selector,
@@ -98,6 +104,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         lease_renew,
     } = args;
     let identity = identity.unwrap_or_else(default_identity);
+    let (limits, plain_http) = reads.into_parts();
     let client = kube::Client::try_default()
         .await
         .context("connecting to the Kubernetes API")?;
@@ -105,7 +112,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         staging_url: staging,
         staging_credentials: None,
         cache_dir: chart_cache,
-        limits: Default::default(),
+        limits,
+        plain_http,
     })?;
     let plan = workflow.into_config();
     let workflow_namespace = plan.workflow_namespace.clone();

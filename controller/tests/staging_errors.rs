@@ -4,9 +4,10 @@
 
 mod staging_support;
 
-use orkestra_controller::staging::{Limits, Stager, StagerConfig};
+use orkestra_controller::staging::{Credentials, Limits, Stager, StagerConfig};
 use orkestra_tests::chart_repo::{ChartRepo, RepoOptions};
 use orkestra_tests::charts::BadArchive;
+use orkestra_tests::hostile::Hostile;
 use orkestra_tests::registry::Registry;
 use serde_json::json;
 use staging_support::{Env, app, assert_failed, with_subcharts};
@@ -109,9 +110,9 @@ async fn an_archive_over_the_size_limit_is_refused() {
     let result = stager
         .stage(&app("web", &env.repo.url, "hello", None), None)
         .await;
-    let error = assert_failed(&result, "invalid_chart", "hello");
+    let error = assert_failed(&result, "too_large", "hello");
     assert!(
-        error.contains("larger than the limit of 256 bytes"),
+        error.contains("larger than the limit of 256 bytes (raise it with --max-archive-bytes)"),
         "{error}"
     );
 }
@@ -207,4 +208,139 @@ async fn an_archive_that_does_not_match_the_index_digest_is_refused() {
         .await;
     let error = assert_failed(&result, "invalid_chart", "hello");
     assert!(error.contains("expected sha256:0000"), "{error}");
+}
+
+/// Peak resident memory of this test process (nextest runs each test in a process of its own).
+fn peak_rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib << 10
+}
+
+#[tokio::test]
+async fn endless_and_oversized_answers_stop_at_the_limit_the_error_names() {
+    staging_support::init();
+    let hostile = Hostile::start().await.unwrap();
+    let registry = Registry::start().await.unwrap();
+    let limits = Limits {
+        max_index_bytes: 1 << 20,
+        max_document_bytes: 256 << 10,
+        ..Limits::default()
+    };
+    let stager = Stager::new(StagerConfig {
+        staging_url: registry.oci_url("staging"),
+        limits,
+        ..StagerConfig::default()
+    })
+    .unwrap();
+    let oci = format!("oci://{}", hostile.authority);
+    let cases = [
+        (
+            format!("{}/endless", hostile.url),
+            "hello",
+            "index.yaml",
+            "1048576 bytes (raise it with --max-index-bytes)",
+        ),
+        (
+            format!("{}/huge", hostile.url),
+            "hello",
+            "index.yaml",
+            "1048576 bytes (raise it with --max-index-bytes)",
+        ),
+        (
+            oci.clone(),
+            "endless-tags",
+            "tag list",
+            "262144 bytes (raise it with --max-document-bytes)",
+        ),
+        (
+            oci.clone(),
+            "endless-manifest",
+            "manifest 1.0.0",
+            "262144 bytes (raise it with --max-document-bytes)",
+        ),
+        (
+            oci,
+            "endless-token",
+            "registry token",
+            "262144 bytes (raise it with --max-document-bytes)",
+        ),
+    ];
+    for (url, chart, what, limit) in cases {
+        let result = stager.stage(&app("web", &url, chart, None), None).await;
+        let error = assert_failed(&result, "too_large", chart);
+        assert!(
+            error.contains(&format!("{what} from")) && error.contains(limit),
+            "{url} {chart}: {error}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_endless_index_with_the_default_limits_stops_at_64_mib_of_memory() {
+    staging_support::init();
+    let hostile = Hostile::start().await.unwrap();
+    let registry = Registry::start().await.unwrap();
+    let stager = staging_support::stager(&registry.oci_url("staging"), None);
+    let before = peak_rss_bytes();
+    let result = stager
+        .stage(
+            &app("web", &format!("{}/endless", hostile.url), "hello", None),
+            None,
+        )
+        .await;
+    let error = assert_failed(&result, "too_large", "hello");
+    assert!(error.contains("limit of 67108864 bytes"), "{error}");
+    let grown = peak_rss_bytes().saturating_sub(before);
+    // The body held is at most the limit; allow as much again for the buffer's growth and the
+    // runtime's allocations.
+    assert!(grown < 2 * (64 << 20), "peak memory grew by {grown} bytes");
+}
+
+#[tokio::test]
+async fn credentials_do_not_follow_a_redirect_to_another_host() {
+    staging_support::init();
+    let hostile = Hostile::start().await.unwrap();
+    let registry = Registry::start().await.unwrap();
+    let stager = staging_support::stager(&registry.oci_url("staging"), None);
+    let credentials = Credentials {
+        username: Some("alice".into()),
+        password: Some("redirected-secret".into()),
+        ..Credentials::default()
+    };
+    let result = stager
+        .stage(
+            &app("web", &format!("{}/redirect", hostile.url), "hello", None),
+            Some(&credentials),
+        )
+        .await;
+    assert_failed(&result, "not_found", "hello");
+    let seen = hostile.requests();
+    let first = seen
+        .iter()
+        .find(|s| s.path == "/redirect/index.yaml")
+        .unwrap();
+    assert!(
+        first
+            .authorization
+            .as_deref()
+            .is_some_and(|a| a.starts_with("Basic ")),
+        "the repository itself gets the credentials: {seen:#?}"
+    );
+    let landing = seen
+        .iter()
+        .find(|s| s.path == "/landing/index.yaml")
+        .unwrap();
+    assert!(landing.host.starts_with("localhost:"), "{seen:#?}");
+    assert_eq!(landing.authorization, None, "{seen:#?}");
+    assert!(
+        !result
+            .error()
+            .unwrap_or_default()
+            .contains("redirected-secret")
+    );
 }

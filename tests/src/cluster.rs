@@ -6,6 +6,10 @@
 //! `cluster.env`, checks the processes are alive and reuses them. `tests/run` stops it at the end.
 //!
 //! State directory: `$ORKESTRA_CLUSTER_DIR` when set, else `<target dir>/orkestra-cluster`.
+//!
+//! With `ORKESTRA_TEST_NODE=1` the shared cluster is started with a node (`up --with-node`: kubelet,
+//! containerd, runc; a running cluster without one is restarted with one). [`Cluster::node`] says
+//! whether the cluster has one.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -28,6 +32,8 @@ pub struct Cluster {
     registry: String,
     chart_repo: String,
     api_server: String,
+    node: Option<String>,
+    node_image: Option<String>,
 }
 
 static SHARED: Mutex<Option<Arc<Cluster>>> = Mutex::new(None);
@@ -69,6 +75,8 @@ impl Cluster {
             registry: get("ORKESTRA_REGISTRY")?,
             chart_repo: get("ORKESTRA_CHART_REPO")?,
             api_server: get("ORKESTRA_API_SERVER")?,
+            node: get("ORKESTRA_NODE").ok().filter(|n| !n.is_empty()),
+            node_image: get("ORKESTRA_NODE_IMAGE").ok().filter(|n| !n.is_empty()),
         })
     }
 
@@ -107,6 +115,19 @@ impl Cluster {
     /// The API server, `https://127.0.0.1:PORT`.
     pub fn api_server(&self) -> &str {
         &self.api_server
+    }
+
+    /// The node's name when the cluster was started with one (`tests/cluster/up --with-node`):
+    /// a kubelet with containerd and runc. No scheduler runs: pods name it in `spec.nodeName`, use
+    /// `hostNetwork: true` (no CNI) and a local image ([`Cluster::node_image`],
+    /// `imagePullPolicy: Never`): nothing can be pulled.
+    pub fn node(&self) -> Option<&str> {
+        self.node.as_deref()
+    }
+
+    /// The node's local test image (busybox, `orkestra.test/busybox:1`), when there is a node.
+    pub fn node_image(&self) -> Option<&str> {
+        self.node_image.as_deref()
     }
 
     /// The state directory (logs/, pids/, pki/, kubeconfig, cluster.env).
@@ -176,8 +197,14 @@ impl Cluster {
         Ok(())
     }
 
-    /// Whether every process is alive and the API server answers /readyz.
+    /// Whether every process (the node's too, when it has one) is alive and the API server answers
+    /// /readyz.
     fn is_healthy(&self) -> bool {
+        let node: &[&str] = if self.node.is_some() {
+            &["containerd", "kubelet"]
+        } else {
+            &[]
+        };
         [
             "etcd",
             "apiserver",
@@ -186,6 +213,7 @@ impl Cluster {
             "charts",
         ]
         .iter()
+        .chain(node)
         .all(|name| pid_alive(&self.dir.join("pids").join(format!("{name}.pid"))))
             && self
                 .kubectl()
@@ -261,8 +289,10 @@ fn start_or_reuse(dir: &Path) -> anyhow::Result<Cluster> {
         }
     }
     // The lock is released when `lock` is dropped, including on every error path below.
+    let with_node = std::env::var("ORKESTRA_TEST_NODE").is_ok_and(|v| v == "1");
     if let Ok(cluster) = Cluster::from_dir(dir)
         && cluster.is_healthy()
+        && (!with_node || cluster.node.is_some())
     {
         cluster.refresh_application_group_crd()?;
         return Ok(cluster);
@@ -273,6 +303,7 @@ fn start_or_reuse(dir: &Path) -> anyhow::Result<Cluster> {
         File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
     let status = Command::new(&up)
         .args(["--dir".as_ref(), dir.as_os_str(), "--no-webhook".as_ref()])
+        .args(with_node.then_some("--with-node"))
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)

@@ -3,6 +3,7 @@
 pub mod chart_repo;
 pub mod charts;
 pub mod cluster;
+pub mod hostile;
 pub mod registry;
 pub mod service_account;
 pub mod webhook;

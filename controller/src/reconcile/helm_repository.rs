@@ -21,14 +21,17 @@ pub fn api_resource() -> ApiResource {
 }
 
 /// The HelmRepository object for a staging URL: `type: oci` for `oci://`; `insecure` (plain HTTP)
-/// for a loopback registry, as staging itself speaks plain HTTP to those.
-pub fn object(name: &str, namespace: &str, staging_url: &str) -> serde_json::Value {
+/// when staging itself speaks plain HTTP to the registry (`Stager::staging_is_plain_http`).
+pub fn object(
+    name: &str,
+    namespace: &str,
+    staging_url: &str,
+    plain_http: bool,
+) -> serde_json::Value {
     let mut spec = json!({"url": staging_url, "interval": INTERVAL});
-    if let Some(rest) = staging_url.strip_prefix("oci://") {
+    if staging_url.starts_with("oci://") {
         spec["type"] = json!("oci");
-        let host = rest.split('/').next().unwrap_or_default();
-        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-        if host == "localhost" || host.starts_with("127.") || host == "[::1]" {
+        if plain_http {
             spec["insecure"] = json!(true);
         }
     }
@@ -58,7 +61,12 @@ pub async fn ensure(ctx: &Context) -> Result<(), Error> {
     let source = &ctx.config.plan.staging_source;
     let api: Api<DynamicObject> =
         Api::namespaced_with(ctx.client.clone(), &source.namespace, &api_resource());
-    let body = object(&source.name, &source.namespace, &ctx.stager.staging_url());
+    let body = object(
+        &source.name,
+        &source.namespace,
+        &ctx.stager.staging_url(),
+        ctx.stager.staging_is_plain_http(),
+    );
     api.patch(
         &source.name,
         &PatchParams::apply(CONTROLLER_NAME).force(),
@@ -81,12 +89,12 @@ mod tests {
 
     #[test]
     fn an_oci_staging_registry_is_an_oci_helm_repository() {
-        let repo = object("s", "ns", "oci://127.0.0.1:5000/charts");
+        let repo = object("s", "ns", "oci://127.0.0.1:5000/charts", true);
         assert_eq!(repo["spec"]["type"], "oci");
         assert_eq!(repo["spec"]["insecure"], true);
-        let repo = object("s", "ns", "oci://registry.example.com/charts");
+        let repo = object("s", "ns", "oci://registry.example.com/charts", false);
         assert_eq!(repo["spec"].get("insecure"), None);
-        let repo = object("s", "ns", "https://museum.example.com");
+        let repo = object("s", "ns", "https://museum.example.com", false);
         assert_eq!(repo["spec"].get("type"), None);
     }
 }

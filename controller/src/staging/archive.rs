@@ -13,31 +13,7 @@ use std::path::Component;
 use flate2::read::GzDecoder;
 
 use super::error::StagingError;
-
-/// Size limits for chart archives. The defaults are Helm's own (20 MiB download, 100 MiB
-/// decompressed, 5 MiB per file), so anything Helm could install can be staged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest compressed archive accepted (download or nested `.tgz`).
-    pub max_archive_bytes: u64,
-    /// Largest total of decompressed file contents.
-    pub max_decompressed_bytes: u64,
-    /// Largest single file.
-    pub max_file_bytes: u64,
-    /// Largest repository `index.yaml` (big public repositories have indexes of tens of MiB).
-    pub max_index_bytes: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_archive_bytes: 20 << 20,
-            max_decompressed_bytes: 100 << 20,
-            max_file_bytes: 5 << 20,
-            max_index_bytes: 64 << 20,
-        }
-    }
-}
+use super::limits::Limits;
 
 /// The files of a chart, by path relative to the chart's root directory ("Chart.yaml",
 /// "templates/x.yaml", "charts/sub/Chart.yaml"), sorted.

@@ -5,8 +5,9 @@
 
 use serde_norway::{Mapping, Value};
 
-use super::archive::{ChartFiles, Limits, subtree, unpack};
+use super::archive::{ChartFiles, subtree, unpack};
 use super::error::StagingError;
+use super::limits::Limits;
 
 /// A loaded chart.
 #[derive(Debug, Clone, PartialEq)]

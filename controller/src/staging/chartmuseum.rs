@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::credentials::Credentials;
 use super::error::StagingError;
+use super::limits::{Limit, error_excerpt, read_json};
 use super::target::{ChartToPush, PushedChart};
 
 #[derive(Deserialize)]
@@ -23,6 +24,7 @@ pub async fn push(
     http: &reqwest::Client,
     credentials: Option<&Credentials>,
     base: &str,
+    document_limit: Limit,
     charts: &[ChartToPush],
 ) -> Result<Vec<PushedChart>, StagingError> {
     let base = base.trim_end_matches('/');
@@ -53,10 +55,8 @@ pub async fn push(
             .map_err(|e| StagingError::transport(&url, &e))?;
         match existing.status().as_u16() {
             200 => {
-                let present: ChartVersion = existing
-                    .json()
-                    .await
-                    .map_err(|e| StagingError::transport(&url, &e))?;
+                let present: ChartVersion =
+                    read_json(existing, document_limit, &url, "chart version").await?;
                 if present.digest.as_deref() == Some(chart.package.sha256.as_str()) {
                     out.push(pushed);
                     continue;
@@ -86,14 +86,8 @@ pub async fn push(
             });
         }
         if !status.is_success() {
-            let body: String = response
-                .text()
-                .await
-                .unwrap_or_default()
-                .chars()
-                .take(300)
-                .collect();
-            return Err(refused(format!("HTTP {status}: {}", body.trim())));
+            let body = error_excerpt(response).await;
+            return Err(refused(format!("HTTP {status}: {body}")));
         }
         out.push(PushedChart {
             pushed_bytes: chart.package.bytes.len() as u64,

@@ -8,6 +8,8 @@ use orkestra_shared::crd::ApplicationGroup;
 use serde::{Deserialize, Serialize};
 
 use super::credentials::CredentialsMap;
+use super::limits::Limits;
+use super::plain_http::PlainHttp;
 use super::result::ApplicationStaging;
 use super::stager::{Stager, StagerConfig};
 
@@ -29,6 +31,34 @@ pub struct StageArgs {
     /// tls.crt, tls.key (PEM data). Also consulted for the staging repository.
     #[arg(long)]
     pub credentials: Option<PathBuf>,
+
+    /// Size limits and plain-HTTP registries.
+    #[command(flatten)]
+    pub reads: ReadArgs,
+}
+
+/// How staging reads from the network (flags shared by `run` and `stage`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ReadArgs {
+    /// Size limits of what is read.
+    #[command(flatten)]
+    pub limits: Limits,
+
+    /// An OCI registry (HOST or HOST:PORT) to reach over plain HTTP although it is not loopback;
+    /// repeatable, or comma-separated in the variable. Loopback registries always are.
+    #[arg(
+        long = "insecure-registry",
+        env = "ORKESTRA_INSECURE_REGISTRIES",
+        value_delimiter = ','
+    )]
+    pub insecure_registries: Vec<String>,
+}
+
+impl ReadArgs {
+    /// The stager settings these flags give.
+    pub fn into_parts(self) -> (Limits, PlainHttp) {
+        (self.limits, PlainHttp::new(self.insecure_registries))
+    }
 }
 
 /// The staging results of one group, as printed.
@@ -47,7 +77,9 @@ pub async fn run(args: StageArgs) -> anyhow::Result<()> {
         staging,
         cache,
         credentials,
+        reads,
     } = args;
+    let (limits, plain_http) = reads.into_parts();
     let credentials: CredentialsMap = match &credentials {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -62,7 +94,8 @@ pub async fn run(args: StageArgs) -> anyhow::Result<()> {
         staging_credentials: credentials.lookup(&staging).cloned(),
         staging_url: staging,
         cache_dir: cache,
-        limits: Default::default(),
+        limits,
+        plain_http,
     })?;
 
     let mut out = Vec::with_capacity(groups.len());

@@ -58,6 +58,15 @@ pub enum StagingError {
     #[error("invalid credentials for {url}: {reason}")]
     InvalidCredentials { url: String, reason: String },
 
+    /// A server sent more than a limit allows (see `Limits`).
+    #[error("{what} from {url} is larger than the limit of {limit} bytes (raise it with {flag})")]
+    TooLarge {
+        url: String,
+        what: String,
+        limit: u64,
+        flag: &'static str,
+    },
+
     /// The local chart cache could not be read or written.
     #[error("chart cache {path}: {source}")]
     Cache {
@@ -69,7 +78,7 @@ pub enum StagingError {
 
 impl StagingError {
     /// A short, bounded label: "unreachable", "unauthorized", "not_found", "invalid_chart",
-    /// "invalid_values", "invalid_spec", "push_refused", "cache". Metric label and backoff key:
+    /// "invalid_values", "invalid_spec", "push_refused", "too_large", "cache". Metric label and backoff key:
     /// unreachable and cache errors are worth a quick retry, the others need a spec or repo change.
     pub fn category(&self) -> &'static str {
         match self {
@@ -82,6 +91,7 @@ impl StagingError {
             Self::InvalidValues { .. } => "invalid_values",
             Self::InvalidSpec(_) => "invalid_spec",
             Self::PushRefused { .. } => "push_refused",
+            Self::TooLarge { .. } => "too_large",
             Self::Cache { .. } => "cache",
         }
     }

@@ -6,10 +6,10 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::archive::Limits;
 use super::cache::ChartCache;
 use super::credentials::Credentials;
 use super::error::StagingError;
+use super::limits::{Limit, Limits, read_body};
 use super::pull::Pulled;
 use orkestra_shared::version::VersionConstraint;
 
@@ -52,7 +52,7 @@ pub async fn pull(
         client,
         creds,
         index_url.as_str(),
-        limits.max_index_bytes,
+        limits.index(),
         "index.yaml",
     )
     .await?;
@@ -125,7 +125,7 @@ pub async fn pull(
         client,
         creds.filter(|_| same_host),
         download.as_str(),
-        limits.max_archive_bytes,
+        limits.archive(),
         "chart archive",
     )
     .await?;
@@ -149,44 +149,24 @@ pub async fn pull(
     })
 }
 
-/// GET `url` with basic auth from `creds`, refusing bodies over `max_bytes`.
+/// GET `url` with basic auth from `creds`, refusing bodies over `limit`.
 async fn get(
     client: &reqwest::Client,
     creds: Option<&Credentials>,
     url: &str,
-    max_bytes: u64,
+    limit: Limit,
     what: &str,
 ) -> Result<Vec<u8>, StagingError> {
     let mut request = client.get(url);
     if let Some((user, password)) = creds.and_then(Credentials::basic) {
         request = request.basic_auth(user, Some(password));
     }
-    let mut response = request
+    let response = request
         .send()
         .await
         .map_err(|err| StagingError::transport(url, &err))?;
     if !response.status().is_success() {
         return Err(StagingError::status(url, response.status(), what));
     }
-    let too_big = || {
-        StagingError::invalid_chart(
-            url,
-            format!("{what} is larger than the limit of {max_bytes} bytes"),
-        )
-    };
-    if response.content_length().is_some_and(|len| len > max_bytes) {
-        return Err(too_big());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|err| StagingError::transport(url, &err))?
-    {
-        body.extend_from_slice(&chunk);
-        if body.len() as u64 > max_bytes {
-            return Err(too_big());
-        }
-    }
-    Ok(body)
+    read_body(response, limit, url, what).await
 }

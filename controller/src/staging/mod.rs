@@ -18,7 +18,8 @@
 //!   [`staged_chart_name`] (shared with the plan).
 //! - An archive whose Chart.yaml name differs from `chart.name` is refused: the staged chart is
 //!   pushed under its Chart.yaml name, and the plan refers to it by `chart.name`.
-//! - Loopback OCI registries are spoken to over plain HTTP, all others over HTTPS.
+//! - Loopback OCI registries (`localhost` and literal loopback addresses) are spoken to over
+//!   plain HTTP, all others over HTTPS unless named with `--insecure-registry` ([`plain_http`]).
 //! - A split subchart keeps its own version, so two versions of one umbrella chart bundling the
 //!   same subchart version with different parent values would stage different content under one
 //!   tag: OCI moves the tag (last stage wins), ChartMuseum refuses (`push_refused`).
@@ -32,7 +33,8 @@
 //! - An archive already split and packaged for the same subcharts is reused, and pushed again
 //!   only when its last push is older than a minute ([`prepared`]): groups sharing charts stage
 //!   them once.
-//! - Limits default to Helm's (20 MiB archive, 100 MiB decompressed, 5 MiB per file).
+//! - Every network read is bounded ([`limits`]); archive limits default to Helm's (20 MiB archive,
+//!   100 MiB decompressed, 5 MiB per file).
 
 pub mod archive;
 pub mod cache;
@@ -42,11 +44,13 @@ pub mod cli;
 pub mod credentials;
 pub mod error;
 pub mod http_repo;
+pub mod limits;
 pub mod names;
 pub mod oci_client;
 pub mod oci_push;
 pub mod oci_source;
 pub mod package;
+pub mod plain_http;
 pub mod prepared;
 pub mod pull;
 pub mod result;
@@ -55,9 +59,10 @@ pub mod stager;
 pub mod target;
 pub mod values;
 
-pub use archive::Limits;
 pub use credentials::{Credentials, CredentialsMap};
 pub use error::{ApplicationError, StagingError};
+pub use limits::Limits;
 pub use names::staged_chart_name;
+pub use plain_http::PlainHttp;
 pub use result::{ApplicationStaging, StagedChart};
 pub use stager::{Stager, StagerConfig};

@@ -1,8 +1,8 @@
 //! A minimal OCI distribution API client: the requests staging needs, with basic and bearer-token
 //! authentication (the `WWW-Authenticate` challenge flow registries use).
 //!
-//! `oci://host[:port]/path` is reached over HTTPS, except loopback hosts (localhost, 127.0.0.0/8,
-//! ::1), which are plain HTTP as Docker treats them: a local registry has no certificate.
+//! `oci://host[:port]/path` is reached over HTTPS, except where [`PlainHttp`] says otherwise
+//! (loopback registries, and those the user named insecure).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,6 +13,8 @@ use serde::Deserialize;
 
 use super::credentials::Credentials;
 use super::error::StagingError;
+use super::limits::{Limits, read_json};
+use super::plain_http::PlainHttp;
 
 /// Helm chart manifest config media type.
 pub const HELM_CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.helm.config.v1+json";
@@ -33,8 +35,8 @@ pub struct OciLocation {
 }
 
 impl OciLocation {
-    /// Parses `oci://host[:port][/path]`.
-    pub fn parse(url: &str) -> Result<Self, StagingError> {
+    /// Parses `oci://host[:port][/path]`; `plain_http` decides the scheme spoken to the host.
+    pub fn parse(url: &str, plain_http: &PlainHttp) -> Result<Self, StagingError> {
         let rest = url
             .strip_prefix("oci://")
             .ok_or_else(|| StagingError::InvalidSpec(format!("{url:?} is not an oci:// URL")))?;
@@ -45,12 +47,11 @@ impl OciLocation {
                 "{url:?} has no registry host"
             )));
         }
-        let hostname = host.rsplit_once(':').map_or(host, |(h, _)| h);
-        let loopback = hostname == "localhost"
-            || hostname.starts_with("127.")
-            || hostname == "[::1]"
-            || hostname.ends_with(".localhost");
-        let scheme = if loopback { "http" } else { "https" };
+        let scheme = if plain_http.allows(host) {
+            "http"
+        } else {
+            "https"
+        };
         Ok(Self {
             base: format!("{scheme}://{host}"),
             host: host.to_owned(),
@@ -74,6 +75,7 @@ pub struct OciClient {
     http: reqwest::Client,
     base: String,
     credentials: Option<Credentials>,
+    limits: Limits,
     /// Bearer tokens by scope, reused across requests.
     tokens: Mutex<HashMap<String, String>>,
 }
@@ -88,11 +90,17 @@ struct TokenResponse {
 
 impl OciClient {
     /// A client for the registry at `base` (`http(s)://host[:port]`).
-    pub fn new(http: reqwest::Client, base: &str, credentials: Option<Credentials>) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        base: &str,
+        credentials: Option<Credentials>,
+        limits: Limits,
+    ) -> Self {
         Self {
             http,
             base: base.to_owned(),
             credentials,
+            limits,
             tokens: Mutex::new(HashMap::new()),
         }
     }
@@ -104,6 +112,11 @@ impl OciClient {
         } else {
             format!("{}{path_or_url}", self.base)
         }
+    }
+
+    /// The limits this client's reads are held to.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// Sends a request built by `build` (called again for the retry after an auth challenge).
@@ -188,10 +201,8 @@ impl OciClient {
                 "registry token",
             ));
         }
-        let body: TokenResponse = response
-            .json()
-            .await
-            .map_err(|err| StagingError::transport(realm, &err))?;
+        let body: TokenResponse =
+            read_json(response, self.limits.document(), realm, "registry token").await?;
         body.token
             .or(body.access_token)
             .ok_or_else(|| StagingError::Unauthorized {
@@ -274,7 +285,8 @@ mod tests {
 
     #[test]
     fn loopback_registries_are_plain_http() {
-        let local = OciLocation::parse("oci://127.0.0.1:5000/charts/").ok();
+        let plain = PlainHttp::default();
+        let local = OciLocation::parse("oci://127.0.0.1:5000/charts/", &plain).ok();
         assert_eq!(
             local.as_ref().map(|l| l.base.as_str()),
             Some("http://127.0.0.1:5000")
@@ -283,7 +295,18 @@ mod tests {
             local.map(|l| l.repository("x")),
             Some("charts/x".to_owned())
         );
-        let remote = OciLocation::parse("oci://ghcr.io/org").ok();
+        let remote = OciLocation::parse("oci://ghcr.io/org", &plain).ok();
         assert_eq!(remote.map(|l| l.base), Some("https://ghcr.io".to_owned()));
+        let look_alike = OciLocation::parse("oci://127.0.0.1.nip.io:5000/charts", &plain).ok();
+        assert_eq!(
+            look_alike.map(|l| l.base),
+            Some("https://127.0.0.1.nip.io:5000".to_owned())
+        );
+        let named = PlainHttp::new(["registry.lab:5000".to_owned()]);
+        let insecure = OciLocation::parse("oci://registry.lab:5000/charts", &named).ok();
+        assert_eq!(
+            insecure.map(|l| l.base),
+            Some("http://registry.lab:5000".to_owned())
+        );
     }
 }

@@ -14,6 +14,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::error::StagingError;
+use super::limits::error_excerpt;
 use super::oci_client::{
     HELM_CHART_MEDIA_TYPE, HELM_CONFIG_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE, OciClient, OciLocation,
 };
@@ -232,7 +233,6 @@ async fn refuse_unless_ok(
             status: status.as_u16(),
         });
     }
-    let body = response.text().await.unwrap_or_default();
-    let body: String = body.trim().chars().take(300).collect();
+    let body = error_excerpt(response).await;
     Err(refused(url, chart, format!("HTTP {status}: {body}")))
 }

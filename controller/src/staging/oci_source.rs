@@ -5,10 +5,11 @@ use reqwest::header::{ACCEPT, LINK};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::archive::Limits;
 use super::cache::ChartCache;
 use super::error::StagingError;
+use super::limits::{Limits, read_body, read_json};
 use super::oci_client::{HELM_CHART_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE, OciClient, OciLocation};
+use super::plain_http::PlainHttp;
 use super::pull::{Pulled, Source};
 
 /// Older Helm versions (< 3.8 experimental OCI) wrote the chart layer with this media type.
@@ -41,11 +42,17 @@ pub async fn pull(
     http: &reqwest::Client,
     cache: &ChartCache,
     limits: &Limits,
+    plain_http: &PlainHttp,
     source: Source<'_>,
 ) -> Result<Pulled, StagingError> {
-    let location = OciLocation::parse(source.url)?;
+    let location = OciLocation::parse(source.url, plain_http)?;
     let repository = location.repository(source.name);
-    let client = OciClient::new(http.clone(), &location.base, source.credentials.cloned());
+    let client = OciClient::new(
+        http.clone(),
+        &location.base,
+        source.credentials.cloned(),
+        *limits,
+    );
     let scope = format!("repository:{repository}:pull");
     let reference = format!("oci://{}/{repository}", location.host);
 
@@ -71,12 +78,13 @@ pub async fn pull(
             &format!("manifest {tag}"),
         ));
     }
-    let manifest: Manifest = response.json().await.map_err(|err| {
-        StagingError::invalid_chart(
-            &reference,
-            format!("manifest {tag} is not an OCI manifest: {err}"),
-        )
-    })?;
+    let manifest: Manifest = read_json(
+        response,
+        limits.document(),
+        &manifest_url,
+        &format!("manifest {tag}"),
+    )
+    .await?;
     let layer = manifest
         .layers
         .iter()
@@ -99,16 +107,15 @@ pub async fn pull(
             from_cache: true,
         });
     }
-    if layer.size > limits.max_archive_bytes {
-        return Err(StagingError::invalid_chart(
-            &reference,
-            format!(
-                "chart layer is {} bytes, over the limit of {} bytes",
-                layer.size, limits.max_archive_bytes
-            ),
-        ));
-    }
     let blob_url = client.url(&format!("/v2/{repository}/blobs/{}", layer.digest));
+    if layer.size > limits.max_archive_bytes {
+        return Err(StagingError::TooLarge {
+            url: blob_url,
+            what: format!("chart layer of {} bytes", layer.size),
+            limit: limits.max_archive_bytes,
+            flag: limits.archive().flag,
+        });
+    }
     let response = client.send(Method::GET, &blob_url, &scope, |r| r).await?;
     if !response.status().is_success() {
         return Err(StagingError::status(
@@ -117,10 +124,7 @@ pub async fn pull(
             "chart layer",
         ));
     }
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|err| StagingError::transport(&blob_url, &err))?;
+    let bytes = read_body(response, limits.archive(), &blob_url, "chart layer").await?;
     let actual = hex::encode(Sha256::digest(&bytes));
     if actual != expected {
         return Err(StagingError::DigestMismatch {
@@ -133,7 +137,7 @@ pub async fn pull(
     cache.put(None, &bytes).await?;
     Ok(Pulled {
         version: version.to_string(),
-        bytes: bytes.to_vec(),
+        bytes,
         sha256: actual,
         from_cache: false,
     })
@@ -168,9 +172,8 @@ async fn list_tags(
             .and_then(|v| v.split_once('<'))
             .and_then(|(_, rest)| rest.split_once('>'))
             .map(|(link, _)| link.to_owned());
-        let page: TagList = response.json().await.map_err(|err| {
-            StagingError::invalid_chart(reference, format!("tag list is not JSON: {err}"))
-        })?;
+        let page: TagList =
+            read_json(response, client.limits().document(), &url, "tag list").await?;
         tags.extend(page.tags.unwrap_or_default());
     }
     Ok(tags)

@@ -58,7 +58,8 @@ pub fn package(name: &str, files: &ChartFiles) -> Result<Package, StagingError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::staging::archive::{Limits, unpack};
+    use crate::staging::archive::unpack;
+    use crate::staging::limits::Limits;
 
     fn files() -> ChartFiles {
         let mut files = ChartFiles::new();

@@ -1,9 +1,10 @@
 //! Fetching an application's chart from its source repository, HTTP(S) or OCI.
 
-use super::archive::Limits;
 use super::cache::ChartCache;
 use super::credentials::Credentials;
 use super::error::StagingError;
+use super::limits::Limits;
+use super::plain_http::PlainHttp;
 use super::{http_repo, oci_source};
 use orkestra_shared::version::VersionConstraint;
 
@@ -38,6 +39,7 @@ pub async fn pull(
     client: &reqwest::Client,
     cache: &ChartCache,
     limits: &Limits,
+    plain_http: &PlainHttp,
     source: Source<'_>,
 ) -> Result<Pulled, StagingError> {
     // A TLS setting (private CA, client certificate) needs a client of its own.
@@ -50,7 +52,7 @@ pub async fn pull(
         None => client,
     };
     if source.url.starts_with("oci://") {
-        oci_source::pull(client, cache, limits, source).await
+        oci_source::pull(client, cache, limits, plain_http, source).await
     } else if source.url.starts_with("https://") || source.url.starts_with("http://") {
         http_repo::pull(
             client,

@@ -19,9 +19,9 @@
 use serde_json::{Map, Value as Json};
 use serde_norway::{Mapping, Value};
 
-use super::archive::Limits;
 use super::chart::{Bundled, Chart};
 use super::error::StagingError;
+use super::limits::Limits;
 use super::names::staged_chart_name;
 use super::values::subchart_values;
 use orkestra_shared::names::{PARENT_CHART_ANNOTATION, is_dns1123_label};

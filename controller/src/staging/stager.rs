@@ -10,12 +10,13 @@ use orkestra_shared::crd::Application;
 use orkestra_shared::free_form::FreeForm;
 use serde_json::Value;
 
-use super::archive::Limits;
 use super::cache::ChartCache;
 use super::chart::Chart;
 use super::credentials::{Credentials, base_client_builder};
 use super::error::{ApplicationError, StagingError};
+use super::limits::Limits;
 use super::names::staged_chart_name;
+use super::plain_http::PlainHttp;
 use super::prepared::{Prepared, PreparedCharts};
 use super::pull::{Pulled, Source, pull};
 use super::result::{ApplicationStaging, StagedChart};
@@ -33,8 +34,10 @@ pub struct StagerConfig {
     pub staging_credentials: Option<Credentials>,
     /// Where to cache fetched archives; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
-    /// Archive size limits.
+    /// Size limits of what is read.
     pub limits: Limits,
+    /// Which OCI registries are spoken to in plain HTTP.
+    pub plain_http: PlainHttp,
 }
 
 /// Stages applications' charts into one staging repository. Cheap to share (`&self` methods);
@@ -44,6 +47,7 @@ pub struct Stager {
     http: reqwest::Client,
     cache: ChartCache,
     limits: Limits,
+    plain_http: PlainHttp,
     target: StagingTarget,
     prepared: PreparedCharts,
     pulls_in_flight: Mutex<HashMap<PullKey, Arc<OnceCell<Arc<Pulled>>>>>,
@@ -60,6 +64,7 @@ impl Stager {
             staging_credentials,
             cache_dir,
             limits,
+            plain_http,
         } = config;
         let http =
             base_client_builder()
@@ -69,11 +74,12 @@ impl Stager {
                     reason: err.to_string(),
                 })?;
         let cache = cache_dir.map_or_else(ChartCache::disabled, ChartCache::new);
-        let target = StagingTarget::new(&staging_url, staging_credentials)?;
+        let target = StagingTarget::new(&staging_url, staging_credentials, limits, &plain_http)?;
         Ok(Self {
             http,
             cache,
             limits,
+            plain_http,
             target,
             prepared: PreparedCharts::default(),
             pulls_in_flight: Mutex::new(HashMap::new()),
@@ -83,6 +89,11 @@ impl Stager {
     /// The staging repository URL.
     pub fn staging_url(&self) -> String {
         self.target.url()
+    }
+
+    /// True when the staging repository is an OCI registry spoken to in plain HTTP.
+    pub fn staging_is_plain_http(&self) -> bool {
+        self.target.is_plain_http()
     }
 
     /// Stages `app` with its repository `credentials`. Never fails as a whole: errors are in the
@@ -129,9 +140,15 @@ impl Stager {
     /// are never shared.
     async fn pull(&self, source: Source<'_>) -> Result<Arc<Pulled>, StagingError> {
         if source.credentials.is_some() {
-            return pull(&self.http, &self.cache, &self.limits, source)
-                .await
-                .map(Arc::new);
+            return pull(
+                &self.http,
+                &self.cache,
+                &self.limits,
+                &self.plain_http,
+                source,
+            )
+            .await
+            .map(Arc::new);
         }
         let key: PullKey = (
             source.url.to_owned(),
@@ -144,9 +161,15 @@ impl Stager {
         };
         let pulled = cell
             .get_or_try_init(|| async {
-                pull(&self.http, &self.cache, &self.limits, source)
-                    .await
-                    .map(Arc::new)
+                pull(
+                    &self.http,
+                    &self.cache,
+                    &self.limits,
+                    &self.plain_http,
+                    source,
+                )
+                .await
+                .map(Arc::new)
             })
             .await
             .cloned();

@@ -5,8 +5,10 @@ use serde::Serialize;
 use super::chart::Chart;
 use super::credentials::{Credentials, base_client_builder};
 use super::error::StagingError;
+use super::limits::Limits;
 use super::oci_client::{OciClient, OciLocation};
 use super::package::{Package, package};
+use super::plain_http::PlainHttp;
 use super::{chartmuseum, oci_push};
 
 /// A packaged chart ready to push.
@@ -65,12 +67,18 @@ pub enum StagingTarget {
         url: String,
         http: reqwest::Client,
         credentials: Option<Credentials>,
+        limits: Limits,
     },
 }
 
 impl StagingTarget {
     /// Parses `oci://host/path` or `http(s)://chartmuseum`, with optional credentials.
-    pub fn new(url: &str, credentials: Option<Credentials>) -> Result<Self, StagingError> {
+    pub fn new(
+        url: &str,
+        credentials: Option<Credentials>,
+        limits: Limits,
+        plain_http: &PlainHttp,
+    ) -> Result<Self, StagingError> {
         let http = match &credentials {
             Some(creds) if creds.has_tls() => creds.client(url)?,
             _ => base_client_builder()
@@ -81,20 +89,26 @@ impl StagingTarget {
                 })?,
         };
         if url.starts_with("oci://") {
-            let location = OciLocation::parse(url)?;
-            let client = OciClient::new(http, &location.base, credentials);
+            let location = OciLocation::parse(url, plain_http)?;
+            let client = OciClient::new(http, &location.base, credentials, limits);
             Ok(Self::Oci { location, client })
         } else if url.starts_with("http://") || url.starts_with("https://") {
             Ok(Self::ChartMuseum {
                 url: url.trim_end_matches('/').to_owned(),
                 http,
                 credentials,
+                limits,
             })
         } else {
             Err(StagingError::InvalidSpec(format!(
                 "staging repository {url:?} must be oci://host/path or an http(s) ChartMuseum URL"
             )))
         }
+    }
+
+    /// True for an OCI registry reached over plain HTTP (see [`PlainHttp`]).
+    pub fn is_plain_http(&self) -> bool {
+        matches!(self, Self::Oci { location, .. } if location.base.starts_with("http://"))
     }
 
     /// The repository URL as given.
@@ -116,7 +130,10 @@ impl StagingTarget {
                 url,
                 http,
                 credentials,
-            } => chartmuseum::push(http, credentials.as_ref(), url, charts).await,
+                limits,
+            } => {
+                chartmuseum::push(http, credentials.as_ref(), url, limits.document(), charts).await
+            }
         }
     }
 }

@@ -70,7 +70,12 @@ fn check_chart<'a>(
                 format!(
                     "chart repository {:?} is not allowed by the cluster policy; allowed: {}",
                     chart.url,
-                    policy.allowed_chart_repositories.join(", ")
+                    policy
+                        .allowed_chart_repositories
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             })
         })
@@ -129,6 +134,11 @@ fn chart_url_problem(url: &str) -> Option<String> {
             "unsupported scheme {:?} in {url:?}: use an http(s) Helm repository or an oci:// registry",
             parsed.scheme()
         )),
+        Ok(parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            Some(format!(
+                "chart repository URL {url:?} holds a user or password: put credentials in a Secret named by authSecretRef"
+            ))
+        }
         Ok(parsed) if parsed.host_str().is_none_or(str::is_empty) => {
             Some(format!("chart repository URL {url:?} has no host"))
         }

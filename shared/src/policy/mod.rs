@@ -5,15 +5,21 @@
 //! forbiddenNamespaces: [kube-system, kube-public, kube-node-lease]
 //! maxApplications: 100
 //! ```
+//!
+//! Repository entries are URLs matched by parts, not text prefixes: see [`RepositoryRule`].
+
+mod repository_rule;
 
 use serde::{Deserialize, Serialize};
+
+pub use repository_rule::{RepositoryRule, RuleError};
 
 /// What a cluster allows in an ApplicationGroup beyond the API's own rules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Policy {
-    /// URL prefixes chart repositories must start with. Empty: any repository.
-    pub allowed_chart_repositories: Vec<String>,
+    /// Repositories charts may come from (see [`RepositoryRule`]). Empty: any repository.
+    pub allowed_chart_repositories: Vec<RepositoryRule>,
     /// Namespaces no release may target.
     pub forbidden_namespaces: Vec<String>,
     /// Most applications one group may have.
@@ -59,7 +65,7 @@ impl Policy {
             || self
                 .allowed_chart_repositories
                 .iter()
-                .any(|prefix| url.starts_with(prefix.as_str()))
+                .any(|rule| rule.allows(url))
     }
 
     /// True when releases may target `namespace`.
@@ -89,6 +95,7 @@ mod tests {
             .expect("valid");
         assert!(policy.allows_repository("https://charts.example.com/stable"));
         assert!(!policy.allows_repository("https://evil.example.com/"));
+        assert!(!policy.allows_repository("https://charts.example.com.evil.io/"));
         assert_eq!(policy.max_applications, DEFAULT_MAX_APPLICATIONS);
     }
 
@@ -97,5 +104,15 @@ mod tests {
         assert!(Policy::from_yaml("maxApps: 3").is_err());
         assert!(Policy::from_yaml("maxApplications: 0").is_err());
         assert!(Policy::from_yaml("forbiddenNamespaces: 3").is_err());
+        let bad_rule =
+            Policy::from_yaml("allowedChartRepositories: [https://a, charts.example.com]")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+        assert!(
+            bad_rule.contains("allowedChartRepositories")
+                && bad_rule.contains("charts.example.com"),
+            "{bad_rule}"
+        );
     }
 }
