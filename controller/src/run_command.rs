@@ -44,6 +44,15 @@ pub struct RunArgs {
     #[arg(long, env = "ORKESTRA_SECRET_NAMESPACE")]
     pub secret_namespace: Option<String>,
 
+    /// A namespace, besides --secret-namespace, that authSecretRef may name; repeatable, or
+    /// comma-separated in the variable. Secrets anywhere else are never read.
+    #[arg(
+        long = "allowed-secret-namespace",
+        env = "ORKESTRA_ALLOWED_SECRET_NAMESPACES",
+        value_delimiter = ','
+    )]
+    pub allowed_secret_namespaces: Vec<String>,
+
     /// Only reconcile ApplicationGroups matching this label selector (e.g. to shard, or in tests).
     #[arg(long, env = "ORKESTRA_GROUP_SELECTOR")]
     pub selector: Option<String>,
@@ -94,6 +103,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         reads,
         workflow,
         secret_namespace,
+        allowed_secret_namespaces,
         selector,
         concurrency,
         admin_addr,
@@ -117,9 +127,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     })?;
     let plan = workflow.into_config();
     let workflow_namespace = plan.workflow_namespace.clone();
+    let secret_namespace = secret_namespace.unwrap_or_else(|| workflow_namespace.clone());
+    let mut allowed_secret_namespaces = allowed_secret_namespaces;
+    allowed_secret_namespaces.push(secret_namespace.clone());
     let config = ReconcilerConfig {
         plan,
-        secret_namespace: secret_namespace.unwrap_or_else(|| workflow_namespace.clone()),
+        secret_namespace,
+        allowed_secret_namespaces,
         group_selector: selector,
         concurrency,
         identity: identity.clone(),

@@ -300,6 +300,83 @@ async fn a_missing_chart_version_is_reported_and_fixing_the_spec_recovers() {
     assert!(status.applications[0].chart.staged);
 }
 
+/// `authSecretRef` is honoured only in the namespaces the controller is configured for; a Secret
+/// elsewhere is never read (it exists here, and the repository needs no credentials, so reading
+/// it would have staged the chart). Secret contents appear nowhere a user can see.
+#[tokio::test]
+async fn chart_credentials_come_only_from_allowed_namespaces_and_are_never_shown() {
+    let env = Env::new("rc-secret").await;
+    let other = env.cluster.namespace("rc-secret-other").await.unwrap();
+    let password = orkestra_tests::unique_name("never-shown");
+    for namespace in [&env.namespace, &other] {
+        let secret: k8s_openapi::api::core::v1::Secret =
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "creds"},
+                "stringData": {"username": "alice", "password": password},
+            }))
+            .unwrap();
+        kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(env.client.clone(), namespace)
+            .create(&Default::default(), &secret)
+            .await
+            .unwrap();
+    }
+    // A repository that wants other credentials than the Secret's.
+    let repo_dir = tempfile::tempdir().unwrap();
+    orkestra_tests::charts::write_repo(
+        repo_dir.path(),
+        &orkestra_tests::charts::standard_fixtures(),
+    )
+    .unwrap();
+    let guarded = orkestra_tests::chart_repo::ChartRepo::start(
+        repo_dir.path(),
+        orkestra_tests::chart_repo::RepoOptions {
+            basic_auth: Some(("alice".into(), "the-right-one".into())),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let ctl = env.controller("a");
+
+    let mut elsewhere = env.app("base", "hello", "1.0.0", &[]);
+    elsewhere["spec"]["chart"]["authSecretRef"] =
+        serde_json::json!({"namespace": other, "name": "creds"});
+    let foreign = env.create_group("foreign", vec![elsewhere]).await;
+    let failed = env
+        .wait_ready(&foreign, "False", "ChartPullFailed", &ctl)
+        .await;
+    let message = condition(&failed, "Ready").unwrap().message;
+    assert!(
+        message.contains(&format!(
+            "authSecretRef names Secret {other}/creds, but the controller reads chart credentials only from namespace(s) {}",
+            env.namespace
+        )),
+        "{message}"
+    );
+
+    let mut refused = env.app("base", "hello", "1.0.0", &[]);
+    refused["spec"]["chart"]["url"] = serde_json::json!(guarded.url);
+    refused["spec"]["chart"]["authSecretRef"] = serde_json::json!({"name": "creds"});
+    let own = env.create_group("own", vec![refused]).await;
+    let failed = env.wait_ready(&own, "False", "ChartPullFailed", &ctl).await;
+    let message = condition(&failed, "Ready").unwrap().message;
+    assert!(message.contains("refused access (HTTP 403)"), "{message}");
+    env.wait_event(&own, "ChartPullFailed", "403", &ctl).await;
+
+    for group in [&foreign, &own] {
+        let status = serde_json::to_string(&env.group(group).await.unwrap()).unwrap();
+        assert!(!status.contains(&password), "{status}");
+        let events = format!("{:?}", env.events(group).await);
+        assert!(!events.contains(&password), "{events}");
+    }
+    let log = ctl.log();
+    assert!(
+        log.contains("refused access"),
+        "the failure was logged: {log}"
+    );
+    assert!(!log.contains(&password), "{log}");
+}
+
 /// Scenario 3: an update (new chart version, added application) → a new forward Workflow for
 /// the new generation, replacing the old one.
 #[tokio::test]

@@ -45,6 +45,16 @@ impl TestWebhook {
         cluster: &Arc<Cluster>,
         policy: Option<&Path>,
     ) -> anyhow::Result<TestWebhook> {
+        Self::start_as(cluster, policy, cluster.kubeconfig()).await
+    }
+
+    /// [`TestWebhook::start`], with the webhook's own API calls (its SubjectAccessReviews) made
+    /// as the user of `kubeconfig`.
+    pub async fn start_as(
+        cluster: &Arc<Cluster>,
+        policy: Option<&Path>,
+        kubeconfig: &Path,
+    ) -> anyhow::Result<TestWebhook> {
         let binary = webhook_binary().await?;
         let name = unique_name("wh");
         let certs = tempfile::tempdir()?;
@@ -65,6 +75,7 @@ impl TestWebhook {
             .arg(certs.path().join(orkestra_certs::TLS_CERT_FILE))
             .arg("--tls-key")
             .arg(certs.path().join(orkestra_certs::TLS_KEY_FILE))
+            .env("KUBECONFIG", kubeconfig)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
             .stderr(log_file);

@@ -277,3 +277,146 @@ async fn every_planned_workflow_and_helmrelease_is_accepted_by_the_api_server() 
         .output()
         .unwrap();
 }
+
+/// A group of one application whose chart credentials are Secret `namespace/secret`.
+fn group_naming_secret(name: &str, labels: Value, namespace: &str, secret: &str) -> Value {
+    let mut application = app("web", &[], "web");
+    application["spec"]["chart"]["authSecretRef"] = json!({"namespace": namespace, "name": secret});
+    group(name, labels, vec![application])
+}
+
+/// Applies RBAC objects (Roles, ClusterRoles, bindings) as the admin.
+fn apply_rbac(cluster: &Cluster, objects: &[Value]) {
+    for object in objects {
+        let out = kubectl_stdin(cluster, &["apply"], object);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+}
+
+#[tokio::test]
+async fn a_group_naming_a_secret_its_author_may_not_read_is_refused_naming_the_secret() {
+    let cluster = Cluster::shared().await.unwrap();
+    let webhook = TestWebhook::start(&cluster, None).await.unwrap();
+    let ns = cluster.namespace("sar").await.unwrap();
+    let secret = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "repo-creds", "namespace": ns},
+        "stringData": {"username": "u", "password": "p"}});
+    apply_rbac(&cluster, &[secret]);
+    // The author may create ApplicationGroups, and nothing else.
+    let role = unique_name("ag-author");
+    apply_rbac(
+        &cluster,
+        &[
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": role},
+                "rules": [{"apiGroups": ["orkestra.azure.microsoft.com"],
+                           "resources": ["applicationgroups"], "verbs": ["create", "get", "delete"]}]}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                "metadata": {"name": role},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+                "subjects": [{"kind": "ServiceAccount", "name": "author", "namespace": ns}]}),
+        ],
+    );
+    let author = cluster.service_account_client(&ns, "author").await.unwrap();
+    let groups: Api<DynamicObject> = Api::all_with(author, &application_group_resource());
+    let name = unique_name("sar");
+    let object: DynamicObject = serde_json::from_value(group_naming_secret(
+        &name,
+        webhook.labels(),
+        &ns,
+        "repo-creds",
+    ))
+    .unwrap();
+
+    let message = groups
+        .create(&PostParams::default(), &object)
+        .await
+        .err()
+        .map(|err| err.to_string())
+        .unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "spec.applications[0].spec.chart.authSecretRef: user \"system:serviceaccount:{ns}:author\" may not get Secret {ns}/repo-creds"
+        )),
+        "{message}"
+    );
+    assert!(!exists(&cluster, &name), "a refused group is not stored");
+
+    // Allowed to read exactly that Secret, the author may use it.
+    apply_rbac(
+        &cluster,
+        &[
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                "metadata": {"name": "read-repo-creds", "namespace": ns},
+                "rules": [{"apiGroups": [""], "resources": ["secrets"],
+                           "resourceNames": ["repo-creds"], "verbs": ["get"]}]}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": "read-repo-creds", "namespace": ns},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-repo-creds"},
+                "subjects": [{"kind": "ServiceAccount", "name": "author", "namespace": ns}]}),
+        ],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match groups.create(&PostParams::default(), &object).await {
+            Ok(_) => break,
+            // RBAC changes reach the authorizer's cache within moments.
+            Err(err) if std::time::Instant::now() < deadline => {
+                assert!(format!("{err:?}").contains("may not get Secret"), "{err:?}");
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            Err(err) => panic!("still refused after the Role was bound: {err:?}"),
+        }
+    }
+    assert!(exists(&cluster, &name));
+    groups.delete(&name, &Default::default()).await.unwrap();
+    let _ = cluster
+        .kubectl()
+        .args(["delete", "clusterrole,clusterrolebinding", &role])
+        .output();
+}
+
+#[tokio::test]
+async fn when_the_access_check_itself_fails_the_group_is_refused_with_the_reason() {
+    let cluster = Cluster::shared().await.unwrap();
+    // The webhook runs as an account that may not create SubjectAccessReviews: every check fails.
+    let ns = cluster.namespace("sar-fail").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    cluster
+        .write_service_account_kubeconfig(&ns, "powerless", &kubeconfig)
+        .await
+        .unwrap();
+    let webhook = TestWebhook::start_as(&cluster, None, &kubeconfig)
+        .await
+        .unwrap();
+    let name = unique_name("sar-fail");
+    // The admin may read every Secret; the answer still cannot be known, so it is no.
+    let out = kubectl_stdin(
+        &cluster,
+        &["create"],
+        &group_naming_secret(&name, webhook.labels(), &ns, "any"),
+    );
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "could not check whether user \"orkestra-admin\" may get Secret {ns}/any (denied to be safe)"
+        )),
+        "{said}"
+    );
+    assert!(
+        said.contains("forbidden"),
+        "the reason is the API's refusal: {said}"
+    );
+    assert!(!exists(&cluster, &name));
+    // A group naming no Secret needs no check and is admitted.
+    let plain = group(
+        &unique_name("sar-none"),
+        webhook.labels(),
+        vec![app("web", &[], "web")],
+    );
+    let out = kubectl_stdin(&cluster, &["create"], &plain);
+    assert!(out.status.success(), "{}", text(&out));
+    let _ = kubectl_stdin(&cluster, &["delete"], &plain);
+}

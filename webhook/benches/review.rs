@@ -52,19 +52,19 @@ fn reviews(c: &mut Criterion) {
     let policy = Policy::default();
     let (create, delete) = (review("CREATE"), review("DELETE"));
     assert!(
-        answer(Endpoint::Validate, &create, Some(&policy))
+        answer(Endpoint::Validate, &create, Some(&policy), None)
             .outcome
             .allowed()
     );
     let mut group = c.benchmark_group("review_50_apps");
     group.bench_function("validate", |b| {
-        b.iter(|| answer(Endpoint::Validate, &create, Some(&policy)))
+        b.iter(|| answer(Endpoint::Validate, &create, Some(&policy), None))
     });
     group.bench_function("mutate", |b| {
-        b.iter(|| answer(Endpoint::Mutate, &create, Some(&policy)))
+        b.iter(|| answer(Endpoint::Mutate, &create, Some(&policy), None))
     });
     group.bench_function("delete", |b| {
-        b.iter(|| answer(Endpoint::Validate, &delete, Some(&policy)))
+        b.iter(|| answer(Endpoint::Validate, &delete, Some(&policy), None))
     });
     group.bench_function("json_floor", |b| {
         b.iter(|| serde_json::from_slice::<IgnoredAny>(&create).is_ok())

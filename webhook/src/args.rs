@@ -57,6 +57,17 @@ pub struct ServeArgs {
     #[arg(long, env = "ORKESTRA_WEBHOOK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Ask the API server (SubjectAccessReview) whether the requester may `get` each Secret a
+    /// group's `authSecretRef` adds, and deny when not. Needs a Kubernetes client (in cluster, or
+    /// KUBECONFIG) with permission to create SubjectAccessReviews.
+    #[arg(long, env = "ORKESTRA_WEBHOOK_CHECK_SECRET_ACCESS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub check_secret_access: bool,
+
+    /// Where the controller looks for an `authSecretRef` that names no namespace: the
+    /// controller's `--secret-namespace` (default: its workflow namespace).
+    #[arg(long, env = "ORKESTRA_WEBHOOK_SECRET_NAMESPACE", default_value = orkestra_shared::plan::DEFAULT_WORKFLOW_NAMESPACE)]
+    pub secret_namespace: String,
+
     /// How often the certificate, key and policy files are polled for changes. Polling, not inotify:
     /// Secret and ConfigMap volumes are updated by swapping a `..data` symlink.
     #[arg(long, env = "ORKESTRA_WEBHOOK_RELOAD_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
@@ -114,6 +125,8 @@ mod tests {
         assert_eq!(serve.reload_interval, Duration::from_secs(2));
         assert_eq!(serve.log_format, LogFormat::Text);
         assert!(serve.policy.is_none());
+        assert!(serve.check_secret_access);
+        assert_eq!(serve.secret_namespace, "orkestra");
     }
 
     #[test]

@@ -4,6 +4,7 @@ use crate::limits::Limits;
 use crate::metrics::{Endpoint, Metrics, Outcome};
 use crate::policy_watch::PolicyStore;
 use crate::review::{self, Answer, Unreadable};
+use crate::secret_access::SecretAccess;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -26,6 +27,9 @@ const BLOCKING_THRESHOLD_BYTES: usize = 256 * 1024;
 pub struct AdmissionState {
     pub policy: Arc<PolicyStore>,
     pub metrics: Arc<Metrics>,
+    /// Checks that the requester may read the Secrets a group names; `None` turns the check off
+    /// (`--check-secret-access=false`).
+    pub secret_access: Option<Arc<SecretAccess>>,
 }
 
 /// The admission router: only the two review endpoints (health and metrics live on the admin port).
@@ -62,14 +66,30 @@ async fn handle(endpoint: Endpoint, state: AdmissionState, body: Bytes) -> Respo
     let policy = state.policy.current();
     let large = body.len() > BLOCKING_THRESHOLD_BYTES;
     let review_body = body.clone();
-    let review = move || answer_catching_panics(endpoint, &review_body, policy.as_deref());
-    let answer = if large {
+    let secret_namespace = state
+        .secret_access
+        .as_ref()
+        .map(|access| access.default_namespace.clone());
+    let review = move || {
+        answer_catching_panics(
+            endpoint,
+            &review_body,
+            policy.as_deref(),
+            secret_namespace.as_deref(),
+        )
+    };
+    let mut answer = if large {
         tokio::task::spawn_blocking(review)
             .await
             .unwrap_or_else(|_| internal_error(&body))
     } else {
         review()
     };
+    if let (Some(checks), Some(access)) = (answer.secret_checks.take(), &state.secret_access)
+        && let Some(refusals) = checks.refusals(access).await
+    {
+        answer.refuse(refusals);
+    }
     state.metrics.review(
         endpoint,
         answer.operation,
@@ -113,9 +133,12 @@ fn answer_catching_panics(
     endpoint: Endpoint,
     body: &[u8],
     policy: Option<&orkestra_shared::policy::Policy>,
+    secret_namespace: Option<&str>,
 ) -> Answer {
-    std::panic::catch_unwind(AssertUnwindSafe(|| review::answer(endpoint, body, policy)))
-        .unwrap_or_else(|_| internal_error(body))
+    std::panic::catch_unwind(AssertUnwindSafe(|| {
+        review::answer(endpoint, body, policy, secret_namespace)
+    }))
+    .unwrap_or_else(|_| internal_error(body))
 }
 
 fn internal_error(body: &[u8]) -> Answer {

@@ -13,6 +13,7 @@ pub mod logging;
 pub mod metrics;
 pub mod policy_watch;
 pub mod review;
+pub mod secret_access;
 pub mod serve;
 pub mod tls;
 pub mod wire;

@@ -9,6 +9,7 @@
 //! AdmissionReview carrying the request uid whenever one can be found, or HTTP 400 when none can.
 
 use crate::metrics::{Endpoint, OperationLabel, Outcome};
+use crate::secret_access::SecretChecks;
 use axum::http::StatusCode;
 use k8s_openapi::api::authentication::v1::UserInfo;
 use kube::core::admission::{
@@ -43,6 +44,24 @@ pub struct Answer {
     /// For logs: the field paths of the errors (denied) or why the request was unreadable (invalid).
     /// Never object values.
     pub detail: Option<String>,
+    /// The Secret references an allowed validation adds: the answer stands only if the requester
+    /// may read them (see `secret_access`).
+    pub secret_checks: Option<SecretChecks>,
+}
+
+impl Answer {
+    /// Turns an allowing answer into a denial with `message` (one problem per line), keeping its
+    /// warnings.
+    pub fn refuse(&mut self, message: String) {
+        if let Some(response) = self.review.response.take() {
+            self.detail = Some(format!(
+                "{} Secret reference(s) refused",
+                message.lines().count()
+            ));
+            self.review.response = Some(response.deny(message));
+        }
+        self.outcome = Outcome::Denied;
+    }
 }
 
 /// The identifying fields of a review, for its log span: never object contents.
@@ -62,6 +81,7 @@ pub struct Review<'a> {
     pub name: String,
     pub operation: Operation,
     pub dry_run: bool,
+    pub user_info: UserInfo,
     pub object: Option<Object<'a>>,
     pub old_object: Option<Object<'a>>,
 }
@@ -143,6 +163,7 @@ impl Unreadable {
                 ..Subject::default()
             },
             detail: Some(self.reason),
+            secret_checks: None,
         }
     }
 }
@@ -205,8 +226,7 @@ struct EnvelopeRequest<O> {
     #[serde(default, rename = "namespace")]
     _namespace: Option<String>,
     operation: Operation,
-    #[serde(rename = "userInfo")]
-    _user_info: UserInfo,
+    user_info: UserInfo,
     object: Option<O>,
     old_object: Option<O>,
     #[serde(default)]
@@ -224,6 +244,7 @@ impl<'a, O: ObjectForm<'a>> From<EnvelopeRequest<O>> for Review<'a> {
             name: request.name,
             operation: request.operation,
             dry_run: request.dry_run,
+            user_info: request.user_info,
             object: request.object.map(O::into_object),
             old_object: request.old_object.map(O::into_object),
         }
@@ -267,18 +288,37 @@ fn parse_in_full(body: &[u8]) -> Result<Review<'static>, Unreadable> {
         name: request.name,
         operation: request.operation,
         dry_run: request.dry_run,
+        user_info: request.user_info,
         object: object.map(Object::Tree),
         old_object: old_object.map(Object::Tree),
     })
 }
 
-/// Answers one review body at `endpoint`. `policy` is `None` until a policy was loaded.
-pub fn answer(endpoint: Endpoint, body: &[u8], policy: Option<&Policy>) -> Answer {
+/// Answers one review body at `endpoint`. `policy` is `None` until a policy was loaded. With
+/// `secret_namespace` (where a reference naming no namespace points), an allowed validation lists
+/// the Secret references to check in [`Answer::secret_checks`].
+pub fn answer(
+    endpoint: Endpoint,
+    body: &[u8],
+    policy: Option<&Policy>,
+    secret_namespace: Option<&str>,
+) -> Answer {
     let mut review = match parse(endpoint, body) {
         Ok(review) => review,
         Err(unreadable) => return unreadable.into_answer(),
     };
+    let secret_checks = match (endpoint, secret_namespace, &review.object) {
+        (Endpoint::Validate, Some(namespace), Some(object)) if is_reviewed(&review) => {
+            let old = review
+                .old_object
+                .as_ref()
+                .filter(|_| review.operation == Operation::Update);
+            SecretChecks::of(&review.user_info, object, old, namespace)
+        }
+        _ => None,
+    };
     let (response, outcome, detail) = decide(endpoint, &mut review, policy);
+    let secret_checks = secret_checks.filter(|_| outcome == Outcome::Allowed);
     Answer {
         status: StatusCode::OK,
         review: response.into_review(),
@@ -290,6 +330,7 @@ pub fn answer(endpoint: Endpoint, body: &[u8], policy: Option<&Policy>) -> Answe
             dry_run: Some(review.dry_run),
         },
         detail,
+        secret_checks,
     }
 }
 
@@ -302,19 +343,24 @@ fn allowing(uid: &str) -> AdmissionResponse {
     response
 }
 
+/// True for the creation or update of an ApplicationGroup's spec. Subresources (status) are the
+/// controller's business, not the user's spec: never reviewed.
+fn is_reviewed(review: &Review<'_>) -> bool {
+    let kind = &review.kind;
+    kind.group == GROUP
+        && kind.version == VERSION
+        && kind.kind == KIND
+        && review.sub_resource.is_none()
+        && matches!(review.operation, Operation::Create | Operation::Update)
+}
+
 fn decide(
     endpoint: Endpoint,
     review: &mut Review<'_>,
     policy: Option<&Policy>,
 ) -> (AdmissionResponse, Outcome, Option<String>) {
     let response = allowing(&review.uid);
-    let kind = &review.kind;
-    // Subresources (status) are the controller's business, not the user's spec: never reviewed.
-    let reviewed = kind.group == GROUP
-        && kind.version == VERSION
-        && kind.kind == KIND
-        && review.sub_resource.is_none();
-    if !reviewed || !matches!(review.operation, Operation::Create | Operation::Update) {
+    if !is_reviewed(review) {
         return (response, Outcome::Allowed, None);
     }
     let Some(object) = &mut review.object else {

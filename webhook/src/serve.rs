@@ -10,6 +10,7 @@ use crate::listener;
 use crate::logging;
 use crate::metrics::Metrics;
 use crate::policy_watch::{PolicyFile, PolicyStore};
+use crate::secret_access::SecretAccess;
 use anyhow::Context;
 use orkestra_shared::policy::Policy;
 use std::net::SocketAddr;
@@ -30,6 +31,8 @@ pub struct ServeConfig {
     pub policy: Option<PathBuf>,
     pub reload_interval: Duration,
     pub limits: Limits,
+    /// The Secret access check, when on.
+    pub secret_access: Option<SecretAccess>,
 }
 
 /// The `serve` subcommand: runs until SIGTERM or SIGINT, then drains and returns.
@@ -42,8 +45,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         policy,
         log_format,
         reload_interval,
+        check_secret_access,
+        secret_namespace,
     } = args;
     logging::init(log_format);
+    let secret_access = if check_secret_access {
+        let client = kube::Client::try_default().await.context(
+            "connecting to the Kubernetes API for --check-secret-access (turn it off with --check-secret-access=false)",
+        )?;
+        Some(SecretAccess {
+            client,
+            default_namespace: secret_namespace,
+        })
+    } else {
+        None
+    };
     let config = ServeConfig {
         listen,
         admin_listen,
@@ -52,6 +68,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         policy,
         reload_interval,
         limits: Limits::default(),
+        secret_access,
     };
     let shutdown = CancellationToken::new();
     let server = start(config, shutdown.clone()).await?;
@@ -96,6 +113,7 @@ pub async fn start(
         policy,
         reload_interval,
         limits,
+        secret_access,
     } = config;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let metrics = Arc::new(Metrics::new());
@@ -129,6 +147,7 @@ pub async fn start(
         AdmissionState {
             policy: store.clone(),
             metrics: metrics.clone(),
+            secret_access: secret_access.map(Arc::new),
         },
         &limits,
     );

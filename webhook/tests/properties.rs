@@ -136,13 +136,13 @@ proptest! {
 
     #[test]
     fn random_bytes_get_a_well_formed_answer(endpoint in endpoint(), body in prop::collection::vec(any::<u8>(), 0..512)) {
-        assert_well_formed(&answer(endpoint, &body, Some(&Policy::default())));
+        assert_well_formed(&answer(endpoint, &body, Some(&Policy::default()), None));
     }
 
     #[test]
     fn random_json_gets_a_well_formed_answer(endpoint in endpoint(), body in json_value()) {
         let bytes = serde_json::to_vec(&body).unwrap();
-        assert_well_formed(&answer(endpoint, &bytes, Some(&Policy::default())));
+        assert_well_formed(&answer(endpoint, &bytes, Some(&Policy::default()), None));
     }
 
     #[test]
@@ -151,7 +151,7 @@ proptest! {
         if truncate {
             bytes.truncate(cut.index(bytes.len() + 1));
         }
-        let answered = assert_well_formed(&answer(endpoint, &bytes, Some(&Policy::default())));
+        let answered = assert_well_formed(&answer(endpoint, &bytes, Some(&Policy::default()), None));
         if let (false, Some(uid)) = (truncate, review.pointer("/request/uid").and_then(Value::as_str)) {
             prop_assert_eq!(&answered["response"]["uid"], uid);
         }
@@ -160,6 +160,6 @@ proptest! {
     #[test]
     fn no_policy_loaded_still_answers(endpoint in endpoint(), review in mutated_review()) {
         let bytes = serde_json::to_vec(&review).unwrap();
-        assert_well_formed(&answer(endpoint, &bytes, None));
+        assert_well_formed(&answer(endpoint, &bytes, None, None));
     }
 }

@@ -20,6 +20,7 @@ async fn call_with(policy: Policy, path: &str, body: Body) -> (StatusCode, Value
     let state = AdmissionState {
         policy: Arc::new(PolicyStore::with(policy)),
         metrics: Arc::new(Metrics::new()),
+        secret_access: None,
     };
     let request = Request::post(path)
         .header("content-type", "application/json")
@@ -309,6 +310,7 @@ async fn other_methods_are_refused() {
     let state = AdmissionState {
         policy: Arc::new(PolicyStore::with(Policy::default())),
         metrics: Arc::new(Metrics::new()),
+        secret_access: None,
     };
     let response = router(state, &Limits::default())
         .oneshot(Request::get("/validate").body(Body::empty()).unwrap())

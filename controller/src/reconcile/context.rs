@@ -21,6 +21,9 @@ pub struct ReconcilerConfig {
     pub plan: PlanConfig,
     /// Namespace of an `authSecretRef` that names none.
     pub secret_namespace: String,
+    /// The only namespaces chart credentials are read from (`secret_namespace` among them): a
+    /// reference elsewhere fails its application and the Secret is never read.
+    pub allowed_secret_namespaces: Vec<String>,
     /// Only groups matching this label selector are reconciled (all when `None`).
     pub group_selector: Option<String>,
     /// Most groups reconciled at once.

@@ -37,7 +37,9 @@
 //! - A periodic re-check runs at `spec.interval` when set; while a Workflow runs, at most every
 //!   [`IN_FLIGHT_RECHECK`] as a safety net for missed watch events.
 //! - An `authSecretRef` without a namespace is looked up in [`ReconcilerConfig::secret_namespace`]
-//!   (Orkestra's own namespace by default).
+//!   (Orkestra's own namespace by default). Credentials are read only from that namespace and the
+//!   `--allowed-secret-namespace`s: a reference elsewhere would let anyone who may create a group
+//!   send any Secret the controller can read to a URL of their choosing.
 //! - The webhook may not be installed: the spec is defaulted here as admission would.
 
 pub mod context;

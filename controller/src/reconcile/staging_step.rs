@@ -97,6 +97,13 @@ async fn credentials(ctx: &Context, app: &Application) -> Result<Option<Credenti
         .as_deref()
         .filter(|n| !n.is_empty())
         .unwrap_or(&ctx.config.secret_namespace);
+    let allowed = &ctx.config.allowed_secret_namespaces;
+    if !allowed.iter().any(|n| n == namespace) {
+        return Err(format!(
+            "authSecretRef names Secret {namespace}/{name}, but the controller reads chart credentials only from namespace(s) {} (see --allowed-secret-namespace)",
+            allowed.join(", ")
+        ));
+    }
     let secret = Api::<Secret>::namespaced(ctx.client.clone(), namespace)
         .get_opt(name)
         .await

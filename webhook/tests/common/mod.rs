@@ -164,6 +164,7 @@ impl TestServer {
             policy,
             reload_interval: Duration::from_millis(50),
             limits,
+            secret_access: None,
         };
         let shutdown = CancellationToken::new();
         let running = start(config, shutdown.clone()).await.unwrap();
