@@ -1,10 +1,16 @@
 //! `orkestra-controller run`: the reconciler, with leader election and the admin server.
 //!
-//! Order: the admin server starts first (liveness at once; `/readyz` turns ready only once this
-//! replica leads), then leader election waits for the Lease, then the Controller runs until
-//! SIGTERM/SIGINT or leadership is lost; in-flight reconciles finish; the Lease is released so a
-//! standby takes over at once. Losing leadership exits with an error, so the pod restarts and
-//! stands by again rather than keeping a replica that silently does nothing.
+//! Order: the admin server starts first (liveness at once; `/readyz` turns ready once the API
+//! server has answered, on every replica, leader or standby, so that a rolling update of the
+//! Deployment is not held up by its standbys; which replica leads is the `orkestra_leader` metric
+//! and a log line), then leader election waits for the Lease, then the Controller runs until
+//! SIGTERM/SIGINT or leadership is lost.
+//!
+//! On SIGTERM in-flight reconciles finish, then the Lease is released so a standby takes over at
+//! once. On losing the Lease reconciling stops at once: the in-flight reconciles are dropped
+//! before their next write, because another replica may already be writing the same groups. Then
+//! the process exits with an error, so the pod restarts and stands by again rather than keeping a
+//! replica that silently does nothing.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -152,6 +158,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     ));
     tokio::spawn(cancel_on_signal(shutdown.clone()));
 
+    tokio::select! {
+        () = wait_for_api(&client) => ready.store(true, Ordering::SeqCst),
+        () = shutdown.cancelled() => {
+            let _ = admin_task.await;
+            return Ok(());
+        }
+    }
+    metrics.set_leader(false);
+    tracing::info!(%identity, "standing by for the Lease");
+
     let lease = leader::LeaseConfig {
         name: lease_name,
         namespace: lease_namespace.unwrap_or(workflow_namespace),
@@ -168,24 +184,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     };
     let lost = leadership.lost();
-    ready.store(true, Ordering::SeqCst);
+    metrics.set_leader(true);
     tracing::info!(%identity, "leading: reconciling ApplicationGroups");
 
     let ctx = Arc::new(Context::new(client, config, stager, metrics));
-    let stop = CancellationToken::new();
-    let stop_on = stop.clone();
-    let watcher = tokio::spawn({
-        let (shutdown, lost, stop) = (shutdown.clone(), lost.clone(), stop.clone());
-        async move {
-            tokio::select! {
-                () = shutdown.cancelled() => {}
-                () = lost.cancelled() => {}
-            }
-            stop.cancel();
+    let drain = shutdown.clone();
+    let reconciling = reconcile::run(ctx.clone(), async move { drain.cancelled().await });
+    // NB: biased, loss first: when the Lease is lost, the reconciler (and with it every in-flight
+    // reconcile) is dropped here, at its next await, rather than drained.
+    tokio::select! {
+        biased;
+        () = lost.cancelled() => {
+            ctx.stop_writing();
+            tracing::warn!(%identity, "leadership lost: reconciling stopped, in-flight reconciles cancelled");
         }
-    });
-    reconcile::run(ctx, async move { stop_on.cancelled().await }).await;
-    watcher.abort();
+        () = reconciling => {}
+    }
+    ctx.metrics.set_leader(false);
     ready.store(false, Ordering::SeqCst);
 
     let was_lost = lost.is_cancelled() && !shutdown.is_cancelled();
@@ -198,6 +213,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     );
     tracing::info!("shut down");
     Ok(())
+}
+
+/// Returns once the API server answers (retrying every few seconds): a replica that cannot reach
+/// it is not ready.
+async fn wait_for_api(client: &kube::Client) {
+    loop {
+        match client.apiserver_version().await {
+            Ok(_) => return,
+            Err(err) => tracing::warn!(error = %err, "the API server does not answer yet"),
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
 }
 
 /// `<hostname>-<pid>`: unique per process on a machine (and per pod, where POD_NAME is preferred).

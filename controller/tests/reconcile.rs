@@ -930,6 +930,121 @@ async fn of_two_replicas_one_acts_and_the_other_takes_over_when_it_dies() {
 
 /// WorkflowSubmitted events of a group, once there is at least one (Events are published in the
 /// background) and a moment later, so that a duplicate would have shown up too.
+/// The admin address a replica logged (`--admin-addr 127.0.0.1:0` picks a free port).
+async fn admin_address(ctl: &reconcile_support::Controller) -> String {
+    wait_for("the admin server to listen", ctl, || async {
+        let log = ctl.log();
+        let line = log.lines().find(|l| l.contains("admin server listening"))?;
+        // NB: the log may be coloured; the address is the one loopback address on the line.
+        let port: String = line
+            .split("127.0.0.1:")
+            .nth(1)?
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        Some(format!("127.0.0.1:{port}"))
+    })
+    .await
+}
+
+/// GET `http://<admin><path>`: status and body.
+async fn admin_get(admin: &str, path: &str) -> (u16, String) {
+    let response = reqwest::get(format!("http://{admin}{path}")).await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// A replica that loses its Lease mid-reconcile (the Lease API cut off at a proxy that counts its
+/// requests) stops at once: once its Lease has expired it makes no write, although a reconcile
+/// was in flight (staging from a slow repository) when the Lease was lost. Standby and leader are
+/// both Ready; the leader metric says which leads.
+#[tokio::test]
+async fn a_replica_that_loses_its_lease_writes_nothing_after_it_expires() {
+    let env = Env::new("rc-lost").await;
+    let proxy = orkestra_tests::api_proxy::ApiProxy::start(&env.cluster)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    proxy.write_kubeconfig(&kubeconfig).unwrap();
+    let slow = orkestra_tests::hostile::Hostile::start().await.unwrap();
+
+    let mut a = env.controller_via("a", &kubeconfig, &[]);
+    wait_for("replica a to lead", &a, || async {
+        a.log().contains("leading").then_some(())
+    })
+    .await;
+    let b = env.controller("b");
+    let (a_admin, b_admin) = (admin_address(&a).await, admin_address(&b).await);
+    wait_for("the standby to be ready", &b, || async {
+        (admin_get(&b_admin, "/readyz").await.0 == 200).then_some(())
+    })
+    .await;
+    assert_eq!(admin_get(&a_admin, "/readyz").await.0, 200);
+    assert!(
+        admin_get(&a_admin, "/metrics")
+            .await
+            .1
+            .contains("orkestra_leader 1")
+    );
+    assert!(
+        admin_get(&b_admin, "/metrics")
+            .await
+            .1
+            .contains("orkestra_leader 0")
+    );
+
+    let mut app = env.app("base", "hello", "1.0.0", &[]);
+    app["spec"]["chart"]["url"] = serde_json::json!(format!("{}/slow", slow.url));
+    let group = env.create_group("lost", vec![app]).await;
+    let staging_since = wait_for("a to stage from the slow repository", &a, || async {
+        slow.requests()
+            .iter()
+            .any(|s| s.path == "/slow/index.yaml")
+            .then(std::time::Instant::now)
+    })
+    .await;
+
+    let cut = std::time::Instant::now();
+    proxy.cut_leases(true);
+    // `--lease-duration 3s`: the Lease has expired 3 s after its last renewal at the latest.
+    let expired = cut + std::time::Duration::from_secs(3);
+    let give_up_by = std::time::Instant::now() + reconcile_support::PATIENCE;
+    while a.is_running() {
+        assert!(
+            std::time::Instant::now() < give_up_by,
+            "a never gave up:\n{}",
+            a.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(a.log().contains("leadership lost"), "{}", a.log());
+    wait_for("replica b to take over", &b, || async {
+        b.log().contains("leading").then_some(())
+    })
+    .await;
+    // Past the moment the slow staging answers, when a drained reconcile would write its status.
+    let answered =
+        staging_since + orkestra_tests::hostile::SLOW + std::time::Duration::from_secs(2);
+    tokio::time::sleep(answered.saturating_duration_since(std::time::Instant::now())).await;
+
+    let writes: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|s| s.is_write() && !s.is_lease())
+        .collect();
+    assert!(
+        writes.iter().any(|s| s.at < cut && s.uri.contains(&group)),
+        "a wrote to the group while it led: {writes:#?}"
+    );
+    let late: Vec<_> = writes.iter().filter(|s| s.at > expired).collect();
+    assert!(
+        late.is_empty(),
+        "writes after the Lease expired: {late:#?}
+{}",
+        a.log()
+    );
+}
+
 async fn submissions(env: &Env, group: &str, ctl: &reconcile_support::Controller) -> usize {
     let count = || async {
         env.events(group)

@@ -118,9 +118,9 @@ impl Cluster {
     }
 
     /// The node's name when the cluster was started with one (`tests/cluster/up --with-node`):
-    /// a kubelet with containerd and runc. No scheduler runs: pods name it in `spec.nodeName`, use
-    /// `hostNetwork: true` (no CNI) and a local image ([`Cluster::node_image`],
-    /// `imagePullPolicy: Never`): nothing can be pulled.
+    /// a kubelet with containerd, runc and a bridge pod network reachable from this machine only.
+    /// No scheduler runs: pods name it in `spec.nodeName`. Nothing can be pulled: pods use a local
+    /// image ([`Cluster::node_image`], `imagePullPolicy: Never`).
     pub fn node(&self) -> Option<&str> {
         self.node.as_deref()
     }

@@ -5,6 +5,7 @@
 //! Helm repository routes (repository URL `{url}/<route>`):
 //! - `endless/index.yaml`: `200` with no `Content-Length` and a body that never ends.
 //! - `huge/index.yaml`: `200` announcing `Content-Length` of 1 TiB.
+//! - `slow/index.yaml`: answers `404` only after [`SLOW`], holding a staging in flight.
 //! - `redirect/index.yaml`: `302` to `http://localhost:<same port>/landing/index.yaml`, another
 //!   host name for the same server, which answers `404`.
 //!
@@ -28,6 +29,9 @@ use axum::http::{StatusCode, header};
 use axum::response::Response;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+/// How long `slow/index.yaml` takes to answer.
+pub const SLOW: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One request as the server saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,15 +100,15 @@ impl Hostile {
 }
 
 async fn answer(State(shared): State<Shared>, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
     let header_text = |name| {
-        request
-            .headers()
+        parts
+            .headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let path = request.uri().path().to_owned();
-    let authorization = header_text(header::AUTHORIZATION);
+    let path = parts.uri.path().to_owned();
     shared
         .seen
         .lock()
@@ -112,11 +116,19 @@ async fn answer(State(shared): State<Shared>, request: Request) -> Response {
         .push(Seen {
             host: header_text(header::HOST).unwrap_or_default(),
             path: path.clone(),
-            authorization: authorization.clone(),
+            authorization: header_text(header::AUTHORIZATION),
         });
     let port = shared.port;
     match path.as_str() {
         "/endless/index.yaml" | "/v2/endless-tags/tags/list" | "/token" => endless(),
+        "/slow/index.yaml" => {
+            tokio::time::sleep(SLOW).await;
+            respond(
+                Response::builder()
+                    .status(StatusCode::NOT_FOUND)
+                    .body(Body::empty()),
+            )
+        }
         "/huge/index.yaml" => respond(
             Response::builder()
                 .header(header::CONTENT_LENGTH, (1u64 << 40).to_string())

@@ -1,5 +1,6 @@
 //! Test support: the local cluster harness.
 
+pub mod api_proxy;
 pub mod chart_repo;
 pub mod charts;
 pub mod cluster;

@@ -86,6 +86,12 @@ impl Context {
         }
     }
 
+    /// Stops the writes that outlive a reconcile: events still waiting for a slot are dropped.
+    /// For a replica that lost the Lease (its reconciles are dropped by the caller).
+    pub fn stop_writing(&self) {
+        self.event_slots.close();
+    }
+
     /// Notes `group` as this process just wrote it (the API server's answer to a write).
     pub fn note_written(&self, group: &ApplicationGroup) {
         let (Some(name), Some(version)) = (&group.metadata.name, &group.metadata.resource_version)

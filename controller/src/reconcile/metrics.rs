@@ -46,6 +46,7 @@ pub struct Metrics {
     time_to_submit: Histogram,
     reconcile_duration: Histogram,
     groups: Family<ReasonLabels, Gauge>,
+    leader: Gauge,
     /// Ready reason per group name, to recount the gauge (names stay in memory, not in labels).
     reasons: Mutex<HashMap<String, &'static str>>,
 }
@@ -64,6 +65,7 @@ impl Metrics {
                 prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 16),
             ),
             groups: Family::default(),
+            leader: Gauge::default(),
             reasons: Mutex::new(HashMap::new()),
         };
         let sub = registry.sub_registry_with_prefix("orkestra");
@@ -92,6 +94,11 @@ impl Metrics {
             "ApplicationGroups by the reason of their Ready condition",
             metrics.groups.clone(),
         );
+        sub.register(
+            "leader",
+            "1 while this replica holds the Lease and reconciles, else 0",
+            metrics.leader.clone(),
+        );
         for reason in REASONS {
             metrics
                 .groups
@@ -101,6 +108,11 @@ impl Metrics {
                 .set(0);
         }
         metrics
+    }
+
+    /// Records whether this replica leads.
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
     }
 
     /// Counts one reconcile and its duration.

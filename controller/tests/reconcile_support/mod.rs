@@ -67,6 +67,16 @@ impl Env {
 
     /// Starts a controller replica for this test with extra arguments.
     pub fn controller_with(&self, identity: &str, extra: &[&str]) -> Controller {
+        self.controller_via(identity, self.cluster.kubeconfig(), extra)
+    }
+
+    /// Starts a controller replica that reaches the API server through `kubeconfig`.
+    pub fn controller_via(
+        &self,
+        identity: &str,
+        kubeconfig: &std::path::Path,
+        extra: &[&str],
+    ) -> Controller {
         let log_dir = orkestra_tests::cluster::state_dir().with_file_name("reconcile-logs");
         std::fs::create_dir_all(&log_dir).unwrap();
         let log = log_dir.join(format!("{}-{identity}.log", self.run));
@@ -90,7 +100,7 @@ impl Env {
             ])
             .args(["--lease-duration", "3s", "--lease-renew", "1s"])
             .args(extra)
-            .env("KUBECONFIG", self.cluster.kubeconfig())
+            .env("KUBECONFIG", kubeconfig)
             .env(
                 "RUST_LOG",
                 std::env::var("ORKESTRA_TEST_CONTROLLER_LOG")

@@ -1,0 +1,169 @@
+//! A plain-HTTP front for the test cluster's API server that sees every request: what a process
+//! pointed at it does can be counted, and the Lease API can be cut off (as a partition between a
+//! controller and the API server would cut its renewals) while everything else still passes.
+//!
+//! The proxy forwards each request as the cluster admin (through a `kube::Client`, which does the
+//! TLS and the client certificate), streaming the answers (watches included). Clients reach it
+//! with [`ApiProxy::write_kubeconfig`]: `http://127.0.0.1:<port>`, no credentials.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::cluster::Cluster;
+
+/// One request the proxy saw.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub at: Instant,
+    pub method: String,
+    /// Path and query.
+    pub uri: String,
+}
+
+impl Seen {
+    /// True for a request that changes something (create, update, patch, delete).
+    pub fn is_write(&self) -> bool {
+        !matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS")
+    }
+
+    /// True for a request of the Lease API.
+    pub fn is_lease(&self) -> bool {
+        self.uri.starts_with("/apis/coordination.k8s.io/")
+    }
+}
+
+/// A running proxy; stops on drop.
+#[derive(Debug)]
+pub struct ApiProxy {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+struct Shared {
+    upstream: kube::Client,
+    seen: Mutex<Vec<Seen>>,
+    leases_cut: AtomicBool,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("leases_cut", &self.leases_cut)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for ApiProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl ApiProxy {
+    /// Starts a proxy to `cluster`'s API server on a free loopback port.
+    pub async fn start(cluster: &Cluster) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .context("binding the API proxy")?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let shared = Arc::new(Shared {
+            upstream: cluster.client().await?,
+            seen: Mutex::new(Vec::new()),
+            leases_cut: AtomicBool::new(false),
+        });
+        let router = Router::new()
+            .fallback(forward)
+            .with_state(Arc::clone(&shared));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(Self { url, shared, task })
+    }
+
+    /// From now on, Lease requests are answered `503` without reaching the API server (`true`),
+    /// or pass again (`false`).
+    pub fn cut_leases(&self, cut: bool) {
+        self.shared.leases_cut.store(cut, Ordering::SeqCst);
+    }
+
+    /// Every request so far, in order of arrival.
+    pub fn requests(&self) -> Vec<Seen> {
+        self.shared
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Writes a kubeconfig at `path` that points at this proxy.
+    pub fn write_kubeconfig(&self, path: &Path) -> anyhow::Result<()> {
+        let config = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "proxy", "cluster": {"server": self.url}}],
+            "users": [{"name": "proxy", "user": {}}],
+            "contexts": [{"name": "proxy", "context": {"cluster": "proxy", "user": "proxy"}}],
+            "current-context": "proxy",
+        });
+        std::fs::write(path, serde_norway::to_string(&config)?)
+            .with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let seen = Seen {
+        at: Instant::now(),
+        method: request.method().to_string(),
+        uri: request
+            .uri()
+            .path_and_query()
+            .map_or_else(|| request.uri().path().to_owned(), ToString::to_string),
+    };
+    let lease = seen.is_lease();
+    shared
+        .seen
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(seen.clone());
+    if lease && shared.leases_cut.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "cut off by the test").into_response();
+    }
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => bytes,
+        Err(err) => return (StatusCode::BAD_REQUEST, err.to_string()).into_response(),
+    };
+    let mut upstream = axum::http::Request::builder()
+        .method(parts.method)
+        .uri(seen.uri.as_str());
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::HOST {
+            upstream = upstream.header(name, value);
+        }
+    }
+    let upstream = match upstream.body(kube::client::Body::from(body)) {
+        Ok(request) => request,
+        Err(err) => return (StatusCode::BAD_REQUEST, err.to_string()).into_response(),
+    };
+    match shared.upstream.send(upstream).await {
+        Ok(response) => {
+            let (parts, body) = response.into_parts();
+            Response::from_parts(parts, Body::new(body))
+        }
+        Err(err) => (StatusCode::BAD_GATEWAY, err.to_string()).into_response(),
+    }
+}
