@@ -170,11 +170,65 @@ impl Unreadable {
 
 /// Reads an AdmissionReview v1 request for `endpoint`.
 pub fn parse(endpoint: Endpoint, body: &[u8]) -> Result<Review<'_>, Unreadable> {
-    let read = match endpoint {
+    read_fast(endpoint, body).map_or_else(|| parse_in_full(body), Ok)
+}
+
+/// The one-pass reading alone; `None` where it gives up (the full reading then decides). Public
+/// for the property tests and the fuzzer, which check that both readings agree.
+pub fn read_fast(endpoint: Endpoint, body: &[u8]) -> Option<Review<'_>> {
+    match endpoint {
         Endpoint::Validate => read_envelope::<Conforming>(body),
         Endpoint::Mutate => read_envelope::<&RawValue>(body),
+    }
+}
+
+/// The full reading alone (a JSON tree and kube's typed `AdmissionReview`). Public for the
+/// property tests and the fuzzer.
+pub fn read_full(body: &[u8]) -> Result<Review<'static>, Unreadable> {
+    parse_in_full(body)
+}
+
+/// Where the one-pass reading accepts `body`, the full reading must accept it too, with the same
+/// request fields, and the same validation verdict under `policy`; `Err` says how they differ.
+/// The property tests and the fuzzer call it.
+pub fn readings_agree(endpoint: Endpoint, body: &[u8], policy: &Policy) -> Result<(), String> {
+    let Some(fast) = read_fast(endpoint, body) else {
+        return Ok(());
     };
-    read.map_or_else(|| parse_in_full(body), Ok)
+    let full = read_full(body).map_err(|u| format!("only the fast reading accepts it: {u:?}"))?;
+    let header = |r: &Review<'_>| {
+        format!(
+            "{} {:?} {:?} {} {:?} {} {:?} {} {}",
+            r.uid,
+            r.kind,
+            r.sub_resource,
+            r.name,
+            r.operation,
+            r.dry_run,
+            r.user_info,
+            r.object.is_some(),
+            r.old_object.is_some()
+        )
+    };
+    if header(&fast) != header(&full) {
+        return Err(format!(
+            "the readings differ:\n{}\n{}",
+            header(&fast),
+            header(&full)
+        ));
+    }
+    if endpoint == Endpoint::Validate
+        && let (Some(mut a), Some(mut b)) = (fast.object, full.object)
+    {
+        let (one, other) = (validate(a.raw(), None::<Raw<'_>>, policy), validate(b.raw(), None::<Raw<'_>>, policy));
+        if one.errors != other.errors {
+            return Err(format!(
+                "the verdicts differ:\n{:?}\n{:?}",
+                one.errors, other.errors
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn read_envelope<'a, O: ObjectForm<'a>>(body: &'a [u8]) -> Option<Review<'a>> {

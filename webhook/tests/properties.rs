@@ -1,5 +1,6 @@
 //! Property tests of the review reader and answers: whatever the body, a well-formed answer and no
-//! panic; whenever the request uid can be read, HTTP 200 with that uid.
+//! panic; whenever the request uid can be read, HTTP 200 with that uid; the one-pass and the full
+//! readings agree. (`fuzz/` runs the same checks under libFuzzer.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -7,7 +8,7 @@ mod common;
 use common::*;
 use orkestra_shared::policy::Policy;
 use orkestra_webhook::metrics::Endpoint;
-use orkestra_webhook::review::{Answer, answer};
+use orkestra_webhook::review::{Answer, answer, readings_agree};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -154,6 +155,14 @@ proptest! {
         let answered = assert_well_formed(&answer(endpoint, &bytes, Some(&Policy::default()), None));
         if let (false, Some(uid)) = (truncate, review.pointer("/request/uid").and_then(Value::as_str)) {
             prop_assert_eq!(&answered["response"]["uid"], uid);
+        }
+    }
+
+    #[test]
+    fn the_fast_and_the_full_readings_agree(endpoint in endpoint(), review in mutated_review()) {
+        let bytes = serde_json::to_vec(&review).unwrap();
+        if let Err(difference) = readings_agree(endpoint, &bytes, &Policy::default()) {
+            prop_assert!(false, "{}", difference);
         }
     }
 

@@ -15,7 +15,7 @@ use orkestra_shared::version::VersionConstraint;
 
 /// The part of a repository `index.yaml` staging needs.
 #[derive(Debug, Deserialize)]
-struct Index {
+pub struct Index {
     #[serde(rename = "apiVersion")]
     api_version: Option<String>,
     #[serde(default)]
@@ -23,7 +23,7 @@ struct Index {
 }
 
 #[derive(Debug, Deserialize)]
-struct IndexEntry {
+pub struct IndexEntry {
     version: String,
     #[serde(default)]
     urls: Vec<String>,
@@ -56,17 +56,7 @@ pub async fn pull(
         "index.yaml",
     )
     .await?;
-    let index: Index =
-        serde_norway::from_slice(&raw).map_err(|err| StagingError::InvalidIndex {
-            url: index_url.to_string(),
-            reason: err.to_string(),
-        })?;
-    if index.api_version.is_none() && index.entries.is_empty() {
-        return Err(StagingError::InvalidIndex {
-            url: index_url.to_string(),
-            reason: "no apiVersion and no entries".into(),
-        });
-    }
+    let index = read_index(index_url.as_str(), &raw)?;
     let entries = index
         .entries
         .get(name)
@@ -147,6 +137,30 @@ pub async fn pull(
         sha256: actual,
         from_cache: false,
     })
+}
+
+/// Reads the `index.yaml` fetched from `url`.
+pub fn read_index(url: &str, raw: &[u8]) -> Result<Index, StagingError> {
+    let invalid = |reason: String| StagingError::InvalidIndex {
+        url: url.to_owned(),
+        reason,
+    };
+    let index: Index = serde_norway::from_slice(raw).map_err(|err| invalid(err.to_string()))?;
+    if index.api_version.is_none() && index.entries.is_empty() {
+        return Err(invalid("no apiVersion and no entries".into()));
+    }
+    Ok(index)
+}
+
+impl Index {
+    /// The versions listed for chart `name`.
+    pub fn versions(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.entries
+            .get(name)
+            .into_iter()
+            .flatten()
+            .map(|entry| entry.version.as_str())
+    }
 }
 
 /// GET `url` with basic auth from `creds`, refusing bodies over `limit`.
