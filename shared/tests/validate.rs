@@ -51,6 +51,14 @@ fn a_valid_group_passes() {
 }
 
 #[test]
+fn a_secret_reference_without_namespace_passes_as_in_azure_orkestra() {
+    let errors = errors_after(|o| {
+        o["spec"]["applications"][0]["spec"]["chart"]["authSecretRef"] = json!({"name": "creds"})
+    });
+    assert_eq!(errors, Vec::<String>::new());
+}
+
+#[test]
 fn the_example_group_is_valid() {
     let example: Value =
         serde_norway::from_str(include_str!("../../examples/bookinfo.yaml")).expect("example");
@@ -173,12 +181,12 @@ fn each_rule_names_the_field_and_the_problem() {
             "spec.applications[1].name: HelmRelease name \"db-web\" in namespace \"apps\" is also generated for spec.applications[0].spec.subcharts[0].name",
         ),
         (
-            "secret ref without namespace",
+            "secret ref without name",
             |o| {
                 o["spec"]["applications"][0]["spec"]["chart"]["authSecretRef"] =
-                    json!({"name": "creds"})
+                    json!({"namespace": "orkestra"})
             },
-            "spec.applications[0].spec.chart.authSecretRef.namespace: the credentials Secret's namespace is required",
+            "spec.applications[0].spec.chart.authSecretRef.name: the credentials Secret's name is required",
         ),
         (
             "wrong type",

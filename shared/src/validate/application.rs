@@ -104,21 +104,22 @@ fn check_chart<'a>(
     {
         errors.push(FieldError::new(format!("{path}.version"), problem.clone()));
     }
+    // NB: a reference without namespace is Azure Orkestra's form too; it names a Secret in the
+    // controller's --secret-namespace.
     if let Some(secret) = &chart.auth_secret_ref {
-        for (field, value) in [("name", &secret.name), ("namespace", &secret.namespace)] {
-            match value.as_deref() {
-                None | Some("") => errors.push(FieldError::new(
-                    format!("{path}.authSecretRef.{field}"),
-                    format!("the credentials Secret's {field} is required"),
-                )),
-                Some(value) if !is_dns1123_label(value) && field == "namespace" => {
-                    errors.push(FieldError::new(
-                        format!("{path}.authSecretRef.{field}"),
-                        format!("invalid namespace {value:?}"),
-                    ))
-                }
-                Some(_) => {}
-            }
+        if secret.name.as_deref().is_none_or(str::is_empty) {
+            errors.push(FieldError::new(
+                format!("{path}.authSecretRef.name"),
+                "the credentials Secret's name is required",
+            ));
+        }
+        if let Some(namespace) = secret.namespace.as_deref().filter(|n| !n.is_empty())
+            && !is_dns1123_label(namespace)
+        {
+            errors.push(FieldError::new(
+                format!("{path}.authSecretRef.namespace"),
+                format!("invalid namespace {namespace:?}"),
+            ));
         }
     }
 }
