@@ -5,7 +5,7 @@
 mod staging_support;
 
 use orkestra_controller::staging::Limits;
-use orkestra_controller::staging::archive::unpack;
+use orkestra_controller::staging::prepare::archive::unpack;
 use orkestra_controller::staging::{Credentials, Stager, StagerConfig};
 use orkestra_tests::chart_repo::RepoOptions;
 use orkestra_tests::charts::standard_fixtures;

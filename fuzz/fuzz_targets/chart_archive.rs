@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use orkestra_controller::staging::Limits;
-use orkestra_controller::staging::chart::Chart;
+use orkestra_controller::staging::prepare::chart::Chart;
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use orkestra_controller::staging::http_repo::read_index;
+use orkestra_controller::staging::source::http_repo::read_index;
 use orkestra_shared::version::VersionConstraint;
 
 fuzz_target!(|data: &[u8]| {

@@ -9,10 +9,7 @@ use crate::field_error::FieldError;
 use crate::policy::Policy;
 use crate::{defaults, schema, validate, warnings};
 
-/// API version of the objects handled here.
-pub const API_VERSION: &str = "orkestra.azure.microsoft.com/v1alpha1";
-/// Kind of the objects handled here.
-pub const KIND: &str = "ApplicationGroup";
+pub use crate::names::{API_VERSION, KIND};
 
 /// The outcome of validating an object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

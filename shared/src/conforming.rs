@@ -17,10 +17,10 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use std::borrow::Cow;
 
-use crate::admission::{API_VERSION, KIND};
 use crate::crd::{ApplicationGroup, ApplicationGroupSpec, ApplicationGroupStatus, Release};
 use crate::free_form::FreeForm;
 use crate::names::MAX_LABEL_LEN;
+use crate::names::{API_VERSION, KIND};
 use crate::schema;
 
 /// The root of an ApplicationGroup with its apiVersion and kind, which the typed form leaves out.

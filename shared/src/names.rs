@@ -7,6 +7,10 @@ use sha2::{Digest, Sha256};
 
 /// API group of the ApplicationGroup.
 pub const GROUP: &str = "orkestra.azure.microsoft.com";
+/// API version of ApplicationGroups.
+pub const API_VERSION: &str = "orkestra.azure.microsoft.com/v1alpha1";
+/// Kind of ApplicationGroups.
+pub const KIND: &str = "ApplicationGroup";
 /// Finalizer that holds a group until its reverse workflow has run.
 pub const FINALIZER: &str = "orkestra.azure.microsoft.com/finalizer";
 /// Label naming the ApplicationGroup an object belongs to.

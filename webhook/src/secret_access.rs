@@ -15,10 +15,6 @@ use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
 use kube::api::{Api, PostParams};
-use orkestra_shared::crd::ApplicationGroup;
-use serde_json::Value;
-
-use crate::review::Object;
 
 /// One `authSecretRef`: where it is in the group, and the Secret it names.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -53,20 +49,15 @@ impl std::fmt::Debug for SecretAccess {
 }
 
 impl SecretChecks {
-    /// The references of `object` that `old` (the object before an update) does not have.
-    pub fn of(
+    /// The `references` of an object that the `old` object (before an update) did not have.
+    pub fn added(
         user: &UserInfo,
-        object: &Object<'_>,
-        old: Option<&Object<'_>>,
-        default_namespace: &str,
+        references: Vec<SecretRef>,
+        old: Vec<SecretRef>,
     ) -> Option<SecretChecks> {
-        let known: BTreeSet<(String, String)> = old
-            .map(|old| references(old, default_namespace))
-            .unwrap_or_default()
-            .into_iter()
-            .map(|r| (r.namespace, r.name))
-            .collect();
-        let references: Vec<SecretRef> = references(object, default_namespace)
+        let known: BTreeSet<(String, String)> =
+            old.into_iter().map(|r| (r.namespace, r.name)).collect();
+        let references: Vec<SecretRef> = references
             .into_iter()
             .filter(|r| !known.contains(&(r.namespace.clone(), r.name.clone())))
             .collect();
@@ -131,90 +122,27 @@ impl SecretChecks {
     }
 }
 
-/// The `authSecretRef`s of a group, in application order.
-fn references(object: &Object<'_>, default_namespace: &str) -> Vec<SecretRef> {
-    let reference = |index: usize, namespace: Option<&str>, name: Option<&str>| {
-        let name = name.filter(|n| !n.is_empty())?;
-        Some(SecretRef {
-            path: format!("spec.applications[{index}].spec.chart.authSecretRef"),
-            namespace: namespace
-                .filter(|n| !n.is_empty())
-                .unwrap_or(default_namespace)
-                .to_owned(),
-            name: name.to_owned(),
-        })
-    };
-    match object {
-        Object::Read(conforming) => typed(&conforming.0)
-            .filter_map(|(i, ns, name)| reference(i, ns, name))
-            .collect(),
-        Object::Tree(tree) => tree
-            .pointer("/spec/applications")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-            .filter_map(|(i, app)| {
-                let secret = app.pointer("/spec/chart/authSecretRef")?;
-                let text = |key| secret.get(key).and_then(Value::as_str);
-                reference(i, text("namespace"), text("name"))
-            })
-            .collect(),
-        // Mutation only: the validating review reads objects typed or as a tree.
-        Object::Text(_) => Vec::new(),
-    }
-}
-
-fn typed(group: &ApplicationGroup) -> impl Iterator<Item = (usize, Option<&str>, Option<&str>)> {
-    group
-        .spec
-        .applications
-        .iter()
-        .enumerate()
-        .filter_map(|(i, app)| {
-            let secret = app.spec.chart.auth_secret_ref.as_deref()?;
-            Some((i, secret.namespace.as_deref(), secret.name.as_deref()))
-        })
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    fn group(refs: &[(Option<&str>, &str)]) -> Object<'static> {
-        let apps: Vec<Value> = refs
-            .iter()
-            .map(|(ns, name)| {
-                json!({"name": name, "spec": {"chart": {"url": "https://c", "name": "c",
-                    "authSecretRef": {"namespace": ns, "name": name}}}})
-            })
-            .collect();
-        Object::Tree(json!({"spec": {"applications": apps}}))
+    fn reference(index: usize, namespace: &str, name: &str) -> SecretRef {
+        SecretRef {
+            path: format!("spec.applications[{index}].spec.chart.authSecretRef"),
+            namespace: namespace.into(),
+            name: name.into(),
+        }
     }
 
     #[test]
-    fn only_references_an_update_adds_are_checked_and_defaults_apply() {
+    fn only_references_an_update_adds_are_checked() {
         let user = UserInfo::default();
-        let new = group(&[(Some("team-a"), "kept"), (None, "added")]);
-        let old = group(&[(Some("team-a"), "kept")]);
-        let checks = SecretChecks::of(&user, &new, Some(&old), "orkestra").unwrap();
-        assert_eq!(
-            checks.references,
-            vec![SecretRef {
-                path: "spec.applications[1].spec.chart.authSecretRef".into(),
-                namespace: "orkestra".into(),
-                name: "added".into(),
-            }]
-        );
-        assert!(SecretChecks::of(&user, &old, Some(&old), "orkestra").is_none());
-        assert_eq!(
-            SecretChecks::of(&user, &new, None, "orkestra")
-                .unwrap()
-                .references
-                .len(),
-            2
-        );
+        let kept = reference(0, "team-a", "kept");
+        let added = reference(1, "orkestra", "added");
+        let checks =
+            SecretChecks::added(&user, vec![kept.clone(), added.clone()], vec![kept.clone()]);
+        assert_eq!(checks.unwrap().references, vec![added]);
+        assert!(SecretChecks::added(&user, vec![kept.clone()], vec![kept]).is_none());
     }
 }

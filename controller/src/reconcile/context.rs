@@ -14,6 +14,9 @@ use crate::staging::Stager;
 /// Name under which the controller writes (server-side apply field manager, event reporter).
 pub const CONTROLLER_NAME: &str = "orkestra-controller";
 
+/// Most Events being sent at once (the rest wait their turn, in no particular order).
+pub const EVENTS_IN_FLIGHT: usize = 4;
+
 /// How the reconciler runs.
 #[derive(Debug, Clone)]
 pub struct ReconcilerConfig {
@@ -73,9 +76,7 @@ impl Context {
         };
         Self {
             recorder: Recorder::new(client.clone(), reporter),
-            event_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
-                super::events::EVENTS_IN_FLIGHT,
-            )),
+            event_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(EVENTS_IN_FLIGHT)),
             client,
             metrics,
             config,

@@ -1,7 +1,7 @@
 //! Kubernetes Events (events.k8s.io) for a group's transitions. Best effort and off the
 //! reconcile's path: each is sent by a task of its own (an Event is one API call; waiting for
 //! three of them per submission halved the controller's throughput under load), at most
-//! [`EVENTS_IN_FLIGHT`] at a time, and a failed Event is logged, never fails the reconcile.
+//! [`EVENTS_IN_FLIGHT`](super::context::EVENTS_IN_FLIGHT) at a time, and a failed Event is logged, never fails the reconcile.
 //! Groups are cluster-scoped, so their Events land in the `default` namespace (kube's Recorder),
 //! as `kubectl describe ag NAME` expects.
 
@@ -10,9 +10,6 @@ use kube::runtime::events::{Event, EventType};
 use orkestra_shared::crd::ApplicationGroup;
 
 use super::context::Context;
-
-/// Most Events being sent at once (the rest wait their turn, in no particular order).
-pub const EVENTS_IN_FLIGHT: usize = 4;
 
 /// The API server refuses Event notes over 1 kB.
 const MAX_NOTE: usize = 1000;

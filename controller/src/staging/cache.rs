@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use super::error::StagingError;
+use crate::staging::error::StagingError;
 
 /// A chart cache rooted at a directory; `None` disables caching.
 #[derive(Debug, Clone, Default)]

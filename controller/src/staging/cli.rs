@@ -7,11 +7,11 @@ use anyhow::Context as _;
 use orkestra_shared::crd::ApplicationGroup;
 use serde::{Deserialize, Serialize};
 
-use super::credentials::CredentialsMap;
-use super::limits::Limits;
-use super::plain_http::PlainHttp;
-use super::result::ApplicationStaging;
-use super::stager::{Stager, StagerConfig};
+use crate::staging::credentials::CredentialsMap;
+use crate::staging::limits::Limits;
+use crate::staging::outcome::ApplicationStaging;
+use crate::staging::plain_http::PlainHttp;
+use crate::staging::stager::{Stager, StagerConfig};
 
 /// Arguments of the `stage` subcommand.
 #[derive(clap::Args, Debug, Clone)]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::error::StagingError;
+use crate::staging::error::StagingError;
 
 /// How long one HTTP request may take; a stuck repository must not stall a reconcile forever.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);

@@ -9,7 +9,7 @@
 
 use reqwest::Response;
 
-use super::error::StagingError;
+use crate::staging::error::StagingError;
 
 /// Size limits for what staging reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]

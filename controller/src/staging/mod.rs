@@ -1,12 +1,18 @@
 //! Chart staging (issue 5): the controller's first step for a new generation of a group.
 //!
-//! For each application: resolve the chart version against its repository (HTTP(S) `index.yaml`
-//! or OCI tags) and fetch the archive through a content-addressed cache ([`pull`]); split the
-//! subcharts listed in `spec.subcharts` into standalone charts ([`split`]); check the release
-//! values against each chart's `values.schema.json` ([`values`]); repackage deterministically
-//! ([`package`]); push to the staging repository, an OCI registry or ChartMuseum ([`target`]).
-//! The outcome per application and subchart ([`ApplicationStaging`]) maps onto the group's
-//! `status.applications`.
+//! The folders follow the flow, which [`stager`] drives for each application:
+//! - [`source`]: where charts come from. Resolve the chart version against its repository
+//!   (HTTP(S) `index.yaml` or OCI tags) and fetch the archive through a content-addressed
+//!   [`cache`].
+//! - [`prepare`]: what is done to them. Split the subcharts listed in `spec.subcharts` into
+//!   standalone charts, check the release values against each chart's `values.schema.json`,
+//!   repackage deterministically.
+//! - [`target`]: where they go. Push to the staging repository, an OCI registry or ChartMuseum.
+//!
+//! The outcome per application and subchart ([`outcome`]) maps onto the group's
+//! `status.applications`. Beside the flow: [`credentials`], size [`limits`], [`plain_http`], the
+//! registry API client both source and target use ([`oci_client`]), and the offline `stage`
+//! command ([`cli`]).
 //!
 //! Independent of the reconciler: no Kubernetes calls. Credentials are resolved by the caller
 //! ([`Credentials::from_secret_data`] for a Secret; [`CredentialsMap`] for the CLI).
@@ -31,38 +37,28 @@
 //!   or PyPI for the tests to run.
 //! - Credentials are sent to an index's archive URLs only on the repository's own host.
 //! - An archive already split and packaged for the same subcharts is reused, and pushed again
-//!   only when its last push is older than a minute ([`prepared`]): groups sharing charts stage
+//!   only when its last push is older than a minute ([`prepare::reuse`]): groups sharing charts stage
 //!   them once.
 //! - Every network read is bounded ([`limits`]); archive limits default to Helm's (20 MiB archive,
 //!   100 MiB decompressed, 5 MiB per file).
 
-pub mod archive;
 pub mod cache;
-pub mod chart;
-pub mod chartmuseum;
 pub mod cli;
 pub mod credentials;
 pub mod error;
-pub mod http_repo;
 pub mod limits;
-pub mod names;
 pub mod oci_client;
-pub mod oci_push;
-pub mod oci_source;
-pub mod package;
+pub mod outcome;
 pub mod plain_http;
-pub mod prepared;
-pub mod pull;
-pub mod result;
-pub mod split;
+pub mod prepare;
+pub mod source;
 pub mod stager;
 pub mod target;
-pub mod values;
 
 pub use credentials::{Credentials, CredentialsMap};
 pub use error::{ApplicationError, StagingError};
 pub use limits::Limits;
-pub use names::staged_chart_name;
+pub use orkestra_shared::names::staged_chart_name;
+pub use outcome::{ApplicationStaging, StagedChart};
 pub use plain_http::PlainHttp;
-pub use result::{ApplicationStaging, StagedChart};
 pub use stager::{Stager, StagerConfig};

@@ -11,10 +11,10 @@ use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::Deserialize;
 
-use super::credentials::Credentials;
-use super::error::StagingError;
-use super::limits::{Limits, read_json};
-use super::plain_http::PlainHttp;
+use crate::staging::credentials::Credentials;
+use crate::staging::error::StagingError;
+use crate::staging::limits::{Limits, read_json};
+use crate::staging::plain_http::PlainHttp;
 
 /// Helm chart manifest config media type.
 pub const HELM_CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.helm.config.v1+json";

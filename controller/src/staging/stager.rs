@@ -10,19 +10,20 @@ use orkestra_shared::crd::Application;
 use orkestra_shared::free_form::FreeForm;
 use serde_json::Value;
 
-use super::cache::ChartCache;
-use super::chart::Chart;
-use super::credentials::{Credentials, base_client_builder};
-use super::error::{ApplicationError, StagingError};
-use super::limits::Limits;
-use super::names::staged_chart_name;
-use super::plain_http::PlainHttp;
-use super::prepared::{Prepared, PreparedCharts};
-use super::pull::{Pulled, Source, pull};
-use super::result::{ApplicationStaging, StagedChart};
-use super::split::split;
-use super::target::{ChartToPush, StagingTarget};
-use super::values::{check_schema, subchart_values};
+use crate::staging::cache::ChartCache;
+use crate::staging::credentials::{Credentials, base_client_builder};
+use crate::staging::error::{ApplicationError, StagingError};
+use crate::staging::limits::Limits;
+use crate::staging::outcome::{ApplicationStaging, StagedChart};
+use crate::staging::plain_http::PlainHttp;
+use crate::staging::prepare::chart::Chart;
+use crate::staging::prepare::package::ChartToPush;
+use crate::staging::prepare::reuse::{Prepared, PreparedCharts};
+use crate::staging::prepare::split::split;
+use crate::staging::prepare::values::{check_schema, subchart_values};
+use crate::staging::source::{Pulled, Source, pull};
+use crate::staging::target::StagingTarget;
+use orkestra_shared::names::staged_chart_name;
 use orkestra_shared::version::VersionConstraint;
 
 /// How to stage.

@@ -3,8 +3,10 @@
 use serde_json::Value;
 use std::sync::OnceLock;
 
+use super::app_field::AppField;
 use super::dag::DagCheck;
-use super::{AppField, Memo};
+use super::memo::Memo;
+use super::namespace::effective_namespace;
 use crate::crd::{Application, ExecutorType};
 use crate::duration;
 use crate::field_error::FieldError;
@@ -167,7 +169,7 @@ fn check_release(index: usize, app: &Application, policy: &Policy, errors: &mut 
             ),
         ));
     }
-    let effective = super::effective_namespace(release);
+    let effective = effective_namespace(release);
     if !policy.allows_namespace(effective) {
         errors.push(FieldError::new(
             format!("{path}.targetNamespace"),

@@ -1,65 +1,22 @@
 //! Validation: every rule of an ApplicationGroup, collecting all problems, each with its field path
 //! and a message a user can act on. Runs on a defaulted group (see `admission`).
 
+mod app_field;
 mod application;
 mod dag;
+mod memo;
+mod namespace;
 
 use rustc_hash::FxHashMap;
-use std::fmt;
 
-use crate::crd::{ApplicationGroup, Release};
+use crate::crd::ApplicationGroup;
 use crate::duration;
 use crate::field_error::FieldError;
 use crate::limits::{MAX_DAG_TASKS, MAX_TEMPLATES, PlanShape};
 use crate::names::{MAX_RELEASE_NAME_LEN, push_bounded_name};
 use crate::policy::Policy;
 use dag::DagCheck;
-
-/// `spec.applications[i].<field>`: a path formatted only when an error names it.
-#[derive(Debug, Clone, Copy)]
-struct AppField(usize, &'static str);
-
-impl fmt::Display for AppField {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "spec.applications[{}].{}", self.0, self.1)
-    }
-}
-
-/// Results computed once per distinct input string during one validation.
-#[derive(Debug)]
-struct Memo<'a, T>(FxHashMap<&'a str, T>);
-
-impl<T> Default for Memo<'_, T> {
-    fn default() -> Self {
-        Self(FxHashMap::default())
-    }
-}
-
-impl<'a, T> Memo<'a, T> {
-    /// A memo sized for `inputs` distinct inputs, so that filling it never grows the table.
-    fn with_capacity(inputs: usize) -> Self {
-        Self(FxHashMap::with_capacity_and_hasher(
-            inputs,
-            Default::default(),
-        ))
-    }
-
-    fn get_or_insert_with(&mut self, key: &'a str, compute: impl FnOnce() -> T) -> &T {
-        self.0.entry(key).or_insert_with(compute)
-    }
-}
-
-/// Namespace a release without `targetNamespace` goes to.
-pub const DEFAULT_TARGET_NAMESPACE: &str = "default";
-
-/// The namespace a release is installed into (and its HelmRelease created in).
-pub fn effective_namespace(release: &Release) -> &str {
-    if release.target_namespace.is_empty() {
-        DEFAULT_TARGET_NAMESPACE
-    } else {
-        &release.target_namespace
-    }
-}
+pub use namespace::{DEFAULT_TARGET_NAMESPACE, effective_namespace};
 
 /// Every problem with `group`, in the order of the fields. Empty when the group is valid.
 pub fn validate(group: &ApplicationGroup, policy: &Policy) -> Vec<FieldError> {

@@ -5,8 +5,21 @@ use std::collections::BTreeMap;
 use orkestra_shared::crd::{ApplicationStatus, ChartStatus};
 use serde::Serialize;
 
-use super::error::ApplicationError;
-use super::target::PushedChart;
+use crate::staging::error::ApplicationError;
+
+/// Where a chart ended up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushedChart {
+    /// `oci://host/path/name` or the ChartMuseum download URL.
+    pub reference: String,
+    /// The OCI tag (or version for ChartMuseum).
+    pub tag: String,
+    /// The OCI manifest digest (or the archive digest for ChartMuseum), `sha256:…`.
+    pub digest: String,
+    /// Bytes actually uploaded (0 when everything was already there).
+    pub pushed_bytes: u64,
+}
 
 /// The staging outcome of one chart (an application's own, or a split subchart).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -12,8 +12,8 @@ use std::path::Component;
 
 use flate2::read::GzDecoder;
 
-use super::error::StagingError;
-use super::limits::Limits;
+use crate::staging::error::StagingError;
+use crate::staging::limits::Limits;
 
 /// The files of a chart, by path relative to the chart's root directory ("Chart.yaml",
 /// "templates/x.yaml", "charts/sub/Chart.yaml"), sorted.

@@ -6,11 +6,11 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::cache::ChartCache;
-use super::credentials::Credentials;
-use super::error::StagingError;
-use super::limits::{Limit, Limits, read_body};
-use super::pull::Pulled;
+use crate::staging::cache::ChartCache;
+use crate::staging::credentials::Credentials;
+use crate::staging::error::StagingError;
+use crate::staging::limits::{Limit, Limits, read_body};
+use crate::staging::source::pulled::Pulled;
 use orkestra_shared::version::VersionConstraint;
 
 /// The part of a repository `index.yaml` staging needs.

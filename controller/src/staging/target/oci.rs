@@ -13,12 +13,13 @@ use reqwest::{Method, Response};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::error::StagingError;
-use super::limits::error_excerpt;
-use super::oci_client::{
+use crate::staging::error::StagingError;
+use crate::staging::limits::error_excerpt;
+use crate::staging::oci_client::{
     HELM_CHART_MEDIA_TYPE, HELM_CONFIG_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE, OciClient, OciLocation,
 };
-use super::target::{ChartToPush, PushedChart};
+use crate::staging::outcome::PushedChart;
+use crate::staging::prepare::package::ChartToPush;
 
 /// Requests in flight at once.
 const CONCURRENCY: usize = 16;

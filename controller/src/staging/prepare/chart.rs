@@ -5,9 +5,9 @@
 
 use serde_norway::{Mapping, Value};
 
-use super::archive::{ChartFiles, subtree, unpack};
-use super::error::StagingError;
-use super::limits::Limits;
+use crate::staging::error::StagingError;
+use crate::staging::limits::Limits;
+use crate::staging::prepare::archive::{ChartFiles, subtree, unpack};
 
 /// A loaded chart.
 #[derive(Debug, Clone, PartialEq)]

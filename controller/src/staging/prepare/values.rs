@@ -2,8 +2,8 @@
 
 use serde_json::{Map, Value};
 
-use super::chart::Chart;
-use super::error::StagingError;
+use crate::staging::error::StagingError;
+use crate::staging::prepare::chart::Chart;
 
 /// Merges `overlay` into `base`: maps merge key by key, anything else in `overlay` replaces what
 /// is in `base`, and an explicit `null` deletes the key (Helm's rule for user values).

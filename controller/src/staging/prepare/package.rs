@@ -10,8 +10,38 @@ use std::io::Write;
 use flate2::{Compression, GzBuilder};
 use sha2::{Digest, Sha256};
 
-use super::archive::ChartFiles;
-use super::error::StagingError;
+use crate::staging::error::StagingError;
+use crate::staging::prepare::archive::ChartFiles;
+use crate::staging::prepare::chart::Chart;
+
+/// A packaged chart ready to push.
+#[derive(Debug, Clone)]
+pub struct ChartToPush {
+    /// Chart name (the last component of its OCI repository).
+    pub name: String,
+    /// Chart version (OCI tag, with `+` written `_`).
+    pub version: String,
+    /// The deterministic archive.
+    pub package: Package,
+    /// Helm's OCI config blob: Chart.yaml as JSON.
+    pub config: Vec<u8>,
+}
+
+impl ChartToPush {
+    /// Packages `chart`.
+    pub fn new(chart: &Chart) -> Result<Self, StagingError> {
+        let package = package(&chart.name, &chart.files)?;
+        let config = serde_json::to_vec(&chart.metadata).map_err(|err| {
+            StagingError::invalid_chart(&chart.name, format!("Chart.yaml cannot be JSON: {err}"))
+        })?;
+        Ok(Self {
+            name: chart.name.clone(),
+            version: chart.version.clone(),
+            package,
+            config,
+        })
+    }
+}
 
 /// Modification time written for every entry: 1980-01-01T00:00:00Z. Some tools treat 0 (1970)
 /// as "unset"; any fixed value keeps the output stable.
@@ -58,8 +88,8 @@ pub fn package(name: &str, files: &ChartFiles) -> Result<Package, StagingError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::staging::archive::unpack;
     use crate::staging::limits::Limits;
+    use crate::staging::prepare::archive::unpack;
 
     fn files() -> ChartFiles {
         let mut files = ChartFiles::new();

@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::OnceCell;
 
-use super::chart::Chart;
-use super::split::{Split, SplitSubchart};
-use super::target::{ChartToPush, PushedChart};
+use crate::staging::outcome::PushedChart;
+use crate::staging::prepare::chart::Chart;
+use crate::staging::prepare::package::ChartToPush;
+use crate::staging::prepare::split::{Split, SplitSubchart};
 
 /// Most prepared archives kept.
 pub const MAX_ENTRIES: usize = 64;

@@ -1,58 +1,16 @@
-//! The staging repository charts are pushed to: an OCI registry (default) or ChartMuseum.
+//! Where charts go: the staging repository, an OCI registry (default, [`oci`]) or ChartMuseum
+//! ([`chartmuseum`]).
 
-use serde::Serialize;
+pub mod chartmuseum;
+pub mod oci;
 
-use super::chart::Chart;
-use super::credentials::{Credentials, base_client_builder};
-use super::error::StagingError;
-use super::limits::Limits;
-use super::oci_client::{OciClient, OciLocation};
-use super::package::{Package, package};
-use super::plain_http::PlainHttp;
-use super::{chartmuseum, oci_push};
-
-/// A packaged chart ready to push.
-#[derive(Debug, Clone)]
-pub struct ChartToPush {
-    /// Chart name (the last component of its OCI repository).
-    pub name: String,
-    /// Chart version (OCI tag, with `+` written `_`).
-    pub version: String,
-    /// The deterministic archive.
-    pub package: Package,
-    /// Helm's OCI config blob: Chart.yaml as JSON.
-    pub config: Vec<u8>,
-}
-
-impl ChartToPush {
-    /// Packages `chart`.
-    pub fn new(chart: &Chart) -> Result<Self, StagingError> {
-        let package = package(&chart.name, &chart.files)?;
-        let config = serde_json::to_vec(&chart.metadata).map_err(|err| {
-            StagingError::invalid_chart(&chart.name, format!("Chart.yaml cannot be JSON: {err}"))
-        })?;
-        Ok(Self {
-            name: chart.name.clone(),
-            version: chart.version.clone(),
-            package,
-            config,
-        })
-    }
-}
-
-/// Where a chart ended up.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PushedChart {
-    /// `oci://host/path/name` or the ChartMuseum download URL.
-    pub reference: String,
-    /// The OCI tag (or version for ChartMuseum).
-    pub tag: String,
-    /// The OCI manifest digest (or the archive digest for ChartMuseum), `sha256:…`.
-    pub digest: String,
-    /// Bytes actually uploaded (0 when everything was already there).
-    pub pushed_bytes: u64,
-}
+use crate::staging::credentials::{Credentials, base_client_builder};
+use crate::staging::error::StagingError;
+use crate::staging::limits::Limits;
+use crate::staging::oci_client::{OciClient, OciLocation};
+use crate::staging::outcome::PushedChart;
+use crate::staging::plain_http::PlainHttp;
+use crate::staging::prepare::package::ChartToPush;
 
 /// A staging repository with a ready client.
 #[derive(Debug)]
@@ -125,7 +83,7 @@ impl StagingTarget {
     /// Pushes `charts`, returning one result per chart in order.
     pub async fn push(&self, charts: &[ChartToPush]) -> Result<Vec<PushedChart>, StagingError> {
         match self {
-            Self::Oci { location, client } => oci_push::push(client, location, charts).await,
+            Self::Oci { location, client } => oci::push(client, location, charts).await,
             Self::ChartMuseum {
                 url,
                 http,

@@ -19,11 +19,11 @@
 use serde_json::{Map, Value as Json};
 use serde_norway::{Mapping, Value};
 
-use super::chart::{Bundled, Chart};
-use super::error::StagingError;
-use super::limits::Limits;
-use super::names::staged_chart_name;
-use super::values::subchart_values;
+use crate::staging::error::StagingError;
+use crate::staging::limits::Limits;
+use crate::staging::prepare::chart::{Bundled, Chart};
+use crate::staging::prepare::values::subchart_values;
+use orkestra_shared::names::staged_chart_name;
 use orkestra_shared::names::{PARENT_CHART_ANNOTATION, is_dns1123_label};
 
 /// Template added to a parent that would otherwise render nothing.
@@ -233,7 +233,7 @@ fn renders_templates(chart: &Chart) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::staging::archive::ChartFiles;
+    use crate::staging::prepare::archive::ChartFiles;
 
     fn chart(files: &[(&str, &str)]) -> Chart {
         let files: ChartFiles = files

@@ -5,12 +5,14 @@ use reqwest::header::{ACCEPT, LINK};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::cache::ChartCache;
-use super::error::StagingError;
-use super::limits::{Limits, read_body, read_json};
-use super::oci_client::{HELM_CHART_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE, OciClient, OciLocation};
-use super::plain_http::PlainHttp;
-use super::pull::{Pulled, Source};
+use crate::staging::cache::ChartCache;
+use crate::staging::error::StagingError;
+use crate::staging::limits::{Limits, read_body, read_json};
+use crate::staging::oci_client::{
+    HELM_CHART_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE, OciClient, OciLocation,
+};
+use crate::staging::plain_http::PlainHttp;
+use crate::staging::source::pulled::{Pulled, Source};
 
 /// Older Helm versions (< 3.8 experimental OCI) wrote the chart layer with this media type.
 const LEGACY_CHART_MEDIA_TYPE: &str = "application/tar+gzip";

@@ -8,10 +8,11 @@
 use reqwest::header::CONTENT_TYPE;
 use serde::Deserialize;
 
-use super::credentials::Credentials;
-use super::error::StagingError;
-use super::limits::{Limit, error_excerpt, read_json};
-use super::target::{ChartToPush, PushedChart};
+use crate::staging::credentials::Credentials;
+use crate::staging::error::StagingError;
+use crate::staging::limits::{Limit, error_excerpt, read_json};
+use crate::staging::outcome::PushedChart;
+use crate::staging::prepare::package::ChartToPush;
 
 #[derive(Deserialize)]
 struct ChartVersion {

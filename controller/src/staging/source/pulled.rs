@@ -1,0 +1,30 @@
+//! What a pull asks for and what it brings back.
+
+use crate::staging::credentials::Credentials;
+use orkestra_shared::version::VersionConstraint;
+
+/// A fetched chart archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pulled {
+    /// The version resolved from the requested spec.
+    pub version: String,
+    /// The `.tgz` bytes.
+    pub bytes: Vec<u8>,
+    /// Hex sha256 of `bytes`.
+    pub sha256: String,
+    /// True when the archive came from the local cache.
+    pub from_cache: bool,
+}
+
+/// Where a chart comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    /// Repository URL: `http(s)://…` (index.yaml) or `oci://host/path`.
+    pub url: &'a str,
+    /// Chart name in the repository.
+    pub name: &'a str,
+    /// Requested version.
+    pub version: &'a VersionConstraint,
+    /// Credentials for the repository.
+    pub credentials: Option<&'a Credentials>,
+}
