@@ -63,124 +63,30 @@
 //! executors, which run with `action=delete`).
 
 pub mod argo;
+mod config;
+mod error;
 pub mod flux;
 pub mod naming;
 mod release;
 pub mod render;
+mod resolved;
 mod workflow;
 
 use std::collections::BTreeMap;
 
 use crate::crd::ApplicationGroupSpec;
 use crate::limits::{MAX_DAG_TASKS, MAX_TEMPLATES};
-use crate::names::{self, MAX_LABEL_LEN};
+use crate::names;
 
 pub use argo::Workflow;
+pub use config::{
+    DEFAULT_EXECUTOR_IMAGE, DEFAULT_SERVICE_ACCOUNT, DEFAULT_STAGING_SOURCE_NAME,
+    DEFAULT_STAGING_SOURCE_NAMESPACE, DEFAULT_WORKFLOW_NAMESPACE, PlanConfig,
+};
+pub use error::PlanError;
 pub use flux::{HelmRelease, SourceRef};
-
-/// Where and how the Workflow runs. Defaults suit the Helm chart's installation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlanConfig {
-    /// Namespace of the Workflows (where Argo runs the pods).
-    pub workflow_namespace: String,
-    /// Image of the leaf templates that run `orkestra-controller executor` (and the Keptn one).
-    pub executor_image: String,
-    /// Most workflow pods running at once; unlimited when `None`.
-    pub parallelism: Option<i64>,
-    /// Service account of the workflow pods (needs rights on HelmReleases).
-    pub service_account: String,
-    /// The staging repository the HelmReleases pull charts from.
-    pub staging_source: SourceRef,
-}
-
-/// Default executor image: the controller's own, at this version.
-pub const DEFAULT_EXECUTOR_IMAGE: &str = concat!(
-    "ghcr.io/orkestra/orkestra-controller:",
-    env!("CARGO_PKG_VERSION")
-);
-/// Default namespace of the Workflows: the one the Helm chart installs Orkestra into.
-pub const DEFAULT_WORKFLOW_NAMESPACE: &str = "orkestra";
-/// Default service account of the workflow pods.
-pub const DEFAULT_SERVICE_ACCOUNT: &str = "orkestra-executor";
-/// Default name of the staging HelmRepository.
-pub const DEFAULT_STAGING_SOURCE_NAME: &str = "orkestra-staging";
-/// Default namespace of the staging HelmRepository.
-pub const DEFAULT_STAGING_SOURCE_NAMESPACE: &str = "orkestra";
-
-impl Default for PlanConfig {
-    fn default() -> Self {
-        Self {
-            workflow_namespace: DEFAULT_WORKFLOW_NAMESPACE.into(),
-            executor_image: DEFAULT_EXECUTOR_IMAGE.into(),
-            parallelism: None,
-            service_account: DEFAULT_SERVICE_ACCOUNT.into(),
-            staging_source: SourceRef::default(),
-        }
-    }
-}
-
-/// What staging learned about the charts; [`Resolved::default`] knows nothing (each HelmRelease
-/// then carries the spec's version constraint and only listed subcharts are planned).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Resolved {
-    /// Per application name.
-    pub applications: BTreeMap<String, ResolvedApplication>,
-}
-
-impl Resolved {
-    /// What the group's status records of staging: each application's resolved version and its
-    /// split subcharts (with their versions). Values keys (aliases) are not in the status, so
-    /// subchart values are looked up under the subchart's name.
-    pub fn from_status(applications: &[crate::crd::ApplicationStatus]) -> Self {
-        let version = |v: &str| (!v.is_empty()).then(|| v.to_owned());
-        let applications = applications
-            .iter()
-            .map(|app| {
-                let subcharts = app
-                    .subcharts
-                    .iter()
-                    .map(|(name, chart)| {
-                        (
-                            name.clone(),
-                            ResolvedSubchart {
-                                version: version(&chart.version),
-                                values_key: None,
-                            },
-                        )
-                    })
-                    .collect();
-                (
-                    app.name.clone(),
-                    ResolvedApplication {
-                        version: version(&app.chart.version),
-                        subcharts,
-                    },
-                )
-            })
-            .collect();
-        Self { applications }
-    }
-}
-
-/// What staging learned about one application's chart.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ResolvedApplication {
-    /// The chart version the constraint resolved to.
-    pub version: Option<String>,
-    /// Split subcharts by name: those listed in the spec, and any others staging split out of the
-    /// umbrella chart ("discovered": planned without dependencies, before the parent).
-    pub subcharts: BTreeMap<String, ResolvedSubchart>,
-}
-
-/// What staging learned about one split subchart.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ResolvedSubchart {
-    /// The subchart's own version (its Chart.yaml). Unknown → `*`: the spec's constraint is the
-    /// parent's, not the subchart's.
-    pub version: Option<String>,
-    /// The key of its values in the parent (the dependency's alias); the subchart name when unknown.
-    pub values_key: Option<String>,
-}
+pub use naming::owner_label_value;
+pub use resolved::{Resolved, ResolvedApplication, ResolvedSubchart};
 
 /// Which Workflow to plan.
 #[derive(Debug, Clone, Copy)]
@@ -227,76 +133,6 @@ pub struct Plan {
     pub workflow: Workflow,
     /// Every HelmRelease its tasks carry, in task order.
     pub helm_releases: Vec<HelmRelease>,
-}
-
-/// Why no plan could be made. Admission rejects all of these for listed subcharts; discovered
-/// subcharts and hand-made specs can still hit them.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PlanError {
-    /// A dependency cycle (the engine would refuse the DAG).
-    #[error("dependency cycle among {scope}: {cycle}")]
-    Cycle {
-        /// Which graph: "applications", "subcharts of <app>", "executors of <app>".
-        scope: String,
-        /// The cycle, `a -> b -> a`.
-        cycle: String,
-    },
-    /// Two charts would be released under one name in one namespace.
-    #[error("HelmRelease {namespace}/{name} would be created for both {first} and {second}")]
-    ReleaseCollision {
-        /// Namespace of the HelmRelease.
-        namespace: String,
-        /// Name of the HelmRelease.
-        name: String,
-        /// The first chart.
-        first: String,
-        /// The second chart.
-        second: String,
-    },
-    /// A name that cannot become a Kubernetes name.
-    #[error("{what} {name:?} is not a valid name (DNS-1123 label)")]
-    InvalidName {
-        /// What the name names.
-        what: String,
-        /// The name.
-        name: String,
-    },
-    /// A custom executor without an image.
-    #[error("custom executor {executor:?} of application {application:?} has no image")]
-    MissingImage {
-        /// The application.
-        application: String,
-        /// The executor.
-        executor: String,
-    },
-    /// The Workflow exceeds Argo's limits.
-    #[error(
-        "the workflow would have {templates} templates (at most {MAX_TEMPLATES}) and {largest_dag} tasks in its \
-         largest DAG (at most {MAX_DAG_TASKS})"
-    )]
-    TooLarge {
-        /// Templates in the Workflow.
-        templates: usize,
-        /// Tasks in its largest DAG.
-        largest_dag: usize,
-    },
-    /// A HelmRelease could not be encoded (not expected to happen).
-    #[error("cannot encode HelmRelease {0}")]
-    Encode(String),
-}
-
-impl PlanError {
-    /// Short category for metrics and event reasons.
-    pub fn category(&self) -> &'static str {
-        match self {
-            Self::Cycle { .. } => "cycle",
-            Self::ReleaseCollision { .. } => "release-collision",
-            Self::InvalidName { .. } => "invalid-name",
-            Self::MissingImage { .. } => "missing-image",
-            Self::TooLarge { .. } => "too-large",
-            Self::Encode(_) => "encode",
-        }
-    }
 }
 
 /// Plans the Workflow of `direction` for the group `group_name` at `generation`. `spec` is
@@ -399,10 +235,4 @@ pub fn build(
         workflow,
         helm_releases,
     })
-}
-
-/// The owner label's value for a group: its name, cut with a hash when longer than a label value
-/// may be (group names are DNS subdomains of up to 253 characters). Select with this value.
-pub fn owner_label_value(group_name: &str) -> String {
-    names::bounded_name(&[group_name], MAX_LABEL_LEN)
 }

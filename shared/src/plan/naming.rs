@@ -91,3 +91,9 @@ mod tests {
         assert_ne!(set.allocate(&["entry"], "entry"), "entry");
     }
 }
+
+/// The owner label's value for a group: its name, cut with a hash when longer than a label value
+/// may be (group names are DNS subdomains of up to 253 characters). Select with this value.
+pub fn owner_label_value(group_name: &str) -> String {
+    bounded_name(&[group_name], MAX_LABEL_LEN)
+}

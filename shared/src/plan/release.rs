@@ -12,8 +12,10 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
+use super::config::PlanConfig;
+use super::error::PlanError;
 use super::flux::{self, HelmChartTemplate, HelmChartTemplateSpec, HelmRelease, HelmReleaseSpec};
-use super::{PlanConfig, PlanError, ResolvedApplication};
+use super::resolved::ResolvedApplication;
 use crate::crd::Application;
 use crate::free_form::FreeForm;
 use crate::names;

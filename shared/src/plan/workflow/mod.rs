@@ -3,18 +3,22 @@
 use std::collections::{HashMap, HashSet};
 
 use base64::Engine;
-use serde_json::Value;
 
-use super::argo::{
-    Arguments, Container, DagTask, DagTemplate, Inputs, Parameter, Template, WorkflowSpec,
-};
+use super::argo::{Arguments, DagTask, DagTemplate, Parameter, Template, WorkflowSpec};
+use super::config::PlanConfig;
+use super::error::PlanError;
 use super::flux::HelmRelease;
+use super::naming::owner_label_value;
 use super::naming::{NameSet, is_valid_argo_name};
 use super::release::{Charts, DEFAULT_DURATION};
-use super::{PlanConfig, PlanError, Resolved, ResolvedApplication, owner_label_value};
-use crate::crd::{Application, ApplicationGroupSpec, Executor, ExecutorType};
+use super::resolved::{Resolved, ResolvedApplication};
+use crate::crd::{Application, ApplicationGroupSpec};
 use crate::free_form::FreeForm;
 use crate::graph::{DependencyGraph, format_cycle};
+use leaf::{ExecutorCall, leaf};
+
+mod executors;
+mod leaf;
 
 /// Template names with a fixed meaning.
 pub const ENTRY: &str = "entry";
@@ -270,131 +274,6 @@ impl<'c> Builder<'c> {
         })
     }
 
-    /// Adds the executor DAG and custom leaves of `app` to `templates`; returns what its chart
-    /// tasks call.
-    fn add_executors(
-        &mut self,
-        app: &Application,
-        action: Action,
-        templates: &mut Vec<Template>,
-    ) -> Result<ExecutorCall, PlanError> {
-        let executors = &app.spec.workflow;
-        let mut leaves = Vec::with_capacity(executors.len());
-        let mut customs = Vec::new();
-        for executor in executors {
-            leaves.push(self.add_leaf(app, executor, &mut customs)?);
-        }
-        let call = match (executors.as_slice(), leaves.as_slice()) {
-            ([], _) => ExecutorCall {
-                template: HELMRELEASE.into(),
-                params: None,
-            },
-            ([_], [leaf]) => leaf.clone(),
-            _ => {
-                let graph = DependencyGraph::new(
-                    executors
-                        .iter()
-                        .map(|e| (e.name.as_str(), e.dependencies.iter())),
-                );
-                check_acyclic(&graph, &format!("executors of {}", app.name))?;
-                let name = self
-                    .template_names
-                    .allocate(&["executors", &app.name], &app.name);
-                check_argo_name("template", &name)?;
-                let mut task_names = NameSet::default();
-                let names: HashMap<&str, String> = executors
-                    .iter()
-                    .map(|e| (e.name.as_str(), task_names.allocate(&[&e.name], &e.name)))
-                    .collect();
-                let mut tasks = Vec::with_capacity(executors.len());
-                for (executor, leaf) in executors.iter().zip(&leaves) {
-                    let mut parameters: Vec<Parameter> = ["helmrelease", "timeout", "action"]
-                        .iter()
-                        .map(|p| Parameter::new(p, format!("{{{{inputs.parameters.{p}}}}}")))
-                        .collect();
-                    if let Some(params) = &leaf.params {
-                        parameters.push(Parameter::new("params", params.clone()));
-                    }
-                    let task_name = names
-                        .get(executor.name.as_str())
-                        .cloned()
-                        .unwrap_or_default();
-                    check_argo_name("task", &task_name)?;
-                    let dependencies = ordered(&graph, &executor.name, action)
-                        .into_iter()
-                        .filter_map(|n| names.get(n).cloned())
-                        .collect();
-                    tasks.push(DagTask {
-                        name: task_name,
-                        template: leaf.template.clone(),
-                        arguments: Some(Arguments { parameters }),
-                        dependencies,
-                    });
-                }
-                templates.push(Template {
-                    name: name.clone(),
-                    inputs: Some(Inputs::named(&["helmrelease", "timeout", "action"])),
-                    dag: Some(DagTemplate { tasks }),
-                    container: None,
-                });
-                ExecutorCall {
-                    template: name,
-                    params: None,
-                }
-            }
-        };
-        templates.append(&mut customs);
-        Ok(call)
-    }
-
-    /// The leaf an executor runs; a custom executor's template goes to `customs`.
-    fn add_leaf(
-        &mut self,
-        app: &Application,
-        executor: &Executor,
-        customs: &mut Vec<Template>,
-    ) -> Result<ExecutorCall, PlanError> {
-        let params = || {
-            executor
-                .params
-                .as_ref()
-                .map_or_else(|| "{}".to_owned(), Value::to_string)
-        };
-        match executor.executor_type {
-            ExecutorType::Helmrelease => Ok(ExecutorCall {
-                template: HELMRELEASE.into(),
-                params: None,
-            }),
-            ExecutorType::Keptn => {
-                self.uses_keptn = true;
-                Ok(ExecutorCall {
-                    template: KEPTN.into(),
-                    params: Some(params()),
-                })
-            }
-            ExecutorType::Custom => {
-                let image = executor
-                    .image
-                    .clone()
-                    .filter(|i| !i.is_empty())
-                    .ok_or_else(|| PlanError::MissingImage {
-                        application: app.name.clone(),
-                        executor: executor.name.clone(),
-                    })?;
-                let key = format!("{}/{}", app.name, executor.name);
-                let name = self
-                    .template_names
-                    .allocate(&["custom", &app.name, &executor.name], &key);
-                check_argo_name("template", &name)?;
-                customs.push(leaf(name.clone(), image, Vec::new(), Vec::new(), true));
-                Ok(ExecutorCall {
-                    template: name,
-                    params: Some(params()),
-                })
-            }
-        }
-    }
-
     /// The Workflow spec (entry first, then application templates, then the shared leaves) and the
     /// HelmReleases.
     pub fn finish(self) -> (WorkflowSpec, Vec<HelmRelease>) {
@@ -428,49 +307,6 @@ impl<'c> Builder<'c> {
             templates,
         };
         (spec, self.helm_releases)
-    }
-}
-
-/// What a chart task calls: a leaf or an executor DAG, and the `params` argument a leaf takes.
-#[derive(Debug, Clone)]
-struct ExecutorCall {
-    template: String,
-    params: Option<String>,
-}
-
-/// `--action A --helmrelease H --timeout T` (+ `--<extra> X`) from the template's inputs.
-fn leaf_args(extra: &[&str]) -> Vec<String> {
-    ["action", "helmrelease", "timeout"]
-        .iter()
-        .chain(extra)
-        .flat_map(|p| [format!("--{p}"), format!("{{{{inputs.parameters.{p}}}}}")])
-        .collect()
-}
-
-/// A leaf template: a container that runs one step with the task's HelmRelease, timeout and action,
-/// and `params` when `with_params`. `args` go before the parameters' flags.
-fn leaf(
-    name: String,
-    image: String,
-    command: Vec<String>,
-    mut args: Vec<String>,
-    with_params: bool,
-) -> Template {
-    let extra: &[&str] = if with_params { &["params"] } else { &[] };
-    let inputs: Vec<&str> = ["helmrelease", "timeout", "action"]
-        .into_iter()
-        .chain(extra.iter().copied())
-        .collect();
-    args.extend(leaf_args(extra));
-    Template {
-        name,
-        inputs: Some(Inputs::named(&inputs)),
-        dag: None,
-        container: Some(Container {
-            image,
-            command,
-            args,
-        }),
     }
 }
 

@@ -1,0 +1,140 @@
+//! The executors of an application: its executor DAG and the leaves it runs.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::leaf::{ExecutorCall, leaf};
+use super::{Action, Builder, HELMRELEASE, KEPTN, check_acyclic, check_argo_name, ordered};
+use crate::crd::{Application, Executor, ExecutorType};
+use crate::graph::DependencyGraph;
+use crate::plan::argo::{Arguments, DagTask, DagTemplate, Inputs, Parameter, Template};
+use crate::plan::error::PlanError;
+use crate::plan::naming::NameSet;
+
+impl Builder<'_> {
+    /// Adds the executor DAG and custom leaves of `app` to `templates`; returns what its chart
+    /// tasks call.
+    pub(super) fn add_executors(
+        &mut self,
+        app: &Application,
+        action: Action,
+        templates: &mut Vec<Template>,
+    ) -> Result<ExecutorCall, PlanError> {
+        let executors = &app.spec.workflow;
+        let mut leaves = Vec::with_capacity(executors.len());
+        let mut customs = Vec::new();
+        for executor in executors {
+            leaves.push(self.add_leaf(app, executor, &mut customs)?);
+        }
+        let call = match (executors.as_slice(), leaves.as_slice()) {
+            ([], _) => ExecutorCall {
+                template: HELMRELEASE.into(),
+                params: None,
+            },
+            ([_], [leaf]) => leaf.clone(),
+            _ => {
+                let graph = DependencyGraph::new(
+                    executors
+                        .iter()
+                        .map(|e| (e.name.as_str(), e.dependencies.iter())),
+                );
+                check_acyclic(&graph, &format!("executors of {}", app.name))?;
+                let name = self
+                    .template_names
+                    .allocate(&["executors", &app.name], &app.name);
+                check_argo_name("template", &name)?;
+                let mut task_names = NameSet::default();
+                let names: HashMap<&str, String> = executors
+                    .iter()
+                    .map(|e| (e.name.as_str(), task_names.allocate(&[&e.name], &e.name)))
+                    .collect();
+                let mut tasks = Vec::with_capacity(executors.len());
+                for (executor, leaf) in executors.iter().zip(&leaves) {
+                    let mut parameters: Vec<Parameter> = ["helmrelease", "timeout", "action"]
+                        .iter()
+                        .map(|p| Parameter::new(p, format!("{{{{inputs.parameters.{p}}}}}")))
+                        .collect();
+                    if let Some(params) = &leaf.params {
+                        parameters.push(Parameter::new("params", params.clone()));
+                    }
+                    let task_name = names
+                        .get(executor.name.as_str())
+                        .cloned()
+                        .unwrap_or_default();
+                    check_argo_name("task", &task_name)?;
+                    let dependencies = ordered(&graph, &executor.name, action)
+                        .into_iter()
+                        .filter_map(|n| names.get(n).cloned())
+                        .collect();
+                    tasks.push(DagTask {
+                        name: task_name,
+                        template: leaf.template.clone(),
+                        arguments: Some(Arguments { parameters }),
+                        dependencies,
+                    });
+                }
+                templates.push(Template {
+                    name: name.clone(),
+                    inputs: Some(Inputs::named(&["helmrelease", "timeout", "action"])),
+                    dag: Some(DagTemplate { tasks }),
+                    container: None,
+                });
+                ExecutorCall {
+                    template: name,
+                    params: None,
+                }
+            }
+        };
+        templates.append(&mut customs);
+        Ok(call)
+    }
+
+    /// The leaf an executor runs; a custom executor's template goes to `customs`.
+    fn add_leaf(
+        &mut self,
+        app: &Application,
+        executor: &Executor,
+        customs: &mut Vec<Template>,
+    ) -> Result<ExecutorCall, PlanError> {
+        let params = || {
+            executor
+                .params
+                .as_ref()
+                .map_or_else(|| "{}".to_owned(), Value::to_string)
+        };
+        match executor.executor_type {
+            ExecutorType::Helmrelease => Ok(ExecutorCall {
+                template: HELMRELEASE.into(),
+                params: None,
+            }),
+            ExecutorType::Keptn => {
+                self.uses_keptn = true;
+                Ok(ExecutorCall {
+                    template: KEPTN.into(),
+                    params: Some(params()),
+                })
+            }
+            ExecutorType::Custom => {
+                let image = executor
+                    .image
+                    .clone()
+                    .filter(|i| !i.is_empty())
+                    .ok_or_else(|| PlanError::MissingImage {
+                        application: app.name.clone(),
+                        executor: executor.name.clone(),
+                    })?;
+                let key = format!("{}/{}", app.name, executor.name);
+                let name = self
+                    .template_names
+                    .allocate(&["custom", &app.name, &executor.name], &key);
+                check_argo_name("template", &name)?;
+                customs.push(leaf(name.clone(), image, Vec::new(), Vec::new(), true));
+                Ok(ExecutorCall {
+                    template: name,
+                    params: Some(params()),
+                })
+            }
+        }
+    }
+}
