@@ -64,7 +64,7 @@ pub enum LeaderError {
     /// The API server refused in a way that retrying does not fix (RBAC, invalid Lease name).
     #[error(
         "{action} Lease {namespace}/{name}: {}",
-        crate::executor::error::describe(source)
+        crate::kube_error::describe(source)
     )]
     Api {
         action: &'static str,
@@ -133,7 +133,7 @@ pub async fn acquire(client: kube::Client, config: LeaseConfig) -> Result<Leader
                 });
             }
             Err(e) => {
-                tracing::warn!(error = %crate::executor::error::describe(&e), lease = %config.name, "leader election: retrying")
+                tracing::warn!(error = %crate::kube_error::describe(&e), lease = %config.name, "leader election: retrying")
             }
         }
         tokio::time::sleep(config.renew_every).await;
@@ -163,7 +163,7 @@ impl Leadership {
             match cleared {
                 Ok(Ok(())) => tracing::info!(lease = %self.config.name, "released leadership"),
                 Ok(Err(e)) => {
-                    tracing::warn!(error = %crate::executor::error::describe(&e), "releasing the lease; it will expire")
+                    tracing::warn!(error = %crate::kube_error::describe(&e), "releasing the lease; it will expire")
                 }
                 Err(_) => tracing::warn!("releasing the lease timed out; it will expire"),
             }
@@ -385,7 +385,7 @@ async fn renew(
                 return None;
             }
             Ok(Err(e)) if Instant::now() < deadline => {
-                tracing::warn!(error = %crate::executor::error::describe(&e), "renewing the lease failed; retrying");
+                tracing::warn!(error = %crate::kube_error::describe(&e), "renewing the lease failed; retrying");
             }
             Ok(Err(_)) | Err(_) => {
                 tracing::warn!(lease = %config.name, "leadership lost: no renewal within the lease duration");

@@ -2,6 +2,8 @@
 
 pub mod admin;
 pub mod executor;
+pub mod helm_release_status;
+pub mod kube_error;
 pub mod leader;
 pub mod reconcile;
 pub mod staging;

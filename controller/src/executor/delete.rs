@@ -9,7 +9,8 @@ use serde_json::Value;
 use super::error::ExecutorError;
 use super::input::Target;
 use super::install::watch_failure;
-use super::{Limit, helm_releases, watch_release};
+use super::limit::Limit;
+use super::release_api::{helm_releases, watch_release};
 
 /// What a timeout during the wait says the step was waiting for.
 const WAITING_FOR_GONE: &str = "it is deleted";

@@ -2,6 +2,8 @@
 
 use thiserror::Error;
 
+use crate::kube_error::describe;
+
 /// Exit status: the HelmRelease failed (a terminal Flux failure) or vanished while installing.
 pub const EXIT_FAILED: i32 = 1;
 /// Exit status: the arguments are unusable; nothing was written. Same as clap's usage errors.
@@ -18,7 +20,7 @@ pub enum ExecutorError {
     #[error("invalid input: {0}")]
     Input(String),
 
-    /// Flux reported a failure it does not retry (see [`super::status::TERMINAL_REASONS`]).
+    /// Flux reported a failure it does not retry (see [`crate::helm_release_status::TERMINAL_REASONS`]).
     #[error("HelmRelease {namespace}/{name} failed: {reason}: {message}")]
     Failed {
         namespace: String,
@@ -85,20 +87,4 @@ impl ExecutorError {
             source,
         }
     }
-}
-
-/// A kube error in one line: `HTTP 403 Forbidden: <message>` for API answers, else its text.
-pub fn describe(error: &kube::Error) -> String {
-    let text = match error {
-        kube::Error::Api(status) => {
-            format!("HTTP {} {}: {}", status.code, status.reason, status.message)
-        }
-        other => other.to_string(),
-    };
-    one_line(&text)
-}
-
-/// `text` with every run of whitespace (newlines included) turned into one space.
-pub fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -1,5 +1,5 @@
 //! `executor --action install`: namespace, server-side apply, wait for Flux (see the module docs of
-//! `executor` and [`super::status`]).
+//! `executor` and [`crate::helm_release_status`]).
 
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::Namespace;
@@ -7,10 +7,12 @@ use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::watcher::Event;
 use tokio::time::MissedTickBehavior;
 
-use super::error::{ExecutorError, describe};
+use super::error::ExecutorError;
 use super::input::Target;
-use super::status::{Observation, observe};
-use super::{FIELD_MANAGER, Limit, ReadyChecks, helm_releases, watch_release};
+use super::limit::{Limit, ReadyChecks};
+use super::release_api::{FIELD_MANAGER, helm_releases, watch_release};
+use crate::helm_release_status::{Observation, observe};
+use crate::kube_error::describe;
 
 /// What a timeout during the wait says the step was waiting for.
 const WAITING_FOR_READY: &str = "Flux reports it ready";

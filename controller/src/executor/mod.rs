@@ -31,21 +31,16 @@ pub mod delete;
 pub mod error;
 pub mod input;
 pub mod install;
-pub mod status;
+pub mod limit;
+pub mod release_api;
 
 use std::time::Duration;
 
-use futures::Stream;
-use kube::api::{Api, DynamicObject};
-use kube::core::{ApiResource, GroupVersionKind};
-use kube::runtime::WatchStreamExt as _;
-use kube::runtime::watcher::{self, ListSemantic};
 use tokio::time::Instant;
 
 pub use error::ExecutorError;
-
-/// Server-side apply field manager of the HelmReleases the executor writes.
-pub const FIELD_MANAGER: &str = "orkestra-executor";
+pub use limit::{Limit, ReadyChecks};
+pub use release_api::{FIELD_MANAGER, helm_releases, watch_release};
 
 /// What the step does with the HelmRelease.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +99,7 @@ pub async fn main(args: ExecutorArgs) -> anyhow::Result<()> {
     match run(args).await {
         Ok(()) => Ok(()),
         Err(e) => {
-            eprintln!("error: {}", error::one_line(&e.to_string()));
+            eprintln!("error: {}", crate::kube_error::one_line(&e.to_string()));
             std::process::exit(e.exit_code());
         }
     }
@@ -155,88 +150,6 @@ pub async fn run(args: ExecutorArgs) -> Result<(), ExecutorError> {
     }
 }
 
-/// How install decides that the release is ready.
-#[derive(Debug, Clone, Copy)]
-pub struct ReadyChecks {
-    /// Consecutive ready checks needed.
-    pub count: u32,
-    /// Time between checks.
-    pub interval: Duration,
-}
-
-/// The step's deadline and what a timeout error names.
-#[derive(Debug, Clone)]
-pub struct Limit {
-    /// When the step gives up.
-    pub deadline: Instant,
-    /// `--timeout`, for messages.
-    pub timeout: Duration,
-    /// Namespace of the HelmRelease.
-    pub namespace: String,
-    /// Name of the HelmRelease.
-    pub name: String,
-}
-
-impl Limit {
-    /// `future`, or a timeout error saying the step was waiting until `waiting_for`.
-    pub async fn bounded<T>(
-        &self,
-        waiting_for: &'static str,
-        future: impl Future<Output = T>,
-    ) -> Result<T, ExecutorError> {
-        tokio::time::timeout_at(self.deadline, future)
-            .await
-            .map_err(|_| self.timed_out(waiting_for, "no answer".into()))
-    }
-
-    /// The timeout error.
-    pub fn timed_out(&self, waiting_for: &'static str, last: String) -> ExecutorError {
-        ExecutorError::Timeout {
-            namespace: self.namespace.clone(),
-            name: self.name.clone(),
-            timeout: humantime_like(self.timeout),
-            waiting_for,
-            last,
-        }
-    }
-}
-
-/// API of Flux HelmReleases in `namespace`.
-pub fn helm_releases(client: kube::Client, namespace: &str) -> Api<DynamicObject> {
-    let (group, version) = orkestra_shared::plan::flux::API_VERSION
-        .split_once('/')
-        .unwrap_or_default();
-    let resource = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk(group, version, orkestra_shared::plan::flux::KIND),
-        "helmreleases",
-    );
-    Api::namespaced_with(client, namespace, &resource)
-}
-
-/// Watch events of the one HelmRelease `name`, retried with backoff on errors.
-pub fn watch_release(
-    api: Api<DynamicObject>,
-    name: &str,
-) -> impl Stream<Item = Result<watcher::Event<DynamicObject>, watcher::Error>> + Send + use<> {
-    // NB: quorum reads on (re)list: a cached list could predate our own write and show the
-    // release missing or at its old generation.
-    let config = watcher::Config::default()
-        .fields(&format!("metadata.name={name}"))
-        .list_semantic(ListSemantic::MostRecent);
-    watcher::watcher(api, config).default_backoff()
-}
-
-/// "5m", "90s", "1.5s": the duration as the user wrote it, near enough.
-fn humantime_like(duration: Duration) -> String {
-    let millis = duration.as_millis();
-    match millis {
-        m if m % 3_600_000 == 0 && m > 0 => format!("{}h", m / 3_600_000),
-        m if m % 60_000 == 0 && m > 0 => format!("{}m", m / 60_000),
-        m if m % 1000 == 0 => format!("{}s", m / 1000),
-        m => format!("{}ms", m),
-    }
-}
-
 fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     let duration = orkestra_shared::duration::parse(text)?;
     if duration.is_zero() {
@@ -251,11 +164,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_read_back_as_written() {
-        assert_eq!(humantime_like(Duration::from_secs(300)), "5m");
-        assert_eq!(humantime_like(Duration::from_secs(7200)), "2h");
-        assert_eq!(humantime_like(Duration::from_secs(90)), "90s");
-        assert_eq!(humantime_like(Duration::from_millis(1500)), "1500ms");
+    fn durations_must_be_positive() {
         assert!(parse_positive_duration("0s").is_err());
         assert!(parse_positive_duration("soon").is_err());
         assert_eq!(parse_positive_duration("2s"), Ok(Duration::from_secs(2)));

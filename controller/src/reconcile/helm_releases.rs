@@ -2,7 +2,7 @@
 //! copied into `status.applications[]` and its `subcharts` map, and whether each one the current
 //! spec deploys is ready.
 //!
-//! "Ready" is read as the executor reads it ([`crate::executor::status::observe`]): Flux observed
+//! "Ready" is read as the executor reads it ([`crate::helm_release_status::observe`]): Flux observed
 //! the release's current generation and says `Ready=True`. The releases judged are those the
 //! current spec deploys (each application's release and its split subcharts' releases, as the
 //! status lists them); one that does not exist is not ready.
@@ -17,7 +17,7 @@ use orkestra_shared::plan;
 
 use super::context::Context;
 use super::error::Error;
-use crate::executor::status::{Observation, observe};
+use crate::helm_release_status::{Observation, observe};
 
 /// Namespace of a release whose target namespace is empty (the plan's default).
 const DEFAULT_NAMESPACE: &str = "default";

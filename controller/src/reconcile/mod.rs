@@ -49,6 +49,7 @@ pub mod helm_releases;
 pub mod helm_repository;
 pub mod metrics;
 pub mod observe;
+pub mod outcome;
 pub mod reconciler;
 pub mod remediation;
 pub mod rollout;
@@ -57,41 +58,8 @@ pub mod status;
 pub mod teardown;
 pub mod workflows;
 
-use std::time::Duration;
-
-use kube::runtime::controller::Action;
-use orkestra_shared::crd::{ApplicationGroupSpec, ApplicationGroupStatus};
-
 pub use context::{Context, ReconcilerConfig};
 pub use error::Error;
 pub use metrics::Metrics;
+pub use outcome::{IN_FLIGHT_RECHECK, Outcome, recheck};
 pub use reconciler::{error_policy, reconcile, run};
-
-/// Safety-net re-check while a Workflow runs (its changes trigger reconciles anyway).
-pub const IN_FLIGHT_RECHECK: Duration = Duration::from_secs(300);
-
-/// What one step decided: the status to write, then either an action or an error to return.
-#[derive(Debug)]
-pub struct Outcome {
-    /// The new status.
-    pub status: ApplicationGroupStatus,
-    /// When to look again (`None`: on the next change).
-    pub action: Option<Action>,
-    /// A failure to report after the status is written (picks the backoff).
-    pub error: Option<Error>,
-}
-
-/// When to look at a group again: at `spec.interval` when set, and while a Workflow runs at most
-/// every [`IN_FLIGHT_RECHECK`].
-pub fn recheck(spec: &ApplicationGroupSpec, in_flight: bool) -> Action {
-    let interval = spec
-        .interval
-        .as_deref()
-        .and_then(|i| orkestra_shared::duration::parse(i).ok());
-    match (interval, in_flight) {
-        (Some(interval), true) => Action::requeue(interval.min(IN_FLIGHT_RECHECK)),
-        (Some(interval), false) => Action::requeue(interval),
-        (None, true) => Action::requeue(IN_FLIGHT_RECHECK),
-        (None, false) => Action::await_change(),
-    }
-}

@@ -8,9 +8,9 @@ use super::context::Context;
 use super::error::Error;
 use super::events::{self, reason};
 use super::helm_releases;
+use super::outcome::{Outcome, recheck};
 use super::status::{self, State};
 use super::workflows::{self, GroupWorkflows, Phase};
-use super::{Outcome, recheck};
 
 /// Observes the forward Workflow of `generation` (`workflows.forward` is of that generation).
 pub async fn forward(

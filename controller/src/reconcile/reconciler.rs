@@ -18,9 +18,10 @@ use serde_json::json;
 use super::context::Context;
 use super::error::Error;
 use super::events::{self, reason};
+use super::outcome::Outcome;
 use super::status;
 use super::teardown::{self, Teardown};
-use super::{Outcome, helm_releases, observe, rollout, workflows};
+use super::{helm_releases, observe, rollout, workflows};
 
 /// Runs the controller until `shutdown` resolves (in-flight reconciles finish first).
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {

@@ -11,10 +11,10 @@ use orkestra_shared::plan::{self, Direction};
 use super::context::Context;
 use super::error::Error;
 use super::events::{self, reason};
+use super::outcome::{Outcome, recheck};
 use super::staging_step;
 use super::status::{self, State};
 use super::workflows::{self, GroupWorkflows, Phase, Submitted};
-use super::{Outcome, recheck};
 
 /// The last successful spec from the annotation, defaulted; `None` when there is none.
 pub fn last_good_spec(group: &ApplicationGroup) -> Result<Option<ApplicationGroupSpec>, Error> {

@@ -11,9 +11,9 @@ use super::context::Context;
 use super::error::Error;
 use super::events::{self, reason};
 use super::observe;
+use super::outcome::{Outcome, recheck};
 use super::status::{self, State};
 use super::workflows::{self, GroupWorkflows, Submitted};
-use super::{Outcome, recheck};
 
 /// Stages, plans and submits the forward Workflow of `generation`.
 pub async fn start(
