@@ -9,11 +9,9 @@ mod plan_support;
 use std::sync::LazyLock;
 
 use orkestra_shared::crd::ExecutorType;
-use orkestra_shared::plan::{
-    self, Direction, PlanConfig, Resolved, ResolvedApplication, ResolvedSubchart,
-};
+use orkestra_shared::plan::{self, Direction, PlanConfig, Resolved};
 use orkestra_shared::schema::OpenApiValidator;
-use plan_support::{app, bookinfo, executor, group, large};
+use plan_support::{app, bookinfo, bookinfo_resolved, executor, group, large};
 use serde_json::Value;
 
 fn crd_validator(file: &str) -> OpenApiValidator {
@@ -80,30 +78,7 @@ fn all_directions(spec: &orkestra_shared::crd::ApplicationGroupSpec, resolved: &
 #[test]
 fn bookinfo_with_subcharts_and_custom_and_keptn_executors_conforms() {
     let spec = bookinfo();
-    let mut resolved = Resolved::default();
-    resolved.applications.insert(
-        "bookinfo".into(),
-        ResolvedApplication {
-            version: Some("1.2.3".into()),
-            subcharts: [
-                (
-                    "reviews".into(),
-                    ResolvedSubchart {
-                        version: Some("0.4.0".into()),
-                        values_key: None,
-                    },
-                ),
-                (
-                    "mongodb".into(),
-                    ResolvedSubchart {
-                        version: Some("10.0.0".into()),
-                        values_key: Some("db".into()),
-                    },
-                ),
-            ]
-            .into(),
-        },
-    );
+    let resolved = bookinfo_resolved(None, Some("db"));
     all_directions(&spec, &Resolved::default());
     all_directions(&spec, &resolved);
 }

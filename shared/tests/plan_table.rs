@@ -10,11 +10,8 @@ use orkestra_shared::crd::{ApplicationGroupSpec, ExecutorType};
 use orkestra_shared::names;
 use orkestra_shared::plan::argo::{DagTask, Template, Workflow};
 use orkestra_shared::plan::flux::HelmRelease;
-use orkestra_shared::plan::{
-    self, Direction, Plan, PlanConfig, PlanError, Resolved, ResolvedApplication, ResolvedSubchart,
-    render,
-};
-use plan_support::{app, bookinfo, executor, group, large, subchart};
+use orkestra_shared::plan::{self, Direction, Plan, PlanConfig, PlanError, Resolved, render};
+use plan_support::{app, bookinfo, bookinfo_resolved, executor, group, large, subchart};
 use pretty_assertions::assert_eq;
 use serde_json::json;
 
@@ -244,30 +241,7 @@ fn values_are_split_between_the_parent_and_its_subcharts() {
 #[test]
 fn resolved_versions_aliases_and_discovered_subcharts_are_used() {
     let spec = bookinfo();
-    let mut resolved = Resolved::default();
-    resolved.applications.insert(
-        "bookinfo".into(),
-        ResolvedApplication {
-            version: Some("1.2.3".into()),
-            subcharts: [
-                (
-                    "reviews".into(),
-                    ResolvedSubchart {
-                        version: Some("0.4.0".into()),
-                        values_key: Some("rev".into()),
-                    },
-                ),
-                (
-                    "mongodb".into(),
-                    ResolvedSubchart {
-                        version: Some("10.0.0".into()),
-                        values_key: None,
-                    },
-                ),
-            ]
-            .into(),
-        },
-    );
+    let resolved = bookinfo_resolved(Some("rev"), None);
     let mut spec_with_alias = spec.clone();
     spec_with_alias.applications[1].spec.release.values = Some(
         json!({"rev": {"version": "v2"}, "mongodb": {"auth": false}, "reviews": {"kept": true}})

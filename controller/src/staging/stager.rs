@@ -140,8 +140,8 @@ impl Stager {
     /// nothing is answered from an older index than it would be otherwise. Pulls with credentials
     /// are never shared.
     async fn pull(&self, source: Source<'_>) -> Result<Arc<Pulled>, StagingError> {
-        if source.credentials.is_some() {
-            return pull(
+        let pull_now = || async {
+            pull(
                 &self.http,
                 &self.cache,
                 &self.limits,
@@ -149,7 +149,10 @@ impl Stager {
                 source,
             )
             .await
-            .map(Arc::new);
+            .map(Arc::new)
+        };
+        if source.credentials.is_some() {
+            return pull_now().await;
         }
         let key: PullKey = (
             source.url.to_owned(),
@@ -160,20 +163,7 @@ impl Stager {
             Ok(mut in_flight) => in_flight.entry(key.clone()).or_default().clone(),
             Err(_) => Arc::new(OnceCell::new()),
         };
-        let pulled = cell
-            .get_or_try_init(|| async {
-                pull(
-                    &self.http,
-                    &self.cache,
-                    &self.limits,
-                    &self.plain_http,
-                    source,
-                )
-                .await
-                .map(Arc::new)
-            })
-            .await
-            .cloned();
+        let pulled = cell.get_or_try_init(pull_now).await.cloned();
         // The first to finish ends the sharing; a failed pull is not shared (each waiter tries).
         if let Ok(mut in_flight) = self.pulls_in_flight.lock()
             && in_flight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell))

@@ -61,6 +61,12 @@ pub fn is_valid_argo_name(name: &str) -> bool {
     crate::names::is_dns1123_label(name) && name.starts_with(|c: char| c.is_ascii_lowercase())
 }
 
+/// The owner label's value for a group: its name, cut with a hash when longer than a label value
+/// may be (group names are DNS subdomains of up to 253 characters). Select with this value.
+pub fn owner_label_value(group_name: &str) -> String {
+    bounded_name(&[group_name], MAX_LABEL_LEN)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,10 +96,4 @@ mod tests {
         set.reserve("entry");
         assert_ne!(set.allocate(&["entry"], "entry"), "entry");
     }
-}
-
-/// The owner label's value for a group: its name, cut with a hash when longer than a label value
-/// may be (group names are DNS subdomains of up to 253 characters). Select with this value.
-pub fn owner_label_value(group_name: &str) -> String {
-    bounded_name(&[group_name], MAX_LABEL_LEN)
 }

@@ -5,6 +5,7 @@ use orkestra_shared::crd::{
     Application, ApplicationGroupSpec, ApplicationSpec, ChartRef, Dag, Executor, ExecutorType,
     Release,
 };
+use orkestra_shared::plan::{Resolved, ResolvedApplication, ResolvedSubchart};
 use serde_json::Value;
 
 /// A defaulted application of chart `chart` depending on `dependencies`.
@@ -128,4 +129,26 @@ pub fn large(count: usize, subcharts: usize) -> ApplicationGroupSpec {
 
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// What staging would learn about the `bookinfo` application: chart 1.2.3, its subcharts
+/// `reviews` 0.4.0 and `mongodb` 10.0.0, with the values keys given (aliases).
+pub fn bookinfo_resolved(reviews_key: Option<&str>, mongodb_key: Option<&str>) -> Resolved {
+    let subchart = |version: &str, key: Option<&str>| ResolvedSubchart {
+        version: Some(version.into()),
+        values_key: key.map(Into::into),
+    };
+    let mut resolved = Resolved::default();
+    resolved.applications.insert(
+        "bookinfo".into(),
+        ResolvedApplication {
+            version: Some("1.2.3".into()),
+            subcharts: [
+                ("reviews".into(), subchart("0.4.0", reviews_key)),
+                ("mongodb".into(), subchart("10.0.0", mongodb_key)),
+            ]
+            .into(),
+        },
+    );
+    resolved
 }
