@@ -4,6 +4,7 @@ pub mod api_proxy;
 pub mod chart_repo;
 pub mod charts;
 pub mod cluster;
+pub mod helm;
 pub mod hostile;
 pub mod registry;
 pub mod service_account;

@@ -1,0 +1,428 @@
+//! The Helm chart (chart/) rendered by the real Helm CLI (tests/chart/prereqs): it lints, every
+//! rendered object is accepted by the shared test cluster's API server, bad values are refused
+//! naming the key, and missing prerequisites are named.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod chart_support;
+
+#[allow(unused_imports)]
+use chart_support::*;
+
+use base64::Engine as _;
+use orkestra_tests::Cluster;
+use orkestra_tests::helm::Helm;
+use serde_json::{Value, json};
+
+#[test]
+fn helm_lint_passes() {
+    let helm = Helm::find().unwrap();
+    let chart = Helm::chart();
+    for sets in [
+        vec!["prerequisites.check=false", STAGING],
+        vec!["prerequisites.check=false", "staging.bundled.enabled=true"],
+    ] {
+        let mut args = vec![
+            "lint".to_owned(),
+            "--strict".into(),
+            chart.display().to_string(),
+        ];
+        for set in sets {
+            args.extend(["--set".into(), set.into()]);
+        }
+        let out = helm.run(&args).unwrap();
+        assert!(
+            out.success,
+            "helm lint failed:\n{}{}",
+            out.stdout, out.stderr
+        );
+        assert!(
+            out.stdout.contains("1 chart(s) linted, 0 chart(s) failed"),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            !out.stdout.contains("[WARNING]") && !out.stdout.contains("[ERROR]"),
+            "{}",
+            out.stdout
+        );
+    }
+}
+
+#[tokio::test]
+async fn generated_certificates_render_objects_the_api_server_accepts() {
+    let cluster = Cluster::shared().await.unwrap();
+    let helm = Helm::find().unwrap();
+    let ns = cluster.namespace("chart-generate").await.unwrap();
+    let objects = helm.template("ork", &ns, &[STAGING]).unwrap().unwrap();
+    server_accepts(&cluster, &objects);
+
+    // Two replicas of each component, the restricted security context, probes on the admin ports.
+    let controller = find(&objects, "Deployment", "ork-orkestra-controller");
+    let webhook = find(&objects, "Deployment", "ork-orkestra-webhook");
+    for (deployment, args, port) in [(controller, "run", 8081), (webhook, "serve", 8080)] {
+        assert_eq!(deployment["spec"]["replicas"], 2);
+        let pod = &deployment["spec"]["template"]["spec"];
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+        assert_eq!(
+            pod["securityContext"]["seccompProfile"]["type"],
+            "RuntimeDefault"
+        );
+        let container = &pod["containers"][0];
+        assert_eq!(container["args"], json!([args]));
+        assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+        assert_eq!(
+            container["securityContext"]["allowPrivilegeEscalation"],
+            false
+        );
+        assert_eq!(
+            container["securityContext"]["capabilities"]["drop"],
+            json!(["ALL"])
+        );
+        assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+        assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+        let admin = container["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "admin")
+            .unwrap();
+        assert_eq!(admin["containerPort"], port);
+        assert!(container["resources"]["requests"].is_object());
+        assert!(container["resources"]["limits"].is_object());
+    }
+    assert_eq!(
+        env_of(controller, "ORKESTRA_ADMIN_ADDR"),
+        Some("0.0.0.0:8081")
+    );
+    assert_eq!(
+        env_of(controller, "ORKESTRA_STAGING_URL"),
+        Some("oci://registry.example.com/orkestra/charts")
+    );
+    assert_eq!(
+        env_of(controller, "ORKESTRA_WORKFLOW_NAMESPACE"),
+        Some(ns.as_str())
+    );
+    assert_eq!(env_of(webhook, "MIMALLOC_ARENA_EAGER_COMMIT"), Some("0"));
+    assert_eq!(
+        env_of(webhook, "ORKESTRA_WEBHOOK_POLICY"),
+        Some("/etc/orkestra/policy/policy.yaml")
+    );
+    let policy = find(&objects, "ConfigMap", "ork-orkestra-webhook-policy");
+    assert!(
+        policy["data"]["policy.yaml"]
+            .as_str()
+            .unwrap()
+            .contains("forbiddenNamespaces")
+    );
+    assert_eq!(
+        find(&objects, "ServiceAccount", "orkestra-executor")["metadata"]["namespace"],
+        ns.as_str()
+    );
+    assert!(of_kind(&objects, "HelmRepository").is_empty());
+
+    // The generated CA signed a serving certificate naming the Service; both configurations carry
+    // that CA and call the Service on /mutate and /validate.
+    let tls = find(&objects, "Secret", "ork-orkestra-webhook-tls");
+    let ca = secret_data(tls, "ca.crt");
+    let (sans, verified) = certificate_check(&ca, &secret_data(tls, "tls.crt"));
+    for name in [
+        "ork-orkestra-webhook".to_owned(),
+        format!("ork-orkestra-webhook.{ns}"),
+        format!("ork-orkestra-webhook.{ns}.svc"),
+    ] {
+        assert!(
+            sans.contains(&format!("DNS:{name},")) || sans.contains(&format!("DNS:{name}\n")),
+            "{name} not in {sans}"
+        );
+    }
+    assert!(verified.contains(": OK"), "{verified}");
+    let configurations = webhook_configurations(&objects);
+    assert_eq!(configurations.len(), 2);
+    for configuration in configurations {
+        let hook = &configuration["webhooks"][0];
+        let path = if configuration["kind"] == "MutatingWebhookConfiguration" {
+            "/mutate"
+        } else {
+            "/validate"
+        };
+        assert_eq!(hook["clientConfig"]["service"]["path"], path);
+        assert_eq!(
+            hook["clientConfig"]["service"]["name"],
+            "ork-orkestra-webhook"
+        );
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD
+                .decode(hook["clientConfig"]["caBundle"].as_str().unwrap())
+                .unwrap(),
+            ca
+        );
+        assert_eq!(hook["failurePolicy"], "Fail");
+        assert_eq!(hook["sideEffects"], "None");
+        assert_eq!(hook["admissionReviewVersions"], json!(["v1"]));
+        assert_eq!(hook["rules"][0]["operations"], json!(["CREATE", "UPDATE"]));
+        assert_eq!(hook["rules"][0]["resources"], json!(["applicationgroups"]));
+    }
+}
+
+#[tokio::test]
+async fn bundled_registry_and_webhook_url_render_objects_the_api_server_accepts() {
+    let cluster = Cluster::shared().await.unwrap();
+    let helm = Helm::find().unwrap();
+    let ns = cluster.namespace("chart-bundled").await.unwrap();
+    let objects = helm
+        .template(
+            "ork",
+            &ns,
+            &[
+                "staging.bundled.enabled=true",
+                "webhook.url=https://127.0.0.1:9443",
+            ],
+        )
+        .unwrap()
+        .unwrap();
+    server_accepts(&cluster, &objects);
+
+    let registry = find(&objects, "Deployment", "ork-orkestra-registry");
+    assert_eq!(
+        registry["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry:2"
+    );
+    find(&objects, "PersistentVolumeClaim", "ork-orkestra-registry");
+    let host = format!("ork-orkestra-registry.{ns}.svc.cluster.local:5000");
+    let controller = find(&objects, "Deployment", "ork-orkestra-controller");
+    assert_eq!(
+        env_of(controller, "ORKESTRA_STAGING_URL"),
+        Some(format!("oci://{host}/charts").as_str())
+    );
+    assert_eq!(
+        env_of(controller, "ORKESTRA_INSECURE_REGISTRIES"),
+        Some(host.as_str())
+    );
+
+    // webhook.url: the configurations call it, and the certificate names its host (an IP here).
+    for configuration in webhook_configurations(&objects) {
+        let client = &configuration["webhooks"][0]["clientConfig"];
+        assert!(client.get("service").is_none());
+        let url = client["url"].as_str().unwrap();
+        assert!(
+            url == "https://127.0.0.1:9443/mutate" || url == "https://127.0.0.1:9443/validate",
+            "{url}"
+        );
+    }
+    let tls = find(&objects, "Secret", "ork-orkestra-webhook-tls");
+    let (sans, _) = certificate_check(&secret_data(tls, "ca.crt"), &secret_data(tls, "tls.crt"));
+    assert!(sans.contains("IP Address:127.0.0.1"), "{sans}");
+
+    // And without the bundled registry there is none.
+    let without = helm.template("ork", &ns, &[STAGING]).unwrap().unwrap();
+    assert!(
+        !names(&without).iter().any(|n| n.contains("registry")),
+        "{:?}",
+        names(&without)
+    );
+}
+
+#[tokio::test]
+async fn cert_manager_and_secret_modes_render_objects_the_api_server_accepts() {
+    let cluster = Cluster::shared().await.unwrap();
+    let helm = Helm::find().unwrap();
+    let ns = cluster.namespace("chart-certs").await.unwrap();
+
+    // certManager: cert-manager's CRDs are not on the test cluster, so its objects are checked
+    // here by content and every other object by the API server.
+    let mut sets = vec![STAGING, "webhook.certificates.mode=certManager"];
+    let refused = helm.template("ork", &ns, &sets).unwrap().unwrap_err();
+    assert!(
+        refused.contains("cert-manager is not installed"),
+        "{refused}"
+    );
+    sets.push("prerequisites.check=false");
+    let objects = helm.template("ork", &ns, &sets).unwrap().unwrap();
+    let (cert_manager, core): (Vec<Value>, Vec<Value>) = objects.into_iter().partition(|o| {
+        o["apiVersion"]
+            .as_str()
+            .unwrap()
+            .starts_with("cert-manager.io/")
+    });
+    let mut issued = names(&cert_manager);
+    issued.sort();
+    assert_eq!(
+        issued,
+        [
+            "Certificate/ork-orkestra-webhook",
+            "Certificate/ork-orkestra-webhook-ca",
+            "Issuer/ork-orkestra-ca",
+            "Issuer/ork-orkestra-selfsigned",
+        ]
+    );
+    let certificate = find(&cert_manager, "Certificate", "ork-orkestra-webhook");
+    assert_eq!(
+        certificate["spec"]["secretName"],
+        "ork-orkestra-webhook-tls"
+    );
+    assert_eq!(certificate["spec"]["issuerRef"]["name"], "ork-orkestra-ca");
+    assert!(
+        certificate["spec"]["dnsNames"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(format!("ork-orkestra-webhook.{ns}.svc")))
+    );
+    assert!(
+        of_kind(&core, "Secret").is_empty(),
+        "cert-manager writes the Secret"
+    );
+    for configuration in webhook_configurations(&core) {
+        assert_eq!(
+            configuration["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+            format!("{ns}/ork-orkestra-webhook")
+        );
+        assert!(
+            configuration["webhooks"][0]["clientConfig"]
+                .get("caBundle")
+                .is_none()
+        );
+    }
+    server_accepts(&cluster, &core);
+
+    // certManager with an issuer of the user's: no Issuer of the chart's own.
+    let objects = helm
+        .template(
+            "ork",
+            &ns,
+            &[
+                STAGING,
+                "prerequisites.check=false",
+                "webhook.certificates.mode=certManager",
+                "webhook.certificates.certManager.issuerRef.name=corp-ca",
+                "webhook.certificates.certManager.issuerRef.kind=ClusterIssuer",
+            ],
+        )
+        .unwrap()
+        .unwrap();
+    assert!(of_kind(&objects, "Issuer").is_empty());
+    let certificate = find(&objects, "Certificate", "ork-orkestra-webhook");
+    assert_eq!(
+        certificate["spec"]["issuerRef"],
+        json!({"name": "corp-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"})
+    );
+
+    // secret: the user's Secret is mounted and the given caBundle is used as it is.
+    let ca_bundle = base64::engine::general_purpose::STANDARD
+        .encode("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+    let ca_set = format!("webhook.certificates.secret.caBundle={ca_bundle}");
+    let objects = helm
+        .template(
+            "ork",
+            &ns,
+            &[
+                STAGING,
+                "webhook.certificates.mode=secret",
+                "webhook.certificates.secret.name=corp-webhook-tls",
+                &ca_set,
+            ],
+        )
+        .unwrap()
+        .unwrap();
+    assert!(of_kind(&objects, "Secret").is_empty());
+    let webhook = find(&objects, "Deployment", "ork-orkestra-webhook");
+    assert_eq!(
+        webhook["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"],
+        "corp-webhook-tls"
+    );
+    for configuration in webhook_configurations(&objects) {
+        assert_eq!(
+            configuration["webhooks"][0]["clientConfig"]["caBundle"],
+            ca_bundle.as_str()
+        );
+    }
+    server_accepts(&cluster, &objects);
+
+    // secret without a Secret name is refused with the key to set.
+    let refused = helm
+        .template("ork", &ns, &[STAGING, "webhook.certificates.mode=secret"])
+        .unwrap()
+        .unwrap_err();
+    assert!(refused.contains("webhook/certificates/secret"), "{refused}");
+}
+
+#[test]
+fn bad_values_are_refused_naming_the_key() {
+    let helm = Helm::find().unwrap();
+    for (set, key) in [
+        ("controller.replicas=-1", "/controller/replicas"),
+        ("controller.replicas=0", "/controller/replicas"),
+        ("controller.replicaz=2", "replicaz"),
+        ("bogus=1", "bogus"),
+        ("staging.url=registry.example.com/charts", "/staging/url"),
+        ("staging.url=ftp://registry.example.com", "/staging/url"),
+        (
+            "webhook.certificates.mode=self",
+            "/webhook/certificates/mode",
+        ),
+    ] {
+        let refused = helm
+            .template("ork", "orkestra", &[STAGING, set])
+            .unwrap()
+            .expect_err(set);
+        assert!(
+            refused.contains("values don't meet the specifications of the schema"),
+            "{set}: {refused}"
+        );
+        assert!(
+            refused.contains(key),
+            "{set}: the message does not name {key}: {refused}"
+        );
+    }
+    // No staging repository at all: the message says which values to set.
+    let refused = helm.template("ork", "orkestra", &[]).unwrap().unwrap_err();
+    assert!(
+        refused.contains("staging.url is required") && refused.contains("staging.bundled.enabled"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn missing_argo_or_flux_is_refused_unless_the_check_is_off() {
+    let helm = Helm::find().unwrap();
+    let chart = Helm::chart();
+    let chart = chart.display().to_string();
+    let out = helm
+        .run(["template", "ork", &chart, "--set", STAGING])
+        .unwrap();
+    assert!(!out.success);
+    assert!(
+        out.stderr.contains("Argo Workflows is not installed"),
+        "{}",
+        out.stderr
+    );
+    let out = helm
+        .run([
+            "template",
+            "ork",
+            &chart,
+            "--set",
+            STAGING,
+            "--api-versions",
+            "argoproj.io/v1alpha1/Workflow",
+        ])
+        .unwrap();
+    assert!(!out.success);
+    assert!(
+        out.stderr.contains("Flux helm-controller is not installed"),
+        "{}",
+        out.stderr
+    );
+    let out = helm
+        .run([
+            "template",
+            "ork",
+            &chart,
+            "--set",
+            STAGING,
+            "--set",
+            "prerequisites.check=false",
+        ])
+        .unwrap();
+    assert!(out.success, "{}", out.stderr);
+}
