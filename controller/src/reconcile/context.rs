@@ -8,6 +8,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use orkestra_shared::crd::ApplicationGroup;
 use orkestra_shared::plan::PlanConfig;
 
+use super::freshness::Freshness;
 use super::metrics::Metrics;
 use crate::staging::Stager;
 
@@ -53,9 +54,8 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// When the staging HelmRepository was last applied.
     pub(crate) staging_source_applied: Mutex<Option<std::time::Instant>>,
-    /// The resourceVersion of each group as this process last wrote it (status, annotation,
-    /// finalizer): a cached copy at that version is as new as the stored object.
-    written: Mutex<HashMap<String, String>>,
+    /// Which cached copies of groups are as new as the stored objects.
+    freshness: Freshness,
 }
 
 impl std::fmt::Debug for Context {
@@ -83,7 +83,7 @@ impl Context {
             stager,
             failures: Mutex::new(HashMap::new()),
             staging_source_applied: Mutex::new(None),
-            written: Mutex::new(HashMap::new()),
+            freshness: Freshness::default(),
         }
     }
 
@@ -95,36 +95,30 @@ impl Context {
 
     /// Notes `group` as this process just wrote it (the API server's answer to a write).
     pub fn note_written(&self, group: &ApplicationGroup) {
-        let (Some(name), Some(version)) = (&group.metadata.name, &group.metadata.resource_version)
-        else {
-            return;
-        };
-        if let Ok(mut written) = self.written.lock() {
-            written.insert(name.clone(), version.clone());
+        if let (Some(name), Some(version)) =
+            (&group.metadata.name, &group.metadata.resource_version)
+        {
+            self.freshness.note_written(name, version);
         }
     }
 
-    /// Whether a cached copy of a group can be trusted: this process has not written the group
-    /// since it started, or the copy is the version it wrote last. Otherwise the watch has not
-    /// delivered our own last write yet (or someone wrote after it), and the group must be read.
+    /// Whether a cached copy of a group can be trusted (see [`Freshness`]).
     pub fn is_fresh(&self, cached: &ApplicationGroup) -> bool {
-        let Some(name) = &cached.metadata.name else {
-            return false;
-        };
-        let Ok(written) = self.written.lock() else {
-            return false;
-        };
-        match written.get(name) {
-            None => true,
-            Some(version) => cached.metadata.resource_version.as_ref() == Some(version),
-        }
+        cached.metadata.name.as_deref().is_some_and(|name| {
+            self.freshness
+                .is_fresh(name, cached.metadata.resource_version.as_deref())
+        })
+    }
+
+    /// Notes that this process removed the group's finalizer: its cached copy is stale.
+    pub fn note_finalized(&self, group: &str) {
+        self.freshness.note_finalized(group);
+        self.note_success(group);
     }
 
     /// Forgets a group that is gone.
     pub fn forget(&self, group: &str) {
-        if let Ok(mut written) = self.written.lock() {
-            written.remove(group);
-        }
+        self.freshness.forget(group);
         self.note_success(group);
     }
 

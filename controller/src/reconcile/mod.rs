@@ -45,6 +45,7 @@
 pub mod context;
 pub mod error;
 pub mod events;
+pub mod freshness;
 pub mod helm_releases;
 pub mod helm_repository;
 pub mod metrics;

@@ -198,7 +198,7 @@ async fn reconcile_inner(
                 .await;
                 let name = group.metadata.name.as_deref().unwrap_or_default();
                 ctx2.metrics.set_reason(name, None);
-                ctx2.forget(name);
+                ctx2.note_finalized(name);
             }
             Ok(Action::await_change())
         })
