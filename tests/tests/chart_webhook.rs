@@ -15,20 +15,6 @@ use orkestra_tests::helm::Helm;
 use orkestra_tests::{Cluster, unique_name};
 use serde_json::{Value, json};
 
-/// An `orkestra-webhook serve` process, killed on drop.
-struct WebhookProcess {
-    child: std::process::Child,
-    pid_file: std::path::PathBuf,
-}
-
-impl Drop for WebhookProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.pid_file);
-    }
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -150,15 +136,7 @@ async fn the_webhook_out_of_cluster_checks_secret_access_with_the_charts_rbac() 
         .stdin(std::process::Stdio::null())
         .stdout(log_file.try_clone().unwrap())
         .stderr(log_file);
-    // Own process group, pid in the cluster's pids/: tests/cluster/down stops it if this test dies.
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let child = cmd.spawn().unwrap();
-    let pid_file = cluster
-        .dir()
-        .join("pids")
-        .join(format!("{release}-webhook.pid"));
-    std::fs::write(&pid_file, child.id().to_string()).unwrap();
-    let _webhook = WebhookProcess { child, pid_file };
+    let _webhook = LocalProcess::spawn(&cluster, &format!("{release}-webhook"), cmd);
 
     // The API server reaches it through the chart's configurations (caBundle from the chart's CA):
     // a cyclic group is refused naming the cycle.

@@ -182,3 +182,29 @@ impl Drop for Installed<'_> {
         );
     }
 }
+
+/// A process of the product run here in place of a pod, killed on drop. Its pid is in the
+/// cluster's pids/, so tests/cluster/down stops it if the test dies first.
+pub struct LocalProcess {
+    child: std::process::Child,
+    pid_file: std::path::PathBuf,
+}
+
+impl LocalProcess {
+    /// Spawns `cmd` in a process group of its own, recorded as `name`.
+    pub fn spawn(cluster: &Cluster, name: &str, mut cmd: Command) -> LocalProcess {
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd.spawn().unwrap();
+        let pid_file = cluster.dir().join("pids").join(format!("{name}.pid"));
+        std::fs::write(&pid_file, child.id().to_string()).unwrap();
+        LocalProcess { child, pid_file }
+    }
+}
+
+impl Drop for LocalProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.pid_file);
+    }
+}
