@@ -20,9 +20,10 @@ use std::time::Duration;
 
 use crate::plan_config_args::PlanConfigArgs;
 use anyhow::Context as _;
+use k8s_openapi::api::core::v1::Secret;
 use orkestra_controller::reconcile::{self, Context, Metrics, ReconcilerConfig};
 use orkestra_controller::staging::cli::ReadArgs;
-use orkestra_controller::staging::{Stager, StagerConfig};
+use orkestra_controller::staging::{Credentials, Stager, StagerConfig};
 use orkestra_controller::{admin, leader};
 use tokio_util::sync::CancellationToken;
 
@@ -33,6 +34,12 @@ pub struct RunArgs {
     /// https://CHARTMUSEUM.
     #[arg(long, env = "ORKESTRA_STAGING_URL")]
     pub staging: String,
+
+    /// A Secret with the staging repository's credentials (Flux's layout: username/password,
+    /// ca.crt, tls.crt/tls.key), in the namespace of the staging HelmRepository, which names it as
+    /// its `secretRef` so Flux pulls with them too. Read at start.
+    #[arg(long, env = "ORKESTRA_STAGING_CREDENTIALS_SECRET")]
+    pub staging_credentials_secret: Option<String>,
 
     /// Directory caching downloaded chart archives by digest.
     #[arg(long, env = "ORKESTRA_CHART_CACHE")]
@@ -105,6 +112,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let RunArgs {
         staging,
+        staging_credentials_secret,
         chart_cache,
         reads,
         workflow,
@@ -124,14 +132,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to the Kubernetes API")?;
+    let plan = workflow.into_config();
+    let staging_credentials = match &staging_credentials_secret {
+        Some(name) => Some(
+            read_credentials(&client, &plan.staging_source.namespace, name)
+                .await
+                .with_context(|| format!("--staging-credentials-secret {name}"))?,
+        ),
+        None => None,
+    };
     let stager = Stager::new(StagerConfig {
         staging_url: staging,
-        staging_credentials: None,
+        staging_credentials,
         cache_dir: chart_cache,
         limits,
         plain_http,
     })?;
-    let plan = workflow.into_config();
     let workflow_namespace = plan.workflow_namespace.clone();
     let secret_namespace = secret_namespace.unwrap_or_else(|| workflow_namespace.clone());
     let mut allowed_secret_namespaces = allowed_secret_namespaces;
@@ -140,6 +156,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         plan,
         secret_namespace,
         allowed_secret_namespaces,
+        staging_credentials_secret,
         group_selector: selector,
         concurrency,
         identity: identity.clone(),
@@ -213,6 +230,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     );
     tracing::info!("shut down");
     Ok(())
+}
+
+/// The credentials in Secret `namespace/name`.
+async fn read_credentials(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> anyhow::Result<Credentials> {
+    let secret = kube::Api::<Secret>::namespaced(client.clone(), namespace)
+        .get_opt(name)
+        .await
+        .with_context(|| format!("reading Secret {namespace}/{name}"))?
+        .with_context(|| format!("Secret {namespace}/{name} does not exist"))?;
+    Ok(Credentials::from_secret(&secret))
 }
 
 /// Returns once the API server answers (retrying every few seconds): a replica that cannot reach

@@ -377,6 +377,55 @@ async fn chart_credentials_come_only_from_allowed_namespaces_and_are_never_shown
     assert!(!log.contains(&password), "{log}");
 }
 
+/// A staging registry that wants credentials: the controller pushes with those of
+/// `--staging-credentials-secret`, and the staging HelmRepository names that Secret so that Flux
+/// pulls with them too.
+#[tokio::test]
+async fn a_staging_registry_with_credentials_is_pushed_to_and_named_for_flux() {
+    let mut env = Env::new("rc-stagingauth").await;
+    let registry = orkestra_tests::registry::Registry::start_with_basic_auth("stager", "s3cret")
+        .await
+        .unwrap();
+    env.staging = registry.oci_url(&env.run);
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "staging-creds"},
+        "stringData": {"username": "stager", "password": "s3cret"},
+    }))
+    .unwrap();
+    kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(env.client.clone(), &env.namespace)
+        .create(&Default::default(), &secret)
+        .await
+        .unwrap();
+    let ctl = env.controller_with("a", &["--staging-credentials-secret", "staging-creds"]);
+    let group = env
+        .create_group("stagingauth", vec![env.app("base", "hello", "1.0.0", &[])])
+        .await;
+    env.wait_workflow(&group, Some(1), &ctl).await;
+    let staged = env.group(&group).await.unwrap().status.unwrap();
+    assert!(staged.applications[0].chart.staged, "{staged:?}");
+    // The chart is in the registry: it refuses to list without the credentials.
+    let tags = reqwest::Client::new()
+        .get(format!(
+            "{}/v2/{}/hello/tags/list",
+            registry.http_url(),
+            env.run
+        ))
+        .basic_auth("stager", Some("s3cret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tags.status(), 200);
+    let body: serde_json::Value = tags.json().await.unwrap();
+    assert_eq!(body["tags"], serde_json::json!(["1.0.0"]));
+    let source = env
+        .helm_repositories()
+        .get("orkestra-staging")
+        .await
+        .unwrap();
+    assert_eq!(source.data["spec"]["secretRef"]["name"], "staging-creds");
+    assert!(!ctl.log().contains("s3cret"));
+}
+
 /// Scenario 3: an update (new chart version, added application) → a new forward Workflow for
 /// the new generation, replacing the old one.
 #[tokio::test]

@@ -110,12 +110,35 @@ async fn the_controller_and_the_executor_do_their_work_with_exactly_the_charts_p
     let ns = cluster.namespace("chart-ctl").await.unwrap();
     let release = unique_name("ork");
     let fullname = format!("{release}-orkestra");
-    let staging = format!("staging.url=oci://{}/{ns}", cluster.registry());
+    // A staging registry that wants credentials, given to the chart as a Secret.
+    let registry = orkestra_tests::registry::Registry::start_with_basic_auth("stager", "s3cret")
+        .await
+        .unwrap();
+    let credentials: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "metadata": {"name": "staging-creds"},
+        "stringData": {"username": "stager", "password": "s3cret"},
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(cluster.client().await.unwrap(), &ns)
+        .create(&PostParams::default(), &credentials)
+        .await
+        .unwrap();
+    let staging_url = registry.oci_url(&ns);
+    let staging = format!("staging.url={staging_url}");
     let selector = format!("controller.groupSelector={GROUP_LABEL}={release}");
     let out = helm
         .run_on(
             cluster.kubeconfig(),
-            install_args("install", &release, &ns, &[&staging, &selector]),
+            install_args(
+                "install",
+                &release,
+                &ns,
+                &[
+                    &staging,
+                    &selector,
+                    "staging.credentialsSecret=staging-creds",
+                ],
+            ),
         )
         .unwrap();
     assert!(
@@ -214,10 +237,8 @@ async fn the_controller_and_the_executor_do_their_work_with_exactly_the_charts_p
         ),
     );
     let source = repositories.get("orkestra-staging").await.unwrap();
-    assert_eq!(
-        source.data["spec"]["url"],
-        format!("oci://{}/{ns}", cluster.registry())
-    );
+    assert_eq!(source.data["spec"]["url"], staging_url);
+    assert_eq!(source.data["spec"]["secretRef"]["name"], "staging-creds");
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(
         !log_text.contains("403"),

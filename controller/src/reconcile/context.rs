@@ -28,6 +28,9 @@ pub struct ReconcilerConfig {
     /// The only namespaces chart credentials are read from (`secret_namespace` among them): a
     /// reference elsewhere fails its application and the Secret is never read.
     pub allowed_secret_namespaces: Vec<String>,
+    /// The Secret with the staging repository's credentials, named by the staging
+    /// HelmRepository's `secretRef` (in its namespace).
+    pub staging_credentials_secret: Option<String>,
     /// Only groups matching this label selector are reconciled (all when `None`).
     pub group_selector: Option<String>,
     /// Most groups reconciled at once.

@@ -21,14 +21,19 @@ pub fn api_resource() -> ApiResource {
 }
 
 /// The HelmRepository object for a staging URL: `type: oci` for `oci://`; `insecure` (plain HTTP)
-/// when staging itself speaks plain HTTP to the registry (`Stager::staging_is_plain_http`).
+/// when staging itself speaks plain HTTP to the registry (`Stager::staging_is_plain_http`); the
+/// credentials Secret, if any, as `secretRef`.
 pub fn object(
     name: &str,
     namespace: &str,
     staging_url: &str,
     plain_http: bool,
+    secret: Option<&str>,
 ) -> serde_json::Value {
     let mut spec = json!({"url": staging_url, "interval": INTERVAL});
+    if let Some(secret) = secret {
+        spec["secretRef"] = json!({"name": secret});
+    }
     if staging_url.starts_with("oci://") {
         spec["type"] = json!("oci");
         if plain_http {
@@ -66,6 +71,7 @@ pub async fn ensure(ctx: &Context) -> Result<(), Error> {
         &source.namespace,
         &ctx.stager.staging_url(),
         ctx.stager.staging_is_plain_http(),
+        ctx.config.staging_credentials_secret.as_deref(),
     );
     api.patch(
         &source.name,
@@ -89,12 +95,19 @@ mod tests {
 
     #[test]
     fn an_oci_staging_registry_is_an_oci_helm_repository() {
-        let repo = object("s", "ns", "oci://127.0.0.1:5000/charts", true);
+        let repo = object("s", "ns", "oci://127.0.0.1:5000/charts", true, None);
         assert_eq!(repo["spec"]["type"], "oci");
         assert_eq!(repo["spec"]["insecure"], true);
-        let repo = object("s", "ns", "oci://registry.example.com/charts", false);
+        let repo = object(
+            "s",
+            "ns",
+            "oci://registry.example.com/charts",
+            false,
+            Some("creds"),
+        );
+        assert_eq!(repo["spec"]["secretRef"]["name"], "creds");
         assert_eq!(repo["spec"].get("insecure"), None);
-        let repo = object("s", "ns", "https://museum.example.com", false);
+        let repo = object("s", "ns", "https://museum.example.com", false, None);
         assert_eq!(repo["spec"].get("type"), None);
     }
 }

@@ -2,8 +2,6 @@
 //! its `authSecretRef` names, and turn the outcome into `status.applications` and the plan's
 //! [`Resolved`].
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use orkestra_shared::crd::{Application, ApplicationGroupSpec, ApplicationStatus};
@@ -109,16 +107,7 @@ async fn credentials(ctx: &Context, app: &Application) -> Result<Option<Credenti
         .await
         .map_err(|err| format!("cannot read the authSecretRef Secret {namespace}/{name}: {err}"))?
         .ok_or_else(|| format!("the authSecretRef Secret {namespace}/{name} does not exist"))?;
-    let mut data: BTreeMap<String, Vec<u8>> = secret
-        .data
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect();
-    for (key, value) in secret.string_data.unwrap_or_default() {
-        data.insert(key, value.into_bytes());
-    }
-    Ok(Some(Credentials::from_secret_data(&data)))
+    Ok(Some(Credentials::from_secret(&secret)))
 }
 
 /// What the plan needs from one application's staging.

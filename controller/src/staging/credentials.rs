@@ -83,6 +83,21 @@ impl Credentials {
         }
     }
 
+    /// Credentials from a Kubernetes Secret (`data`, and `stringData` as a client may have left
+    /// it).
+    pub fn from_secret(secret: &k8s_openapi::api::core::v1::Secret) -> Self {
+        let mut data: BTreeMap<String, Vec<u8>> = secret
+            .data
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect();
+        for (key, value) in secret.string_data.iter().flatten() {
+            data.insert(key.clone(), value.clone().into_bytes());
+        }
+        Self::from_secret_data(&data)
+    }
+
     /// The basic-auth pair, when a username is set.
     pub fn basic(&self) -> Option<(&str, &str)> {
         self.username
