@@ -150,8 +150,8 @@ pub struct Executor {
     #[serde(default)]
     pub dependencies: Vec<String>,
 
-    /// Kind of executor: helmrelease, keptn or custom.
-    #[serde(rename = "type")]
+    /// Kind of executor: helmrelease (when left out, as in Azure Orkestra), keptn or custom.
+    #[serde(rename = "type", default)]
     #[serde(deserialize_with = "crate::json_form::string")]
     pub executor_type: ExecutorType,
 

@@ -59,6 +59,22 @@ fn a_secret_reference_without_namespace_passes_as_in_azure_orkestra() {
 }
 
 #[test]
+fn an_executor_without_type_is_a_helmrelease_executor_as_in_azure_orkestra() {
+    let errors = errors_after(|o| {
+        o["spec"]["applications"][0]["spec"]["workflow"] =
+            json!([{"name": "install", "dependencies": [], "params": null}])
+    });
+    assert_eq!(errors, Vec::<String>::new());
+    let mut object = group(vec![app("db", &[])]);
+    object["spec"]["applications"][0]["spec"]["workflow"] = json!([{"name": "install"}]);
+    let checked = check(&object, &Policy::default()).expect("valid");
+    assert_eq!(
+        checked.spec.applications[0].spec.workflow[0].executor_type,
+        orkestra_shared::crd::ExecutorType::Helmrelease
+    );
+}
+
+#[test]
 fn the_example_group_is_valid() {
     let example: Value =
         serde_norway::from_str(include_str!("../../examples/bookinfo.yaml")).expect("example");
