@@ -159,9 +159,10 @@ pub struct Executor {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
 
-    /// Executor-specific parameters, passed to the executor as they are.
+    /// Executor-specific parameters, any JSON (as in Azure Orkestra), passed to the executor as
+    /// they are; the executor that reads them checks what it needs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "preserved_object")]
+    #[schemars(schema_with = "preserved_any")]
     pub params: Option<Value>,
 }
 
@@ -345,6 +346,12 @@ fn is_zero(n: &i64) -> bool {
 fn preserved_object(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+    })
+}
+
+fn preserved_any(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
         "x-kubernetes-preserve-unknown-fields": true,
     })
 }

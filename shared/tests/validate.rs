@@ -59,12 +59,21 @@ fn a_secret_reference_without_namespace_passes_as_in_azure_orkestra() {
 }
 
 #[test]
-fn an_executor_without_type_is_a_helmrelease_executor_as_in_azure_orkestra() {
+fn executors_as_azure_orkestra_writes_them_pass_without_type_and_with_any_params() {
     let errors = errors_after(|o| {
         o["spec"]["applications"][0]["spec"]["workflow"] =
             json!([{"name": "install", "dependencies": [], "params": null}])
     });
     assert_eq!(errors, Vec::<String>::new());
+    for params in [json!("text"), json!([1, 2]), json!(3), json!({"a": 1})] {
+        let errors = errors_after(|o| {
+            o["spec"]["applications"][0]["spec"]["workflow"] = json!([
+                {"name": "install", "type": "helmrelease"},
+                {"name": "custom", "type": "custom", "image": "example.com/step:1",
+                 "dependencies": ["install"], "params": params}])
+        });
+        assert_eq!(errors, Vec::<String>::new(), "params {params}");
+    }
     let mut object = group(vec![app("db", &[])]);
     object["spec"]["applications"][0]["spec"]["workflow"] = json!([{"name": "install"}]);
     let checked = check(&object, &Policy::default()).expect("valid");
