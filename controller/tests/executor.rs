@@ -505,7 +505,7 @@ async fn bad_input_exits_2_with_the_reason_and_writes_nothing() {
                 "--type".into(),
                 "keptn".into(),
             ],
-            "keptn executor is not implemented",
+            "keptn steps fail in this version of Orkestra",
         ),
     ];
     for (args, expected) in cases {

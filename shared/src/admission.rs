@@ -16,7 +16,7 @@ pub use crate::names::{API_VERSION, KIND};
 pub struct Verdict {
     /// Every problem; the object is allowed when there are none.
     pub errors: Vec<FieldError>,
-    /// Risky changes the user should know of (updates only).
+    /// What the user should know: keptn steps that will fail, and (on update) risky changes.
     pub warnings: Vec<String>,
 }
 
@@ -141,7 +141,7 @@ pub fn mutate(object: &Value) -> Result<json_patch::Patch, Vec<FieldError>> {
 }
 
 /// Every problem with `object` (defaulted first, so an object the mutating webhook has not seen is
-/// judged the same), and on update (`old` given) the warnings for risky changes.
+/// judged the same), with warnings for keptn steps and, on update (`old` given), risky changes.
 pub fn validate<'a, 'b>(
     object: impl Into<Raw<'a>>,
     old: Option<impl Into<Raw<'b>>>,
@@ -153,13 +153,15 @@ pub fn validate<'a, 'b>(
             warnings: Vec::new(),
         },
         Ok(group) => {
-            let warnings = old
-                .and_then(|old| parse(old).ok())
-                .map(|mut old| {
-                    defaults::apply(&mut old.spec);
-                    warnings::update_warnings(&old.spec, &group.spec)
-                })
-                .unwrap_or_default();
+            let mut warnings = warnings::keptn_warnings(&group.spec);
+            warnings.extend(
+                old.and_then(|old| parse(old).ok())
+                    .map(|mut old| {
+                        defaults::apply(&mut old.spec);
+                        warnings::update_warnings(&old.spec, &group.spec)
+                    })
+                    .unwrap_or_default(),
+            );
             Verdict {
                 errors: Vec::new(),
                 warnings,

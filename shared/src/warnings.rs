@@ -1,10 +1,35 @@
-//! Warnings for risky changes in an update, shown by kubectl as admission warnings.
+//! Warnings shown by kubectl as admission warnings: risky changes in an update, and what will
+//! fail although it is accepted.
 
 use std::collections::HashMap;
 
-use crate::crd::{Application, ApplicationGroupSpec};
+use crate::crd::{Application, ApplicationGroupSpec, ExecutorType};
 use crate::validate::effective_namespace;
 use crate::version::VersionConstraint;
+
+/// Why a keptn step fails: said at admission and by the step itself.
+pub const KEPTN_UNSUPPORTED: &str = "keptn steps fail in this version of Orkestra: Keptn cannot run \
+     with it and Keptn's v1 line is no longer maintained (the executor is accepted so that Azure \
+     Orkestra's groups still apply)";
+
+/// A warning for each keptn executor of `spec`: the group is accepted, but those steps will fail.
+pub fn keptn_warnings(spec: &ApplicationGroupSpec) -> Vec<String> {
+    spec.applications
+        .iter()
+        .flat_map(|app| {
+            app.spec
+                .workflow
+                .iter()
+                .filter(|e| e.executor_type == ExecutorType::Keptn)
+                .map(move |e| {
+                    format!(
+                        "application {:?}, executor {:?}: {KEPTN_UNSUPPORTED}",
+                        app.name, e.name
+                    )
+                })
+        })
+        .collect()
+}
 
 /// What a user should know before `old` becomes `new`. Changes that are not risky say nothing.
 pub fn update_warnings(old: &ApplicationGroupSpec, new: &ApplicationGroupSpec) -> Vec<String> {

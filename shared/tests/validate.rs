@@ -84,6 +84,23 @@ fn executors_as_azure_orkestra_writes_them_pass_without_type_and_with_any_params
 }
 
 #[test]
+fn a_keptn_executor_is_accepted_with_a_warning_that_its_step_fails() {
+    let mut object = group(vec![app("db", &[])]);
+    object["spec"]["applications"][0]["spec"]["workflow"] = json!([
+        {"name": "install", "type": "helmrelease"},
+        {"name": "gate", "type": "keptn", "dependencies": ["install"]}]);
+    let verdict = validate(&object, None::<&Value>, &Policy::default());
+    assert_eq!(verdict.errors, Vec::<FieldError>::new());
+    assert_eq!(verdict.warnings.len(), 1, "{:?}", verdict.warnings);
+    assert!(
+        verdict.warnings[0]
+            .starts_with("application \"db\", executor \"gate\": keptn steps fail in this version"),
+        "{:?}",
+        verdict.warnings
+    );
+}
+
+#[test]
 fn the_example_group_is_valid() {
     let example: Value =
         serde_norway::from_str(include_str!("../../examples/bookinfo.yaml")).expect("example");

@@ -118,7 +118,7 @@ pub async fn run(args: ExecutorArgs) -> Result<(), ExecutorError> {
     } = args;
     if executor_type == ExecutorType::Keptn {
         return Err(ExecutorError::Input(
-            "the keptn executor is not implemented in this version".into(),
+            orkestra_shared::warnings::KEPTN_UNSUPPORTED.into(),
         ));
     }
     let target = input::decode(&helmrelease)?;
