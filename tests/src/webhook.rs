@@ -311,7 +311,8 @@ async fn webhook_binary() -> anyhow::Result<PathBuf> {
     workspace_binary("orkestra-webhook", "orkestra-webhook").await
 }
 
-fn free_port() -> std::io::Result<u16> {
+/// A free TCP port on 127.0.0.1 (the kernel picks it; there is a small race until it is bound).
+pub fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use chart_support::{Installed, LocalProcess, get_json, install_args};
+use chart_support::{Installed, LocalProcess, get_json};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use orkestra_tests::helm::Helm;
@@ -126,32 +126,17 @@ async fn the_controller_and_the_executor_do_their_work_with_exactly_the_charts_p
     let staging_url = registry.oci_url(&ns);
     let staging = format!("staging.url={staging_url}");
     let selector = format!("controller.groupSelector={GROUP_LABEL}={release}");
-    let out = helm
-        .run_on(
-            cluster.kubeconfig(),
-            install_args(
-                "install",
-                &release,
-                &ns,
-                &[
-                    &staging,
-                    &selector,
-                    "staging.credentialsSecret=staging-creds",
-                ],
-            ),
-        )
-        .unwrap();
-    assert!(
-        out.success,
-        "helm install failed:\n{}{}",
-        out.stdout, out.stderr
+    let (_installed, _) = Installed::install(
+        &helm,
+        &cluster,
+        &release,
+        &ns,
+        &[
+            &staging,
+            &selector,
+            "staging.credentialsSecret=staging-creds",
+        ],
     );
-    let _installed = Installed {
-        helm: &helm,
-        cluster: &cluster,
-        release: release.clone(),
-        namespace: ns.clone(),
-    };
 
     // The controller, as the chart's controller ServiceAccount, with its Deployment's environment.
     let dir = tempfile::tempdir().unwrap();

@@ -21,30 +21,17 @@ async fn install_upgrade_keeps_the_certificate_and_uninstall_leaves_only_the_crd
     let release = unique_name("ork");
     let kubeconfig: &Path = cluster.kubeconfig();
 
-    let out = helm
-        .run_on(kubeconfig, install_args("install", &release, &ns, &[]))
-        .unwrap();
+    let (_installed, notes) = Installed::install(&helm, &cluster, &release, &ns, &[]);
+    assert!(notes.contains("STATUS: deployed"), "{}", notes);
     assert!(
-        out.success,
-        "helm install failed:\n{}{}",
-        out.stdout, out.stderr
-    );
-    let _installed = Installed {
-        helm: &helm,
-        cluster: &cluster,
-        release: release.clone(),
-        namespace: ns.clone(),
-    };
-    assert!(out.stdout.contains("STATUS: deployed"), "{}", out.stdout);
-    assert!(
-        out.stdout.contains("helm test"),
+        notes.contains("helm test"),
         "NOTES say what to run next: {}",
-        out.stdout
+        notes
     );
     assert!(
-        out.stdout.contains("leaves the\nApplicationGroup CRD"),
+        notes.contains("leaves the\nApplicationGroup CRD"),
         "{}",
-        out.stdout
+        notes
     );
 
     let fullname = format!("{release}-orkestra");
@@ -195,23 +182,7 @@ async fn each_component_gets_what_its_code_needs_and_no_more() {
     let helm = Helm::find().unwrap();
     let ns = cluster.namespace("chart-rbac").await.unwrap();
     let release = unique_name("ork");
-    let out = helm
-        .run_on(
-            cluster.kubeconfig(),
-            install_args("install", &release, &ns, &[]),
-        )
-        .unwrap();
-    assert!(
-        out.success,
-        "helm install failed:\n{}{}",
-        out.stdout, out.stderr
-    );
-    let _installed = Installed {
-        helm: &helm,
-        cluster: &cluster,
-        release: release.clone(),
-        namespace: ns.clone(),
-    };
+    let (_installed, _) = Installed::install(&helm, &cluster, &release, &ns, &[]);
     let account = |name: &str| format!("system:serviceaccount:{ns}:{name}");
     let controller = account(&format!("{release}-orkestra-controller"));
     let webhook = account(&format!("{release}-orkestra-webhook"));

@@ -386,44 +386,23 @@ fn bad_values_are_refused_naming_the_key() {
 #[test]
 fn missing_argo_or_flux_is_refused_unless_the_check_is_off() {
     let helm = Helm::find().unwrap();
-    let chart = Helm::chart();
-    let chart = chart.display().to_string();
-    let out = helm
-        .run(["template", "ork", &chart, "--set", STAGING])
-        .unwrap();
-    assert!(!out.success);
-    assert!(
-        out.stderr.contains("Argo Workflows is not installed"),
-        "{}",
-        out.stderr
-    );
-    let out = helm
-        .run([
-            "template",
-            "ork",
-            &chart,
-            "--set",
-            STAGING,
-            "--api-versions",
-            "argoproj.io/v1alpha1/Workflow",
-        ])
-        .unwrap();
-    assert!(!out.success);
-    assert!(
-        out.stderr.contains("Flux helm-controller is not installed"),
-        "{}",
-        out.stderr
-    );
-    let out = helm
-        .run([
-            "template",
-            "ork",
-            &chart,
-            "--set",
-            STAGING,
-            "--set",
-            "prerequisites.check=false",
-        ])
-        .unwrap();
+    let chart = Helm::chart().display().to_string();
+    let template = |extra: &[&str]| {
+        let mut args = vec!["template", "ork", chart.as_str(), "--set", STAGING];
+        args.extend(extra);
+        helm.run(args).unwrap()
+    };
+    for (extra, refusal) in [
+        (&[][..], "Argo Workflows is not installed"),
+        (
+            &["--api-versions", "argoproj.io/v1alpha1/Workflow"][..],
+            "Flux helm-controller is not installed",
+        ),
+    ] {
+        let out = template(extra);
+        assert!(!out.success);
+        assert!(out.stderr.contains(refusal), "{}", out.stderr);
+    }
+    let out = template(&["--set", "prerequisites.check=false"]);
     assert!(out.success, "{}", out.stderr);
 }

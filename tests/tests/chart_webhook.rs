@@ -12,16 +12,9 @@ use chart_support::*;
 use std::process::Command;
 
 use orkestra_tests::helm::Helm;
+use orkestra_tests::webhook::free_port;
 use orkestra_tests::{Cluster, unique_name};
 use serde_json::{Value, json};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// An ApplicationGroup this release's webhook sees (its objectSelector label), with `apps`.
 fn labelled_group(name: &str, release: &str, apps: Value) -> kube::api::DynamicObject {
@@ -65,25 +58,9 @@ async fn the_webhook_out_of_cluster_checks_secret_access_with_the_charts_rbac() 
     let ns = cluster.namespace("chart-webhook").await.unwrap();
     let release = unique_name("ork");
     let fullname = format!("{release}-orkestra");
-    let (port, admin_port) = (free_port(), free_port());
+    let (port, admin_port) = (free_port().unwrap(), free_port().unwrap());
     let url = format!("webhook.url=https://127.0.0.1:{port}");
-    let out = helm
-        .run_on(
-            cluster.kubeconfig(),
-            install_args("install", &release, &ns, &[&url]),
-        )
-        .unwrap();
-    assert!(
-        out.success,
-        "helm install failed:\n{}{}",
-        out.stdout, out.stderr
-    );
-    let _installed = Installed {
-        helm: &helm,
-        cluster: &cluster,
-        release: release.clone(),
-        namespace: ns.clone(),
-    };
+    let (_installed, _) = Installed::install(&helm, &cluster, &release, &ns, &[&url]);
 
     // The webhook runs here with what the chart installed: its generated certificate (which names
     // 127.0.0.1, webhook.url's host), its policy ConfigMap, and its ServiceAccount's permissions.

@@ -21,7 +21,7 @@ use crate::staging::prepare::package::ChartToPush;
 use crate::staging::prepare::reuse::{Prepared, PreparedCharts};
 use crate::staging::prepare::split::split;
 use crate::staging::prepare::values::{check_schema, subchart_values};
-use crate::staging::source::{Pulled, Source, pull};
+use crate::staging::source::{Fetch, Pulled, Source, pull};
 use crate::staging::target::StagingTarget;
 use orkestra_shared::names::staged_chart_name;
 use orkestra_shared::version::VersionConstraint;
@@ -141,15 +141,13 @@ impl Stager {
     /// are never shared.
     async fn pull(&self, source: Source<'_>) -> Result<Arc<Pulled>, StagingError> {
         let pull_now = || async {
-            pull(
-                &self.http,
-                &self.cache,
-                &self.limits,
-                &self.plain_http,
-                source,
-            )
-            .await
-            .map(Arc::new)
+            let fetch = Fetch {
+                http: &self.http,
+                cache: &self.cache,
+                limits: &self.limits,
+                plain_http: &self.plain_http,
+            };
+            pull(fetch, source).await.map(Arc::new)
         };
         if source.credentials.is_some() {
             return pull_now().await;

@@ -174,6 +174,38 @@ pub struct Installed<'a> {
     pub namespace: String,
 }
 
+impl<'a> Installed<'a> {
+    /// `helm install` of the chart as `release` into `namespace` with `extra` values (see
+    /// [`install_args`]); panics with Helm's output when it fails. Returns the installed release
+    /// and what Helm printed.
+    pub fn install(
+        helm: &'a Helm,
+        cluster: &'a Cluster,
+        release: &str,
+        namespace: &str,
+        extra: &[&str],
+    ) -> (Installed<'a>, String) {
+        let out = helm
+            .run_on(
+                cluster.kubeconfig(),
+                install_args("install", release, namespace, extra),
+            )
+            .unwrap();
+        assert!(
+            out.success,
+            "helm install failed:\n{}{}",
+            out.stdout, out.stderr
+        );
+        let installed = Installed {
+            helm,
+            cluster,
+            release: release.to_owned(),
+            namespace: namespace.to_owned(),
+        };
+        (installed, out.stdout)
+    }
+}
+
 impl Drop for Installed<'_> {
     fn drop(&mut self) {
         let _ = self.helm.run_on(

@@ -5,14 +5,12 @@ use reqwest::header::{ACCEPT, LINK};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::staging::cache::ChartCache;
 use crate::staging::error::StagingError;
-use crate::staging::limits::{Limits, read_body, read_json};
+use crate::staging::limits::{read_body, read_json};
 use crate::staging::oci_client::{
     HELM_CHART_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE, OciClient, OciLocation,
 };
-use crate::staging::plain_http::PlainHttp;
-use crate::staging::source::pulled::{Pulled, Source};
+use crate::staging::source::pulled::{Fetch, Pulled, Source};
 
 /// Older Helm versions (< 3.8 experimental OCI) wrote the chart layer with this media type.
 const LEGACY_CHART_MEDIA_TYPE: &str = "application/tar+gzip";
@@ -40,13 +38,13 @@ struct Descriptor {
 }
 
 /// Resolves and fetches `source` from an `oci://` registry.
-pub async fn pull(
-    http: &reqwest::Client,
-    cache: &ChartCache,
-    limits: &Limits,
-    plain_http: &PlainHttp,
-    source: Source<'_>,
-) -> Result<Pulled, StagingError> {
+pub async fn pull(fetch: Fetch<'_>, source: Source<'_>) -> Result<Pulled, StagingError> {
+    let Fetch {
+        http,
+        cache,
+        limits,
+        plain_http,
+    } = fetch;
     let location = OciLocation::parse(source.url, plain_http)?;
     let repository = location.repository(source.name);
     let client = OciClient::new(

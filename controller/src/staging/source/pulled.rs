@@ -1,6 +1,9 @@
 //! What a pull asks for and what it brings back.
 
+use crate::staging::cache::ChartCache;
 use crate::staging::credentials::Credentials;
+use crate::staging::limits::Limits;
+use crate::staging::plain_http::PlainHttp;
 use orkestra_shared::version::VersionConstraint;
 
 /// A fetched chart archive.
@@ -27,4 +30,14 @@ pub struct Source<'a> {
     pub version: &'a VersionConstraint,
     /// Credentials for the repository.
     pub credentials: Option<&'a Credentials>,
+}
+
+/// What every pull reads with: the HTTP client, the archive cache, the size limits and which
+/// registries are plain HTTP (the stager's, for all its pulls).
+#[derive(Debug, Clone, Copy)]
+pub struct Fetch<'a> {
+    pub http: &'a reqwest::Client,
+    pub cache: &'a ChartCache,
+    pub limits: &'a Limits,
+    pub plain_http: &'a PlainHttp,
 }
