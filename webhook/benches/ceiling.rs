@@ -1,6 +1,9 @@
 //! The ceiling for the load run (benches/load.sh): a bare axum + rustls server on the same stack as
 //! orkestra-webhook (tokio-rustls, hyper-util auto h1/h2, axum) that reads the request body and answers
 //! a fixed, allowing AdmissionReview. Whatever the webhook does beyond this is the cost of reviewing.
+//! Two routes: `/bare` answers without reading the body's JSON; `/reading` first walks all of it with
+//! serde_json (`IgnoredAny`: every token read, nothing kept), the least any webhook that reads the
+//! review must do. The load run compares the webhook with both.
 //!
 //! `ceiling --listen 127.0.0.1:18444 --tls-cert tls.crt --tls-key tls.key`
 
@@ -15,6 +18,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde::de::IgnoredAny;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -51,7 +55,9 @@ fn main() -> anyhow::Result<()> {
     .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let acceptor = TlsAcceptor::from(Arc::new(config));
-    let app = Router::new().route("/{*path}", post(answer));
+    let app = Router::new()
+        .route("/bare", post(answer))
+        .route("/reading", post(read_then_answer));
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
@@ -76,4 +82,11 @@ fn main() -> anyhow::Result<()> {
 async fn answer(body: Bytes) -> impl IntoResponse {
     drop(body);
     ([(header::CONTENT_TYPE, "application/json")], FIXED_REVIEW)
+}
+
+async fn read_then_answer(body: Bytes) -> axum::response::Response {
+    match serde_json::from_slice::<IgnoredAny>(&body) {
+        Ok(IgnoredAny) => answer(body).await.into_response(),
+        Err(_) => axum::http::StatusCode::BAD_REQUEST.into_response(),
+    }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Load run: orkestra-webhook against the bare axum + rustls ceiling (benches/ceiling.rs), same machine,
-# same load: TLS keep-alive, $CONNECTIONS connections, AdmissionReviews of an $APPS-application group.
+# Load run: orkestra-webhook against two ceilings (benches/ceiling.rs) on the same axum + rustls stack,
+# same machine, same load: `ceiling` answers without reading the body, `ceiling-reading` first walks
+# all of its JSON (the least a webhook that reads the review can do). Same load for all: TLS keep-alive, $CONNECTIONS connections, AdmissionReviews of an $APPS-application group.
 # Prints requests/s, p99 latency, the server's CPU time per request and peak resident memory (VmHWM)
 # of each, and the ratio.
 #
@@ -101,16 +102,17 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system time of
 TICKS_PER_S=$(getconf CLK_TCK)
 
 echo "== warm-up" >&2
-load https://127.0.0.1:$CEILING_PORT/validate 3s >/dev/null
+load https://127.0.0.1:$CEILING_PORT/bare 3s >/dev/null
 load https://127.0.0.1:$WEBHOOK_PORT/validate 3s >/dev/null
 
 printf '%-6s %-22s %12s %10s %8s %14s\n' round target "requests/s" "p99 ms" errors "server CPU/req"
-declare -A SUM=()
+declare -A SUM=() P99=()
 for round in $(seq "$ROUNDS"); do
-  for target in ceiling webhook-validate webhook-mutate webhook-delete; do
+  for target in ceiling ceiling-reading webhook-validate webhook-mutate webhook-delete; do
     body=$WORK/review.json
     case $target in
-      ceiling) url=https://127.0.0.1:$CEILING_PORT/validate pid=$CEILING_PID ;;
+      ceiling) url=https://127.0.0.1:$CEILING_PORT/bare pid=$CEILING_PID ;;
+      ceiling-reading) url=https://127.0.0.1:$CEILING_PORT/reading pid=$CEILING_PID ;;
       webhook-validate) url=https://127.0.0.1:$WEBHOOK_PORT/validate pid=$WEBHOOK_PID ;;
       webhook-mutate) url=https://127.0.0.1:$WEBHOOK_PORT/mutate pid=$WEBHOOK_PID ;;
       webhook-delete) url=https://127.0.0.1:$WEBHOOK_PORT/validate body=$WORK/delete.json pid=$WEBHOOK_PID ;;
@@ -120,10 +122,15 @@ for round in $(seq "$ROUNDS"); do
     cpu_us=$(echo "($(cpu_ticks "$pid") - $before) * 1000000 / $TICKS_PER_S / $requests" | bc -l)
     printf '%-6s %-22s %12.0f %10.2f %8d %11.1f µs\n' "$round" "$target" "$rps" "$p99" "$errors" "$cpu_us"
     SUM[$target]=$(echo "${SUM[$target]:-0} + $rps" | bc -l)
+    P99[$target]=$(echo "${P99[$target]:-0} + $p99" | bc -l)
   done
 done
 ratio=$(echo "100 * ${SUM[webhook-validate]} / ${SUM[ceiling]}" | bc -l)
 printf 'validate throughput / ceiling: %.1f %%\n' "$ratio"
+reading=$(echo "100 * ${SUM[webhook-validate]} / ${SUM[ceiling-reading]}" | bc -l)
+printf 'validate throughput / reading ceiling: %.1f %% (target >= 70 %%)\n' "$reading"
+printf 'validate p99 / reading ceiling p99: %.2f x (target <= 1.5 x)\n' \
+  "$(echo "${P99[webhook-validate]} / ${P99[ceiling-reading]}" | bc -l)"
 printf 'delete (read only, no rules) / ceiling: %.1f %%\n' "$(echo "100 * ${SUM[webhook-delete]} / ${SUM[ceiling]}" | bc -l)"
 echo "peak resident memory (VmHWM): webhook $(awk '/VmHWM/ {print $2, $3}' /proc/$WEBHOOK_PID/status)," \
   "ceiling $(awk '/VmHWM/ {print $2, $3}' /proc/$CEILING_PID/status)"
