@@ -109,35 +109,21 @@ fn parse_tree(object: &Value) -> Result<ApplicationGroup, Vec<FieldError>> {
         .map_err(|e| vec![FieldError::new("<root>", e.to_string())])
 }
 
-/// The JSON Patch (RFC 6902) that fills the defaults into `object`, and nothing else.
-pub fn mutate(object: &Value) -> Result<json_patch::Patch, Vec<FieldError>> {
-    use json_patch::PatchOperation::{Add, Replace};
-    let mut group = parse(object)?;
-    defaults::apply(&mut group.spec);
-    let defaulted = serde_json::to_value(&group.spec)
-        .map_err(|e| vec![FieldError::new("spec", e.to_string())])?;
-    // NB: defaults only ever change the spec, so only the spec is compared (no copy of the object).
-    let spec = object.get("spec").unwrap_or(&Value::Null);
-    // NB: the typed form leaves out empty optional fields the user wrote (`subcharts: []`); removing
-    // them would be a change that is not a default, so only additions and replacements are kept
-    // (the only other operation a diff makes).
-    Ok(json_patch::Patch(
-        json_patch::diff(spec, &defaulted)
-            .0
-            .into_iter()
-            .filter_map(|op| match op {
-                Add(mut add) => {
-                    add.path.push_front("spec");
-                    Some(Add(add))
-                }
-                Replace(mut replace) => {
-                    replace.path.push_front("spec");
-                    Some(Replace(replace))
-                }
-                _ => None,
-            })
-            .collect(),
-    ))
+/// The JSON Patch (RFC 6902) that fills the defaults into `object`, and nothing else: only what
+/// the object leaves out is added (see `defaults::patch`). An object that does not read as an
+/// ApplicationGroup gets its problems instead. A typed object (`Raw::Read`) cannot be defaulted:
+/// it no longer tells an absent field from a default one.
+pub fn mutate<'a>(object: impl Into<Raw<'a>>) -> Result<json_patch::Patch, Vec<FieldError>> {
+    let object = object.into();
+    let presence = match &object {
+        Raw::Tree(tree) => defaults::Presence::deserialize(*tree).map_err(|e| e.to_string()),
+        Raw::Text(text) => serde_json::from_str(text).map_err(|e| e.to_string()),
+        Raw::Read(_) => Err("the object was read typed, so its absent fields are unknown".into()),
+    };
+    parse(object)?;
+    presence
+        .map(|presence| defaults::defaults_patch(&presence))
+        .map_err(|e| vec![FieldError::new("<root>", format!("internal error: {e}"))])
 }
 
 /// Every problem with `object` (defaulted first, so an object the mutating webhook has not seen is

@@ -182,10 +182,8 @@ fn decide(
     match endpoint {
         Endpoint::Mutate => {
             let defaults = match object {
-                Object::Tree(tree) => mutate(tree),
-                Object::Text(text) => serde_json::from_str(text.get())
-                    .map_err(|e| vec![FieldError::new("<root>", format!("invalid JSON: {e}"))])
-                    .and_then(|tree| mutate(&tree)),
+                Object::Tree(tree) => mutate(&*tree),
+                Object::Text(text) => mutate(text.get()),
                 // NB: `parse` keeps the objects of a mutate review as text: a typed object has lost
                 // the difference between absent and default fields that the patch is made of.
                 Object::Read(_) => Err(vec![FieldError::new(

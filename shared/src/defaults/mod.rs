@@ -2,6 +2,9 @@
 
 use crate::crd::{ApplicationGroupSpec, Executor, ExecutorType};
 
+mod patch;
+pub(crate) use patch::{Presence, defaults_patch};
+
 /// Chart version when none is given: the newest in the repository.
 pub const CHART_VERSION: &str = "*";
 /// Helm action timeout when none is given (Flux's and Azure Orkestra's default).
