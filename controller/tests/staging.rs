@@ -507,3 +507,84 @@ async fn absolute_download_urls_are_followed_without_sending_the_repository_pass
     let error = staging_support::assert_failed(&other_host, "unauthorized", "hello");
     assert!(error.contains(&cdn.url) && error.contains("401"), "{error}");
 }
+
+/// A repository whose `web` chart is versioned as Azure Orkestra's own bookinfo chart is (`v1`),
+/// next to semver versions and an entry Helm cannot read.
+fn mixed_versions() -> Vec<orkestra_tests::charts::Published> {
+    use orkestra_tests::charts::{Published, plain};
+    ["v1", "1.0.0", "1.2.0", "latest"]
+        .iter()
+        .map(|version| Published::from(&plain("web", version)))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_index_entry_versioned_v1_is_resolved_by_its_exact_spelling() {
+    use orkestra_tests::charts::{Published, plain};
+    let env = Env::start_with(
+        RepoOptions::default(),
+        &[Published::from(&plain("web", "v1"))],
+    )
+    .await;
+    let result = env
+        .stage(&app("web", &env.repo.url, "web", Some("v1")), None)
+        .await;
+    assert!(result.is_staged(), "{result:#?}");
+    assert_eq!(result.chart.version, "v1");
+    let (status, _) = env
+        .registry_get(
+            "/v2/staging/web/manifests/v1",
+            "application/vnd.oci.image.manifest.v1+json",
+        )
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn an_exact_non_semver_entry_wins_over_the_semver_entries_the_constraint_would_pick() {
+    let env = Env::start_with(RepoOptions::default(), &mixed_versions()).await;
+    // `v1` as a constraint is `1.x` (newest: 1.2.0), but Helm takes the entry spelt `v1` first.
+    for (requested, resolved) in [
+        ("v1", "v1"),
+        ("1.0.0", "1.0.0"),
+        ("1", "1.2.0"),
+        ("^1", "1.2.0"),
+        ("*", "1.2.0"),
+    ] {
+        let result = env
+            .stage(&app("web", &env.repo.url, "web", Some(requested)), None)
+            .await;
+        assert!(result.is_staged(), "{requested}: {result:#?}");
+        assert_eq!(result.chart.version, resolved, "{requested}");
+    }
+    // The unreadable entry is skipped, and `latest` is no constraint Helm can parse.
+    let latest = env
+        .stage(&app("web", &env.repo.url, "web", Some("latest")), None)
+        .await;
+    let error = staging_support::assert_failed(&latest, "invalid_spec", "web");
+    assert!(
+        error.contains("invalid chart version \"latest\""),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn an_oci_request_that_is_a_version_pulls_that_tag_as_helm_does() {
+    let env = Env::start_with(RepoOptions::default(), &mixed_versions()).await;
+    let publisher = stager(&env.registry.oci_url("source"), None);
+    for version in ["v1", "1.0.0", "1.2.0"] {
+        let published = publisher
+            .stage(&app("pub", &env.repo.url, "web", Some(version)), None)
+            .await;
+        assert!(published.is_staged(), "{published:#?}");
+    }
+    let source = env.registry.oci_url("source");
+    // `v1` is no strict semver tag, so a tag listing would skip it; Helm pulls it by name.
+    for (requested, resolved) in [("v1", "v1"), ("~1.0", "1.0.0"), ("^1", "1.2.0")] {
+        let result = env
+            .stage(&app("web", &source, "web", Some(requested)), None)
+            .await;
+        assert!(result.is_staged(), "{requested}: {result:#?}");
+        assert_eq!(result.chart.version, resolved, "{requested}");
+    }
+}

@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(index) = read_index("https://fuzz.example/index.yaml", data) {
         for constraint in ["*", "^1.2", ">=1.0 <2.0 || 3.x"] {
             if let Ok(constraint) = VersionConstraint::parse(constraint) {
-                let _ = constraint.pick(index.versions("hello"));
+                let _ = constraint.pick_index_version(index.versions("hello"));
             }
         }
     }

@@ -64,8 +64,8 @@ pub async fn pull(
             url: repo_url.to_owned(),
             what: format!("chart {name}"),
         })?;
-    let (picked, version) = spec
-        .pick(entries.iter().map(|e| e.version.as_str()))
+    let picked = spec
+        .pick_index_version(entries.iter().map(|e| e.version.as_str()))
         .ok_or_else(|| StagingError::NotFound {
             url: repo_url.to_owned(),
             what: format!("a version of chart {name} matching {spec}"),
@@ -101,7 +101,7 @@ pub async fn pull(
         && let Some(bytes) = cache.get(digest).await
     {
         return Ok(Pulled {
-            version: version.to_string(),
+            version: picked.to_owned(),
             bytes,
             sha256: digest.clone(),
             from_cache: true,
@@ -132,7 +132,7 @@ pub async fn pull(
     }
     cache.put(Some(download.as_str()), &bytes).await?;
     Ok(Pulled {
-        version: version.to_string(),
+        version: picked.to_owned(),
         bytes,
         sha256: actual,
         from_cache: false,

@@ -56,14 +56,21 @@ pub async fn pull(fetch: Fetch<'_>, source: Source<'_>) -> Result<Pulled, Stagin
     let scope = format!("repository:{repository}:pull");
     let reference = format!("oci://{}/{repository}", location.host);
 
-    let tags = list_tags(&client, &repository, &scope, &reference).await?;
-    let (tag, version) = source
-        .version
-        .pick(tags.iter().map(String::as_str))
-        .ok_or_else(|| StagingError::NotFound {
-            url: reference.clone(),
-            what: format!("a tag matching {}", source.version),
-        })?;
+    // As Helm: a request that is itself a version names its tag; anything else picks a tag.
+    let (tag, version) = match source.version.oci_tag() {
+        Some(tag) => (tag, source.version.to_string()),
+        None => {
+            let tags = list_tags(&client, &repository, &scope, &reference).await?;
+            let (tag, version) = source
+                .version
+                .pick_oci_tag(tags.iter().map(String::as_str))
+                .ok_or_else(|| StagingError::NotFound {
+                    url: reference.clone(),
+                    what: format!("a tag matching {}", source.version),
+                })?;
+            (tag.to_owned(), version)
+        }
+    };
 
     let manifest_url = client.url(&format!("/v2/{repository}/manifests/{tag}"));
     let response = client
@@ -101,7 +108,7 @@ pub async fn pull(fetch: Fetch<'_>, source: Source<'_>) -> Result<Pulled, Stagin
         .to_ascii_lowercase();
     if let Some(bytes) = cache.get(&expected).await {
         return Ok(Pulled {
-            version: version.to_string(),
+            version: version.clone(),
             bytes,
             sha256: expected,
             from_cache: true,
@@ -136,7 +143,7 @@ pub async fn pull(fetch: Fetch<'_>, source: Source<'_>) -> Result<Pulled, Stagin
     }
     cache.put(None, &bytes).await?;
     Ok(Pulled {
-        version: version.to_string(),
+        version,
         bytes,
         sha256: actual,
         from_cache: false,
