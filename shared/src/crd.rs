@@ -4,6 +4,7 @@
 //! the same meaning. Additions: OCI chart URLs, semver ranges in `chart.version`, `release.valuesFrom`.
 //! Doc comments on these types become `kubectl explain` text: they are written for users.
 
+use crate::executor_image::ExecutorImage;
 use crate::free_form::FreeForm;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -155,9 +156,14 @@ pub struct Executor {
     #[serde(deserialize_with = "crate::json_form::string")]
     pub executor_type: ExecutorType,
 
-    /// Container image (with tag) the executor runs. Required for custom executors.
+    /// The container a custom executor runs, as in Azure Orkestra: a Kubernetes container (name,
+    /// image, command, args, env, resources, …), or a string as a shorthand for `{image: "…"}`.
+    /// Required for custom executors. The step runs the container's command (the image's
+    /// entrypoint when it has none) with its args followed by Azure Orkestra's executor arguments:
+    /// `--spec <HelmRelease, base64> --action install|delete --data <params.data, base64> --timeout
+    /// <release timeout> --interval 1s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image: Option<String>,
+    pub image: Option<ExecutorImage>,
 
     /// Executor-specific parameters, any JSON (as in Azure Orkestra), passed to the executor as
     /// they are; the executor that reads them checks what it needs.

@@ -19,6 +19,20 @@ impl FieldError {
             message: message.into(),
         }
     }
+
+    /// This problem of a part of the field `prefix`, found with a path relative to it (`<root>` for
+    /// the part itself, as [`crate::schema::OpenApiValidator`] reports it).
+    pub fn nested_in(self, prefix: &str) -> Self {
+        let path = match self.path.as_str() {
+            "" | "<root>" => prefix.to_owned(),
+            index if index.starts_with('[') => format!("{prefix}{index}"),
+            field => format!("{prefix}.{field}"),
+        };
+        Self {
+            path,
+            message: self.message,
+        }
+    }
 }
 
 impl fmt::Display for FieldError {

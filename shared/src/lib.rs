@@ -6,6 +6,7 @@ mod conforming;
 pub mod crd;
 pub mod defaults;
 pub mod duration;
+pub mod executor_image;
 pub mod field_error;
 pub mod free_form;
 pub mod graph;

@@ -161,9 +161,9 @@ fn bookinfo_plans_to_the_documented_shape() {
         "helmrelease"
     );
     let leaf = template(workflow, "helmrelease").container.clone().unwrap();
-    assert_eq!(leaf.image, plan::DEFAULT_EXECUTOR_IMAGE);
+    assert_eq!(leaf.image.as_deref(), Some(plan::DEFAULT_EXECUTOR_IMAGE));
     assert_eq!(
-        leaf.args,
+        leaf.args.unwrap(),
         s(&[
             "executor",
             "--action",
@@ -178,7 +178,25 @@ fn bookinfo_plans_to_the_documented_shape() {
         .container
         .clone()
         .unwrap();
-    assert_eq!(custom.image, "example.com/smoke:1");
+    assert_eq!(custom.image.as_deref(), Some("example.com/smoke:1"));
+    assert_eq!(custom.name, "smoke", "named after the executor");
+    assert_eq!(custom.command, None, "the image's own entrypoint runs");
+    assert_eq!(
+        custom.args.unwrap(),
+        s(&[
+            "--spec",
+            "{{inputs.parameters.helmrelease}}",
+            "--action",
+            "{{inputs.parameters.action}}",
+            "--data",
+            "{{inputs.parameters.data}}",
+            "--timeout",
+            "{{inputs.parameters.timeout}}",
+            "--interval",
+            "1s"
+        ]),
+        "Azure Orkestra's custom executor contract"
+    );
     let leaf_flags = |extra: &[&str]| -> Vec<String> {
         ["action", "helmrelease", "timeout"]
             .iter()
@@ -186,13 +204,13 @@ fn bookinfo_plans_to_the_documented_shape() {
             .flat_map(|p| [format!("--{p}"), format!("{{{{inputs.parameters.{p}}}}}")])
             .collect()
     };
-    assert!(custom.command.is_empty(), "the image's own entrypoint runs");
-    assert_eq!(custom.args, leaf_flags(&["params"]));
     let keptn = template(workflow, "keptn").container.clone().unwrap();
-    assert_eq!(keptn.args[..3], s(&["executor", "--type", "keptn"])[..]);
-    assert_eq!(keptn.args[3..], leaf_flags(&["params"])[..]);
-    let quality = &template(workflow, "executors-bookinfo").tasks()[2];
-    assert_eq!(quality.argument("params"), Some(r#"{"check":"quality"}"#));
+    let keptn_args = keptn.args.unwrap();
+    assert_eq!(keptn_args[..3], s(&["executor", "--type", "keptn"])[..]);
+    assert_eq!(keptn_args[3..], leaf_flags(&["params"])[..]);
+    let tasks = template(workflow, "executors-bookinfo").tasks();
+    assert_eq!(tasks[2].argument("params"), Some(r#"{"check":"quality"}"#));
+    assert_eq!(tasks[1].argument("data"), Some(""), "params without data");
     assert_eq!(plan.helm_releases.len(), 6);
 }
 

@@ -5,6 +5,7 @@
 //! `shared/fixtures/crds` is the reference: the plan's tests validate every emitted Workflow
 //! against it.
 
+pub use k8s_openapi::api::core::v1::Container;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
@@ -55,7 +56,7 @@ pub struct Template {
     /// Tasks, when the template is a DAG.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dag: Option<DagTemplate>,
-    /// The container, when the template is a leaf.
+    /// The container, when the template is a leaf (Kubernetes' Container, as Argo's is).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<Container>,
 }
@@ -154,18 +155,4 @@ impl DagTask {
 pub struct Arguments {
     /// The parameters passed.
     pub parameters: Vec<Parameter>,
-}
-
-/// The container of a leaf template.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Container {
-    /// Image to run.
-    pub image: String,
-    /// Entrypoint; the image's own when empty.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub command: Vec<String>,
-    /// Arguments.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub args: Vec<String>,
 }

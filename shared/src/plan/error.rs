@@ -42,6 +42,18 @@ pub enum PlanError {
         /// The executor.
         executor: String,
     },
+    /// A custom executor whose image is neither an image reference nor a container.
+    #[error(
+        "custom executor {executor:?} of application {application:?} has an invalid image: {reason}"
+    )]
+    InvalidImage {
+        /// The application.
+        application: String,
+        /// The executor.
+        executor: String,
+        /// What is wrong, one problem a line (paths relative to the image).
+        reason: String,
+    },
     /// The Workflow exceeds Argo's limits.
     #[error(
         "the workflow would have {templates} templates (at most {MAX_TEMPLATES}) and {largest_dag} tasks in its \
@@ -66,6 +78,7 @@ impl PlanError {
             Self::ReleaseCollision { .. } => "release-collision",
             Self::InvalidName { .. } => "invalid-name",
             Self::MissingImage { .. } => "missing-image",
+            Self::InvalidImage { .. } => "invalid-image",
             Self::TooLarge { .. } => "too-large",
             Self::Encode(_) => "encode",
         }

@@ -17,15 +17,17 @@
 //!   application uses Keptn, and `custom-<application>-<executor>` per custom executor.
 //!
 //! Every leaf takes the parameters `helmrelease` (the HelmRelease as base64-encoded JSON), `timeout`
-//! (the release timeout) and `action` (`install` or `delete`); keptn and custom leaves also take
-//! `params` (the executor's params as JSON, `{}` when none). The action is a parameter, not baked
-//! into the leaf, because a rollback workflow both deletes and installs. Containers:
+//! (the release timeout) and `action` (`install` or `delete`); keptn leaves also take `params` (the
+//! executor's params as JSON, `{}` when none), custom leaves `data` (base64 of the JSON of
+//! `params.data`, empty when none). The action is a parameter, not baked into the leaf, because a
+//! rollback workflow both deletes and installs. Containers:
 //! - `helmrelease`: `orkestra-controller executor --action A --helmrelease H --timeout T`;
 //! - `keptn`: `orkestra-controller executor --type keptn --action A --helmrelease H --timeout T --params P`;
-//! - custom: the executor's image with its own entrypoint and the arguments
-//!   `--action A --helmrelease H --timeout T --params P`. In the reverse direction custom and Keptn
-//!   executors run too (dependents first) with `--action delete`, so they can undo their work or
-//!   do nothing.
+//! - custom: the executor's container (every field the user wrote; named after the executor when
+//!   unnamed) with its own command (the image's entrypoint when none) and its args followed by
+//!   Azure Orkestra's contract `--spec H --action A --data D --timeout T --interval 1s`
+//!   (`workflow/custom.rs`). In the reverse direction custom and Keptn executors run too
+//!   (dependents first) with `--action delete`, so they can undo their work or do nothing.
 //!
 //! HelmReleases pull from the staging repository in [`PlanConfig::staging_source`] through
 //! `spec.chart.spec.sourceRef`, which Flux only lets point at a HelmRepository (or GitRepository,

@@ -7,8 +7,9 @@ use super::app_field::AppField;
 use super::dag::DagCheck;
 use super::memo::Memo;
 use super::namespace::effective_namespace;
-use crate::crd::{Application, ExecutorType};
+use crate::crd::{Application, Executor, ExecutorType};
 use crate::duration;
+use crate::executor_image::ExecutorImage;
 use crate::field_error::FieldError;
 use crate::names::is_dns1123_label;
 use crate::policy::Policy;
@@ -216,36 +217,71 @@ fn check_executors<'a>(
     }
     for (i, executor) in executors.iter().enumerate() {
         let at = || format!("{path}[{i}]");
-        match executor.executor_type {
-            ExecutorType::Custom if executor.image.as_deref().is_none_or(str::is_empty) => {
-                errors.push(FieldError::new(format!("{}.image", at()), "a custom executor needs an image"));
-            }
-            ExecutorType::Keptn if executor.dependencies.is_empty() => errors.push(FieldError::new(
+        if executor.executor_type == ExecutorType::Keptn && executor.dependencies.is_empty() {
+            errors.push(FieldError::new(
                 format!("{}.dependencies", at()),
                 "a keptn executor evaluates a deployment: it must depend on the executor that deploys",
-            )),
-            _ => {}
-        }
-        if let Some(image) = executor
-            .image
-            .as_deref()
-            .filter(|image| image.contains(char::is_whitespace))
-        {
-            errors.push(FieldError::new(
-                format!("{}.image", at()),
-                format!("invalid image {image:?}"),
             ));
         }
+        check_image(&at(), executor, errors);
         if let (ExecutorType::Keptn, Some(params)) = (executor.executor_type, &executor.params) {
-            errors.extend(keptn_params().errors(params).into_iter().map(|e| {
-                let field = if e.path == "<root>" {
-                    String::new()
-                } else {
-                    format!(".{}", e.path)
-                };
-                FieldError::new(format!("{}.params{field}", at()), e.message)
-            }));
+            errors.extend(
+                keptn_params()
+                    .errors(params)
+                    .into_iter()
+                    .map(|e| e.nested_in(&format!("{}.params", at()))),
+            );
         }
+    }
+}
+
+/// The executor's image (at `{at}.image`): a string or a container, naming an image without
+/// spaces; a custom executor needs one.
+fn check_image(at: &str, executor: &Executor, errors: &mut Vec<FieldError>) {
+    let path = format!("{at}.image");
+    let container = match executor.image.as_ref().map(ExecutorImage::container) {
+        Some(Err(problems)) => {
+            errors.extend(problems.into_iter().map(|e| e.nested_in(&path)));
+            return;
+        }
+        Some(Ok(container)) => Some(container),
+        None => None,
+    };
+    let image = container.as_ref().and_then(|c| c.image.as_deref());
+    match image {
+        None | Some("") if executor.executor_type == ExecutorType::Custom => {
+            errors.push(FieldError::new(path, "a custom executor needs an image"));
+            return;
+        }
+        _ => {}
+    }
+    // The image reference's own path: the field itself, or `image` in a container.
+    let written_as_object = executor
+        .image
+        .as_ref()
+        .is_some_and(|i| i.written().is_object());
+    let field = |name: &str| {
+        if written_as_object {
+            format!("{path}.{name}")
+        } else {
+            path.clone()
+        }
+    };
+    if let Some(image) = image.filter(|image| image.contains(char::is_whitespace)) {
+        errors.push(FieldError::new(
+            field("image"),
+            format!("invalid image {image:?}"),
+        ));
+    }
+    if let Some(name) = container
+        .as_ref()
+        .map(|c| c.name.as_str())
+        .filter(|name| !name.is_empty() && !is_dns1123_label(name))
+    {
+        errors.push(FieldError::new(
+            field("name"),
+            format!("invalid container name {name:?}: use a DNS-1123 label (lower case letters, digits and '-')"),
+        ));
     }
 }
 

@@ -38,7 +38,8 @@ pub fn executor(name: &str, executor_type: ExecutorType, dependencies: &[&str]) 
         name: name.to_owned(),
         dependencies: strings(dependencies),
         executor_type,
-        image: (executor_type == ExecutorType::Custom).then(|| format!("example.com/{name}:1")),
+        image: (executor_type == ExecutorType::Custom)
+            .then(|| format!("example.com/{name}:1").into()),
         params: (executor_type != ExecutorType::Helmrelease)
             .then(|| serde_json::json!({"check": name})),
     }

@@ -4,9 +4,11 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::leaf::{ExecutorCall, leaf};
+use super::custom::{custom_leaf, data_argument};
+use super::leaf::ExecutorCall;
 use super::{Action, Builder, HELMRELEASE, KEPTN, check_acyclic, check_argo_name, ordered};
 use crate::crd::{Application, Executor, ExecutorType};
+use crate::field_error;
 use crate::graph::DependencyGraph;
 use crate::plan::argo::{Arguments, DagTask, DagTemplate, Inputs, Parameter, Template};
 use crate::plan::error::PlanError;
@@ -30,7 +32,7 @@ impl Builder<'_> {
         let call = match (executors.as_slice(), leaves.as_slice()) {
             ([], _) => ExecutorCall {
                 template: HELMRELEASE.into(),
-                params: None,
+                argument: None,
             },
             ([_], [leaf]) => leaf.clone(),
             _ => {
@@ -55,9 +57,7 @@ impl Builder<'_> {
                         .iter()
                         .map(|p| Parameter::new(p, format!("{{{{inputs.parameters.{p}}}}}")))
                         .collect();
-                    if let Some(params) = &leaf.params {
-                        parameters.push(Parameter::new("params", params.clone()));
-                    }
+                    parameters.extend(leaf.argument.clone());
                     let task_name = names
                         .get(executor.name.as_str())
                         .cloned()
@@ -82,7 +82,7 @@ impl Builder<'_> {
                 });
                 ExecutorCall {
                     template: name,
-                    params: None,
+                    argument: None,
                 }
             }
         };
@@ -106,33 +106,42 @@ impl Builder<'_> {
         match executor.executor_type {
             ExecutorType::Helmrelease => Ok(ExecutorCall {
                 template: HELMRELEASE.into(),
-                params: None,
+                argument: None,
             }),
             ExecutorType::Keptn => {
                 self.uses_keptn = true;
                 Ok(ExecutorCall {
                     template: KEPTN.into(),
-                    params: Some(params()),
+                    argument: Some(Parameter::new("params", params())),
                 })
             }
             ExecutorType::Custom => {
-                let image = executor
+                let missing = || PlanError::MissingImage {
+                    application: app.name.clone(),
+                    executor: executor.name.clone(),
+                };
+                let container = executor
                     .image
-                    .clone()
-                    .filter(|i| !i.is_empty())
-                    .ok_or_else(|| PlanError::MissingImage {
+                    .as_ref()
+                    .ok_or_else(missing)?
+                    .container()
+                    .map_err(|errors| PlanError::InvalidImage {
                         application: app.name.clone(),
                         executor: executor.name.clone(),
+                        reason: field_error::join_lines(&errors),
                     })?;
+                if container.image.as_deref().is_none_or(str::is_empty) {
+                    return Err(missing());
+                }
                 let key = format!("{}/{}", app.name, executor.name);
                 let name = self
                     .template_names
                     .allocate(&["custom", &app.name, &executor.name], &key);
                 check_argo_name("template", &name)?;
-                customs.push(leaf(name.clone(), image, Vec::new(), Vec::new(), true));
+                customs.push(custom_leaf(name.clone(), &executor.name, container));
                 Ok(ExecutorCall {
                     template: name,
-                    params: Some(params()),
+                    argument: Some(data_argument(executor.params.as_ref())),
                 })
             }
         }

@@ -17,6 +17,7 @@ use crate::free_form::FreeForm;
 use crate::graph::{DependencyGraph, format_cycle};
 use leaf::{ExecutorCall, leaf};
 
+mod custom;
 mod executors;
 mod leaf;
 
@@ -262,9 +263,7 @@ impl<'c> Builder<'c> {
             ),
             Parameter::new("action", action.as_str()),
         ];
-        if let Some(params) = &executor.params {
-            parameters.push(Parameter::new("params", params.clone()));
-        }
+        parameters.extend(executor.argument.clone());
         self.helm_releases.push(release);
         Ok(DagTask {
             name,
