@@ -538,19 +538,6 @@ async fn bad_input_exits_2_with_the_reason_and_writes_nothing() {
     );
 }
 
-/// The leaf's command line with Argo's `{{inputs.parameters.X}}` substituted from `parameters`.
-fn substitute(args: &[Value], parameters: &[(String, String)]) -> Vec<String> {
-    args.iter()
-        .map(|a| {
-            let mut arg = a.as_str().unwrap().to_owned();
-            for (name, value) in parameters {
-                arg = arg.replace(&format!("{{{{inputs.parameters.{name}}}}}"), value);
-            }
-            arg
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn the_planned_leaf_command_line_installs_and_deletes_its_release() {
     let cluster = Cluster::shared().await.unwrap();
@@ -602,7 +589,14 @@ async fn the_planned_leaf_command_line_installs_and_deletes_its_release() {
     *encoded = encode(&release);
     let name = release["metadata"]["name"].as_str().unwrap().to_owned();
 
-    let args = substitute(leaf["container"]["args"].as_array().unwrap(), &parameters);
+    let args = orkestra_tests::argo::substitute(
+        leaf["container"]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap()),
+        &parameters,
+    );
     assert_eq!(args[0], "executor");
     let args: Vec<&str> = args[1..].iter().map(String::as_str).collect();
     let mut step: Vec<&str> = args.clone();
@@ -625,7 +619,14 @@ async fn the_planned_leaf_command_line_installs_and_deletes_its_release() {
     // The reverse workflow runs the same leaf with action delete.
     let (_, action) = parameters.iter_mut().find(|(n, _)| n == "action").unwrap();
     *action = "delete".into();
-    let args = substitute(leaf["container"]["args"].as_array().unwrap(), &parameters);
+    let args = orkestra_tests::argo::substitute(
+        leaf["container"]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap()),
+        &parameters,
+    );
     let args: Vec<&str> = args[1..].iter().map(String::as_str).collect();
     let output = finish(start(&cluster, &args), Duration::from_secs(30)).await;
     succeeded(&output);

@@ -1,6 +1,7 @@
 //! Test support: the local cluster harness.
 
 pub mod api_proxy;
+pub mod argo;
 pub mod chart_repo;
 pub mod charts;
 pub mod cluster;

@@ -129,6 +129,50 @@ fn print_defaulted_writes_the_defaulted_groups_as_yaml() {
     );
 }
 
+/// A group written as Azure Orkestra's users wrote them (container images, `params: null`, no
+/// executor type, a Secret without namespace), shared with the custom executor tests.
+const UPSTREAM_STYLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fixtures/upstream-style.yaml"
+);
+
+#[test]
+fn a_group_written_for_azure_orkestra_passes_with_its_container_images_kept() {
+    let output = check(&["--print-defaulted", UPSTREAM_STYLE]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = String::from_utf8(output.stdout).unwrap();
+    let group: serde_json::Value = serde_norway::from_str(&text).unwrap();
+    let written: serde_json::Value =
+        serde_norway::from_str(&std::fs::read_to_string(UPSTREAM_STYLE).unwrap()).unwrap();
+    let workflow =
+        |group: &serde_json::Value| group["spec"]["applications"][0]["spec"]["workflow"].clone();
+    assert_eq!(
+        workflow(&group)[1]["image"],
+        workflow(&written)[1]["image"],
+        "{text}"
+    );
+    assert_eq!(workflow(&group)[0]["type"], "helmrelease", "{text}");
+}
+
+#[test]
+fn a_bad_executor_image_is_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(UPSTREAM_STYLE).unwrap().replace(
+        "          name: smoke\n          image: example.com/smoke:1",
+        "          name: smoke\n          image: 5",
+    );
+    let file = write(dir.path(), "bad-image.yaml", &text);
+    let output = check(&[&file]);
+    assert_eq!(output.status.code(), Some(1));
+    let errors = stderr(&output);
+    assert!(
+        errors.contains(&format!(
+            "{file}: upstream-style: spec.applications[0].spec.workflow[1].image.image: value is not of type \"string\""
+        )),
+        "{errors}"
+    );
+}
+
 #[test]
 fn json_files_and_standard_input_are_read() {
     let dir = tempfile::tempdir().unwrap();
