@@ -401,8 +401,12 @@ async fn a_staging_registry_with_credentials_is_pushed_to_and_named_for_flux() {
         .create_group("stagingauth", vec![env.app("base", "hello", "1.0.0", &[])])
         .await;
     env.wait_workflow(&group, Some(1), &ctl).await;
-    let staged = env.group(&group).await.unwrap().status.unwrap();
-    assert!(staged.applications[0].chart.staged, "{staged:?}");
+    // The Workflow is submitted before the status that reports it is written: wait for both.
+    wait_for("the chart reported staged", &ctl, || async {
+        let status = env.group(&group).await?.status?;
+        status.applications.first()?.chart.staged.then_some(())
+    })
+    .await;
     // The chart is in the registry: it refuses to list without the credentials.
     let tags = reqwest::Client::new()
         .get(format!(
