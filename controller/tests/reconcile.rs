@@ -10,7 +10,7 @@ use orkestra_shared::names::{
     FINALIZER, LAST_SUCCESSFUL_ANNOTATION, OWNER_LABEL, WORKFLOW_TYPE_LABEL,
 };
 use reconcile_support::{
-    Env, condition, entry_dag, task_actions, task_release, task_releases, wait_for,
+    Env, condition, entry_dag, standing, task_actions, task_release, task_releases, wait_for,
 };
 
 /// Scenario 1: create → charts staged → a Workflow whose DAG follows the dependencies → Argo
@@ -72,7 +72,12 @@ async fn a_new_group_is_staged_submitted_and_ready_once_its_workflow_succeeds() 
     assert_eq!(repo.data["spec"]["type"], "oci");
     assert_eq!(repo.data["spec"]["url"], env.staging.as_str());
 
-    let progressing = env.wait_ready(&group, "False", "Progressing", &ctl).await;
+    let progressing = env.wait_ready(&group, "Unknown", "Progressing", &ctl).await;
+    // As Azure Orkestra wrote it: Ready and the forward condition Unknown while it runs.
+    assert_eq!(
+        standing(&progressing, "ForwardWorkflowSucceeded"),
+        ("Unknown".into(), "Progressing".into())
+    );
     assert!(
         progressing
             .metadata
@@ -87,10 +92,8 @@ async fn a_new_group_is_staged_submitted_and_ready_once_its_workflow_succeeds() 
     assert_eq!(status.observed_generation, 1);
     assert_eq!(status.last_succeeded_generation, 1);
     assert_eq!(
-        condition(&ready, "ForwardWorkflowSucceeded")
-            .unwrap()
-            .status,
-        "True"
+        standing(&ready, "ForwardWorkflowSucceeded"),
+        ("True".into(), "Succeeded".into())
     );
     let app = |name: &str| {
         status
@@ -293,7 +296,7 @@ async fn a_missing_chart_version_is_reported_and_fixing_the_spec_recovers() {
     env.update_applications(&group, vec![env.app("base", "hello", "1.0.0", &[])])
         .await;
     env.wait_workflow(&group, Some(2), &ctl).await;
-    let recovered = env.wait_ready(&group, "False", "Progressing", &ctl).await;
+    let recovered = env.wait_ready(&group, "Unknown", "Progressing", &ctl).await;
     let status = recovered.status.unwrap();
     assert_eq!(status.observed_generation, 2);
     assert_eq!(status.applications[0].chart.error, "");
@@ -462,7 +465,7 @@ async fn an_update_submits_a_new_forward_workflow_for_the_new_generation() {
         task_release(&second, "base")["spec"]["chart"]["spec"]["version"],
         "1.2.0"
     );
-    let progressing = env.wait_ready(&group, "False", "Progressing", &ctl).await;
+    let progressing = env.wait_ready(&group, "Unknown", "Progressing", &ctl).await;
     assert_eq!(
         progressing
             .status
@@ -619,10 +622,12 @@ async fn a_failed_upgrade_rolls_back_to_the_last_successful_spec() {
             .contains("child 'base' failed")
     );
     assert_eq!(
-        condition(&failed, "ForwardWorkflowSucceeded")
-            .unwrap()
-            .status,
-        "False"
+        standing(&failed, "ForwardWorkflowSucceeded"),
+        ("False".into(), "Failed".into())
+    );
+    assert_eq!(
+        standing(&failed, "RollbackWorkflowSucceeded"),
+        ("Unknown".into(), "Progressing".into())
     );
 
     env.run_workflow(&rollback_name, "Succeeded").await;
@@ -632,6 +637,10 @@ async fn a_failed_upgrade_rolls_back_to_the_last_successful_spec() {
     assert_eq!(
         condition(&rolled_back, "Ready").unwrap().reason,
         "WorkflowFailed"
+    );
+    assert_eq!(
+        standing(&rolled_back, "RollbackWorkflowSucceeded"),
+        ("True".into(), "Succeeded".into())
     );
     assert_eq!(rolled_back.status.unwrap().last_succeeded_generation, 1);
     assert!(
@@ -782,7 +791,7 @@ async fn deleting_during_a_rollout_suspends_it_runs_the_reverse_workflow_and_rel
         .await;
     env.wait_workflow(&group, Some(1), &ctl).await;
     env.set_phase(&group, "Running", "").await;
-    env.wait_ready(&group, "False", "Progressing", &ctl).await;
+    env.wait_ready(&group, "Unknown", "Progressing", &ctl).await;
 
     env.delete_group(&group).await;
     let reverse_name = format!("{group}-reverse");
@@ -794,6 +803,14 @@ async fn deleting_during_a_rollout_suspends_it_runs_the_reverse_workflow_and_rel
     );
     let terminating = env.wait_ready(&group, "False", "Terminating", &ctl).await;
     assert!(terminating.metadata.deletion_timestamp.is_some());
+    assert_eq!(
+        standing(&terminating, "ForwardWorkflowSucceeded"),
+        ("Unknown".into(), "Suspended".into())
+    );
+    assert_eq!(
+        standing(&terminating, "ReverseWorkflowSucceeded"),
+        ("Unknown".into(), "Progressing".into())
+    );
 
     env.run_workflow(&reverse_name, "Succeeded").await;
     env.wait_gone(&group, &ctl).await;
@@ -885,12 +902,13 @@ async fn a_restarted_controller_continues_without_submitting_twice() {
         .create_group("restart", vec![env.app("base", "hello", "1.0.0", &[])])
         .await;
     let submitted = env.wait_workflow(&group, Some(1), &first).await;
-    env.wait_ready(&group, "False", "Progressing", &first).await;
+    env.wait_ready(&group, "Unknown", "Progressing", &first)
+        .await;
     first.kill();
 
     env.set_phase(&group, "Running", "").await;
     let second = env.controller("b");
-    env.wait_ready(&group, "False", "Progressing", &second)
+    env.wait_ready(&group, "Unknown", "Progressing", &second)
         .await;
     env.run_workflow(&group, "Succeeded").await;
     env.wait_ready(&group, "True", "Succeeded", &second).await;
@@ -940,7 +958,7 @@ async fn a_workflow_left_by_a_deleted_group_of_the_same_name_is_replaced() {
     .await;
     assert_ne!(ours.metadata.uid, left.metadata.uid);
     let progressing = env
-        .wait_ready(&group, "False", "Progressing", &second)
+        .wait_ready(&group, "Unknown", "Progressing", &second)
         .await;
     assert_eq!(progressing.status.unwrap().last_succeeded_generation, 0);
 }
@@ -959,7 +977,7 @@ async fn of_two_replicas_one_acts_and_the_other_takes_over_when_it_dies() {
         .create_group("ha", vec![env.app("base", "hello", "1.0.0", &[])])
         .await;
     env.wait_workflow(&group, Some(1), &a).await;
-    env.wait_ready(&group, "False", "Progressing", &a).await;
+    env.wait_ready(&group, "Unknown", "Progressing", &a).await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert!(
         !b.log().contains("leading"),

@@ -31,7 +31,7 @@ pub const LAST_SUCCESSFUL_ANNOTATION: &str =
 /// Annotation on a split subchart naming its parent chart.
 pub const PARENT_CHART_ANNOTATION: &str = "orkestra.azure.microsoft.com/parent-chart";
 
-/// Condition types and `Ready` reasons written to the group's status.
+/// Condition types and reasons written to the group's status, as Azure Orkestra wrote them.
 pub mod condition {
     /// The group's overall condition.
     pub const READY: &str = "Ready";
@@ -42,10 +42,15 @@ pub mod condition {
     /// Outcome of the last rollback workflow.
     pub const ROLLBACK_WORKFLOW_SUCCEEDED: &str = "RollbackWorkflowSucceeded";
 
-    /// Ready reason: a workflow is running.
+    /// Ready and workflow-condition reason: a workflow is running.
     pub const PROGRESSING: &str = "Progressing";
-    /// Ready reason: the forward workflow and every release succeeded.
+    /// Ready reason: the forward workflow and every release succeeded; workflow-condition reason:
+    /// that workflow succeeded.
     pub const SUCCEEDED: &str = "Succeeded";
+    /// Workflow-condition reason: that workflow failed.
+    pub const FAILED: &str = "Failed";
+    /// Workflow-condition reason: that workflow is suspended (another one of the group runs).
+    pub const SUSPENDED: &str = "Suspended";
     /// Ready reason: a workflow failed.
     pub const WORKFLOW_FAILED: &str = "WorkflowFailed";
     /// Ready reason: a chart could not be pulled or staged.

@@ -155,6 +155,8 @@ pub struct Readiness {
     pub total: usize,
     /// Those not ready, each as `namespace/name (why)`, in status order.
     pub not_ready: Vec<String>,
+    /// Of those, the ones Flux reports failed.
+    pub failed: usize,
 }
 
 impl Readiness {
@@ -201,7 +203,10 @@ pub fn readiness(
             Some(Release {
                 observation: Observation::Failed { reason, .. },
                 ..
-            }) => format!("failed: {reason}"),
+            }) => {
+                out.failed += 1;
+                format!("failed: {reason}")
+            }
             Some(Release { conditions, .. }) => {
                 match conditions.iter().find(|c| c.type_ == "Ready") {
                     None => "no Ready condition yet".to_owned(),
@@ -293,10 +298,12 @@ mod tests {
         .collect();
         let readiness = readiness(&statuses(), &spec(), &releases);
         assert!(readiness.not_ready[0].starts_with("ns/a (failed: UpgradeFailed)"));
+        assert_eq!(readiness.failed, 1);
         let many = Readiness {
             ready: 0,
             total: 7,
             not_ready: (0..7).map(|i| format!("ns/r{i} (x)")).collect(),
+            failed: 0,
         };
         assert!(many.describe_not_ready().ends_with("ns/r4 (x) and 2 more"));
     }

@@ -9,7 +9,7 @@ use super::error::Error;
 use super::events::{self, reason};
 use super::helm_releases;
 use super::outcome::{Outcome, recheck};
-use super::status::{self, State};
+use super::status::{self, Standing, State};
 use super::workflows::{self, GroupWorkflows, Phase};
 
 /// Observes the forward Workflow of `generation` (`workflows.forward` is of that generation).
@@ -39,11 +39,17 @@ pub async fn forward(
     let phase = workflows::phase(forward);
     match phase {
         Phase::Pending | Phase::Running => {
+            let standing = workflows::standing(forward);
+            let how = match standing {
+                Standing::Suspended => "suspended",
+                _ => phase.as_str(),
+            };
             let message = format!(
-                "forward workflow {workflow_name} {}: {ready}/{total} HelmReleases ready",
-                phase.as_str()
+                "forward workflow {workflow_name} {how}: {ready}/{total} HelmReleases ready"
             );
-            Ok(forward_in_progress(status, message, spec, generation))
+            Ok(forward_in_progress(
+                status, standing, message, spec, generation,
+            ))
         }
         Phase::Succeeded => {
             if status.last_succeeded_generation != generation {
@@ -62,11 +68,10 @@ pub async fn forward(
                 )
                 .await;
             }
-            status::set(
+            status::set_workflow(
                 &mut status,
-                condition::FORWARD_WORKFLOW_SUCCEEDED,
-                State::True,
-                condition::SUCCEEDED,
+                "forward",
+                Standing::Succeeded,
                 format!("generation {generation}"),
                 generation,
             );
@@ -80,10 +85,16 @@ pub async fn forward(
                 );
             } else {
                 // The Workflow's steps saw each release ready, but Ready speaks for the releases
-                // as they are now: one Flux has not (re)observed, or that failed since, holds it.
+                // as they are now: one Flux has not (re)observed holds it (Unknown), one that
+                // failed since makes it False.
+                let state = if readiness.failed > 0 {
+                    State::False
+                } else {
+                    State::Unknown
+                };
                 status::set_ready(
                     &mut status,
-                    State::False,
+                    state,
                     condition::PROGRESSING,
                     format!(
                         "forward workflow {workflow_name} of generation {generation} succeeded; \
@@ -120,11 +131,10 @@ pub async fn forward(
                 )
                 .await;
             }
-            status::set(
+            status::set_workflow(
                 &mut status,
-                condition::FORWARD_WORKFLOW_SUCCEEDED,
-                State::False,
-                condition::WORKFLOW_FAILED,
+                "forward",
+                Standing::Failed,
                 message.clone(),
                 generation,
             );
@@ -134,26 +144,27 @@ pub async fn forward(
     }
 }
 
-/// A forward rollout of `generation` under way: Ready=False/Progressing with `message`, the forward
-/// condition Unknown, and a re-check while the Workflow runs.
+/// A forward rollout of `generation` under way, as Azure Orkestra wrote it: Ready=Unknown/
+/// Progressing with `message`, the forward condition at `standing` (Progressing, or Suspended),
+/// and a re-check while the Workflow runs.
 pub fn forward_in_progress(
     mut status: ApplicationGroupStatus,
+    standing: Standing,
     message: String,
     spec: &ApplicationGroupSpec,
     generation: i64,
 ) -> Outcome {
     status::set_ready(
         &mut status,
-        State::False,
+        State::Unknown,
         condition::PROGRESSING,
         message,
         generation,
     );
-    status::set(
+    status::set_workflow(
         &mut status,
-        condition::FORWARD_WORKFLOW_SUCCEEDED,
-        State::Unknown,
-        "Running",
+        "forward",
+        standing,
         format!("generation {generation}"),
         generation,
     );

@@ -13,7 +13,7 @@ use super::error::Error;
 use super::events::{self, reason};
 use super::outcome::{Outcome, recheck};
 use super::staging_step;
-use super::status::{self, State};
+use super::status::{self, Standing, State};
 use super::workflows::{self, GroupWorkflows, Phase, Submitted};
 
 /// The last successful spec from the annotation, defaulted; `None` when there is none.
@@ -44,9 +44,9 @@ pub async fn remediate(
 ) -> Result<Outcome, Error> {
     let name = group.metadata.name.as_deref().unwrap_or_default();
     let last_good = last_good_spec(group)?;
-    let (direction, condition_type) = match last_good {
-        Some(_) => ("rollback", condition::ROLLBACK_WORKFLOW_SUCCEEDED),
-        None => ("reverse", condition::REVERSE_WORKFLOW_SUCCEEDED),
+    let direction = match last_good {
+        Some(_) => "rollback",
+        None => "reverse",
     };
     let what = match direction {
         "rollback" => format!(
@@ -129,7 +129,7 @@ pub async fn remediate(
             }
         };
         super::helm_repository::ensure(ctx).await?;
-        workflows::suspend_others(ctx, workflows, direction).await?;
+        workflows::suspend_others(ctx, workflows, direction, &mut status, generation).await?;
         if workflows::submit(ctx, group, &plan.workflow, workflows.get(direction)).await?
             == Submitted::Created
         {
@@ -143,11 +143,10 @@ pub async fn remediate(
             )
             .await;
         }
-        status::set(
+        status::set_workflow(
             &mut status,
-            condition_type,
-            State::Unknown,
-            "Running",
+            direction,
+            Standing::Progressing,
             format!("generation {generation}: {what}"),
             generation,
         );
@@ -166,25 +165,16 @@ pub async fn remediate(
     };
 
     let phase = workflows::phase(existing);
-    let previous = status::get(&status, condition_type).map(|c| c.status.clone());
-    let (state, cond_reason, outcome) = match phase {
-        Phase::Pending | Phase::Running => (
-            State::Unknown,
-            "Running",
-            format!("{direction} workflow {}", phase.as_str()),
-        ),
-        Phase::Succeeded => (
-            State::True,
-            condition::SUCCEEDED,
-            format!("{direction} workflow succeeded"),
-        ),
-        Phase::Failed | Phase::Error => {
+    let standing = workflows::standing(existing);
+    let previous =
+        status::get(&status, status::workflow_condition(direction)).map(|c| c.status.clone());
+    let outcome = match standing {
+        Standing::Progressing => format!("{direction} workflow {}", phase.as_str()),
+        Standing::Suspended => format!("{direction} workflow suspended"),
+        Standing::Succeeded => format!("{direction} workflow succeeded"),
+        Standing::Failed => {
             let why = workflows::message(existing).unwrap_or("a step failed");
-            (
-                State::False,
-                condition::WORKFLOW_FAILED,
-                format!("{direction} workflow {}: {why}", phase.as_str()),
-            )
+            format!("{direction} workflow {}: {why}", phase.as_str())
         }
     };
     if phase.is_completed() && previous.as_deref() == Some("Unknown") {
@@ -203,11 +193,10 @@ pub async fn remediate(
         )
         .await;
     }
-    status::set(
+    status::set_workflow(
         &mut status,
-        condition_type,
-        state,
-        cond_reason,
+        direction,
+        standing,
         format!("generation {generation}: {outcome}"),
         generation,
     );

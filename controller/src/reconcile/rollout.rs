@@ -12,7 +12,7 @@ use super::error::Error;
 use super::events::{self, reason};
 use super::observe;
 use super::outcome::{Outcome, recheck};
-use super::status::{self, State};
+use super::status::{self, Standing, State};
 use super::workflows::{self, GroupWorkflows, Submitted};
 
 /// Stages, plans and submits the forward Workflow of `generation`.
@@ -104,7 +104,9 @@ pub async fn start(
     };
 
     super::helm_repository::ensure(ctx).await?;
-    for suspended in workflows::suspend_others(ctx, existing, "forward").await? {
+    for suspended in
+        workflows::suspend_others(ctx, existing, "forward", &mut status, generation).await?
+    {
         events::publish(ctx, group, false, reason::WORKFLOW_SUSPENDED, "Suspend", format!("suspended Workflow {suspended}: the forward workflow of generation {generation} runs now")).await;
     }
     let replaced = existing
@@ -158,7 +160,11 @@ pub async fn start(
     }
     let message = format!("forward workflow {workflow_name} of generation {generation} submitted");
     Ok(observe::forward_in_progress(
-        status, message, spec, generation,
+        status,
+        Standing::Progressing,
+        message,
+        spec,
+        generation,
     ))
 }
 

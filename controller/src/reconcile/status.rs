@@ -85,6 +85,59 @@ pub fn set_ready(
     set(status, condition::READY, state, reason, message, generation);
 }
 
+/// Where a Workflow stands, as the workflow conditions (`ForwardWorkflowSucceeded`, …) report it
+/// with Azure Orkestra's reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Not ended: Unknown, `Progressing`.
+    Progressing,
+    /// Not ended, held by `spec.suspend`: Unknown, `Suspended`.
+    Suspended,
+    /// Ended well: True, `Succeeded`.
+    Succeeded,
+    /// Ended badly (Argo's Failed or Error): False, `Failed`.
+    Failed,
+}
+
+impl Standing {
+    fn condition(self) -> (State, &'static str) {
+        match self {
+            Self::Progressing => (State::Unknown, condition::PROGRESSING),
+            Self::Suspended => (State::Unknown, condition::SUSPENDED),
+            Self::Succeeded => (State::True, condition::SUCCEEDED),
+            Self::Failed => (State::False, condition::FAILED),
+        }
+    }
+}
+
+/// The workflow condition of `direction` ("forward", "reverse", "rollback").
+pub fn workflow_condition(direction: &str) -> &'static str {
+    match direction {
+        "forward" => condition::FORWARD_WORKFLOW_SUCCEEDED,
+        "rollback" => condition::ROLLBACK_WORKFLOW_SUCCEEDED,
+        _ => condition::REVERSE_WORKFLOW_SUCCEEDED,
+    }
+}
+
+/// Sets the workflow condition of `direction` to `standing`.
+pub fn set_workflow(
+    status: &mut ApplicationGroupStatus,
+    direction: &str,
+    standing: Standing,
+    message: impl Into<String>,
+    generation: i64,
+) {
+    let (state, reason) = standing.condition();
+    set(
+        status,
+        workflow_condition(direction),
+        state,
+        reason,
+        message,
+        generation,
+    );
+}
+
 /// The condition `type_`, if set.
 pub fn get<'a>(status: &'a ApplicationGroupStatus, type_: &str) -> Option<&'a Condition> {
     status.conditions.iter().find(|c| c.type_ == type_)
@@ -182,17 +235,10 @@ mod tests {
     #[test]
     fn a_condition_keeps_its_transition_time_while_its_status_holds() {
         let mut status = ApplicationGroupStatus::default();
-        set_ready(&mut status, State::False, condition::PROGRESSING, "a", 1);
-        set(
-            &mut status,
-            condition::FORWARD_WORKFLOW_SUCCEEDED,
-            State::Unknown,
-            "Running",
-            "",
-            1,
-        );
+        set_ready(&mut status, State::Unknown, condition::PROGRESSING, "a", 1);
+        set_workflow(&mut status, "forward", Standing::Progressing, "", 1);
         let before = status.clone();
-        set_ready(&mut status, State::False, condition::PROGRESSING, "b", 2);
+        set_ready(&mut status, State::Unknown, condition::PROGRESSING, "b", 2);
         assert_eq!(
             status.conditions[0].last_transition_time,
             before.conditions[0].last_transition_time
@@ -205,7 +251,7 @@ mod tests {
         );
         assert_eq!(
             ready_key(&status),
-            Some(("False".into(), condition::PROGRESSING.into()))
+            Some(("Unknown".into(), condition::PROGRESSING.into()))
         );
     }
 }

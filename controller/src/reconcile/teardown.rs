@@ -20,7 +20,7 @@ use super::context::Context;
 use super::error::Error;
 use super::events::{self, reason};
 use super::staging_step;
-use super::status::{self, State};
+use super::status::{self, Standing, State};
 use super::workflows::{self, Submitted};
 
 /// Safety net while the reverse workflow runs (its changes trigger reconciles anyway).
@@ -65,15 +65,12 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
         );
         let phase = workflows::phase(reverse);
         if phase.is_completed() && (ours || after_last_forward) {
-            let (state, why) = match phase {
-                workflows::Phase::Succeeded => (State::True, "succeeded".to_owned()),
-                _ => (
-                    State::False,
-                    format!(
-                        "{}: {}",
-                        phase.as_str(),
-                        workflows::message(reverse).unwrap_or("a step failed")
-                    ),
+            let why = match phase {
+                workflows::Phase::Succeeded => "succeeded".to_owned(),
+                _ => format!(
+                    "{}: {}",
+                    phase.as_str(),
+                    workflows::message(reverse).unwrap_or("a step failed")
                 ),
             };
             let message = if ours {
@@ -84,15 +81,10 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
                      workflow ({why}): nothing more to tear down"
                 )
             };
-            status::set(
+            status::set_workflow(
                 &mut status,
-                condition::REVERSE_WORKFLOW_SUCCEEDED,
-                state,
-                if state == State::True {
-                    condition::SUCCEEDED
-                } else {
-                    condition::WORKFLOW_FAILED
-                },
+                "reverse",
+                workflows::standing(reverse),
                 message.clone(),
                 generation,
             );
@@ -101,7 +93,7 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
             return Ok(Teardown::Done(message));
         }
         if !phase.is_completed() {
-            workflows::suspend_others(ctx, &workflows, "reverse").await?;
+            workflows::suspend_others(ctx, &workflows, "reverse", &mut status, generation).await?;
             let message = format!("reverse workflow {reverse_name} {}", phase.as_str());
             return tearing_down(ctx, group, status, message, generation).await;
         }
@@ -135,7 +127,7 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
             )));
         }
     };
-    workflows::suspend_others(ctx, &workflows, "reverse").await?;
+    workflows::suspend_others(ctx, &workflows, "reverse", &mut status, generation).await?;
     if workflows::submit(ctx, group, &plan.workflow, workflows.reverse.as_ref()).await?
         == Submitted::Created
     {
@@ -168,11 +160,10 @@ async fn tearing_down(
         message,
         generation,
     );
-    status::set(
+    status::set_workflow(
         &mut status,
-        condition::REVERSE_WORKFLOW_SUCCEEDED,
-        State::Unknown,
-        "Running",
+        "reverse",
+        Standing::Progressing,
         "tearing down",
         generation,
     );

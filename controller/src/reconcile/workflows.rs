@@ -18,13 +18,14 @@ use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
     PatchParams, PostParams,
 };
-use orkestra_shared::crd::ApplicationGroup;
+use orkestra_shared::crd::{ApplicationGroup, ApplicationGroupStatus};
 use orkestra_shared::names::{FINALIZER, GENERATION_LABEL, OWNER_LABEL, WORKFLOW_TYPE_LABEL};
 use orkestra_shared::plan::{self, Workflow};
 use serde_json::json;
 
 use super::context::Context;
 use super::error::Error;
+use super::status::{self, Standing};
 
 /// The Workflow kind (argoproj.io/v1alpha1).
 pub fn api_resource() -> ApiResource {
@@ -104,6 +105,16 @@ fn label<'a>(workflow: &'a DynamicObject, key: &str) -> Option<&'a str> {
         .as_ref()?
         .get(key)
         .map(String::as_str)
+}
+
+/// Where `workflow` stands, for its workflow condition (Argo keeps a suspended Workflow Running).
+pub fn standing(workflow: &DynamicObject) -> Standing {
+    match phase(workflow) {
+        Phase::Succeeded => Standing::Succeeded,
+        Phase::Failed | Phase::Error => Standing::Failed,
+        Phase::Pending | Phase::Running if is_suspended(workflow) => Standing::Suspended,
+        Phase::Pending | Phase::Running => Standing::Progressing,
+    }
 }
 
 /// Whether `spec.suspend` is set.
@@ -405,22 +416,36 @@ pub async fn suspend(ctx: &Context, workflow: &DynamicObject) -> Result<bool, Er
     }
 }
 
-/// Suspends every Workflow of the group except the `keep` direction; returns the suspended names.
+/// Suspends every running Workflow of the group except the `keep` direction, and marks each
+/// `Suspended` in `status`; returns the names it suspended now.
 pub async fn suspend_others(
     ctx: &Context,
     workflows: &GroupWorkflows,
     keep: &str,
+    status: &mut ApplicationGroupStatus,
+    generation: i64,
 ) -> Result<Vec<String>, Error> {
     let mut suspended = Vec::new();
     for direction in ["forward", "reverse", "rollback"] {
         if direction == keep {
             continue;
         }
-        if let Some(workflow) = workflows.get(direction)
-            && suspend(ctx, workflow).await?
-        {
-            suspended.push(workflow.metadata.name.clone().unwrap_or_default());
+        let Some(workflow) = workflows.get(direction) else {
+            continue;
+        };
+        let name = workflow.metadata.name.clone().unwrap_or_default();
+        if suspend(ctx, workflow).await? {
+            suspended.push(name.clone());
+        } else if standing(workflow) != Standing::Suspended {
+            continue;
         }
+        status::set_workflow(
+            status,
+            direction,
+            Standing::Suspended,
+            format!("{direction} workflow {name} suspended: the {keep} workflow runs now"),
+            generation,
+        );
     }
     Ok(suspended)
 }

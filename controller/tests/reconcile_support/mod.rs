@@ -539,6 +539,13 @@ pub fn condition(group: &ApplicationGroup, type_: &str) -> Option<Condition> {
         .cloned()
 }
 
+/// A condition's (status, reason), `("", "")` when it is not set: what `kubectl get ag` prints.
+pub fn standing(group: &ApplicationGroup, type_: &str) -> (String, String) {
+    condition(group, type_)
+        .map(|c| (c.status, c.reason))
+        .unwrap_or_default()
+}
+
 /// The entry DAG: task name → dependencies.
 pub fn entry_dag(wf: &DynamicObject) -> Vec<(String, Vec<String>)> {
     let templates = wf.data["spec"]["templates"].as_array().unwrap();
