@@ -64,6 +64,42 @@ async fn a_new_group_is_staged_submitted_and_ready_once_its_workflow_succeeds() 
     assert_eq!(tags, ["1.0.0", "1.2.0"]);
     assert_eq!(env.staged_tags("bookinfo").await, ["1.0.0"]);
     assert_eq!(env.staged_tags("bookinfo-sub-1").await, ["0.1.0"]);
+    assert_eq!(env.staged_tags("bookinfo-sub-4").await, ["0.1.0"]);
+    // The unlisted ones have no dependencies; the parent waits for all four.
+    let app_dag = |template: &str| -> Vec<(String, Vec<String>)> {
+        let templates = wf.data["spec"]["templates"].as_array().unwrap();
+        let dag = templates.iter().find(|t| t["name"] == template).unwrap();
+        let mut tasks: Vec<(String, Vec<String>)> = dag["dag"]["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                let deps = t["dependencies"].as_array().cloned().unwrap_or_default();
+                let mut deps: Vec<String> = deps
+                    .iter()
+                    .map(|d| d.as_str().unwrap().to_owned())
+                    .collect();
+                deps.sort();
+                (t["name"].as_str().unwrap().to_owned(), deps)
+            })
+            .collect();
+        tasks.sort();
+        tasks
+    };
+    let sub = |n: &str| format!("shop-sub-{n}");
+    assert_eq!(
+        app_dag("app-shop"),
+        [
+            (
+                "shop".to_owned(),
+                (1..=4).map(|n| sub(&n.to_string())).collect()
+            ),
+            (sub("1"), vec![]),
+            (sub("2"), vec![sub("1")]),
+            (sub("3"), vec![]),
+            (sub("4"), vec![]),
+        ]
+    );
     let repo = env
         .helm_repositories()
         .get("orkestra-staging")
@@ -107,9 +143,10 @@ async fn a_new_group_is_staged_submitted_and_ready_once_its_workflow_succeeds() 
     assert_eq!(app("web").chart.version, "1.2.0");
     assert!(app("web").chart.staged);
     let shop = app("shop");
+    // Listing sub-1 and sub-2 splits all four of bookinfo's subcharts, as Azure Orkestra did.
     assert_eq!(
         shop.subcharts.keys().collect::<Vec<_>>(),
-        ["sub-1", "sub-2"]
+        ["sub-1", "sub-2", "sub-3", "sub-4"]
     );
     assert!(shop.subcharts["sub-1"].staged);
     assert_eq!(shop.subcharts["sub-1"].version, "0.1.0");
@@ -263,6 +300,130 @@ async fn values_under_a_subchart_alias_reach_that_subcharts_helm_release() {
     assert_eq!(parent.get("memo"), None, "{parent}");
     // The staging repository holds the split chart under the listed name.
     assert_eq!(env.staged_tags("pair-cache").await, ["0.1.0"]);
+}
+
+/// A group written as Azure Orkestra's users wrote it (`tests/fixtures/upstream-style.yaml`:
+/// executors without a type, `params: null`, custom executors whose image is a container, an
+/// `authSecretRef` without a namespace) on Azure Orkestra's chart shape (an umbrella chart
+/// versioned `v1`, three of its four subcharts listed) deploys unchanged: the chart is pulled with
+/// the Secret's credentials, every subchart gets its release, the custom step runs the container
+/// as written, and the group is Ready once the Workflow and the releases are.
+#[tokio::test]
+async fn a_group_written_in_azure_orkestras_style_deploys_unchanged() {
+    let env = Env::new("rc-upstream").await;
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "repo-creds"},
+        "stringData": {"username": "orkestra", "password": "from-upstream"},
+    }))
+    .unwrap();
+    kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(env.client.clone(), &env.namespace)
+        .create(&Default::default(), &secret)
+        .await
+        .unwrap();
+    let repo_dir = tempfile::tempdir().unwrap();
+    orkestra_tests::charts::write_repo(
+        repo_dir.path(),
+        &orkestra_tests::charts::standard_fixtures(),
+    )
+    .unwrap();
+    let guarded = orkestra_tests::chart_repo::ChartRepo::start(
+        repo_dir.path(),
+        orkestra_tests::chart_repo::RepoOptions {
+            basic_auth: Some(("orkestra".into(), "from-upstream".into())),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+
+    let fixture: serde_json::Value =
+        serde_norway::from_str(include_str!("../../tests/fixtures/upstream-style.yaml")).unwrap();
+    let mut applications = fixture["spec"]["applications"].as_array().unwrap().clone();
+    for app in &mut applications {
+        let is_ambassador = app["name"] == "ambassador";
+        let spec = &mut app["spec"];
+        spec["release"]["targetNamespace"] = serde_json::json!(env.namespace);
+        if is_ambassador {
+            // Kept as written: the Secret named without a namespace.
+            spec["chart"]["url"] = serde_json::json!(guarded.url);
+            spec["chart"]["name"] = serde_json::json!("hello");
+            spec["chart"]["version"] = serde_json::json!("1.0.0");
+        } else {
+            spec["chart"]["url"] = serde_json::json!(env.cluster.chart_repo());
+            spec["chart"]["name"] = serde_json::json!("upstream-bookinfo");
+            spec["chart"]["version"] = serde_json::json!("v1");
+            spec["subcharts"] = serde_json::json!([
+                {"name": "sub-1"},
+                {"name": "sub-2", "dependencies": ["sub-1"]},
+                {"name": "sub-3"},
+            ]);
+        }
+    }
+    assert_eq!(
+        applications[0]["spec"]["chart"]["authSecretRef"],
+        serde_json::json!({"name": "repo-creds"})
+    );
+    let ctl = env.controller("a");
+    let group = env.create_group("upstream", applications).await;
+    let wf = env.wait_workflow(&group, Some(1), &ctl).await;
+
+    // The custom step is the container as written, Azure Orkestra's arguments after its own.
+    let templates = wf.data["spec"]["templates"].as_array().unwrap();
+    let smoke = templates
+        .iter()
+        .find(|t| t["name"] == "custom-ambassador-smoke")
+        .unwrap_or_else(|| panic!("no custom leaf in {templates:?}"));
+    let container = &smoke["container"];
+    assert_eq!(container["image"], "example.com/smoke:1");
+    assert_eq!(
+        container["command"],
+        serde_json::json!(["executor-contract"])
+    );
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(&args[..2], ["--verbose", "--spec"]);
+    for flag in ["--action", "--data", "--timeout", "--interval"] {
+        assert!(args.contains(&flag), "{flag} in {args:?}");
+    }
+    assert_eq!(container["env"][0]["name"], "EXPECT_LEADING");
+    assert_eq!(container["resources"]["limits"]["memory"], "64Mi");
+    // Every subchart of the umbrella gets its release, the unlisted sub-4 too.
+    let mut releases: Vec<String> = task_actions(&wf).into_iter().map(|(r, _)| r).collect();
+    releases.dedup();
+    assert_eq!(
+        releases,
+        [
+            "ambassador",
+            "bookinfo",
+            "bookinfo-sub-1",
+            "bookinfo-sub-2",
+            "bookinfo-sub-3",
+            "bookinfo-sub-4"
+        ]
+    );
+    assert_eq!(
+        task_release(&wf, "bookinfo")["spec"]["chart"]["spec"]["version"],
+        "v1"
+    );
+
+    env.run_workflow(&group, "Succeeded").await;
+    let ready = env.wait_ready(&group, "True", "Succeeded", &ctl).await;
+    let status = ready.status.unwrap();
+    let ambassador = &status.applications[0];
+    assert!(
+        ambassador.chart.staged,
+        "pulled with the Secret's credentials"
+    );
+    let bookinfo = &status.applications[1];
+    assert_eq!(bookinfo.chart.version, "v1");
+    assert_eq!(
+        bookinfo.subcharts.keys().collect::<Vec<_>>(),
+        ["sub-1", "sub-2", "sub-3", "sub-4"]
+    );
 }
 
 /// Scenario 2: a chart version that does not exist → ChartPullFailed naming the version, no

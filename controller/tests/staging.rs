@@ -124,21 +124,63 @@ async fn listed_subcharts_become_standalone_charts_and_the_parent_disables_them(
         .iter()
         .map(|d| (d["name"].as_str().unwrap(), d["condition"].as_str()))
         .collect();
+    // Listing any subchart splits every bundled one, as Azure Orkestra did.
     assert_eq!(
         conditions,
         [
             ("sub-1", Some("sub-1.enabled")),
-            ("sub-2", None),
-            ("sub-3", None),
+            ("sub-2", Some("sub-2.enabled")),
+            ("sub-3", Some("sub-3.enabled")),
             ("sub-4", Some("sub-4.enabled"))
         ]
     );
     let values: Value = serde_norway::from_slice(&parent["values.yaml"]).unwrap();
-    assert_eq!(values["sub-1"]["enabled"], false);
-    assert_eq!(values["sub-4"]["enabled"], false);
-    assert_eq!(values["sub-2"].get("enabled"), None);
+    for sub in ["sub-1", "sub-2", "sub-3", "sub-4"] {
+        assert_eq!(values[sub]["enabled"], false, "{sub}");
+    }
     assert!(parent.contains_key("templates/configmap.yaml"));
     assert!(!parent.contains_key("templates/orkestra-placeholder.yaml"));
+}
+
+/// Azure Orkestra's own e2e shape: an umbrella chart versioned `v1` (not semver) bundling four
+/// subcharts, three of them listed. The fourth is split too, with no dependencies, and every one
+/// is turned off in the parent; the status reports all four.
+#[tokio::test]
+async fn an_upstream_umbrella_versioned_v1_is_split_whole_with_one_subchart_unlisted() {
+    use orkestra_tests::charts::{Published, umbrella};
+    let env = Env::start_with(
+        RepoOptions::default(),
+        &[Published::from(&umbrella("bookinfo", "v1", 4))],
+    )
+    .await;
+    let app = with_subcharts(
+        app("bookinfo", &env.repo.url, "bookinfo", Some("v1")),
+        &["sub-1", "sub-2", "sub-3"],
+    );
+    let result = env.stage(&app, None).await;
+    assert!(result.is_staged(), "{result:#?}");
+    assert_eq!(result.chart.version, "v1");
+    let mut split: Vec<(&str, &str, &str)> = result
+        .subcharts
+        .iter()
+        .map(|(name, s)| (name.as_str(), s.chart.as_str(), s.version.as_str()))
+        .collect();
+    split.sort_unstable();
+    assert_eq!(
+        split,
+        [
+            ("sub-1", "bookinfo-sub-1", "0.1.0"),
+            ("sub-2", "bookinfo-sub-2", "0.1.0"),
+            ("sub-3", "bookinfo-sub-3", "0.1.0"),
+            ("sub-4", "bookinfo-sub-4", "0.1.0")
+        ]
+    );
+    let unlisted = pull_files(&env, "bookinfo-sub-4", "0.1.0").await;
+    let values: Value = serde_norway::from_slice(&unlisted["values.yaml"]).unwrap();
+    assert_eq!(values["message"], "from-bookinfo-for-sub-4");
+    let parent = pull_files(&env, "bookinfo", "v1").await;
+    let values: Value = serde_norway::from_slice(&parent["values.yaml"]).unwrap();
+    assert_eq!(values["sub-4"]["enabled"], false);
 }
 
 /// `pair` bundles chart `db` under the aliases `primary` and `replica`, and `cache` under the

@@ -80,8 +80,20 @@ async fn helm_pulls_and_renders_the_split_charts() {
     let names: Vec<String> = configmaps(&parent).into_keys().collect();
     assert_eq!(
         names,
-        ["rel-bookinfo", "rel-sub-2", "rel-sub-3"],
-        "the parent still renders split subcharts"
+        ["rel-bookinfo"],
+        "listing sub-1 and sub-4 splits all four out: the parent renders only its own"
+    );
+    assert_eq!(result.subcharts.len(), 4, "{result:#?}");
+    let sub2 = &result.subcharts["sub-2"];
+    let rendered = helm_render(
+        sub2.reference.as_deref().unwrap(),
+        &sub2.version,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(
+        configmaps(&rendered)["rel-sub-2"]["message"],
+        "from-bookinfo-for-sub-2"
     );
 
     let sub4 = &result.subcharts["sub-4"];

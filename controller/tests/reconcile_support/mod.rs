@@ -582,7 +582,9 @@ pub fn task_releases(wf: &DynamicObject) -> Vec<(Value, String)> {
                     .and_then(|p| p["value"].as_str())
                     .map(str::to_owned)
             };
-            if let (Some(release), Some(action)) = (get("helmrelease"), get("action")) {
+            // Tasks of executor DAGs pass their caller's parameters down (`{{inputs.…}}`).
+            let release = get("helmrelease").filter(|r| !r.starts_with("{{"));
+            if let (Some(release), Some(action)) = (release, get("action")) {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(release)
                     .unwrap();

@@ -136,6 +136,14 @@ impl Chart {
             .unwrap_or_else(|| subchart.to_owned())
     }
 
+    /// The Chart.yaml dependency entry of bundled chart `subchart` under values key `key`.
+    pub fn dependency(&self, subchart: &str, key: &str) -> Option<&Value> {
+        match self.metadata.get("dependencies") {
+            Some(Value::Sequence(deps)) => deps.iter().find(|d| is_entry(d, subchart, key)),
+            _ => None,
+        }
+    }
+
     /// Every key a bundled chart's values live under in this chart: one per Chart.yaml
     /// dependency entry of that chart (its alias, else the chart name; one chart may be a
     /// dependency several times under different aliases), or the chart name when none lists it.
@@ -216,4 +224,12 @@ impl Chart {
         self.files.insert("values.yaml".into(), text.into_bytes());
         Ok(())
     }
+}
+
+/// True when `dependency` (a Chart.yaml `dependencies` entry) is bundled chart `subchart` under
+/// values key `key` (its alias, or the chart name when it has none).
+pub fn is_entry(dependency: &Value, subchart: &str, key: &str) -> bool {
+    let name = dependency.get("name").and_then(Value::as_str);
+    let alias = dependency.get("alias").and_then(Value::as_str);
+    name == Some(subchart) && alias.unwrap_or(subchart) == key
 }

@@ -1,8 +1,13 @@
-//! Splitting an umbrella chart: each subchart listed in `spec.subcharts` becomes a chart of its
-//! own, deployed by its own HelmRelease before the parent.
+//! Splitting an umbrella chart, as Azure Orkestra did: once an application lists any subchart in
+//! `spec.subcharts`, every application chart bundled in its `charts/` becomes a chart of its own,
+//! deployed by its own HelmRelease before the parent. The listed ones follow their listed
+//! dependencies; the unlisted ones ("discovered") have none. A group that lists no subchart
+//! deploys the umbrella chart whole, as Helm would.
 //!
-//! Only the listed subcharts are split: the plan creates releases for exactly those, so an
-//! unlisted bundled chart stays inside the parent and is deployed with it, as Helm would.
+//! One exception, where Azure Orkestra deployed what Helm would not: an unlisted subchart that the
+//! parent's own `values.yaml` turns off (its dependency `condition`, or its `tags`, read as Helm
+//! reads them) is not split; it stays in the parent, off unless the release values turn it on.
+//! Library charts are never split (they render nothing alone).
 //!
 //! A split subchart gets:
 //! - the name [`staged_chart_name`]`(parent, subchart)`, unique per parent chart, and the
@@ -21,7 +26,7 @@ use serde_norway::{Mapping, Value};
 
 use crate::staging::error::StagingError;
 use crate::staging::limits::Limits;
-use crate::staging::prepare::chart::{Bundled, Chart};
+use crate::staging::prepare::chart::{Bundled, Chart, is_entry};
 use crate::staging::prepare::values::subchart_values;
 use orkestra_shared::names::staged_chart_name;
 use orkestra_shared::names::{PARENT_CHART_ANNOTATION, is_dns1123_label};
@@ -57,7 +62,8 @@ pub struct SplitSubchart {
 pub struct Split {
     /// The parent with the split subcharts disabled.
     pub parent: Chart,
-    /// One entry per listed subchart, in the order listed.
+    /// One entry per listed subchart, in the order listed, then one per discovered subchart in
+    /// bundle order, named by its values key.
     pub subcharts: Vec<SplitSubchart>,
 }
 
@@ -91,8 +97,7 @@ pub fn split(
         })
         .collect();
 
-    let mut split_keys: Vec<String> = Vec::new();
-    let mut out = Vec::new();
+    let mut out: Vec<SplitSubchart> = Vec::new();
     for wanted in subcharts {
         let (found, key) = find(&parent, &bundled, wanted).ok_or_else(|| {
             let names: Vec<String> = bundled
@@ -105,38 +110,45 @@ pub fn split(
                 if names.is_empty() { "none".to_owned() } else { names.join(", ") }
             ))
         })?;
-        found.chart.ensure_application()?;
-        let mut chart = found.chart.clone();
-        let values = subchart_values(&chart.values()?, &parent_values, &key);
-        let staged_name = staged_chart_name(&parent.name, wanted);
-        if !is_dns1123_label(&staged_name) {
-            return Err(StagingError::InvalidSpec(format!(
-                "subchart {wanted} of chart {} would be staged as {staged_name:?}, which is not a DNS-1123 name",
-                parent.name
-            )));
-        }
-        chart.rename(&staged_name);
-        chart.annotate(PARENT_CHART_ANNOTATION, &parent.name);
-        for (path, data) in &helpers {
-            chart.files.insert(path.clone(), data.clone());
-        }
-        chart.set_values(&values)?;
-        chart.sync_metadata()?;
-        disable(&mut parent, &mut parent_values, &found.chart, &key);
-        split_keys.push(key.clone());
-        out.push(SplitSubchart {
-            subchart: wanted.clone(),
+        out.push(take_out(
+            &mut parent,
+            &mut parent_values,
+            &helpers,
+            found,
+            wanted,
             key,
-            chart,
-        });
+        )?);
     }
+    // The unlisted ones, as Azure Orkestra split them (see the module doc). Whether one is on is
+    // read from the parent's values as shipped, before any subchart was turned off.
+    let shipped = parent.values()?;
+    for found in bundled.iter().filter(|b| !b.chart.is_library()) {
+        for key in parent.values_keys(&found.chart.name) {
+            let listed = out.iter().any(|s| s.key == key);
+            let on = parent
+                .dependency(&found.chart.name, &key)
+                .is_none_or(|dependency| enabled_by(dependency, &shipped));
+            if !listed && on {
+                let name = key.clone();
+                out.push(take_out(
+                    &mut parent,
+                    &mut parent_values,
+                    &helpers,
+                    found,
+                    &name,
+                    key,
+                )?);
+            }
+        }
+    }
+    let split_keys: Vec<&str> = out.iter().map(|s| s.key.as_str()).collect();
 
     // A bundled chart still renders in the parent under each values key not split out.
     let remaining_apps = bundled
         .iter()
         .filter(|b| !b.chart.is_library())
         .flat_map(|b| parent.values_keys(&b.chart.name))
-        .filter(|key| !split_keys.contains(key))
+        .filter(|key| !split_keys.contains(&key.as_str()))
         .count();
     if remaining_apps == 0 && !renders_templates(&parent) {
         parent.files.insert(
@@ -149,6 +161,42 @@ pub fn split(
     Ok(Split {
         parent,
         subcharts: out,
+    })
+}
+
+/// Makes bundled chart `found` (values key `key`) a chart of its own named after `subchart`, with
+/// the parent's helper templates (`helpers`) and its values from the parent's, and turns it off in
+/// the parent.
+fn take_out(
+    parent: &mut Chart,
+    parent_values: &mut Json,
+    helpers: &[(String, Vec<u8>)],
+    found: &Bundled,
+    subchart: &str,
+    key: String,
+) -> Result<SplitSubchart, StagingError> {
+    found.chart.ensure_application()?;
+    let mut chart = found.chart.clone();
+    let values = subchart_values(&chart.values()?, parent_values, &key);
+    let staged_name = staged_chart_name(&parent.name, subchart);
+    if !is_dns1123_label(&staged_name) {
+        return Err(StagingError::InvalidSpec(format!(
+            "subchart {subchart} of chart {} would be staged as {staged_name:?}, which is not a DNS-1123 name",
+            parent.name
+        )));
+    }
+    chart.rename(&staged_name);
+    chart.annotate(PARENT_CHART_ANNOTATION, &parent.name);
+    for (path, data) in helpers {
+        chart.files.insert(path.clone(), data.clone());
+    }
+    chart.set_values(&values)?;
+    chart.sync_metadata()?;
+    disable(parent, parent_values, &found.chart, &key);
+    Ok(SplitSubchart {
+        subchart: subchart.to_owned(),
+        key,
+        chart,
     })
 }
 
@@ -178,11 +226,7 @@ fn find<'a>(parent: &Chart, bundled: &'a [Bundled], wanted: &str) -> Option<(&'a
 fn disable(parent: &mut Chart, values: &mut Json, sub: &Chart, key: &str) {
     let condition = Value::String(format!("{key}.enabled"));
     parent.edit_dependencies(|deps| {
-        let entry = deps.iter_mut().find(|d| {
-            let name = d.get("name").and_then(Value::as_str);
-            let alias = d.get("alias").and_then(Value::as_str);
-            name == Some(&sub.name) && alias.unwrap_or(&sub.name) == key
-        });
+        let entry = deps.iter_mut().find(|d| is_entry(d, &sub.name, key));
         match entry {
             Some(Value::Mapping(dep)) => {
                 dep.insert(Value::String("condition".into()), condition);
@@ -217,6 +261,31 @@ fn disable(parent: &mut Chart, values: &mut Json, sub: &Chart, key: &str) {
             section.insert("enabled".into(), Json::Bool(false));
         }
     }
+}
+
+/// Whether Helm would render a dependency with `values`: the first of its `condition` paths
+/// (comma-separated, from the top of the values) that holds a boolean decides; without one, its
+/// `tags` do (any `tags.<tag>` true enables, else any false disables); otherwise it is enabled.
+fn enabled_by(dependency: &Value, values: &Json) -> bool {
+    let lookup = |path: &str| {
+        path.trim()
+            .split('.')
+            .try_fold(values, |at, part| at.get(part))
+            .and_then(Json::as_bool)
+    };
+    let condition = dependency.get("condition").and_then(Value::as_str);
+    if let Some(decided) = condition.and_then(|c| c.split(',').find_map(lookup)) {
+        return decided;
+    }
+    let tags: Vec<bool> = match dependency.get("tags") {
+        Some(Value::Sequence(tags)) => tags
+            .iter()
+            .filter_map(Value::as_str)
+            .filter_map(|tag| values.get("tags")?.get(tag)?.as_bool())
+            .collect(),
+        _ => Vec::new(),
+    };
+    tags.contains(&true) || !tags.contains(&false)
 }
 
 /// True when the chart has a template Helm would render as a manifest (not a `_` helper, not
@@ -294,15 +363,30 @@ mod tests {
             ("charts/db/values.yaml", "size: 1\n"),
             ("charts/db/templates/x.yaml", "kind: X\n"),
         ]);
+        // Listing one splits both (Azure Orkestra's rule): the listed first, then the other.
         let only_replica = split(parent.clone(), &["replica".to_owned()], &Limits::default())
             .unwrap_or_else(|err| panic!("{err}"));
-        assert_eq!(only_replica.subcharts[0].key, "replica");
+        let keys: Vec<(&str, &str, &str)> = only_replica
+            .subcharts
+            .iter()
+            .map(|s| (s.subchart.as_str(), s.chart.name.as_str(), s.key.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("replica", "p-replica", "replica"),
+                ("primary", "p-primary", "primary")
+            ]
+        );
         assert_eq!(
             yaml(&only_replica.subcharts[0].chart, "values.yaml")["size"],
             2
         );
-        // primary still renders in the parent: no placeholder.
-        assert!(!only_replica.parent.files.contains_key(PLACEHOLDER_TEMPLATE));
+        assert_eq!(
+            yaml(&only_replica.subcharts[1].chart, "values.yaml")["size"],
+            3
+        );
+        assert!(only_replica.parent.files.contains_key(PLACEHOLDER_TEMPLATE));
 
         let both = split(
             parent,
@@ -342,6 +426,69 @@ mod tests {
         );
         // Nothing else renders in the parent: it gets the placeholder.
         assert!(split.parent.files.contains_key(PLACEHOLDER_TEMPLATE));
+    }
+
+    #[test]
+    fn unlisted_subcharts_are_split_unless_the_parent_turns_them_off_and_libraries_stay() {
+        let parent = chart(&[
+            (
+                "Chart.yaml",
+                "apiVersion: v2\nname: p\nversion: v1\ndependencies:\n\
+                 - {name: web, version: 1.0.0}\n\
+                 - {name: db, version: 1.0.0, condition: db.enabled}\n\
+                 - {name: cache, version: 1.0.0, condition: 'cache.on,cache.enabled'}\n\
+                 - {name: metrics, version: 1.0.0, tags: [observability]}\n\
+                 - {name: tracing, version: 1.0.0, tags: [observability, debug]}\n\
+                 - {name: lib, version: 1.0.0}\n",
+            ),
+            (
+                "values.yaml",
+                "db: {enabled: true}\ncache: {enabled: false}\ntags: {observability: false, debug: true}\n",
+            ),
+            ("templates/a.yaml", "kind: A\n"),
+        ]);
+        let mut files = parent.files.clone();
+        for sub in ["web", "db", "cache", "metrics", "tracing"] {
+            files.insert(
+                format!("charts/{sub}/Chart.yaml"),
+                format!("apiVersion: v2\nname: {sub}\nversion: 1.0.0\n").into_bytes(),
+            );
+            files.insert(
+                format!("charts/{sub}/templates/x.yaml"),
+                b"kind: X\n".to_vec(),
+            );
+        }
+        files.insert(
+            "charts/lib/Chart.yaml".into(),
+            b"apiVersion: v2\nname: lib\nversion: 1.0.0\ntype: library\n".to_vec(),
+        );
+        let parent = Chart::from_files("test", files).unwrap_or_else(|err| panic!("{err}"));
+
+        let none = split(parent.clone(), &[], &Limits::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            none.subcharts.is_empty(),
+            "nothing listed: the chart is deployed whole"
+        );
+
+        let split = split(parent, &["web".to_owned()], &Limits::default())
+            .unwrap_or_else(|err| panic!("{err}"));
+        let mut names: Vec<&str> = split
+            .subcharts
+            .iter()
+            .map(|s| s.subchart.as_str())
+            .collect();
+        assert_eq!(names.remove(0), "web", "the listed one first");
+        names.sort_unstable();
+        // cache is off by its condition, metrics by its only tag; tracing has a true tag.
+        assert_eq!(names, ["db", "tracing"]);
+        let values = yaml(&split.parent, "values.yaml");
+        for key in ["web", "db", "tracing"] {
+            assert_eq!(values[key]["enabled"], false, "{key} is off in the parent");
+        }
+        assert_eq!(values["cache"], serde_json::json!({"enabled": false}));
+        let deps = yaml(&split.parent, "Chart.yaml")["dependencies"].clone();
+        assert_eq!(deps[3]["tags"], serde_json::json!(["observability"]));
+        assert_eq!(deps[4]["condition"], "tracing.enabled");
     }
 
     #[test]
