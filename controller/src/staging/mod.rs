@@ -18,8 +18,9 @@
 //! ([`Credentials::from_secret_data`] for a Secret; [`CredentialsMap`] for the CLI).
 //!
 //! Decisions worth knowing:
-//! - Only subcharts listed in `spec.subcharts` are split; unlisted bundled charts stay in the
-//!   parent (the plan creates releases only for listed ones).
+//! - Once an application lists any subchart, every bundled application subchart the parent
+//!   leaves on is split, as Azure Orkestra did; the plan gives the unlisted ones releases without
+//!   dependencies ([`prepare::split`]). An application that lists none is deployed whole.
 //! - A split subchart keeps its own version; its staged name comes from
 //!   [`staged_chart_name`] (shared with the plan).
 //! - An archive whose Chart.yaml name differs from `chart.name` is refused: the staged chart is
