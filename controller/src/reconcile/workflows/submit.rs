@@ -1,0 +1,122 @@
+//! Submitting a group's Workflow: creating it, or replacing one of an older generation.
+
+use kube::Resource as _;
+use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
+use orkestra_shared::crd::ApplicationGroup;
+use orkestra_shared::names::{FINALIZER, GENERATION_LABEL, OWNER_LABEL};
+use orkestra_shared::plan::{self, Workflow};
+
+use super::finalizer::release;
+use super::object::{api, generation, label, owned_by};
+use crate::reconcile::context::Context;
+use crate::reconcile::error::Error;
+
+/// What [`submit`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Submitted {
+    /// The Workflow was created.
+    Created,
+    /// A Workflow of this generation already existed; nothing was done.
+    AlreadyThere,
+}
+
+/// Creates `workflow` (owned by `group`), first deleting `existing` when it is from another
+/// generation. Returns [`Error::WorkflowTerminating`] while the old one is still going away.
+pub async fn submit(
+    ctx: &Context,
+    group: &ApplicationGroup,
+    workflow: &Workflow,
+    existing: Option<&DynamicObject>,
+) -> Result<Submitted, Error> {
+    let api = api(ctx);
+    let name = workflow.metadata.name.clone().unwrap_or_default();
+    let wanted_generation = workflow
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(GENERATION_LABEL))
+        .and_then(|g| g.parse::<i64>().ok());
+    if let Some(old) = existing {
+        if generation(old) == wanted_generation && old.metadata.deletion_timestamp.is_none() {
+            return Ok(Submitted::AlreadyThere);
+        }
+        if old.metadata.deletion_timestamp.is_some() {
+            release(&api, old).await?;
+            return Err(Error::WorkflowTerminating(name));
+        }
+        release(&api, old).await?;
+        let deleted = api
+            .delete(&name, &DeleteParams::background())
+            .await
+            .map_err(Error::kube(format!("deleting the old Workflow {name}")));
+        match deleted {
+            Ok(either) if either.is_left() => return Err(Error::WorkflowTerminating(name)),
+            Ok(_) => {}
+            Err(Error::Kube {
+                source: kube::Error::Api(status),
+                ..
+            }) if status.code == 404 => {}
+            Err(err) => return Err(err),
+        }
+    }
+    let mut object: DynamicObject = serde_json::to_value(workflow)
+        .and_then(serde_json::from_value)
+        .map_err(|source| Error::Encode {
+            what: "Workflow",
+            source,
+        })?;
+    if let Some(mut owner) = group.controller_owner_ref(&()) {
+        // NB: blocking, so a foreground deletion of the group keeps its foregroundDeletion
+        // finalizer until the Workflows are gone: that is how a Workflow deleted by the garbage
+        // collector is told from one a person deleted (see `in_foreground_deletion`).
+        owner.block_owner_deletion = Some(true);
+        object.metadata.owner_references = Some(vec![owner]);
+    }
+    object.metadata.finalizers = Some(vec![FINALIZER.to_owned()]);
+    match api.create(&PostParams::default(), &object).await {
+        Ok(_) => Ok(Submitted::Created),
+        // Another writer (an old replica) created it meanwhile: look again on the next reconcile.
+        // Or it is not ours at all (left by a deleted group of the same name): it goes first.
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            delete_if_foreign(&api, &name, group).await?;
+            Err(Error::WorkflowTerminating(name))
+        }
+        Err(source) => Err(Error::Kube {
+            action: format!("creating Workflow {name}"),
+            source,
+        }),
+    }
+}
+
+/// When the Workflow `name` is not `group`'s: deletes it if Orkestra made it for a former group of
+/// the same name (its owner label), and refuses to touch it otherwise.
+async fn delete_if_foreign(
+    api: &Api<DynamicObject>,
+    name: &str,
+    group: &ApplicationGroup,
+) -> Result<(), Error> {
+    let existing = api
+        .get_opt(name)
+        .await
+        .map_err(Error::kube(format!("reading the Workflow {name}")))?;
+    let Some(foreign) = existing.filter(|w| !owned_by(w, group)) else {
+        return Ok(());
+    };
+    let group_name = group.metadata.name.as_deref().unwrap_or_default();
+    let made_for_this_name =
+        label(&foreign, OWNER_LABEL) == Some(plan::owner_label_value(group_name).as_str());
+    if !made_for_this_name {
+        return Err(Error::WorkflowNameTaken(name.to_owned()));
+    }
+    tracing::info!(
+        workflow = name,
+        "deleting the Workflow a deleted group of the same name left"
+    );
+    release(api, &foreign).await?;
+    api.delete(name, &DeleteParams::background())
+        .await
+        .map_err(Error::kube(format!(
+            "deleting the left-over Workflow {name}"
+        )))?;
+    Ok(())
+}
