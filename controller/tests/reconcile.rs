@@ -10,7 +10,8 @@ use orkestra_shared::names::{
     FINALIZER, LAST_SUCCESSFUL_ANNOTATION, OWNER_LABEL, WORKFLOW_TYPE_LABEL,
 };
 use reconcile_support::{
-    Env, condition, entry_dag, standing, task_actions, task_release, task_releases, wait_for,
+    Env, GuardedRepo, condition, entry_dag, standing, task_actions, task_release, task_releases,
+    wait_for,
 };
 
 /// Scenario 1: create → charts staged → a Workflow whose DAG follows the dependencies → Argo
@@ -311,30 +312,9 @@ async fn values_under_a_subchart_alias_reach_that_subcharts_helm_release() {
 #[tokio::test]
 async fn a_group_written_in_azure_orkestras_style_deploys_unchanged() {
     let env = Env::new("rc-upstream").await;
-    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "repo-creds"},
-        "stringData": {"username": "orkestra", "password": "from-upstream"},
-    }))
-    .unwrap();
-    kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(env.client.clone(), &env.namespace)
-        .create(&Default::default(), &secret)
-        .await
-        .unwrap();
-    let repo_dir = tempfile::tempdir().unwrap();
-    orkestra_tests::charts::write_repo(
-        repo_dir.path(),
-        &orkestra_tests::charts::standard_fixtures(),
-    )
-    .unwrap();
-    let guarded = orkestra_tests::chart_repo::ChartRepo::start(
-        repo_dir.path(),
-        orkestra_tests::chart_repo::RepoOptions {
-            basic_auth: Some(("orkestra".into(), "from-upstream".into())),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    env.create_credentials(&env.namespace, "repo-creds", "orkestra", "from-upstream")
+        .await;
+    let guarded = GuardedRepo::start("orkestra", "from-upstream").await;
 
     let fixture: serde_json::Value =
         serde_norway::from_str(include_str!("../../tests/fixtures/upstream-style.yaml")).unwrap();
@@ -345,7 +325,7 @@ async fn a_group_written_in_azure_orkestras_style_deploys_unchanged() {
         spec["release"]["targetNamespace"] = serde_json::json!(env.namespace);
         if is_ambassador {
             // Kept as written: the Secret named without a namespace.
-            spec["chart"]["url"] = serde_json::json!(guarded.url);
+            spec["chart"]["url"] = serde_json::json!(guarded.repo.url);
             spec["chart"]["name"] = serde_json::json!("hello");
             spec["chart"]["version"] = serde_json::json!("1.0.0");
         } else {
@@ -473,33 +453,11 @@ async fn chart_credentials_come_only_from_allowed_namespaces_and_are_never_shown
     let other = env.cluster.namespace("rc-secret-other").await.unwrap();
     let password = orkestra_tests::unique_name("never-shown");
     for namespace in [&env.namespace, &other] {
-        let secret: k8s_openapi::api::core::v1::Secret =
-            serde_json::from_value(serde_json::json!({
-                "metadata": {"name": "creds"},
-                "stringData": {"username": "alice", "password": password},
-            }))
-            .unwrap();
-        kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(env.client.clone(), namespace)
-            .create(&Default::default(), &secret)
-            .await
-            .unwrap();
+        env.create_credentials(namespace, "creds", "alice", &password)
+            .await;
     }
     // A repository that wants other credentials than the Secret's.
-    let repo_dir = tempfile::tempdir().unwrap();
-    orkestra_tests::charts::write_repo(
-        repo_dir.path(),
-        &orkestra_tests::charts::standard_fixtures(),
-    )
-    .unwrap();
-    let guarded = orkestra_tests::chart_repo::ChartRepo::start(
-        repo_dir.path(),
-        orkestra_tests::chart_repo::RepoOptions {
-            basic_auth: Some(("alice".into(), "the-right-one".into())),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let guarded = GuardedRepo::start("alice", "the-right-one").await;
     let ctl = env.controller("a");
 
     let mut elsewhere = env.app("base", "hello", "1.0.0", &[]);
@@ -519,7 +477,7 @@ async fn chart_credentials_come_only_from_allowed_namespaces_and_are_never_shown
     );
 
     let mut refused = env.app("base", "hello", "1.0.0", &[]);
-    refused["spec"]["chart"]["url"] = serde_json::json!(guarded.url);
+    refused["spec"]["chart"]["url"] = serde_json::json!(guarded.repo.url);
     refused["spec"]["chart"]["authSecretRef"] = serde_json::json!({"name": "creds"});
     let own = env.create_group("own", vec![refused]).await;
     let failed = env.wait_ready(&own, "False", "ChartPullFailed", &ctl).await;
@@ -551,15 +509,8 @@ async fn a_staging_registry_with_credentials_is_pushed_to_and_named_for_flux() {
         .await
         .unwrap();
     env.staging = registry.oci_url(&env.run);
-    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "staging-creds"},
-        "stringData": {"username": "stager", "password": "s3cret"},
-    }))
-    .unwrap();
-    kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(env.client.clone(), &env.namespace)
-        .create(&Default::default(), &secret)
-        .await
-        .unwrap();
+    env.create_credentials(&env.namespace, "staging-creds", "stager", "s3cret")
+        .await;
     let ctl = env.controller_with("a", &["--staging-credentials-secret", "staging-creds"]);
     let group = env
         .create_group("stagingauth", vec![env.app("base", "hello", "1.0.0", &[])])

@@ -154,6 +154,26 @@ impl Env {
         })
     }
 
+    /// Creates Secret `name` in `namespace` holding basic-auth credentials, as a user would for
+    /// `authSecretRef` or `--staging-credentials-secret`.
+    pub async fn create_credentials(
+        &self,
+        namespace: &str,
+        name: &str,
+        username: &str,
+        password: &str,
+    ) {
+        let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "stringData": {"username": username, "password": password},
+        }))
+        .unwrap();
+        Api::<k8s_openapi::api::core::v1::Secret>::namespaced(self.client.clone(), namespace)
+            .create(&Default::default(), &secret)
+            .await
+            .unwrap();
+    }
+
     /// Two applications of the `hello` chart 1.0.0: `base`, and `web` depending on it.
     pub fn base_and_web(&self) -> Vec<Value> {
         vec![
@@ -613,4 +633,36 @@ pub fn task_actions(wf: &DynamicObject) -> Vec<(String, String)> {
         .collect();
     actions.sort();
     actions
+}
+
+/// A chart repository serving the standard fixtures that wants basic-auth credentials; it serves
+/// while this lives.
+pub struct GuardedRepo {
+    pub repo: orkestra_tests::chart_repo::ChartRepo,
+    _charts: tempfile::TempDir,
+}
+
+impl GuardedRepo {
+    /// Starts one that accepts only `username` and `password`.
+    pub async fn start(username: &str, password: &str) -> Self {
+        let charts = tempfile::tempdir().unwrap();
+        orkestra_tests::charts::write_repo(
+            charts.path(),
+            &orkestra_tests::charts::standard_fixtures(),
+        )
+        .unwrap();
+        let repo = orkestra_tests::chart_repo::ChartRepo::start(
+            charts.path(),
+            orkestra_tests::chart_repo::RepoOptions {
+                basic_auth: Some((username.into(), password.into())),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        Self {
+            repo,
+            _charts: charts,
+        }
+    }
 }
