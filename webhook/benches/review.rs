@@ -1,7 +1,8 @@
 //! In-process cost of one review, without TLS or HTTP: `review::answer` on the load run's body (an
 //! AdmissionReview of a 50-application group, compact JSON as the API server sends it).
 //! `cargo bench -p orkestra-webhook --bench review` prints the time per review for validate, mutate
-//! and a DELETE (read, no rules); benches/load.sh measures the same bodies over TLS. `json_floor`
+//! and a DELETE (read, no rules), and for validate and mutate of the same group as kubectl apply
+//! makes the API server send it (`*_applied`: managedFields and the last-applied annotation); benches/load.sh measures the same bodies over TLS. `json_floor`
 //! only walks the body's JSON, keeping nothing: the least any review of it costs with serde_json.
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -48,9 +49,54 @@ fn review(operation: &str) -> Vec<u8> {
     serde_json::to_vec(&review).unwrap_or_default()
 }
 
+/// The same review as a real API server sends it after `kubectl apply`: the object's metadata
+/// carries what the server set (uid, resourceVersion, generation, creationTimestamp), the
+/// `last-applied-configuration` annotation (the whole object again, as a JSON string) and the
+/// `managedFields` entry of kubectl's client-side apply (the CRD's lists are atomic, so the
+/// applications are one field).
+fn applied(review: &[u8]) -> Vec<u8> {
+    let mut review: Value = serde_json::from_slice(review).unwrap_or_default();
+    let object = &mut review["request"]["object"];
+    let mut as_applied = object.clone();
+    as_applied["metadata"] = json!({"name": "load"});
+    let last_applied = serde_json::to_string(&as_applied).unwrap_or_default() + "\n";
+    object["metadata"] = json!({
+        "name": "load",
+        "uid": "2c3f6b8e-1d1a-4f7e-9a51-7c2a9d1e0b44",
+        "resourceVersion": "1834",
+        "generation": 1,
+        "creationTimestamp": "2026-12-03T10:00:00Z",
+        "annotations": {"kubectl.kubernetes.io/last-applied-configuration": last_applied},
+        "managedFields": [{
+            "manager": "kubectl-client-side-apply",
+            "operation": "Update",
+            "apiVersion": "orkestra.azure.microsoft.com/v1alpha1",
+            "time": "2026-12-03T10:00:00Z",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {
+                "f:metadata": {"f:annotations": {".": {},
+                    "f:kubectl.kubernetes.io/last-applied-configuration": {}}},
+                "f:spec": {".": {}, "f:applications": {}}
+            }
+        }]
+    });
+    serde_json::to_vec(&review).unwrap_or_default()
+}
+
 fn reviews(c: &mut Criterion) {
     let policy = Policy::default();
     let (create, delete) = (review("CREATE"), review("DELETE"));
+    let create_applied = applied(&create);
+    assert!(
+        answer(Endpoint::Validate, &create_applied, Some(&policy), None)
+            .outcome
+            .allowed()
+    );
+    println!(
+        "bodies: plain {} bytes, as applied by kubectl {} bytes",
+        create.len(),
+        create_applied.len()
+    );
     assert!(
         answer(Endpoint::Validate, &create, Some(&policy), None)
             .outcome
@@ -62,6 +108,12 @@ fn reviews(c: &mut Criterion) {
     });
     group.bench_function("mutate", |b| {
         b.iter(|| answer(Endpoint::Mutate, &create, Some(&policy), None))
+    });
+    group.bench_function("validate_applied", |b| {
+        b.iter(|| answer(Endpoint::Validate, &create_applied, Some(&policy), None))
+    });
+    group.bench_function("mutate_applied", |b| {
+        b.iter(|| answer(Endpoint::Mutate, &create_applied, Some(&policy), None))
     });
     group.bench_function("delete", |b| {
         b.iter(|| answer(Endpoint::Validate, &delete, Some(&policy), None))
