@@ -1016,6 +1016,10 @@ async fn a_restarted_controller_continues_without_submitting_twice() {
     let submitted = env.wait_workflow(&group, Some(1), &first).await;
     env.wait_ready(&group, "Unknown", "Progressing", &first)
         .await;
+    // Events go out in the background: let the first replica's reach the API server before it is
+    // killed, or there would be no submission to count.
+    env.wait_event(&group, "WorkflowSubmitted", "", &first)
+        .await;
     first.kill();
 
     env.set_phase(&group, "Running", "").await;
