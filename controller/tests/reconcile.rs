@@ -183,9 +183,9 @@ async fn a_new_group_is_staged_submitted_and_ready_once_its_workflow_succeeds() 
 }
 
 /// Ready=True needs more than a succeeded Workflow: every HelmRelease of the group Ready=True at
-/// its current generation ("Flux" played by the test). Until then, and again when a release fails
-/// after success, Ready=False/Progressing names the releases not ready, and the failure shows in
-/// the application's status.
+/// its current generation ("Flux" played by the test). Until then Ready=Unknown/Progressing names
+/// the releases not ready; when a release fails after success, Ready=False/Progressing names it,
+/// and the failure shows in the application's status.
 #[tokio::test]
 async fn ready_waits_for_every_helm_release_and_shows_a_release_failing_later() {
     let env = Env::new("rc-hr-ready").await;
@@ -210,7 +210,7 @@ async fn ready_waits_for_every_helm_release_and_shows_a_release_failing_later() 
     })
     .await;
     let ready = condition(&waiting, "Ready").unwrap();
-    assert_eq!(ready.status, "False");
+    assert_eq!(ready.status, "Unknown", "waiting for Flux, nothing failed");
     assert!(
         ready.message.contains(&format!("{ns}/web (")),
         "{}",
