@@ -27,7 +27,7 @@ impl Verdict {
     }
 }
 
-pub use crate::conforming::Conforming;
+pub use crate::conforming::{Conforming, ConformingForRules};
 
 /// An object as admission reads it: a JSON tree (offline `check`, tests), JSON text, or already
 /// read by [`Conforming`] as part of a larger document (the webhook reads its AdmissionReviews so,
@@ -120,7 +120,18 @@ pub fn mutate<'a>(object: impl Into<Raw<'a>>) -> Result<json_patch::Patch, Vec<F
         Raw::Text(text) => serde_json::from_str(text).map_err(|e| e.to_string()),
         Raw::Read(_) => Err("the object was read typed, so its absent fields are unknown".into()),
     };
-    parse(object)?;
+    // Only whether it conforms matters here, not its metadata: read for the rules, so kubectl's
+    // last-applied annotation is not copied (the full reading names the problems otherwise).
+    let conforms = match &object {
+        Raw::Text(text) => {
+            let mut deserializer = serde_json::Deserializer::from_str(text);
+            ConformingForRules::deserialize(&mut deserializer).is_ok() && deserializer.end().is_ok()
+        }
+        _ => false,
+    };
+    if !conforms {
+        parse(object)?;
+    }
     presence
         .map(|presence| defaults::defaults_patch(&presence))
         .map_err(|e| vec![FieldError::new("<root>", format!("internal error: {e}"))])

@@ -11,11 +11,15 @@
 //! A `null` in an optional field reads as absent here; the full reading drops such nulls before its
 //! schema pass, as the API server does (`OpenApiValidator::without_pruned_nulls`).
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    ManagedFieldsEntry, ObjectMeta, OwnerReference, Time,
+};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use crate::crd::{ApplicationGroup, ApplicationGroupSpec, ApplicationGroupStatus, Release};
 use crate::free_form::FreeForm;
@@ -23,15 +27,21 @@ use crate::names::MAX_LABEL_LEN;
 use crate::names::{API_VERSION, KIND};
 use crate::schema;
 
-/// The root of an ApplicationGroup with its apiVersion and kind, which the typed form leaves out.
+/// The root of an ApplicationGroup with its apiVersion and kind, which the typed form leaves out;
+/// `metadata` read as `M`.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Root<'a> {
+#[serde(
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    bound(deserialize = "M: Deserialize<'de>, 'de: 'a")
+)]
+struct Root<'a, M> {
     #[serde(borrow)]
     api_version: Cow<'a, str>,
     #[serde(borrow)]
     kind: Cow<'a, str>,
-    metadata: ObjectMeta,
+    #[serde(deserialize_with = "crate::json_form::object")]
+    metadata: M,
     #[serde(deserialize_with = "crate::json_form::object")]
     spec: ApplicationGroupSpec,
     /// Read as JSON and checked against the schema's status part: the typed status (k8s-openapi's
@@ -47,28 +57,105 @@ pub struct Conforming(pub ApplicationGroup);
 
 impl<'de> Deserialize<'de> for Conforming {
     fn deserialize<D: Deserializer<'de>>(input: D) -> Result<Self, D::Error> {
-        let not_conforming =
-            || D::Error::custom("not an ApplicationGroup that conforms to its schema");
-        let root = Root::deserialize(input)?;
-        let conforms = root.api_version == API_VERSION
-            && root.kind == KIND
-            && keeps_rules_serde_does_not_know(&root.spec);
-        if !conforms {
-            return Err(not_conforming());
-        }
-        let status = match root.status {
-            None => None,
-            Some(status) if schema::application_group_status().is_valid(&status) => {
-                Some(ApplicationGroupStatus::deserialize(status).map_err(|_| not_conforming())?)
-            }
-            Some(_) => return Err(not_conforming()),
-        };
-        Ok(Conforming(ApplicationGroup {
-            metadata: root.metadata,
-            spec: root.spec,
-            status,
-        }))
+        read::<'de, ObjectMeta, D>(input, |metadata| metadata).map(Conforming)
     }
+}
+
+/// A [`Conforming`] group read for its rules, from JSON text only (it borrows from it): `metadata`
+/// is checked as `ObjectMeta` reads it, field by field, but only its name is kept, and annotation
+/// values are checked to be strings without being copied. kubectl's
+/// `last-applied-configuration` annotation holds the whole object again, escaped: unescaping and
+/// copying it was half the cost of reading a review after `kubectl apply`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConformingForRules(pub ApplicationGroup);
+
+impl<'de> Deserialize<'de> for ConformingForRules {
+    fn deserialize<D: Deserializer<'de>>(input: D) -> Result<Self, D::Error> {
+        read::<'de, RulesMetadata, D>(input, |metadata| ObjectMeta {
+            name: metadata.name,
+            ..ObjectMeta::default()
+        })
+        .map(ConformingForRules)
+    }
+}
+
+/// `ObjectMeta`'s fields with its types, except that annotation values stay JSON text.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RulesMetadata {
+    #[serde(default, rename = "annotations")]
+    _annotations: Option<StringValues>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, rename = "creationTimestamp")]
+    _creation_timestamp: Option<Time>,
+    #[serde(default, rename = "deletionGracePeriodSeconds")]
+    _deletion_grace_period_seconds: Option<i64>,
+    #[serde(default, rename = "deletionTimestamp")]
+    _deletion_timestamp: Option<Time>,
+    #[serde(default, rename = "finalizers")]
+    _finalizers: Option<Vec<String>>,
+    #[serde(default, rename = "generateName")]
+    _generate_name: Option<String>,
+    #[serde(default, rename = "generation")]
+    _generation: Option<i64>,
+    #[serde(default, rename = "labels")]
+    _labels: Option<BTreeMap<String, String>>,
+    #[serde(default, rename = "managedFields")]
+    _managed_fields: Option<Vec<ManagedFieldsEntry>>,
+    #[serde(default, rename = "namespace")]
+    _namespace: Option<String>,
+    #[serde(default, rename = "ownerReferences")]
+    _owner_references: Option<Vec<OwnerReference>>,
+    #[serde(default, rename = "resourceVersion")]
+    _resource_version: Option<String>,
+    #[serde(default, rename = "selfLink")]
+    _self_link: Option<String>,
+    #[serde(default, rename = "uid")]
+    _uid: Option<String>,
+}
+
+/// A JSON object whose values are strings, checked without copying them.
+struct StringValues;
+
+impl<'de> Deserialize<'de> for StringValues {
+    fn deserialize<D: Deserializer<'de>>(input: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<String, &'de RawValue>::deserialize(input)?;
+        match map.values().find(|v| !v.get().starts_with('"')) {
+            Some(value) => Err(D::Error::custom(format!(
+                "expected a string, found {}",
+                value.get()
+            ))),
+            None => Ok(Self),
+        }
+    }
+}
+
+/// Reads a group whose `metadata` is read as `M` and kept as `keep` makes it.
+fn read<'de, M: Deserialize<'de>, D: Deserializer<'de>>(
+    input: D,
+    keep: impl FnOnce(M) -> ObjectMeta,
+) -> Result<ApplicationGroup, D::Error> {
+    let not_conforming = || D::Error::custom("not an ApplicationGroup that conforms to its schema");
+    let root = Root::<M>::deserialize(input)?;
+    let conforms = root.api_version == API_VERSION
+        && root.kind == KIND
+        && keeps_rules_serde_does_not_know(&root.spec);
+    if !conforms {
+        return Err(not_conforming());
+    }
+    let status = match root.status {
+        None => None,
+        Some(status) if schema::application_group_status().is_valid(&status) => {
+            Some(ApplicationGroupStatus::deserialize(status).map_err(|_| not_conforming())?)
+        }
+        Some(_) => return Err(not_conforming()),
+    };
+    Ok(ApplicationGroup {
+        metadata: keep(root.metadata),
+        spec: root.spec,
+        status,
+    })
 }
 
 /// The schema's rules that a successful typed reading does not imply: at least one application,

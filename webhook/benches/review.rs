@@ -8,9 +8,10 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use orkestra_shared::policy::Policy;
 use orkestra_webhook::metrics::Endpoint;
-use orkestra_webhook::review::answer;
+use orkestra_webhook::review::{answer, read_fast};
 use serde::de::IgnoredAny;
 use serde_json::{Value, json};
+use std::time::Instant;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -102,6 +103,53 @@ fn reviews(c: &mut Criterion) {
             .outcome
             .allowed()
     );
+    // Ratios first, each measured in alternating rounds so that the machine's drift (a shared
+    // VM's speed moves by half within minutes) falls on both sides alike.
+    let validate = || drop(answer(Endpoint::Validate, &create, Some(&policy), None));
+    let validate_applied = || {
+        drop(answer(
+            Endpoint::Validate,
+            &create_applied,
+            Some(&policy),
+            None,
+        ))
+    };
+    let mutate = || drop(answer(Endpoint::Mutate, &create, Some(&policy), None));
+    let mutate_applied = || {
+        drop(answer(
+            Endpoint::Mutate,
+            &create_applied,
+            Some(&policy),
+            None,
+        ))
+    };
+    let floor = || drop(serde_json::from_slice::<IgnoredAny>(&create));
+    let floor_applied = || drop(serde_json::from_slice::<IgnoredAny>(&create_applied));
+    for (what, ratio, target) in [
+        (
+            "mutate / validate",
+            paired_ratio(validate, mutate),
+            "<= 1.5",
+        ),
+        (
+            "validate as applied / validate",
+            paired_ratio(validate, validate_applied),
+            "<= 1.1",
+        ),
+        (
+            "mutate as applied / mutate",
+            paired_ratio(mutate, mutate_applied),
+            "<= 1.1",
+        ),
+        (
+            "JSON walk as applied / JSON walk (the least any reader adds)",
+            paired_ratio(floor, floor_applied),
+            "-",
+        ),
+    ] {
+        println!("{what}: {ratio:.2} (target {target})");
+    }
+
     let mut group = c.benchmark_group("review_50_apps");
     group.bench_function("validate", |b| {
         b.iter(|| answer(Endpoint::Validate, &create, Some(&policy), None))
@@ -115,13 +163,41 @@ fn reviews(c: &mut Criterion) {
     group.bench_function("mutate_applied", |b| {
         b.iter(|| answer(Endpoint::Mutate, &create_applied, Some(&policy), None))
     });
+    group.bench_function("read", |b| {
+        b.iter(|| read_fast(Endpoint::Validate, &create).is_some())
+    });
+    group.bench_function("read_applied", |b| {
+        b.iter(|| read_fast(Endpoint::Validate, &create_applied).is_some())
+    });
     group.bench_function("delete", |b| {
         b.iter(|| answer(Endpoint::Validate, &delete, Some(&policy), None))
     });
     group.bench_function("json_floor", |b| {
         b.iter(|| serde_json::from_slice::<IgnoredAny>(&create).is_ok())
     });
+    group.bench_function("json_floor_applied", |b| {
+        b.iter(|| serde_json::from_slice::<IgnoredAny>(&create_applied).is_ok())
+    });
     group.finish();
+}
+
+/// The median, over 41 rounds, of the time `b` takes over the time `a` takes, each round running
+/// `a` then `b` 200 times.
+fn paired_ratio(mut a: impl FnMut(), mut b: impl FnMut()) -> f64 {
+    let time = |f: &mut dyn FnMut()| {
+        let start = Instant::now();
+        for _ in 0..200 {
+            f();
+        }
+        start.elapsed().as_secs_f64()
+    };
+    time(&mut a);
+    time(&mut b);
+    let mut ratios: Vec<f64> = (0..41)
+        .map(|_| time(&mut a).recip() * time(&mut b))
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
 }
 
 criterion_group!(benches, reviews);

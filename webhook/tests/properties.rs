@@ -56,10 +56,27 @@ fn json_value() -> impl Strategy<Value = Value> {
 /// A valid review with one random change: a subtree replaced by random JSON, or a key removed.
 fn mutated_review() -> impl Strategy<Value = Value> {
     let base = {
-        let object = group(
+        let mut object = group(
             "bookinfo",
             vec![app("db", &[]), app("api", &["db"]), app("web", &["api"])],
         );
+        // The metadata a real API server sends after `kubectl apply`, so that mutations reach it
+        // (the validating reading checks it field by field without keeping it).
+        object["metadata"] = json!({
+            "name": "bookinfo", "uid": "6a0e0c44-5f0e-4bde-9d1b-3f8e3c7a9b10",
+            "resourceVersion": "42", "generation": 1, "creationTimestamp": "2026-12-03T10:00:00Z",
+            "labels": {"team": "a"}, "finalizers": ["orkestra.azure.microsoft.com/finalizer"],
+            "annotations": {
+                "kubectl.kubernetes.io/last-applied-configuration": "{\"kind\":\"ApplicationGroup\"}\n",
+                "note": "x"
+            },
+            "managedFields": [{
+                "manager": "kubectl-client-side-apply", "operation": "Update",
+                "apiVersion": "orkestra.azure.microsoft.com/v1alpha1",
+                "time": "2026-12-03T10:00:00Z", "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:spec": {".": {}, "f:applications": {}}}
+            }]
+        });
         let mut update = review("UPDATE", Some(object.clone()), Some(object.clone()));
         update["request"]["dryRun"] = json!(true);
         prop_oneof![Just(create(object)), Just(update)]

@@ -13,7 +13,7 @@ use kube::core::admission::{
     AdmissionRequest, AdmissionReview, META_API_VERSION_V1, META_KIND, Operation,
 };
 use kube::core::{DynamicObject, GroupVersionKind, GroupVersionResource};
-use orkestra_shared::admission::{Conforming, Raw};
+use orkestra_shared::admission::{Conforming, ConformingForRules, Raw};
 use orkestra_shared::crd::ApplicationGroup;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -108,9 +108,9 @@ trait ObjectForm<'a>: Deserialize<'a> {
     fn into_object(self) -> Object<'a>;
 }
 
-impl<'a> ObjectForm<'a> for Conforming {
+impl<'a> ObjectForm<'a> for ConformingForRules {
     fn into_object(self) -> Object<'a> {
-        Object::Read(Box::new(self))
+        Object::Read(Box::new(Conforming(self.0)))
     }
 }
 
@@ -145,7 +145,7 @@ pub fn parse(endpoint: Endpoint, body: &[u8]) -> Result<Review<'_>, Unreadable> 
 /// for the property tests and the fuzzer, which check that both readings agree.
 pub fn read_fast(endpoint: Endpoint, body: &[u8]) -> Option<Review<'_>> {
     match endpoint {
-        Endpoint::Validate => read_envelope::<Conforming>(body),
+        Endpoint::Validate => read_envelope::<ConformingForRules>(body),
         Endpoint::Mutate => read_envelope::<&RawValue>(body),
     }
 }
