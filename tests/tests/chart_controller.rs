@@ -159,11 +159,6 @@ async fn the_controller_and_the_executor_do_their_work_with_exactly_the_charts_p
         orkestra_tests::webhook::workspace_binary("orkestra-controller", "orkestra-controller")
             .await
             .unwrap();
-    let log = cluster
-        .dir()
-        .join("logs")
-        .join(format!("{release}-controller.log"));
-    let log_file = std::fs::File::create(&log).unwrap();
     let mut cmd = Command::new(&binary);
     cmd.args(&args)
         .env_clear()
@@ -172,11 +167,8 @@ async fn the_controller_and_the_executor_do_their_work_with_exactly_the_charts_p
         .env("POD_NAME", "chart-controller-0")
         .env("ORKESTRA_ADMIN_ADDR", "127.0.0.1:0")
         .env("ORKESTRA_CHART_CACHE", dir.path().join("charts"))
-        .env("KUBECONFIG", &controller_config)
-        .stdin(std::process::Stdio::null())
-        .stdout(log_file.try_clone().unwrap())
-        .stderr(log_file);
-    let _controller = LocalProcess::spawn(&cluster, &format!("{release}-controller"), cmd);
+        .env("KUBECONFIG", &controller_config);
+    let controller = LocalProcess::spawn(&cluster, &format!("{release}-controller"), cmd);
 
     let admin = cluster.client().await.unwrap();
     let groups: Api<DynamicObject> = Api::all_with(
@@ -200,11 +192,11 @@ async fn the_controller_and_the_executor_do_their_work_with_exactly_the_charts_p
         &ns,
         &resource("argoproj.io", "v1alpha1", "Workflow", "workflows"),
     );
-    let workflow = wait_for("the forward Workflow", &log, || async {
+    let workflow = wait_for("the forward Workflow", controller.log(), || async {
         workflows.get_opt(&name).await.unwrap()
     })
     .await;
-    let status = wait_for("the group's status", &log, || async {
+    let status = wait_for("the group's status", controller.log(), || async {
         let stored = groups.get(&name).await.unwrap();
         let staged = stored.data["status"]["applications"][0]["staged"] == true;
         staged.then_some(stored.data["status"].clone())
@@ -224,7 +216,7 @@ async fn the_controller_and_the_executor_do_their_work_with_exactly_the_charts_p
     let source = repositories.get("orkestra-staging").await.unwrap();
     assert_eq!(source.data["spec"]["url"], staging_url);
     assert_eq!(source.data["spec"]["secretRef"]["name"], "staging-creds");
-    let log_text = std::fs::read_to_string(&log).unwrap();
+    let log_text = std::fs::read_to_string(controller.log()).unwrap();
     assert!(
         !log_text.contains("403"),
         "no request was forbidden:\n{log_text}"
@@ -276,7 +268,7 @@ async fn the_controller_and_the_executor_do_their_work_with_exactly_the_charts_p
         })
     };
     // Flux's part: the release it was asked for becomes Ready.
-    let created = wait_for("the executor's HelmRelease", &log, || async {
+    let created = wait_for("the executor's HelmRelease", controller.log(), || async {
         releases.get_opt(&release_name).await.unwrap()
     })
     .await;

@@ -94,11 +94,6 @@ async fn the_webhook_out_of_cluster_checks_secret_access_with_the_charts_rbac() 
     let binary = orkestra_tests::webhook::workspace_binary("orkestra-webhook", "orkestra-webhook")
         .await
         .unwrap();
-    let log = cluster
-        .dir()
-        .join("logs")
-        .join(format!("{release}-webhook.log"));
-    let log_file = std::fs::File::create(&log).unwrap();
     let mut cmd = Command::new(&binary);
     cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
@@ -109,11 +104,8 @@ async fn the_webhook_out_of_cluster_checks_secret_access_with_the_charts_rbac() 
         .arg("--policy")
         .arg(dir.path().join("policy.yaml"))
         .args(["--secret-namespace", &ns])
-        .env("KUBECONFIG", &kubeconfig)
-        .stdin(std::process::Stdio::null())
-        .stdout(log_file.try_clone().unwrap())
-        .stderr(log_file);
-    let _webhook = LocalProcess::spawn(&cluster, &format!("{release}-webhook"), cmd);
+        .env("KUBECONFIG", &kubeconfig);
+    let webhook = LocalProcess::spawn(&cluster, &format!("{release}-webhook"), cmd);
 
     // The API server reaches it through the chart's configurations (caBundle from the chart's CA):
     // a cyclic group is refused naming the cycle.
@@ -132,7 +124,7 @@ async fn the_webhook_out_of_cluster_checks_secret_access_with_the_charts_rbac() 
             other if std::time::Instant::now() > deadline => {
                 panic!(
                     "the webhook never answered: {other:?}; log: {}",
-                    log.display()
+                    webhook.log().display()
                 )
             }
             _ => tokio::time::sleep(std::time::Duration::from_millis(250)).await,

@@ -220,16 +220,32 @@ impl Drop for Installed<'_> {
 pub struct LocalProcess {
     child: std::process::Child,
     pid_file: std::path::PathBuf,
+    log: std::path::PathBuf,
 }
 
 impl LocalProcess {
-    /// Spawns `cmd` in a process group of its own, recorded as `name`.
+    /// Spawns `cmd` in a process group of its own, recorded as `name`, with no stdin and its
+    /// output in the cluster's `logs/<name>.log`.
     pub fn spawn(cluster: &Cluster, name: &str, mut cmd: Command) -> LocalProcess {
+        let log = cluster.dir().join("logs").join(format!("{name}.log"));
+        let log_file = std::fs::File::create(&log).unwrap();
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file);
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd.spawn().unwrap();
         let pid_file = cluster.dir().join("pids").join(format!("{name}.pid"));
         std::fs::write(&pid_file, child.id().to_string()).unwrap();
-        LocalProcess { child, pid_file }
+        LocalProcess {
+            child,
+            pid_file,
+            log,
+        }
+    }
+
+    /// Where its output goes.
+    pub fn log(&self) -> &std::path::Path {
+        &self.log
     }
 }
 
