@@ -67,10 +67,7 @@ pub fn parse<'a>(object: impl Into<Raw<'a>>) -> Result<ApplicationGroup, Vec<Fie
         }
         Raw::Read(read) => Ok(read.0),
         Raw::Text(text) => {
-            let mut deserializer = serde_json::Deserializer::from_str(text);
-            if let Ok(read) = Conforming::deserialize(&mut deserializer)
-                && deserializer.end().is_ok()
-            {
+            if let Some(read) = read_whole::<Conforming>(text) {
                 return Ok(read.0);
             }
             let tree: Value = serde_json::from_str(text)
@@ -78,6 +75,13 @@ pub fn parse<'a>(object: impl Into<Raw<'a>>) -> Result<ApplicationGroup, Vec<Fie
             parse_tree(&tree)
         }
     }
+}
+
+/// `text` read as `T`, when it is exactly one `T` (nothing but whitespace after it).
+fn read_whole<'de, T: Deserialize<'de>>(text: &'de str) -> Option<T> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let read = T::deserialize(&mut deserializer).ok()?;
+    deserializer.end().ok().map(|()| read)
 }
 
 /// The full reading, for objects the fast path could not accept: every schema error, or the
@@ -123,10 +127,7 @@ pub fn mutate<'a>(object: impl Into<Raw<'a>>) -> Result<json_patch::Patch, Vec<F
     // Only whether it conforms matters here, not its metadata: read for the rules, so kubectl's
     // last-applied annotation is not copied (the full reading names the problems otherwise).
     let conforms = match &object {
-        Raw::Text(text) => {
-            let mut deserializer = serde_json::Deserializer::from_str(text);
-            ConformingForRules::deserialize(&mut deserializer).is_ok() && deserializer.end().is_ok()
-        }
+        Raw::Text(text) => read_whole::<ConformingForRules>(text).is_some(),
         _ => false,
     };
     if !conforms {
