@@ -135,6 +135,33 @@ pub fn plain(name: &str, version: &str) -> FixtureChart {
     chart
 }
 
+/// A chart whose manifest the API server refuses: a ConfigMap named with capitals and an
+/// underscore, which no DNS-1123 subdomain allows. Helm renders it; the install fails.
+pub fn refused(name: &str, version: &str) -> FixtureChart {
+    let mut chart = FixtureChart::new(name, version);
+    chart.set(
+        "templates/configmap.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Not_A_Valid_Name\ndata:\n  a: b\n",
+    );
+    chart
+}
+
+/// A chart whose install never becomes ready on a cluster without a node: a Deployment (Helm and
+/// Flux wait for it to be available, which needs a scheduled pod), so the install outlasts any
+/// timeout.
+pub fn never_ready(name: &str, version: &str) -> FixtureChart {
+    let mut chart = FixtureChart::new(name, version);
+    chart.set(
+        "templates/deployment.yaml",
+        &format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{{{ .Release.Name }}}}-{name}\nspec:\n  \
+             selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    \
+             spec:\n      containers:\n      - name: app\n        image: orkestra.test/never-pulled:1\n"
+        ),
+    );
+    chart
+}
+
 /// An umbrella chart with `subcharts` subcharts `sub-1` … `sub-N` (the last packaged as a .tgz).
 pub fn umbrella(name: &str, version: &str, subcharts: usize) -> FixtureChart {
     let mut parent = plain(name, version);

@@ -10,6 +10,11 @@
 //! With `ORKESTRA_TEST_NODE=1` the shared cluster is started with a node (`up --with-node`: kubelet,
 //! containerd, runc; a running cluster without one is restarted with one). [`Cluster::node`] says
 //! whether the cluster has one.
+//!
+//! [`Cluster::with_flux`] is a second cluster, shared the same way, where real Flux runs
+//! (`up --with-flux`: source-controller and helm-controller) and nothing plays it: its state
+//! directory is the first one's with `-flux` appended. The two never see each other's objects, so
+//! the tests that play Flux on the first cannot race the real one.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -34,27 +39,36 @@ pub struct Cluster {
     api_server: String,
     node: Option<String>,
     node_image: Option<String>,
+    flux: bool,
+}
+
+/// What a shared cluster runs beyond the control plane (`tests/cluster/up` flags).
+#[derive(Clone, Copy, Debug)]
+struct Flavor {
+    node: bool,
+    flux: bool,
 }
 
 static SHARED: Mutex<Option<Arc<Cluster>>> = Mutex::new(None);
+static SHARED_WITH_FLUX: Mutex<Option<Arc<Cluster>>> = Mutex::new(None);
 
 impl Cluster {
     /// The cluster shared by every test of this run: started on first use, reused after.
     pub async fn shared() -> anyhow::Result<Arc<Cluster>> {
-        if let Some(cluster) = SHARED
-            .lock()
-            .map_err(|_| anyhow::anyhow!("cluster mutex poisoned"))?
-            .clone()
-        {
-            return Ok(cluster);
-        }
-        let dir = state_dir();
-        let cluster = tokio::task::spawn_blocking(move || start_or_reuse(&dir)).await??;
-        let cluster = Arc::new(cluster);
-        *SHARED
-            .lock()
-            .map_err(|_| anyhow::anyhow!("cluster mutex poisoned"))? = Some(cluster.clone());
-        Ok(cluster)
+        let node = std::env::var("ORKESTRA_TEST_NODE").is_ok_and(|v| v == "1");
+        shared_one(&SHARED, state_dir(), Flavor { node, flux: false }).await
+    }
+
+    /// The cluster with real Flux, shared by every test of this run that needs it (see the module
+    /// documentation); no node.
+    pub async fn with_flux() -> anyhow::Result<Arc<Cluster>> {
+        let mut dir = state_dir().into_os_string();
+        dir.push("-flux");
+        let flavor = Flavor {
+            node: false,
+            flux: true,
+        };
+        shared_one(&SHARED_WITH_FLUX, dir.into(), flavor).await
     }
 
     /// Reads a cluster started by `tests/cluster/up --dir DIR` (DIR/cluster.env), without
@@ -77,6 +91,7 @@ impl Cluster {
             api_server: get("ORKESTRA_API_SERVER")?,
             node: get("ORKESTRA_NODE").ok().filter(|n| !n.is_empty()),
             node_image: get("ORKESTRA_NODE_IMAGE").ok().filter(|n| !n.is_empty()),
+            flux: get("ORKESTRA_FLUX").is_ok_and(|f| f == "true"),
         })
     }
 
@@ -205,6 +220,11 @@ impl Cluster {
         } else {
             &[]
         };
+        let flux: &[&str] = if self.flux {
+            &["source-controller", "helm-controller"]
+        } else {
+            &[]
+        };
         [
             "etcd",
             "apiserver",
@@ -214,6 +234,7 @@ impl Cluster {
         ]
         .iter()
         .chain(node)
+        .chain(flux)
         .all(|name| pid_alive(&self.dir.join("pids").join(format!("{name}.pid"))))
             && self
                 .kubectl()
@@ -261,7 +282,23 @@ pub fn state_dir() -> PathBuf {
     target.join("orkestra-cluster")
 }
 
-fn start_or_reuse(dir: &Path) -> anyhow::Result<Cluster> {
+/// The cluster of `slot`, started (or found running) in `dir` on first use.
+async fn shared_one(
+    slot: &Mutex<Option<Arc<Cluster>>>,
+    dir: PathBuf,
+    flavor: Flavor,
+) -> anyhow::Result<Arc<Cluster>> {
+    let poisoned = || anyhow::anyhow!("cluster mutex poisoned");
+    if let Some(cluster) = slot.lock().map_err(|_| poisoned())?.clone() {
+        return Ok(cluster);
+    }
+    let cluster = tokio::task::spawn_blocking(move || start_or_reuse(&dir, flavor)).await??;
+    let cluster = Arc::new(cluster);
+    *slot.lock().map_err(|_| poisoned())? = Some(cluster.clone());
+    Ok(cluster)
+}
+
+fn start_or_reuse(dir: &Path, flavor: Flavor) -> anyhow::Result<Cluster> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let lock_path = dir.join(".lock");
     let lock = File::options()
@@ -289,10 +326,10 @@ fn start_or_reuse(dir: &Path) -> anyhow::Result<Cluster> {
         }
     }
     // The lock is released when `lock` is dropped, including on every error path below.
-    let with_node = std::env::var("ORKESTRA_TEST_NODE").is_ok_and(|v| v == "1");
     if let Ok(cluster) = Cluster::from_dir(dir)
         && cluster.is_healthy()
-        && (!with_node || cluster.node.is_some())
+        && (!flavor.node || cluster.node.is_some())
+        && (!flavor.flux || cluster.flux)
     {
         cluster.refresh_application_group_crd()?;
         return Ok(cluster);
@@ -303,7 +340,8 @@ fn start_or_reuse(dir: &Path) -> anyhow::Result<Cluster> {
         File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
     let status = Command::new(&up)
         .args(["--dir".as_ref(), dir.as_os_str(), "--no-webhook".as_ref()])
-        .args(with_node.then_some("--with-node"))
+        .args(flavor.node.then_some("--with-node"))
+        .args(flavor.flux.then_some("--with-flux"))
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)

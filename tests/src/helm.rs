@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use serde::Deserialize as _;
 
 use crate::cluster::repo_root;
@@ -50,30 +50,8 @@ impl From<Output> for HelmOutput {
 impl Helm {
     /// The `helm` of `tests/chart/prereqs` (which is run when its pointer file is missing).
     pub fn find() -> anyhow::Result<Helm> {
-        let pointer = cache_dir().join("helm/current");
-        if !pointer.is_file() {
-            let script = repo_root().join("tests/chart/prereqs");
-            let status = Command::new(&script)
-                .status()
-                .with_context(|| format!("running {}", script.display()))?;
-            if !status.success() {
-                bail!("{} failed ({status})", script.display());
-            }
-        }
-        let bin = PathBuf::from(
-            std::fs::read_to_string(&pointer)
-                .with_context(|| format!("reading {}", pointer.display()))?
-                .trim(),
-        );
-        if !bin.is_file() {
-            bail!(
-                "{} names {}, which is missing: run tests/chart/prereqs",
-                pointer.display(),
-                bin.display()
-            );
-        }
         Ok(Helm {
-            bin,
+            bin: crate::prebuilt::pointed("helm/current", "tests/chart/prereqs", &[])?,
             home: tempfile::tempdir()?,
         })
     }
@@ -160,18 +138,4 @@ pub fn documents(yaml: &str) -> anyhow::Result<Vec<serde_json::Value>> {
         out.push(serde_norway::from_value(value).context("rendered YAML as JSON")?);
     }
     Ok(out)
-}
-
-/// `$ORKESTRA_CACHE_DIR`, else `$XDG_CACHE_HOME/orkestra`, else `~/.cache/orkestra`, as the scripts
-/// of tests/cluster/lib/common.sh compute it.
-fn cache_dir() -> PathBuf {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(dir) = var("ORKESTRA_CACHE_DIR") {
-        return PathBuf::from(dir);
-    }
-    let cache = var("XDG_CACHE_HOME").map_or_else(
-        || PathBuf::from(var("HOME").unwrap_or_else(|| "/root".into())).join(".cache"),
-        PathBuf::from,
-    );
-    cache.join("orkestra")
 }

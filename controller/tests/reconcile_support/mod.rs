@@ -43,11 +43,17 @@ pub struct Env {
     pub run: String,
     /// `oci://<registry>/<run>`.
     pub staging: String,
+    /// How long the waits for the controller (and what it drives) last: [`PATIENCE`] unless set.
+    pub patience: Duration,
 }
 
 impl Env {
     pub async fn new(prefix: &str) -> Env {
-        let cluster = Cluster::shared().await.unwrap();
+        Env::on(Cluster::shared().await.unwrap(), prefix).await
+    }
+
+    /// A test's world on `cluster` (e.g. [`Cluster::with_flux`]).
+    pub async fn on(cluster: Arc<Cluster>, prefix: &str) -> Env {
         let client = cluster.client().await.unwrap();
         let run = cluster.namespace(prefix).await.unwrap();
         let staging = format!("oci://{}/{run}", cluster.registry());
@@ -57,6 +63,7 @@ impl Env {
             namespace: run.clone(),
             run,
             staging,
+            patience: PATIENCE,
         }
     }
 
@@ -225,7 +232,8 @@ impl Env {
         ctl: &Controller,
     ) -> DynamicObject {
         let api = self.workflows();
-        wait_for(
+        wait_within(
+            self.patience,
             &format!("Workflow {name} (generation {generation:?})"),
             ctl,
             || {
@@ -254,7 +262,8 @@ impl Env {
         reason: &str,
         ctl: &Controller,
     ) -> ApplicationGroup {
-        wait_for(
+        wait_within(
+            self.patience,
             &format!("{group} Ready={status}/{reason}"),
             ctl,
             || async move {
@@ -300,9 +309,12 @@ impl Env {
 
     /// Waits until the group is gone (its finalizer released).
     pub async fn wait_gone(&self, group: &str, ctl: &Controller) {
-        wait_for(&format!("{group} to be gone"), ctl, || async move {
-            self.group(group).await.is_none().then_some(())
-        })
+        wait_within(
+            self.patience,
+            &format!("{group} to be gone"),
+            ctl,
+            || async move { self.group(group).await.is_none().then_some(()) },
+        )
         .await;
     }
 
@@ -314,10 +326,15 @@ impl Env {
         status: &str,
         ctl: &Controller,
     ) -> ApplicationGroup {
-        wait_for(&format!("{group} {type_}={status}"), ctl, || async move {
-            let g = self.group(group).await?;
-            (condition(&g, type_)?.status == status).then_some(g)
-        })
+        wait_within(
+            self.patience,
+            &format!("{group} {type_}={status}"),
+            ctl,
+            || async move {
+                let g = self.group(group).await?;
+                (condition(&g, type_)?.status == status).then_some(g)
+            },
+        )
         .await
     }
 
@@ -330,7 +347,8 @@ impl Env {
         note: &str,
         ctl: &Controller,
     ) -> String {
-        wait_for(
+        wait_within(
+            self.patience,
             &format!("a {reason} event ({note:?})"),
             ctl,
             || async move {
@@ -528,12 +546,26 @@ impl Drop for Controller {
 }
 
 /// Polls `check` until it returns Some (panics with the controller's log after [`PATIENCE`]).
-pub async fn wait_for<T, F, Fut>(what: &str, ctl: &Controller, mut check: F) -> T
+pub async fn wait_for<T, F, Fut>(what: &str, ctl: &Controller, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + PATIENCE;
+    wait_within(PATIENCE, what, ctl, check).await
+}
+
+/// Polls `check` until it returns Some (panics with the controller's log after `patience`).
+pub async fn wait_within<T, F, Fut>(
+    patience: Duration,
+    what: &str,
+    ctl: &Controller,
+    mut check: F,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + patience;
     loop {
         if let Some(value) = check().await {
             return value;

@@ -7,6 +7,8 @@ REPO_ROOT="$(cd "$CLUSTER_SCRIPTS/../.." && pwd)"
 KUBERNETES_POINTER="$ORKESTRA_CACHE_DIR/kubernetes/current"
 # The same for etcd.
 ETCD_POINTER="$ORKESTRA_CACHE_DIR/etcd/current"
+# The same for the engines (prereqs --with-engines): Flux, ChartMuseum, Argo's CLI, Flux's CRDs.
+ENGINES_POINTER="$ORKESTRA_CACHE_DIR/engines/current"
 
 log() { printf '%s %s\n' "[$(date -u +%H:%M:%S)] $(basename "$0"):" "$*" >&2; }
 die() { printf '%s ERROR: %s\n' "$(basename "$0"):" "$*" >&2; exit 1; }

@@ -1,5 +1,12 @@
-//! What Argo does to a leaf template before its container runs, for tests that run a planned
-//! step's command line themselves.
+//! Argo Workflows in the tests: its own validation ([`lint`], the real `argo lint --offline`), the
+//! one player of its workflow-controller ([`player`]), and what Argo does to a leaf template before
+//! its container runs ([`substitute`]).
+
+pub mod lint;
+pub mod player;
+
+pub use lint::lint;
+pub use player::ArgoPlayer;
 
 /// `args` with Argo's `{{inputs.parameters.NAME}}` replaced by the values in `parameters`.
 pub fn substitute<'a>(

@@ -1,0 +1,269 @@
+//! Support for the rollout tests (controller/tests/rollout.rs): Orkestra against **real Flux**.
+//!
+//! Each test gets, on the cluster where Flux's source-controller and helm-controller run
+//! (`Cluster::with_flux`, `tests/cluster/up --with-flux`): its own namespace (the workflow
+//! namespace and the releases' target), its own chart repository serving [`fixtures`], the
+//! executor's ServiceAccount and RBAC exactly as the chart renders them, the real controller
+//! (`orkestra-controller run`, staging into the real OCI registry) and the one Argo player of the
+//! tests (`orkestra_tests::argo::ArgoPlayer`), which runs each step as the real executor binary
+//! under that ServiceAccount. Nothing plays Flux here: the HelmReleases the executor applies are
+//! reconciled by helm-controller, which pulls the staged charts from the staging HelmRepository the
+//! controller wrote, and Helm installs them into the API server.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::watcher;
+use orkestra_tests::Cluster;
+use orkestra_tests::argo::ArgoPlayer;
+use orkestra_tests::chart_repo::{ChartRepo, RepoOptions};
+use orkestra_tests::charts::{self, Published};
+use orkestra_tests::helm::Helm;
+use serde_json::{Value, json};
+
+use crate::reconcile_support::{Controller, Env, condition, wait_within};
+
+/// How long a test waits for a rollout step: Flux reconciles in seconds, but a Workflow runs its
+/// steps one dependency level after another, and a timeout scenario waits for Helm's timeout.
+const PATIENCE: Duration = Duration::from_secs(180);
+
+/// The Helm timeout of the applications that must time out.
+pub const SHORT_TIMEOUT: &str = "15s";
+
+/// The charts of the rollout tests: `hello` 1.0.0 and 1.2.0 (one ConfigMap each), `hello` 2.0.0
+/// (a manifest the API server refuses), `hello` 2.1.0 (a Deployment that never becomes available:
+/// no node runs on this cluster) and `bookinfo` 1.0.0 (an umbrella of four subcharts, ConfigMaps).
+pub fn fixtures() -> Vec<Published> {
+    [
+        charts::plain("hello", "1.0.0"),
+        charts::plain("hello", "1.2.0"),
+        charts::refused("hello", "2.0.0"),
+        charts::never_ready("hello", "2.1.0"),
+        charts::umbrella("bookinfo", "1.0.0", 4),
+    ]
+    .iter()
+    .map(Published::from)
+    .collect()
+}
+
+/// One rollout test's world (see the module documentation).
+pub struct Rollout {
+    pub env: Env,
+    pub ctl: Controller,
+    pub argo: ArgoPlayer,
+    repo: ChartRepo,
+    helm: Helm,
+    _charts: tempfile::TempDir,
+}
+
+/// A Helm release as `helm list -o json` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct HelmListed {
+    pub name: String,
+    /// `<chart>-<version>`.
+    pub chart: String,
+    pub revision: String,
+    pub status: String,
+    /// When its last revision was written (nanosecond precision: orders installs).
+    pub updated: String,
+}
+
+impl Rollout {
+    /// Starts everything for one test.
+    pub async fn start(prefix: &str) -> Rollout {
+        let cluster = Cluster::with_flux().await.unwrap();
+        let mut env = Env::on(cluster.clone(), prefix).await;
+        env.patience = PATIENCE;
+        let charts_dir = tempfile::tempdir().unwrap();
+        charts::write_repo(charts_dir.path(), &fixtures()).unwrap();
+        let repo = ChartRepo::start(charts_dir.path(), RepoOptions::default())
+            .await
+            .unwrap();
+        let helm = Helm::find().unwrap();
+        install_executor_rbac(&helm, &cluster, &env.namespace, &env.run);
+        let log_dir = orkestra_tests::cluster::state_dir()
+            .with_file_name("rollout-logs")
+            .join(&env.run);
+        let executor = std::path::Path::new(env!("CARGO_BIN_EXE_orkestra-controller"));
+        let argo = ArgoPlayer::start(
+            &cluster,
+            &env.namespace,
+            &[("orkestra-controller", executor)],
+            &log_dir,
+        )
+        .await
+        .unwrap();
+        let ctl = env.controller("a");
+        Rollout {
+            env,
+            ctl,
+            argo,
+            repo,
+            helm,
+            _charts: charts_dir,
+        }
+    }
+
+    /// An application of this test's chart repository, released into the test namespace.
+    pub fn app(&self, name: &str, chart: &str, version: &str, dependencies: &[&str]) -> Value {
+        json!({
+            "name": name,
+            "dependencies": dependencies,
+            "spec": {
+                "chart": {"url": self.repo.url, "name": chart, "version": version},
+                "release": {"targetNamespace": self.env.namespace},
+            },
+        })
+    }
+
+    /// `helm list --all` in the test namespace: every Helm release, whatever its state.
+    pub fn helm_list(&self) -> Vec<HelmListed> {
+        let out = self
+            .helm
+            .run_on(
+                self.env.cluster.kubeconfig(),
+                ["list", "--all", "-o", "json", "-n", &self.env.namespace],
+            )
+            .unwrap();
+        assert!(out.success, "helm list: {}", out.stderr);
+        let mut releases: Vec<HelmListed> = serde_json::from_str(&out.stdout).unwrap();
+        releases.sort_by(|a, b| a.name.cmp(&b.name));
+        releases
+    }
+
+    /// The Helm release `name`, when there is one.
+    pub fn helm_release(&self, name: &str) -> Option<HelmListed> {
+        self.helm_list().into_iter().find(|r| r.name == name)
+    }
+
+    /// Waits until the group's Ready condition has `status` and `reason`, naming the steps' logs
+    /// when it does not come.
+    pub async fn wait_ready(
+        &self,
+        group: &str,
+        status: &str,
+        reason: &str,
+    ) -> orkestra_shared::crd::ApplicationGroup {
+        let ready = tokio::time::timeout(
+            PATIENCE + Duration::from_secs(5),
+            self.env.wait_ready(group, status, reason, &self.ctl),
+        )
+        .await;
+        ready.unwrap_or_else(|_| panic!("{group} Ready={status}/{reason}: {}", self.explain()))
+    }
+
+    /// Waits until the group is Ready=True/Succeeded with `generation` observed.
+    pub async fn wait_ready_at(
+        &self,
+        group: &str,
+        generation: i64,
+    ) -> orkestra_shared::crd::ApplicationGroup {
+        let what = format!("{group} Ready=True/Succeeded at generation {generation}");
+        wait_within(PATIENCE, &what, &self.ctl, || async {
+            let g = self.env.group(group).await?;
+            let ready = condition(&g, "Ready")?;
+            (g.status.as_ref()?.observed_generation == generation
+                && ready.status == "True"
+                && ready.reason == "Succeeded")
+                .then_some(g)
+        })
+        .await
+    }
+
+    /// What the steps printed and what Helm has: for failure messages.
+    pub fn explain(&self) -> String {
+        format!(
+            "helm releases: {:?}\nsteps:\n{}",
+            self.helm_list(),
+            self.argo.step_logs()
+        )
+    }
+
+    /// Records, in order, the HelmReleases of the test namespace as they are gone (Flux's
+    /// finalizer released them after `helm uninstall`), until dropped.
+    pub async fn record_removals(&self) -> Removals {
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.env.client.clone(),
+            &self.env.namespace,
+            &helm_release_resource(),
+        );
+        let removed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = removed.clone();
+        let task = tokio::spawn(async move {
+            let mut events = watcher(api, watcher::Config::default()).boxed();
+            while let Some(event) = events.next().await {
+                if let Ok(watcher::Event::Delete(release)) = event {
+                    sink.lock()
+                        .unwrap()
+                        .push(release.metadata.name.unwrap_or_default());
+                }
+            }
+        });
+        // The watch is established once its first list is served.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Removals { removed, task }
+    }
+}
+
+/// HelmReleases removed while it lived, in order (see [`Rollout::record_removals`]).
+pub struct Removals {
+    removed: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Removals {
+    /// The names removed so far, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.removed.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Removals {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn helm_release_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("helm.toolkit.fluxcd.io", "v2", "HelmRelease"),
+        "helmreleases",
+    )
+}
+
+/// The executor's ServiceAccount, ClusterRole, Role and bindings, rendered by the chart (release
+/// `release` into `namespace`) and applied with kubectl.
+fn install_executor_rbac(helm: &Helm, cluster: &Cluster, namespace: &str, release: &str) {
+    let objects = helm
+        .template(
+            release,
+            namespace,
+            &["staging.url=oci://127.0.0.1:1/unused"],
+        )
+        .unwrap()
+        .unwrap_or_else(|e| panic!("helm template of the chart: {e}"));
+    let executor: Vec<Value> = objects
+        .into_iter()
+        .filter(|o| o["metadata"]["labels"]["app.kubernetes.io/component"] == "executor")
+        .collect();
+    assert!(
+        executor.iter().any(|o| o["kind"] == "ServiceAccount"),
+        "the chart renders no executor ServiceAccount"
+    );
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": executor});
+    let mut file = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
+    std::io::Write::write_all(&mut file, list.to_string().as_bytes()).unwrap();
+    let out = cluster
+        .kubectl()
+        .args(["apply", "-f"])
+        .arg(file.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "applying the executor's RBAC: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
