@@ -71,11 +71,20 @@ pub struct HelmListed {
 }
 
 impl Rollout {
-    /// Starts everything for one test.
+    /// Starts everything for one test, staging into the cluster's OCI registry.
     pub async fn start(prefix: &str) -> Rollout {
+        Self::start_with(prefix, None, &[]).await
+    }
+
+    /// Starts everything for one test, staging into `staging` (default: the cluster's OCI
+    /// registry), the controller run with `extra` arguments too.
+    pub async fn start_with(prefix: &str, staging: Option<&str>, extra: &[&str]) -> Rollout {
         let cluster = Cluster::with_flux().await.unwrap();
         let mut env = Env::on(cluster.clone(), prefix).await;
         env.patience = PATIENCE;
+        if let Some(staging) = staging {
+            env.staging = staging.to_owned();
+        }
         let charts_dir = tempfile::tempdir().unwrap();
         charts::write_repo(charts_dir.path(), &fixtures()).unwrap();
         let repo = ChartRepo::start(charts_dir.path(), RepoOptions::default())
@@ -95,7 +104,7 @@ impl Rollout {
         )
         .await
         .unwrap();
-        let ctl = env.controller("a");
+        let ctl = env.controller_with("a", extra);
         Rollout {
             env,
             ctl,
