@@ -10,7 +10,7 @@ mod reconcile_support;
 mod rollout_support;
 
 use reconcile_support::standing;
-use rollout_support::{HelmListed, Rollout};
+use rollout_support::{HelmListed, PATIENCE, Rollout};
 
 /// Scenario 1: an umbrella chart with two of its subcharts listed, and a second application it
 /// depends on → every split subchart and the parent installed by Flux in DAG order → Ready=True;
@@ -72,16 +72,12 @@ async fn a_group_installs_in_dag_order_and_uninstalls_in_reverse() {
         );
     }
     // The objects of the charts are there.
-    let configmaps = t
-        .env
-        .cluster
-        .kubectl()
-        .args(["get", "configmaps", "-o", "name", "-n", &t.env.namespace])
-        .output()
-        .unwrap();
-    let configmaps = String::from_utf8_lossy(&configmaps.stdout);
-    for expected in ["configmap/base-hello", "configmap/shop-sub-2-sub-2"] {
-        assert!(configmaps.contains(expected), "{expected} in {configmaps}");
+    let configmaps = t.configmaps();
+    for expected in ["base-hello", "shop-sub-2-sub-2"] {
+        assert!(
+            configmaps.contains(&expected.to_owned()),
+            "{expected} in {configmaps:?}"
+        );
     }
 
     let removals = t.record_removals().await;
@@ -114,6 +110,102 @@ async fn a_group_installs_in_dag_order_and_uninstalls_in_reverse() {
         .await
         .unwrap();
     assert!(left.items.is_empty(), "HelmReleases left behind");
+}
+
+/// Scenario 2: an umbrella chart whose subcharts are not listed → one Helm release per
+/// application, the subcharts rendered inside the parent's.
+#[tokio::test]
+async fn unlisted_subcharts_stay_inside_their_parents_release() {
+    let t = Rollout::start("ro-whole").await;
+    let group = t
+        .env
+        .create_group(
+            "whole",
+            vec![
+                t.app("base", "hello", "1.0.0", &[]),
+                t.app("shop", "bookinfo", "1.0.0", &["base"]),
+            ],
+        )
+        .await;
+    t.wait_ready(&group, "True", "Succeeded").await;
+    let releases = t.helm_list();
+    let listed: Vec<(&str, &str)> = releases
+        .iter()
+        .map(|r| (r.name.as_str(), r.chart.as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [("base", "hello-1.0.0"), ("shop", "bookinfo-1.0.0")],
+        "{}",
+        t.explain()
+    );
+    let configmaps = t.configmaps();
+    for sub in 1..=4 {
+        // The parent's release renders each subchart (`{{ .Release.Name }}-sub-N`).
+        assert!(
+            configmaps.contains(&format!("shop-sub-{sub}")),
+            "{configmaps:?}"
+        );
+    }
+}
+
+/// Scenario 3: a chart version that does not exist → Ready=False/ChartPullFailed naming it, no
+/// Workflow and no release; fixing the version recovers: installed, Ready=True.
+#[tokio::test]
+async fn a_missing_chart_version_fails_the_pull_and_fixing_it_deploys() {
+    let t = Rollout::start("ro-pull").await;
+    let group = t
+        .env
+        .create_group("pull", vec![t.app("app", "hello", "9.9.9", &[])])
+        .await;
+    let failed = t.wait_ready(&group, "False", "ChartPullFailed").await;
+    let message = reconcile_support::condition(&failed, "Ready")
+        .unwrap()
+        .message;
+    assert!(
+        message.contains("hello") && message.contains("9.9.9"),
+        "{message}"
+    );
+    assert!(t.env.workflows().get_opt(&group).await.unwrap().is_none());
+    assert_eq!(t.helm_list(), []);
+
+    t.env
+        .update_applications(&group, vec![t.app("app", "hello", "1.2.0", &[])])
+        .await;
+    t.wait_ready_at(&group, 2).await;
+    let release = t.helm_release("app").unwrap();
+    assert_eq!(
+        (release.chart.as_str(), release.status.as_str()),
+        ("hello-1.2.0", "deployed")
+    );
+}
+
+/// Scenario 4: an application added to a group that succeeded → installed; the group's
+/// generation is its observed generation.
+#[tokio::test]
+async fn an_added_application_is_installed_and_the_generation_observed() {
+    let t = Rollout::start("ro-add").await;
+    let base = t.app("base", "hello", "1.0.0", &[]);
+    let group = t.env.create_group("add", vec![base.clone()]).await;
+    t.wait_ready(&group, "True", "Succeeded").await;
+
+    let added = t.app("added", "hello", "1.2.0", &["base"]);
+    t.env.update_applications(&group, vec![base, added]).await;
+    let ready = t.wait_ready_at(&group, 2).await;
+    assert_eq!(ready.metadata.generation, Some(2));
+    let listed: Vec<(String, String, String)> = t
+        .helm_list()
+        .into_iter()
+        .map(|r| (r.name, r.chart, r.revision))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("added".into(), "hello-1.2.0".into(), "1".into()),
+            // Unchanged: Flux found nothing to upgrade.
+            ("base".into(), "hello-1.0.0".into(), "1".into()),
+        ]
+    );
 }
 
 /// Scenario 5: upgrading a chart version → the new version is the deployed Helm revision.
@@ -192,6 +284,138 @@ async fn upgrade_that_fails_rolls_back(prefix: &str, bad_version: &str, timeout:
     );
     // Revision 1 installed 1.0.0, revision 2 was the failed upgrade, the rollback's is newer.
     assert!(release.revision.parse::<u32>().unwrap() >= 3, "{release:?}");
+}
+
+/// Scenario 7: a foreground delete (`kubectl delete --cascade=foreground`) in the middle of a
+/// rollout: the garbage collector deletes the forward Workflow, whose running step stops; the
+/// reverse Workflow uninstalls every release, then the group is gone.
+#[tokio::test]
+async fn a_foreground_delete_mid_rollout_uninstalls_everything() {
+    let t = Rollout::start("ro-fg").await;
+    let group = t
+        .env
+        .create_group(
+            "fg",
+            vec![
+                t.app("base", "hello", "1.0.0", &[]),
+                slow_after_base(&t, "30s"),
+            ],
+        )
+        .await;
+    // Mid-rollout: base deployed, slow being installed (it never becomes ready).
+    wait_installing(&t, "slow").await;
+    assert_eq!(t.helm_release("base").unwrap().status, "deployed");
+
+    t.env.delete_group_foreground(&group).await;
+    t.env.wait_gone(&group, &t.ctl).await;
+    assert_eq!(t.helm_list(), [], "{}", t.explain());
+    let left = t
+        .env
+        .helm_releases()
+        .list(&Default::default())
+        .await
+        .unwrap();
+    assert!(left.items.is_empty(), "HelmReleases left behind");
+}
+
+/// Scenario 8: the `-reverse` Workflow deleted while the group is being deleted → the group is
+/// released (the user gave up on the teardown). The teardown is kept running by a release whose
+/// install never becomes ready: Flux uninstalls it only once that install has timed out.
+#[tokio::test]
+async fn deleting_the_reverse_workflow_releases_the_group() {
+    let t = Rollout::start("ro-rev-del").await;
+    let group = t
+        .env
+        .create_group(
+            "revdel",
+            vec![
+                slow_after_base(&t, "60s"),
+                t.app("base", "hello", "1.0.0", &[]),
+            ],
+        )
+        .await;
+    wait_installing(&t, "slow").await;
+
+    t.env.delete_group(&group).await;
+    let reverse = format!("{group}-reverse");
+    t.env.wait_workflow(&reverse, None, &t.ctl).await;
+    t.env
+        .workflows()
+        .delete(&reverse, &Default::default())
+        .await
+        .unwrap();
+    t.env.wait_gone(&group, &t.ctl).await;
+    assert!(
+        t.helm_release("slow").is_some(),
+        "the teardown was cut short: slow is still there"
+    );
+}
+
+/// `slow`: hello 2.1.0 (never ready) after `base`, with Helm timeout `timeout`.
+fn slow_after_base(t: &Rollout, timeout: &str) -> serde_json::Value {
+    let mut slow = t.app("slow", "hello", "2.1.0", &["base"]);
+    slow["spec"]["release"]["timeout"] = serde_json::json!(timeout);
+    slow
+}
+
+/// Waits until Helm is installing `release` (mid-rollout: what it depends on is deployed).
+async fn wait_installing(t: &Rollout, release: &str) {
+    let what = format!("{release}'s install to start");
+    reconcile_support::wait_within(PATIENCE, &what, &t.ctl, || async {
+        (t.helm_release(release)?.status == "pending-install").then_some(())
+    })
+    .await;
+}
+
+/// Scenario 9: two applications added, the last one failing (the API server refuses its
+/// manifest) → the rollback Workflow removes both added releases; the first one stays.
+#[tokio::test]
+async fn a_rollback_removes_every_application_the_failed_update_added() {
+    let t = Rollout::start("ro-add-two").await;
+    let base = t.app("base", "hello", "1.0.0", &[]);
+    let group = t.env.create_group("addtwo", vec![base.clone()]).await;
+    t.wait_ready(&group, "True", "Succeeded").await;
+
+    let first = t.app("first", "hello", "1.2.0", &["base"]);
+    let broken = t.app("broken", "hello", "2.0.0", &["first"]);
+    t.env
+        .update_applications(&group, vec![base, first, broken])
+        .await;
+    let rolled_back = t
+        .env
+        .wait_condition(&group, "RollbackWorkflowSucceeded", "True", &t.ctl)
+        .await;
+    assert_eq!(
+        standing(&rolled_back, "Ready"),
+        ("False".into(), "WorkflowFailed".into())
+    );
+    let names: Vec<String> = t.helm_list().into_iter().map(|r| r.name).collect();
+    assert_eq!(names, ["base"], "{}", t.explain());
+}
+
+/// Scenario 10: a first install that fails → the reverse Workflow removes what was installed.
+#[tokio::test]
+async fn a_failed_first_install_is_removed_by_the_reverse_workflow() {
+    let t = Rollout::start("ro-first").await;
+    let group = t
+        .env
+        .create_group(
+            "first",
+            vec![
+                t.app("base", "hello", "1.0.0", &[]),
+                t.app("broken", "hello", "2.0.0", &["base"]),
+            ],
+        )
+        .await;
+    let torn_down = t
+        .env
+        .wait_condition(&group, "ReverseWorkflowSucceeded", "True", &t.ctl)
+        .await;
+    assert_eq!(
+        standing(&torn_down, "Ready"),
+        ("False".into(), "WorkflowFailed".into())
+    );
+    assert_eq!(t.helm_list(), [], "{}", t.explain());
 }
 
 fn find<'a>(releases: &'a [HelmListed], name: &str) -> &'a HelmListed {

@@ -27,7 +27,7 @@ use crate::reconcile_support::{Controller, Env, condition, wait_within};
 
 /// How long a test waits for a rollout step: Flux reconciles in seconds, but a Workflow runs its
 /// steps one dependency level after another, and a timeout scenario waits for Helm's timeout.
-const PATIENCE: Duration = Duration::from_secs(180);
+pub const PATIENCE: Duration = Duration::from_secs(180);
 
 /// The Helm timeout of the applications that must time out.
 pub const SHORT_TIMEOUT: &str = "15s";
@@ -161,6 +161,27 @@ impl Rollout {
         )
         .await;
         ready.unwrap_or_else(|_| panic!("{group} Ready={status}/{reason}: {}", self.explain()))
+    }
+
+    /// The names of the ConfigMaps in the test namespace (what the fixture charts create).
+    pub fn configmaps(&self) -> Vec<String> {
+        let out = self
+            .env
+            .cluster
+            .kubectl()
+            .args(["get", "configmaps", "-o", "name", "-n", &self.env.namespace])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("configmap/"))
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Waits until the group is Ready=True/Succeeded with `generation` observed.
