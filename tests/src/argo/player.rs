@@ -7,8 +7,10 @@
 //! on this machine, against the same API server, with the same command lines.
 //!
 //! What it plays, as Argo does:
-//! - a Workflow of the namespace that has no final phase starts when it appears: `status.phase`
-//!   `Running`, `startedAt`, then the entrypoint template;
+//! - a Workflow of the namespace that has no final phase starts when it appears, after Argo's own
+//!   validation (the real `argo lint --offline`, [`super::lint`]): an invalid one ends at once,
+//!   `Failed` with Argo's message `invalid spec: …`; a valid one gets `status.phase` `Running`,
+//!   `startedAt`, then the entrypoint template;
 //! - **DAG templates**: a task starts once every task in its `dependencies` succeeded;
 //!   independent tasks run at the same time, at most `parallelism` of them (the template's, and
 //!   the Workflow's `spec.parallelism` across all leaves); **failFast** (Argo's default, and
@@ -234,6 +236,16 @@ async fn run(world: Arc<World>, wf: DynamicObject) {
         pods: Arc::new(Semaphore::new(parallelism.max(1))),
         status: Mutex::default(),
     });
+    let object = serde_json::to_value(&wf).unwrap_or_default();
+    let valid = tokio::task::spawn_blocking(move || super::lint(&object)).await;
+    if let Ok(Err(invalid)) = valid {
+        let message = format!("invalid spec: {invalid:#}");
+        run.write(
+            json!({"phase": "Failed", "startedAt": now(), "finishedAt": now(), "message": message}),
+        )
+        .await;
+        return;
+    }
     run.write(json!({"phase": "Running", "startedAt": now()}))
         .await;
     let entry = spec["entrypoint"].as_str().unwrap_or_default().to_owned();
