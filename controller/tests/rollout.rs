@@ -18,12 +18,15 @@ use rollout_support::{HelmListed, PATIENCE, Rollout};
 #[tokio::test]
 async fn a_group_installs_in_dag_order_and_uninstalls_in_reverse() {
     let t = Rollout::start("ro-create").await;
-    let mut shop = t.app("shop", "bookinfo", "1.0.0", &["base"]);
+    let mut shop = t.env.app("shop", "bookinfo", "1.0.0", &["base"]);
     shop["spec"]["subcharts"] =
         serde_json::json!([{"name": "sub-1"}, {"name": "sub-2", "dependencies": ["sub-1"]}]);
     let group = t
         .env
-        .create_group("create", vec![t.app("base", "hello", "1.0.0", &[]), shop])
+        .create_group(
+            "create",
+            vec![t.env.app("base", "hello", "1.0.0", &[]), shop],
+        )
         .await;
 
     let ready = t.wait_ready(&group, "True", "Succeeded").await;
@@ -122,8 +125,8 @@ async fn unlisted_subcharts_stay_inside_their_parents_release() {
         .create_group(
             "whole",
             vec![
-                t.app("base", "hello", "1.0.0", &[]),
-                t.app("shop", "bookinfo", "1.0.0", &["base"]),
+                t.env.app("base", "hello", "1.0.0", &[]),
+                t.env.app("shop", "bookinfo", "1.0.0", &["base"]),
             ],
         )
         .await;
@@ -156,7 +159,7 @@ async fn a_missing_chart_version_fails_the_pull_and_fixing_it_deploys() {
     let t = Rollout::start("ro-pull").await;
     let group = t
         .env
-        .create_group("pull", vec![t.app("app", "hello", "9.9.9", &[])])
+        .create_group("pull", vec![t.env.app("app", "hello", "9.9.9", &[])])
         .await;
     let failed = t.wait_ready(&group, "False", "ChartPullFailed").await;
     let message = reconcile_support::condition(&failed, "Ready")
@@ -170,7 +173,7 @@ async fn a_missing_chart_version_fails_the_pull_and_fixing_it_deploys() {
     assert_eq!(t.helm_list(), []);
 
     t.env
-        .update_applications(&group, vec![t.app("app", "hello", "1.2.0", &[])])
+        .update_applications(&group, vec![t.env.app("app", "hello", "1.2.0", &[])])
         .await;
     t.wait_ready_at(&group, 2).await;
     let release = t.helm_release("app").unwrap();
@@ -185,11 +188,11 @@ async fn a_missing_chart_version_fails_the_pull_and_fixing_it_deploys() {
 #[tokio::test]
 async fn an_added_application_is_installed_and_the_generation_observed() {
     let t = Rollout::start("ro-add").await;
-    let base = t.app("base", "hello", "1.0.0", &[]);
+    let base = t.env.app("base", "hello", "1.0.0", &[]);
     let group = t.env.create_group("add", vec![base.clone()]).await;
     t.wait_ready(&group, "True", "Succeeded").await;
 
-    let added = t.app("added", "hello", "1.2.0", &["base"]);
+    let added = t.env.app("added", "hello", "1.2.0", &["base"]);
     t.env.update_applications(&group, vec![base, added]).await;
     let ready = t.wait_ready_at(&group, 2).await;
     assert_eq!(ready.metadata.generation, Some(2));
@@ -214,12 +217,12 @@ async fn an_upgrade_deploys_the_new_chart_version_as_a_new_helm_revision() {
     let t = Rollout::start("ro-upgrade").await;
     let group = t
         .env
-        .create_group("upgrade", vec![t.app("app", "hello", "1.0.0", &[])])
+        .create_group("upgrade", vec![t.env.app("app", "hello", "1.0.0", &[])])
         .await;
     t.wait_ready(&group, "True", "Succeeded").await;
 
     t.env
-        .update_applications(&group, vec![t.app("app", "hello", "1.2.0", &[])])
+        .update_applications(&group, vec![t.env.app("app", "hello", "1.2.0", &[])])
         .await;
     let ready = t.wait_ready_at(&group, 2).await;
     assert_eq!(standing(&ready, "Ready").1, "Succeeded");
@@ -239,21 +242,21 @@ async fn an_upgrade_deploys_the_new_chart_version_as_a_new_helm_revision() {
 /// Ready=False with reason WorkflowFailed.
 #[tokio::test]
 async fn a_refused_upgrade_rolls_back_to_the_previous_version() {
-    upgrade_that_fails_rolls_back("ro-refused", "2.0.0", None).await;
+    upgrade_that_fails_rolls_back("ro-refused", "1.1.0", None).await;
 }
 
 /// Scenario 6, timed out: the upgrade's install outlasts its Helm timeout (a Deployment that never
 /// becomes available) → rolled back as above.
 #[tokio::test]
 async fn an_upgrade_that_times_out_rolls_back_to_the_previous_version() {
-    upgrade_that_fails_rolls_back("ro-timeout", "2.1.0", Some(rollout_support::SHORT_TIMEOUT))
+    upgrade_that_fails_rolls_back("ro-timeout", "1.2.0", Some(rollout_support::SHORT_TIMEOUT))
         .await;
 }
 
 async fn upgrade_that_fails_rolls_back(prefix: &str, bad_version: &str, timeout: Option<&str>) {
     let t = Rollout::start(prefix).await;
     let app = |version: &str| {
-        let mut app = t.app("app", "hello", version, &[]);
+        let mut app = t.env.app("app", "greeter", version, &[]);
         if let Some(timeout) = timeout {
             app["spec"]["release"]["timeout"] = serde_json::json!(timeout);
         }
@@ -278,7 +281,7 @@ async fn upgrade_that_fails_rolls_back(prefix: &str, bad_version: &str, timeout:
     let release = t.helm_release("app").unwrap();
     assert_eq!(
         (release.chart.as_str(), release.status.as_str()),
-        ("hello-1.0.0", "deployed"),
+        ("greeter-1.0.0", "deployed"),
         "{}",
         t.explain()
     );
@@ -297,7 +300,7 @@ async fn a_foreground_delete_mid_rollout_uninstalls_everything() {
         .create_group(
             "fg",
             vec![
-                t.app("base", "hello", "1.0.0", &[]),
+                t.env.app("base", "hello", "1.0.0", &[]),
                 slow_after_base(&t, "30s"),
             ],
         )
@@ -330,7 +333,7 @@ async fn deleting_the_reverse_workflow_releases_the_group() {
             "revdel",
             vec![
                 slow_after_base(&t, "60s"),
-                t.app("base", "hello", "1.0.0", &[]),
+                t.env.app("base", "hello", "1.0.0", &[]),
             ],
         )
         .await;
@@ -351,9 +354,9 @@ async fn deleting_the_reverse_workflow_releases_the_group() {
     );
 }
 
-/// `slow`: hello 2.1.0 (never ready) after `base`, with Helm timeout `timeout`.
+/// `slow`: greeter 1.2.0 (never ready) after `base`, with Helm timeout `timeout`.
 fn slow_after_base(t: &Rollout, timeout: &str) -> serde_json::Value {
-    let mut slow = t.app("slow", "hello", "2.1.0", &["base"]);
+    let mut slow = t.env.app("slow", "greeter", "1.2.0", &["base"]);
     slow["spec"]["release"]["timeout"] = serde_json::json!(timeout);
     slow
 }
@@ -372,12 +375,12 @@ async fn wait_installing(t: &Rollout, release: &str) {
 #[tokio::test]
 async fn a_rollback_removes_every_application_the_failed_update_added() {
     let t = Rollout::start("ro-add-two").await;
-    let base = t.app("base", "hello", "1.0.0", &[]);
+    let base = t.env.app("base", "hello", "1.0.0", &[]);
     let group = t.env.create_group("addtwo", vec![base.clone()]).await;
     t.wait_ready(&group, "True", "Succeeded").await;
 
-    let first = t.app("first", "hello", "1.2.0", &["base"]);
-    let broken = t.app("broken", "hello", "2.0.0", &["first"]);
+    let first = t.env.app("first", "hello", "1.2.0", &["base"]);
+    let broken = t.env.app("broken", "greeter", "1.1.0", &["first"]);
     t.env
         .update_applications(&group, vec![base, first, broken])
         .await;
@@ -402,8 +405,8 @@ async fn a_failed_first_install_is_removed_by_the_reverse_workflow() {
         .create_group(
             "first",
             vec![
-                t.app("base", "hello", "1.0.0", &[]),
-                t.app("broken", "hello", "2.0.0", &["base"]),
+                t.env.app("base", "hello", "1.0.0", &[]),
+                t.env.app("broken", "greeter", "1.1.0", &["base"]),
             ],
         )
         .await;

@@ -412,7 +412,8 @@ pub fn write_repo(dir: &Path, charts: &[Published]) -> std::io::Result<()> {
 }
 
 /// The standard fixture set: `hello` (1.0.0, 1.2.0, 2.0.0-rc.1), `bookinfo` 1.0.0 (umbrella with
-/// 4 subcharts), `upstream-bookinfo` `v1` (the same shape, versioned as Azure Orkestra's own
+/// 4 subcharts), `greeter` (1.0.0 one ConfigMap; 1.1.0 [`refused`] by the API server; 1.2.0
+/// [`never_ready`]: real Helm failures for rollbacks), `upstream-bookinfo` `v1` (the same shape, versioned as Azure Orkestra's own
 /// bookinfo chart is), `big` 1.0.0 (umbrella with 20), `pair` 1.0.0 (one chart bundled under two
 /// aliases, see [`aliased`]), `common` (library), `strict` (schema), and every [`BadArchive`] as
 /// `<bad name>` 1.0.0.
@@ -422,6 +423,9 @@ pub fn standard_fixtures() -> Vec<Published> {
         plain("hello", "1.2.0"),
         plain("hello", "2.0.0-rc.1"),
         umbrella("bookinfo", "1.0.0", 4),
+        plain("greeter", "1.0.0"),
+        refused("greeter", "1.1.0"),
+        never_ready("greeter", "1.2.0"),
         umbrella("upstream-bookinfo", "v1", 4),
         umbrella("big", "1.0.0", 20),
         aliased("pair", "1.0.0"),

@@ -2,7 +2,8 @@
 //!
 //! Each test gets, on the cluster where Flux's source-controller and helm-controller run
 //! (`Cluster::with_flux`, `tests/cluster/up --with-flux`): its own namespace (the workflow
-//! namespace and the releases' target), its own chart repository serving [`fixtures`], the
+//! namespace and the releases' target), the cluster's chart repository of fixture charts
+//! (`orkestra_tests::charts::standard_fixtures`: `greeter` 1.1.0 and 1.2.0 fail for real), the
 //! executor's ServiceAccount and RBAC exactly as the chart renders them, the real controller
 //! (`orkestra-controller run`, staging into the real OCI registry) and the one Argo player of the
 //! tests (`orkestra_tests::argo::ArgoPlayer`), which runs each step as the real executor binary
@@ -18,8 +19,6 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::watcher;
 use orkestra_tests::Cluster;
 use orkestra_tests::argo::ArgoPlayer;
-use orkestra_tests::chart_repo::{ChartRepo, RepoOptions};
-use orkestra_tests::charts::{self, Published};
 use orkestra_tests::helm::Helm;
 use serde_json::{Value, json};
 
@@ -32,30 +31,12 @@ pub const PATIENCE: Duration = Duration::from_secs(180);
 /// The Helm timeout of the applications that must time out.
 pub const SHORT_TIMEOUT: &str = "15s";
 
-/// The charts of the rollout tests: `hello` 1.0.0 and 1.2.0 (one ConfigMap each), `hello` 2.0.0
-/// (a manifest the API server refuses), `hello` 2.1.0 (a Deployment that never becomes available:
-/// no node runs on this cluster) and `bookinfo` 1.0.0 (an umbrella of four subcharts, ConfigMaps).
-pub fn fixtures() -> Vec<Published> {
-    [
-        charts::plain("hello", "1.0.0"),
-        charts::plain("hello", "1.2.0"),
-        charts::refused("hello", "2.0.0"),
-        charts::never_ready("hello", "2.1.0"),
-        charts::umbrella("bookinfo", "1.0.0", 4),
-    ]
-    .iter()
-    .map(Published::from)
-    .collect()
-}
-
 /// One rollout test's world (see the module documentation).
 pub struct Rollout {
     pub env: Env,
     pub ctl: Controller,
     pub argo: ArgoPlayer,
-    repo: ChartRepo,
     helm: Helm,
-    _charts: tempfile::TempDir,
 }
 
 /// A Helm release as `helm list -o json` prints it.
@@ -85,11 +66,6 @@ impl Rollout {
         if let Some(staging) = staging {
             env.staging = staging.to_owned();
         }
-        let charts_dir = tempfile::tempdir().unwrap();
-        charts::write_repo(charts_dir.path(), &fixtures()).unwrap();
-        let repo = ChartRepo::start(charts_dir.path(), RepoOptions::default())
-            .await
-            .unwrap();
         let helm = Helm::find().unwrap();
         install_executor_rbac(&helm, &cluster, &env.namespace, &env.run);
         let log_dir = orkestra_tests::cluster::state_dir()
@@ -109,22 +85,8 @@ impl Rollout {
             env,
             ctl,
             argo,
-            repo,
             helm,
-            _charts: charts_dir,
         }
-    }
-
-    /// An application of this test's chart repository, released into the test namespace.
-    pub fn app(&self, name: &str, chart: &str, version: &str, dependencies: &[&str]) -> Value {
-        json!({
-            "name": name,
-            "dependencies": dependencies,
-            "spec": {
-                "chart": {"url": self.repo.url, "name": chart, "version": version},
-                "release": {"targetNamespace": self.env.namespace},
-            },
-        })
     }
 
     /// `helm list --all` in the test namespace: every Helm release, whatever its state.
