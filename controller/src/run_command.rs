@@ -31,7 +31,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(clap::Args, Debug, Clone)]
 pub struct RunArgs {
     /// Staging repository the charts are pushed to: oci://HOST/PATH (an OCI registry) or
-    /// https://CHARTMUSEUM.
+    /// https://CHARTMUSEUM[/TENANT] (a ChartMuseum repository; a path is a multitenant
+    /// ChartMuseum's repository or its --context-path).
     #[arg(long, env = "ORKESTRA_STAGING_URL")]
     pub staging: String,
 

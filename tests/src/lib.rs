@@ -3,6 +3,7 @@
 pub mod api_proxy;
 pub mod argo;
 pub mod chart_repo;
+pub mod chartmuseum;
 pub mod charts;
 pub mod cluster;
 pub mod engines;

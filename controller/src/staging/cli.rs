@@ -19,7 +19,9 @@ pub struct StageArgs {
     /// YAML file with one or more ApplicationGroup documents.
     pub file: PathBuf,
 
-    /// Staging repository: oci://HOST/PATH (an OCI registry) or https://CHARTMUSEUM.
+    /// Staging repository: oci://HOST/PATH (an OCI registry) or https://CHARTMUSEUM[/TENANT]
+    /// (a ChartMuseum repository; a path is a multitenant ChartMuseum's repository or its
+    /// --context-path).
     #[arg(long, env = "ORKESTRA_STAGING_URL")]
     pub staging: String,
 

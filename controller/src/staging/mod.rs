@@ -33,9 +33,11 @@
 //! - Registry auth: credentials are sent as basic auth up front; a `Bearer` challenge is answered
 //!   by fetching a token from the realm (with the basic credentials) per repository scope. Both
 //!   are tested against docker-registry (htpasswd; token auth with a test token server).
-//! - The ChartMuseum push follows ChartMuseum's documented API (`GET /api/charts/<name>/<version>`,
-//!   `POST /api/charts`) but is not tested against a real ChartMuseum: none is packaged in Debian
-//!   or PyPI for the tests to run.
+//! - The ChartMuseum push is tested against the real ChartMuseum (v0.16.3, built from its Go
+//!   module; controller/tests/staging_chartmuseum.rs). A staging URL with a path is a multitenant
+//!   ChartMuseum's repository (API `/api/<tenant>/charts`, as `helm cm-push` computes it), else
+//!   the server's `--context-path`; an upload answered 409 (the version is stored but not yet
+//!   indexed by this replica) is compared with the stored archive ([`target::chartmuseum`]).
 //! - Credentials are sent to an index's archive URLs only on the repository's own host.
 //! - An archive already split and packaged for the same subcharts is reused, and pushed again
 //!   only when its last push is older than a minute ([`prepare::reuse`]): groups sharing charts stage

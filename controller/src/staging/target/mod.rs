@@ -89,9 +89,7 @@ impl StagingTarget {
                 http,
                 credentials,
                 limits,
-            } => {
-                chartmuseum::push(http, credentials.as_ref(), url, limits.document(), charts).await
-            }
+            } => chartmuseum::push(http, credentials.as_ref(), url, limits, charts).await,
         }
     }
 }
