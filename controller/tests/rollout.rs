@@ -9,8 +9,9 @@
 mod reconcile_support;
 mod rollout_support;
 
+use orkestra_tests::chartmuseum::{ChartMuseum, MuseumOptions};
 use reconcile_support::standing;
-use rollout_support::{HelmListed, PATIENCE, Rollout};
+use rollout_support::{HelmListed, PATIENCE, Rollout, STAGING_SECRET, Staging};
 
 /// Scenario 1: an umbrella chart with two of its subcharts listed, and a second application it
 /// depends on → every split subchart and the parent installed by Flux in DAG order → Ready=True;
@@ -426,4 +427,66 @@ fn find<'a>(releases: &'a [HelmListed], name: &str) -> &'a HelmListed {
         .iter()
         .find(|r| r.name == name)
         .unwrap_or_else(|| panic!("no Helm release {name} in {releases:?}"))
+}
+
+/// Staging into a real ChartMuseum with basic auth: the controller pushes the charts (split
+/// subcharts too) and writes the staging HelmRepository with the credentials Secret; Flux pulls
+/// them from ChartMuseum over HTTP with those credentials, and Helm installs them.
+#[tokio::test]
+async fn a_group_deploys_through_flux_from_a_chartmuseum_staging_repository() {
+    let museum = ChartMuseum::start(MuseumOptions {
+        basic_auth: Some(("stager".into(), "s3cret".into())),
+        ..MuseumOptions::default()
+    })
+    .await
+    .unwrap();
+    let url = museum.url();
+    let staging = Staging {
+        url: Some(&url),
+        credentials: Some(("stager", "s3cret")),
+    };
+    let t = Rollout::start_with("ro-museum", staging).await;
+    let mut shop = t.env.app("shop", "bookinfo", "1.0.0", &["base"]);
+    shop["spec"]["subcharts"] = serde_json::json!([{"name": "sub-1"}]);
+    let group = t
+        .env
+        .create_group(
+            "museum",
+            vec![t.env.app("base", "hello", "1.0.0", &[]), shop],
+        )
+        .await;
+    t.wait_ready(&group, "True", "Succeeded").await;
+
+    let repository = t
+        .env
+        .helm_repositories()
+        .get("orkestra-staging")
+        .await
+        .unwrap();
+    assert_eq!(repository.data["spec"]["url"], url.as_str());
+    assert_eq!(repository.data["spec"]["secretRef"]["name"], STAGING_SECRET);
+    assert!(
+        repository.data["spec"]["type"].is_null() || repository.data["spec"]["type"] == "default"
+    );
+    let listed: Vec<(String, String)> = t
+        .helm_list()
+        .into_iter()
+        .map(|r| (r.name, r.chart))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("base".into(), "hello-1.0.0".into()),
+            ("shop".into(), "bookinfo-1.0.0".into()),
+            ("shop-sub-1".into(), "bookinfo-sub-1-0.1.0".into()),
+            ("shop-sub-2".into(), "bookinfo-sub-2-0.1.0".into()),
+            ("shop-sub-3".into(), "bookinfo-sub-3-0.1.0".into()),
+            ("shop-sub-4".into(), "bookinfo-sub-4-0.1.0".into()),
+        ],
+        "{}",
+        t.explain()
+    );
+    // Flux fetched them from ChartMuseum, authenticated.
+    let log = museum.log();
+    assert!(log.contains("/charts/bookinfo-sub-1-0.1.0.tgz"), "{log}");
 }

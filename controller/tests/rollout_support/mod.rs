@@ -31,6 +31,17 @@ pub const PATIENCE: Duration = Duration::from_secs(180);
 /// The Helm timeout of the applications that must time out.
 pub const SHORT_TIMEOUT: &str = "15s";
 
+/// The Secret holding the staging registry's credentials, when it needs them.
+pub const STAGING_SECRET: &str = "staging-credentials";
+
+/// Where a rollout test stages: the cluster's OCI registry unless `url` says otherwise, with
+/// basic-auth `credentials` when it needs them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Staging<'a> {
+    pub url: Option<&'a str>,
+    pub credentials: Option<(&'a str, &'a str)>,
+}
+
 /// One rollout test's world (see the module documentation).
 pub struct Rollout {
     pub env: Env,
@@ -54,17 +65,23 @@ pub struct HelmListed {
 impl Rollout {
     /// Starts everything for one test, staging into the cluster's OCI registry.
     pub async fn start(prefix: &str) -> Rollout {
-        Self::start_with(prefix, None, &[]).await
+        Self::start_with(prefix, Staging::default()).await
     }
 
-    /// Starts everything for one test, staging into `staging` (default: the cluster's OCI
-    /// registry), the controller run with `extra` arguments too.
-    pub async fn start_with(prefix: &str, staging: Option<&str>, extra: &[&str]) -> Rollout {
+    /// Starts everything for one test, staging into `staging`.
+    pub async fn start_with(prefix: &str, staging: Staging<'_>) -> Rollout {
         let cluster = Cluster::with_flux().await.unwrap();
         let mut env = Env::on(cluster.clone(), prefix).await;
         env.patience = PATIENCE;
-        if let Some(staging) = staging {
-            env.staging = staging.to_owned();
+        let mut controller_args = Vec::new();
+        if let Some(url) = staging.url {
+            env.staging = url.to_owned();
+        }
+        if let Some((username, password)) = staging.credentials {
+            // In the staging HelmRepository's namespace (the workflow namespace), as a user would.
+            env.create_credentials(&env.namespace, STAGING_SECRET, username, password)
+                .await;
+            controller_args = vec!["--staging-credentials-secret", STAGING_SECRET];
         }
         let helm = Helm::find().unwrap();
         install_executor_rbac(&helm, &cluster, &env.namespace, &env.run);
@@ -80,7 +97,7 @@ impl Rollout {
         )
         .await
         .unwrap();
-        let ctl = env.controller_with("a", extra);
+        let ctl = env.controller_with("a", &controller_args);
         Rollout {
             env,
             ctl,
