@@ -212,6 +212,43 @@ async fn an_added_application_is_installed_and_the_generation_observed() {
     );
 }
 
+/// An update that drops applications uninstalls them (dependents first), upgrades the rest, and
+/// the group is Ready without them.
+#[tokio::test]
+async fn an_update_uninstalls_the_applications_it_drops() {
+    let t = Rollout::start("ro-drop").await;
+    let group = t
+        .env
+        .create_group(
+            "drop",
+            vec![
+                t.env.app("base", "hello", "1.0.0", &[]),
+                t.env.app("extra", "hello", "1.0.0", &["base"]),
+                t.env.app("leaf", "hello", "1.0.0", &["extra"]),
+            ],
+        )
+        .await;
+    t.wait_ready(&group, "True", "Succeeded").await;
+    let removals = t.record_removals().await;
+
+    t.env
+        .update_applications(&group, vec![t.env.app("base", "hello", "1.2.0", &[])])
+        .await;
+    t.wait_ready_at(&group, 2).await;
+    let listed: Vec<(String, String)> = t
+        .helm_list()
+        .into_iter()
+        .map(|r| (r.name, r.chart))
+        .collect();
+    assert_eq!(
+        listed,
+        [("base".into(), "hello-1.2.0".into())],
+        "{}",
+        t.explain()
+    );
+    assert_eq!(removals.names(), ["leaf", "extra"], "dependents first");
+}
+
 /// Scenario 5: upgrading a chart version → the new version is the deployed Helm revision.
 #[tokio::test]
 async fn an_upgrade_deploys_the_new_chart_version_as_a_new_helm_revision() {
