@@ -30,7 +30,8 @@
 //!   deletes its pods first): its running steps are killed and nothing more is written;
 //! - `status.nodes` as Argo writes them: one node per DAG and per task (`id`, `name` — the parent's
 //!   name + `.` + task name —, `displayName`, `type` `DAG` or `Pod`, `templateName`, `phase`,
-//!   `boundaryID`, `children`, `startedAt`, `finishedAt`, `message`); the root node's id is the
+//!   `boundaryID`, `children` — a DAG node's are its root tasks, a task's are the tasks that depend
+//!   on it —, `startedAt`, `finishedAt`, `message`); the root node's id is the
 //!   Workflow's name, others `<workflow>-<fnv-1a 32 of the node name>` (Argo's scheme);
 //!   `status.phase` `Succeeded`/`Failed`, `finishedAt`, and on failure Argo's message
 //!   `child '<id>' failed`.
@@ -343,7 +344,17 @@ impl Run {
                     started.insert(task_name.clone());
                     let child_name = format!("{node_name}.{task_name}");
                     let child_id = node_id(&self.name, &child_name);
-                    self.add_child(id, &child_id);
+                    // As Argo links a DAG: the DAG node's children are its root tasks; every other
+                    // task is a child of each task it depends on.
+                    if deps.is_empty() {
+                        self.add_child(id, &child_id);
+                    }
+                    for dep in &deps {
+                        self.add_child(
+                            &node_id(&self.name, &format!("{node_name}.{dep}")),
+                            &child_id,
+                        );
+                    }
                     let arguments = task["arguments"]["parameters"]
                         .as_array()
                         .into_iter()
