@@ -207,3 +207,69 @@ fn a_file_without_a_group_is_refused() {
         "{message}"
     );
 }
+
+/// Every ApplicationGroup file the plan command is shown or tested with: examples/*.yaml and the
+/// fixtures of this test.
+fn group_files() -> Vec<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in [root.join("../examples"), root.join("tests/plan_fixtures")] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    assert!(!files.is_empty());
+    files
+}
+
+/// `file` as a user would plan its rollback: when the group has no last-successful spec, a copy
+/// whose annotation holds the group's roots (its applications without dependencies), so the
+/// rollback deletes the rest and goes back to them.
+fn with_last_good(file: &std::path::Path) -> tempfile::NamedTempFile {
+    let mut documents = yaml_documents(&std::fs::read_to_string(file).unwrap());
+    let group = documents
+        .iter_mut()
+        .find(|d| d["kind"] == "ApplicationGroup")
+        .unwrap();
+    let annotation = orkestra_shared::names::LAST_SUCCESSFUL_ANNOTATION;
+    if group["metadata"]["annotations"][annotation].is_null() {
+        let roots: Vec<&Value> = group["spec"]["applications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["dependencies"].as_array().is_none_or(Vec::is_empty))
+            .collect();
+        let last_good = serde_json::json!({"applications": roots}).to_string();
+        group["metadata"]["annotations"][annotation] = last_good.into();
+    }
+    write_temp(&serde_json::to_string(group).unwrap())
+}
+
+#[test]
+fn every_planned_workflow_passes_argo_lint() {
+    let (mut workflows, mut planned) = (Vec::new(), Vec::new());
+    for group in group_files() {
+        let rollback = with_last_good(&group);
+        for (file, direction) in [
+            (group.as_path(), "forward"),
+            (group.as_path(), "reverse"),
+            (rollback.path(), "rollback"),
+        ] {
+            let documents = yaml_documents(&stdout(&plan(&[
+                file.to_str().unwrap(),
+                "--direction",
+                direction,
+            ])));
+            assert_eq!(documents[0]["kind"], "Workflow");
+            workflows.push(documents[0].clone());
+            planned.push(format!("{} {direction}", group.display()));
+        }
+    }
+    if let Err(e) = orkestra_tests::argo::lint_all(&workflows) {
+        panic!("{e:#}\nWorkflows by index: {planned:#?}");
+    }
+}

@@ -10,8 +10,8 @@ use orkestra_shared::names::{
     FINALIZER, LAST_SUCCESSFUL_ANNOTATION, OWNER_LABEL, WORKFLOW_TYPE_LABEL,
 };
 use reconcile_support::{
-    Env, GuardedRepo, condition, entry_dag, standing, task_actions, task_release, task_releases,
-    wait_for,
+    Env, GuardedRepo, assert_lints, condition, entry_dag, standing, task_actions, task_release,
+    task_releases, wait_for,
 };
 
 /// Scenario 1: create → charts staged → a Workflow whose DAG follows the dependencies → Argo
@@ -1072,6 +1072,7 @@ async fn a_workflow_left_by_a_deleted_group_of_the_same_name_is_replaced() {
         owners.iter().any(|o| o.uid == uid).then_some(wf)
     })
     .await;
+    assert_lints(&ours).await;
     assert_ne!(ours.metadata.uid, left.metadata.uid);
     let progressing = env
         .wait_ready(&group, "Unknown", "Progressing", &second)

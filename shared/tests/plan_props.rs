@@ -8,13 +8,13 @@ mod plan_support;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use orkestra_shared::crd::{ApplicationGroupSpec, ExecutorType};
+use orkestra_shared::crd::ApplicationGroupSpec;
 use orkestra_shared::limits::PlanShape;
 use orkestra_shared::names::is_dns1123_label;
 use orkestra_shared::plan::argo::{Template, Workflow};
 use orkestra_shared::plan::naming::is_valid_argo_name;
 use orkestra_shared::plan::{self, Direction, PlanConfig, Resolved};
-use plan_support::{app, executor, group, subchart};
+use plan_support::strategies::application_group;
 use proptest::prelude::*;
 
 /// Edges as (task, dependency) name pairs, per DAG template.
@@ -39,62 +39,6 @@ fn template<'w>(workflow: &'w Workflow, name: &str) -> &'w Template {
         .iter()
         .find(|t| t.name == name)
         .unwrap_or_else(|| panic!("no template {name}"))
-}
-
-/// (name, [indices of earlier nodes it depends on]) lists: acyclic by construction.
-fn dag(max: usize) -> impl Strategy<Value = Vec<Vec<usize>>> {
-    (1..=max).prop_flat_map(|n| {
-        (0..n)
-            .map(|i| proptest::sample::subsequence((0..i).collect::<Vec<_>>(), 0..=i.min(3)))
-            .collect::<Vec<_>>()
-    })
-}
-
-fn names(count: usize) -> impl Strategy<Value = Vec<String>> {
-    proptest::collection::vec("[a-z0-9]([a-z0-9-]{0,58}[a-z0-9])?", count).prop_map(|prefixes| {
-        prefixes
-            .into_iter()
-            .enumerate()
-            .map(|(i, p)| format!("{}{i}", &p[..p.len().min(60)]))
-            .collect()
-    })
-}
-
-fn executor_type() -> impl Strategy<Value = ExecutorType> {
-    prop_oneof![
-        Just(ExecutorType::Helmrelease),
-        Just(ExecutorType::Keptn),
-        Just(ExecutorType::Custom)
-    ]
-}
-
-prop_compose! {
-    fn application_group()(apps in dag(12))(
-        names in names(apps.len()),
-        subcharts in proptest::collection::vec(dag(4).prop_map(Some).boxed().prop_union(Just(None).boxed()), apps.len()),
-        executors in proptest::collection::vec(dag(3), apps.len()),
-        types in proptest::collection::vec(proptest::collection::vec(executor_type(), 3), apps.len()),
-        order in Just((0..apps.len()).collect::<Vec<_>>()).prop_shuffle(),
-        apps in Just(apps),
-    ) -> ApplicationGroupSpec {
-        let mut applications: Vec<_> = apps.iter().enumerate().map(|(i, deps)| {
-            let deps: Vec<&str> = deps.iter().map(|&d| names[d].as_str()).collect();
-            let mut a = app(&names[i], &format!("chart{}", i % 3), &deps);
-            if let Some(subs) = &subcharts[i] {
-                a.spec.subcharts = subs.iter().enumerate().map(|(s, deps)| {
-                    let deps: Vec<String> = deps.iter().map(|d| format!("s{d}")).collect();
-                    subchart(&format!("s{s}"), &deps.iter().map(String::as_str).collect::<Vec<_>>())
-                }).collect();
-            }
-            a.spec.workflow = executors[i].iter().enumerate().map(|(e, deps)| {
-                let deps: Vec<String> = deps.iter().map(|d| format!("e{d}")).collect();
-                executor(&format!("e{e}"), types[i][e], &deps.iter().map(String::as_str).collect::<Vec<_>>())
-            }).collect();
-            a
-        }).collect();
-        applications = order.iter().map(|&i| applications[i].clone()).collect();
-        group(applications)
-    }
 }
 
 fn build(spec: &ApplicationGroupSpec, direction: Direction<'_>) -> plan::Plan {

@@ -196,6 +196,8 @@ async fn the_controller_and_the_executor_do_their_work_with_exactly_the_charts_p
         workflows.get_opt(&name).await.unwrap()
     })
     .await;
+    orkestra_tests::argo::lint(&serde_json::to_value(&workflow).unwrap())
+        .unwrap_or_else(|e| panic!("{e:#}"));
     let status = wait_for("the group's status", controller.log(), || async {
         let stored = groups.get(&name).await.unwrap();
         let staged = stored.data["status"]["applications"][0]["staged"] == true;

@@ -224,7 +224,8 @@ impl Env {
         self.groups().get_opt(name).await.unwrap()
     }
 
-    /// The Workflow `name` once it exists and (when `generation` is given) is of that generation.
+    /// The Workflow `name` once it exists and (when `generation` is given) is of that generation;
+    /// panics with Argo's message unless `argo lint --offline` accepts it ([`assert_lints`]).
     pub async fn wait_workflow(
         &self,
         name: &str,
@@ -232,7 +233,7 @@ impl Env {
         ctl: &Controller,
     ) -> DynamicObject {
         let api = self.workflows();
-        wait_within(
+        let wf = wait_within(
             self.patience,
             &format!("Workflow {name} (generation {generation:?})"),
             ctl,
@@ -251,7 +252,9 @@ impl Env {
                 }
             },
         )
-        .await
+        .await;
+        assert_lints(&wf).await;
+        wf
     }
 
     /// Waits until the group's Ready condition has `status` and `reason`; returns the group.
@@ -578,6 +581,17 @@ where
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Panics with Argo's message unless the real `argo lint --offline` accepts `workflow` (as read
+/// from the cluster): what `argo submit` would have refused, Argo's controller would fail.
+pub async fn assert_lints(workflow: &DynamicObject) {
+    let value = serde_json::to_value(workflow).unwrap();
+    // NB: one lint runs a process for ~0.2 s; off the test's runtime thread.
+    tokio::task::spawn_blocking(move || orkestra_tests::argo::lint(&value))
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{e:#}"));
 }
 
 /// A condition of a group.

@@ -1,5 +1,8 @@
-//! Builders of defaulted group specs for the plan's tests and benchmark.
+//! Builders of defaulted group specs for the plan's tests and benchmark, and proptest
+//! strategies of random ones ([`strategies`]).
 #![allow(dead_code)]
+
+pub mod strategies;
 
 use orkestra_shared::crd::{
     Application, ApplicationGroupSpec, ApplicationSpec, ChartRef, Dag, Executor, ExecutorType,

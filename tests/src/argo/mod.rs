@@ -5,7 +5,7 @@
 pub mod lint;
 pub mod player;
 
-pub use lint::lint;
+pub use lint::{lint, lint_all};
 pub use player::ArgoPlayer;
 
 /// `args` with Argo's `{{inputs.parameters.NAME}}` replaced by the values in `parameters`.
