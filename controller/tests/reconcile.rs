@@ -1,7 +1,11 @@
-//! End-to-end tests of `orkestra-controller run` on the local cluster (real API server, real OCI
-//! registry, real chart repository). Each test starts its own controller process, filtered to its
-//! own groups; the test plays Argo (Workflow phases, the executor's HelmReleases) and Flux
-//! (HelmRelease conditions), as no Argo or Flux controller runs here (see reconcile_support).
+//! The controller's own decisions, end to end: `orkestra-controller run` on the shared local
+//! cluster (real API server, real OCI registry, real chart repository), one controller process per
+//! test, filtered to its own groups. What the controller decides is checked exactly: which Workflow
+//! it submits and what it holds (DAGs, actions, versions), the conditions, events, the last-good
+//! spec, finalizers, leases, restarts. To steer it, the test decides Argo's and Flux's answers
+//! by hand (see reconcile_support: Workflow phases, HelmReleases applied and their conditions), so
+//! nothing here asserts on a release: the same scenarios run with real Flux, real Helm releases
+//! and the Argo player in rollout.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod reconcile_support;
@@ -623,14 +627,6 @@ async fn an_update_uninstalls_the_applications_it_removes() {
             &ctl,
         )
         .await;
-    assert!(
-        env.helm_releases()
-            .get_opt("extra")
-            .await
-            .unwrap()
-            .is_some()
-    );
-
     env.update_applications(&group, vec![env.app("base", "hello", "1.2.0", &[])])
         .await;
     let update = env.wait_workflow(&group, Some(2), &ctl).await;
@@ -660,16 +656,6 @@ async fn an_update_uninstalls_the_applications_it_removes() {
         done.then_some(g)
     })
     .await;
-    for removed in ["extra", "leaf"] {
-        assert!(
-            env.helm_releases()
-                .get_opt(removed)
-                .await
-                .unwrap()
-                .is_none(),
-            "{removed} is uninstalled"
-        );
-    }
     let status = ready.status.unwrap();
     assert_eq!(status.last_succeeded_generation, 2);
     assert_eq!(
@@ -680,8 +666,6 @@ async fn an_update_uninstalls_the_applications_it_removes() {
             .collect::<Vec<_>>(),
         [("base", "1.2.0")]
     );
-    let base = env.helm_releases().get("base").await.unwrap();
-    assert_eq!(base.data["spec"]["chart"]["spec"]["version"], "1.2.0");
 }
 
 /// Scenario 4: a failed upgrade → the rollback Workflow: the added application deleted first,
@@ -755,16 +739,6 @@ async fn a_failed_upgrade_rolls_back_to_the_last_successful_spec() {
         ("True".into(), "Succeeded".into())
     );
     assert_eq!(rolled_back.status.unwrap().last_succeeded_generation, 1);
-    assert!(
-        env.helm_releases()
-            .get_opt("extra")
-            .await
-            .unwrap()
-            .is_none(),
-        "the added application is gone"
-    );
-    let base = env.helm_releases().get("base").await.unwrap();
-    assert_eq!(base.data["spec"]["chart"]["spec"]["version"], "1.0.0");
 }
 
 /// The last successful spec is recorded as it was deployed, each version range pinned to the
@@ -959,7 +933,7 @@ async fn a_foreground_delete_mid_rollout_still_tears_down_by_the_reverse_workflo
     )
     .await;
     let reverse_name = format!("{group}-reverse");
-    env.wait_workflow(&reverse_name, None, &ctl).await;
+    let reverse = env.wait_workflow(&reverse_name, None, &ctl).await;
     assert!(
         env.group(&group).await.is_some(),
         "the group waits for the teardown"
@@ -972,14 +946,11 @@ async fn a_foreground_delete_mid_rollout_still_tears_down_by_the_reverse_workflo
             "{name} is gone"
         );
     }
-    assert!(
-        env.helm_releases()
-            .get_opt(&installed[0])
-            .await
-            .unwrap()
-            .is_none(),
-        "the reverse Workflow deleted the release {}",
-        installed[0]
+    // The reverse Workflow deleted the installed release (the real uninstall is proved with real
+    // Flux in rollout.rs, `a_foreground_delete_mid_rollout_uninstalls_everything`).
+    assert_eq!(
+        task_actions(&reverse),
+        [(installed[0].clone(), "delete".to_owned())]
     );
 }
 

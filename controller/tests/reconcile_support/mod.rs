@@ -5,10 +5,13 @@
 //! (`orkestra.test/run=<id>`), with its own workflow namespace, Lease and staging path in the
 //! real OCI registry. Tests can run in parallel without seeing each other.
 //!
-//! No Argo or Flux controller runs on the local cluster: the test plays both. Argo: it reads the
-//! Workflow the controller submitted, performs each DAG task's step the way the executor would
-//! (creates the task's HelmRelease, or deletes it for `action=delete`) and patches the Workflow's
-//! `status.phase`. Flux: it patches the HelmReleases' `status.conditions`.
+//! **Decides Argo's and Flux's answers by hand** (no Argo or Flux controller runs on the shared
+//! cluster): it is not a player of either engine, and tests built on it assert on the controller's
+//! decisions, not on releases. Argo's verdict: the test sets the Workflow's `status.phase`
+//! ([`Env::set_phase`]); [`Env::perform_tasks`] applies (or deletes) every task's HelmRelease at
+//! once, ignoring `dependencies`, only so that the releases the controller then watches exist.
+//! Flux's: the test patches the HelmReleases' `status.conditions`. The one player of Argo is
+//! `orkestra_tests::argo::ArgoPlayer`; real Flux runs for the rollout tests (rollout_support).
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use std::future::Future;
