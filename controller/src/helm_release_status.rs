@@ -8,6 +8,14 @@
 //! `status.observedGeneration` or `status.lastAttemptedGeneration` does. Ready additionally needs
 //! `status.observedGeneration >= metadata.generation`.
 //!
+//! And no condition speaks for a generation Flux has not started an attempt at: when
+//! `status.lastAttemptedGeneration` is there (Flux sets it as an attempt begins) and is older than
+//! `metadata.generation`, everything is pending. Seen with the real helm-controller: a spec
+//! applied while Flux is still upgrading to the previous one (a rollback step right after a timed
+//! out upgrade) gets the previous upgrade's `UpgradeFailed` stamped with the *new* generation (Flux
+//! read the new generation back from one of its own status patches), and only its next attempt is
+//! about the spec applied.
+//!
 //! # Terminal failures
 //! The step fails at once, without waiting for the timeout, when a fresh condition says:
 //! - `Stalled=True` (any reason: Flux gave up, e.g. `RetriesExceeded`, `InvalidChartReference`);
@@ -72,11 +80,14 @@ pub fn observe(object: &Value) -> Observation {
         .and_then(|s| s.get("conditions"))
         .and_then(Value::as_array)
         .map_or(&[], Vec::as_slice);
-    let fresh =
-        |condition: &Value| match condition.get("observedGeneration").and_then(Value::as_i64) {
-            Some(at) => at >= generation,
-            None => observed >= generation || attempted >= generation,
-        };
+    let attempt_started = attempted < 0 || attempted >= generation;
+    let fresh = |condition: &Value| {
+        attempt_started
+            && match condition.get("observedGeneration").and_then(Value::as_i64) {
+                Some(at) => at >= generation,
+                None => observed >= generation || attempted >= generation,
+            }
+    };
     let find = |kind: &str| {
         conditions
             .iter()
@@ -90,9 +101,14 @@ pub fn observe(object: &Value) -> Observation {
     };
 
     if let Some(stalled) = find("Stalled").filter(|c| fresh(c) && text(c, "status") == "True") {
+        // Flux writes `Stalled=True RetriesExceeded` ("Failed to install after 1 attempt(s)") next
+        // to the `Ready=False` that says why (Helm's error): report that one when it is there.
+        let why = find("Ready")
+            .filter(|c| fresh(c) && text(c, "status") == "False" && !text(c, "message").is_empty());
+        let told = why.unwrap_or(stalled);
         return Observation::Failed {
-            reason: reason_or(&text(stalled, "reason"), "Stalled"),
-            message: text(stalled, "message"),
+            reason: reason_or(&text(told, "reason"), "Stalled"),
+            message: text(told, "message"),
         };
     }
     let Some(ready) = find("Ready") else {
@@ -219,6 +235,28 @@ mod tests {
         ));
     }
 
+    /// As the real helm-controller wrote it: the previous generation's failed upgrade, stamped
+    /// with the generation just applied, before Flux's attempt at that generation began.
+    #[test]
+    fn nothing_speaks_for_a_generation_flux_has_not_attempted_yet() {
+        let failed = condition("Ready", "False", "UpgradeFailed", Some(3));
+        let stalled = condition("Stalled", "True", "RetriesExceeded", Some(3));
+        let succeeded = condition("Ready", "True", "UpgradeSucceeded", Some(3));
+        for conditions in [
+            vec![failed.clone()],
+            vec![failed, stalled],
+            vec![succeeded.clone()],
+        ] {
+            let status = json!({"observedGeneration": 3, "lastAttemptedGeneration": 2, "conditions": conditions});
+            assert!(
+                matches!(observe(&release(3, status)), Observation::Pending(_)),
+                "{conditions:?}"
+            );
+        }
+        let attempted = json!({"observedGeneration": 3, "lastAttemptedGeneration": 3, "conditions": [succeeded]});
+        assert_eq!(observe(&release(3, attempted)), Observation::Ready);
+    }
+
     #[test]
     fn stalled_fails_and_transient_reasons_wait() {
         let stalled = condition("Stalled", "True", "RetriesExceeded", Some(1));
@@ -240,6 +278,20 @@ mod tests {
             observe(&json!({"metadata": {"generation": 1}})),
             Observation::Pending(_)
         ));
+    }
+
+    /// As the real helm-controller writes a failed install: the reason is in Ready, not Stalled.
+    #[test]
+    fn a_stalled_release_reports_the_failure_ready_names() {
+        let stalled = condition("Stalled", "True", "RetriesExceeded", Some(1));
+        let failed = condition("Ready", "False", "InstallFailed", Some(1));
+        assert_eq!(
+            observe(&release(1, json!({"conditions": [failed, stalled]}))),
+            Observation::Failed {
+                reason: "InstallFailed".into(),
+                message: "InstallFailed happened".into()
+            }
+        );
     }
 
     #[test]

@@ -10,8 +10,9 @@ mod reconcile_support;
 mod rollout_support;
 
 use orkestra_tests::chartmuseum::{ChartMuseum, MuseumOptions};
+use orkestra_tests::helm::HelmListed;
 use reconcile_support::standing;
-use rollout_support::{HelmListed, PATIENCE, Rollout, STAGING_SECRET, Staging};
+use rollout_support::{PATIENCE, Rollout, STAGING_SECRET, Staging};
 
 /// Scenario 1: an umbrella chart with two of its subcharts listed, and a second application it
 /// depends on → every split subchart and the parent installed by Flux in DAG order → Ready=True;
@@ -87,7 +88,7 @@ async fn a_group_installs_in_dag_order_and_uninstalls_in_reverse() {
     let removals = t.record_removals().await;
     t.env.delete_group(&group).await;
     t.env.wait_gone(&group, &t.ctl).await;
-    assert_eq!(t.helm_list(), [], "every Helm release uninstalled");
+    t.assert_nothing_installed().await;
     let removed = removals.names();
     let position = |name: &str| {
         removed
@@ -107,13 +108,6 @@ async fn a_group_installs_in_dag_order_and_uninstalls_in_reverse() {
             "{first} was not uninstalled before {then}: {removed:?}"
         );
     }
-    let left = t
-        .env
-        .helm_releases()
-        .list(&Default::default())
-        .await
-        .unwrap();
-    assert!(left.items.is_empty(), "HelmReleases left behind");
 }
 
 /// Scenario 2: an umbrella chart whose subcharts are not listed → one Helm release per
@@ -235,11 +229,7 @@ async fn an_update_uninstalls_the_applications_it_drops() {
         .update_applications(&group, vec![t.env.app("base", "hello", "1.2.0", &[])])
         .await;
     t.wait_ready_at(&group, 2).await;
-    let listed: Vec<(String, String)> = t
-        .helm_list()
-        .into_iter()
-        .map(|r| (r.name, r.chart))
-        .collect();
+    let listed = t.charts();
     assert_eq!(
         listed,
         [("base".into(), "hello-1.2.0".into())],
@@ -349,14 +339,7 @@ async fn a_foreground_delete_mid_rollout_uninstalls_everything() {
 
     t.env.delete_group_foreground(&group).await;
     t.env.wait_gone(&group, &t.ctl).await;
-    assert_eq!(t.helm_list(), [], "{}", t.explain());
-    let left = t
-        .env
-        .helm_releases()
-        .list(&Default::default())
-        .await
-        .unwrap();
-    assert!(left.items.is_empty(), "HelmReleases left behind");
+    t.assert_nothing_installed().await;
 }
 
 /// Scenario 8: the `-reverse` Workflow deleted while the group is being deleted → the group is
@@ -456,7 +439,7 @@ async fn a_failed_first_install_is_removed_by_the_reverse_workflow() {
         standing(&torn_down, "Ready"),
         ("False".into(), "WorkflowFailed".into())
     );
-    assert_eq!(t.helm_list(), [], "{}", t.explain());
+    t.assert_nothing_installed().await;
 }
 
 fn find<'a>(releases: &'a [HelmListed], name: &str) -> &'a HelmListed {
@@ -505,11 +488,7 @@ async fn a_group_deploys_through_flux_from_a_chartmuseum_staging_repository() {
     assert!(
         repository.data["spec"]["type"].is_null() || repository.data["spec"]["type"] == "default"
     );
-    let listed: Vec<(String, String)> = t
-        .helm_list()
-        .into_iter()
-        .map(|r| (r.name, r.chart))
-        .collect();
+    let listed = t.charts();
     assert_eq!(
         listed,
         [

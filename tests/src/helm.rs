@@ -127,6 +127,36 @@ impl Helm {
     }
 }
 
+/// A Helm release as `helm list -o json` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct HelmListed {
+    /// The release name.
+    pub name: String,
+    /// `<chart>-<version>`.
+    pub chart: String,
+    /// The revision, as Helm prints it (a number).
+    pub revision: String,
+    /// `deployed`, `failed`, `pending-install`, `uninstalling`, …
+    pub status: String,
+    /// When its last revision was written (nanosecond precision: orders installs).
+    pub updated: String,
+}
+
+impl Helm {
+    /// `helm list --all` in `namespace` of the cluster of `kubeconfig`: every Helm release,
+    /// whatever its state, by name.
+    pub fn list(&self, kubeconfig: &Path, namespace: &str) -> anyhow::Result<Vec<HelmListed>> {
+        let out = self.run_on(kubeconfig, ["list", "--all", "-o", "json", "-n", namespace])?;
+        if !out.success {
+            anyhow::bail!("helm list -n {namespace}: {}", out.stderr);
+        }
+        let mut releases: Vec<HelmListed> =
+            serde_json::from_str(&out.stdout).context("helm list's JSON")?;
+        releases.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(releases)
+    }
+}
+
 /// The objects of a multi-document YAML stream (empty documents skipped).
 pub fn documents(yaml: &str) -> anyhow::Result<Vec<serde_json::Value>> {
     let mut out = Vec::new();

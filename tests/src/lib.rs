@@ -7,6 +7,7 @@ pub mod chartmuseum;
 pub mod charts;
 pub mod cluster;
 pub mod engines;
+pub mod executor_account;
 pub mod helm;
 pub mod hostile;
 pub mod prebuilt;

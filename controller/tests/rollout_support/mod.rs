@@ -19,8 +19,7 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::watcher;
 use orkestra_tests::Cluster;
 use orkestra_tests::argo::ArgoPlayer;
-use orkestra_tests::helm::Helm;
-use serde_json::{Value, json};
+use orkestra_tests::helm::{Helm, HelmListed};
 
 use crate::reconcile_support::{Controller, Env, condition, wait_within};
 
@@ -50,18 +49,6 @@ pub struct Rollout {
     helm: Helm,
 }
 
-/// A Helm release as `helm list -o json` prints it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct HelmListed {
-    pub name: String,
-    /// `<chart>-<version>`.
-    pub chart: String,
-    pub revision: String,
-    pub status: String,
-    /// When its last revision was written (nanosecond precision: orders installs).
-    pub updated: String,
-}
-
 impl Rollout {
     /// Starts everything for one test, staging into the cluster's OCI registry.
     pub async fn start(prefix: &str) -> Rollout {
@@ -84,7 +71,10 @@ impl Rollout {
             controller_args = vec!["--staging-credentials-secret", STAGING_SECRET];
         }
         let helm = Helm::find().unwrap();
-        install_executor_rbac(&helm, &cluster, &env.namespace, &env.run);
+        cluster
+            .install_executor_account(&helm, &env.namespace, &env.run)
+            .await
+            .unwrap();
         let log_dir = orkestra_tests::cluster::state_dir()
             .with_file_name("rollout-logs")
             .join(&env.run);
@@ -108,17 +98,30 @@ impl Rollout {
 
     /// `helm list --all` in the test namespace: every Helm release, whatever its state.
     pub fn helm_list(&self) -> Vec<HelmListed> {
-        let out = self
-            .helm
-            .run_on(
-                self.env.cluster.kubeconfig(),
-                ["list", "--all", "-o", "json", "-n", &self.env.namespace],
-            )
+        self.helm
+            .list(self.env.cluster.kubeconfig(), &self.env.namespace)
+            .unwrap()
+    }
+
+    /// (release, `<chart>-<version>`) of every Helm release in the test namespace.
+    pub fn charts(&self) -> Vec<(String, String)> {
+        self.helm_list()
+            .into_iter()
+            .map(|r| (r.name, r.chart))
+            .collect()
+    }
+
+    /// Asserts that no Helm release and no HelmRelease is left in the test namespace.
+    pub async fn assert_nothing_installed(&self) {
+        assert_eq!(self.helm_list(), [], "{}", self.explain());
+        let left = self
+            .env
+            .helm_releases()
+            .list(&Default::default())
+            .await
             .unwrap();
-        assert!(out.success, "helm list: {}", out.stderr);
-        let mut releases: Vec<HelmListed> = serde_json::from_str(&out.stdout).unwrap();
-        releases.sort_by(|a, b| a.name.cmp(&b.name));
-        releases
+        let names: Vec<_> = left.items.iter().map(|r| r.metadata.name.clone()).collect();
+        assert!(names.is_empty(), "HelmReleases left behind: {names:?}");
     }
 
     /// The Helm release `name`, when there is one.
@@ -240,39 +243,4 @@ fn helm_release_resource() -> ApiResource {
         &GroupVersionKind::gvk("helm.toolkit.fluxcd.io", "v2", "HelmRelease"),
         "helmreleases",
     )
-}
-
-/// The executor's ServiceAccount, ClusterRole, Role and bindings, rendered by the chart (release
-/// `release` into `namespace`) and applied with kubectl.
-fn install_executor_rbac(helm: &Helm, cluster: &Cluster, namespace: &str, release: &str) {
-    let objects = helm
-        .template(
-            release,
-            namespace,
-            &["staging.url=oci://127.0.0.1:1/unused"],
-        )
-        .unwrap()
-        .unwrap_or_else(|e| panic!("helm template of the chart: {e}"));
-    let executor: Vec<Value> = objects
-        .into_iter()
-        .filter(|o| o["metadata"]["labels"]["app.kubernetes.io/component"] == "executor")
-        .collect();
-    assert!(
-        executor.iter().any(|o| o["kind"] == "ServiceAccount"),
-        "the chart renders no executor ServiceAccount"
-    );
-    let list = json!({"apiVersion": "v1", "kind": "List", "items": executor});
-    let mut file = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
-    std::io::Write::write_all(&mut file, list.to_string().as_bytes()).unwrap();
-    let out = cluster
-        .kubectl()
-        .args(["apply", "-f"])
-        .arg(file.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "applying the executor's RBAC: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
