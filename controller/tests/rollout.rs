@@ -115,17 +115,14 @@ async fn a_group_installs_in_dag_order_and_uninstalls_in_reverse() {
 #[tokio::test]
 async fn unlisted_subcharts_stay_inside_their_parents_release() {
     let t = Rollout::start("ro-whole").await;
-    let group = t
-        .env
-        .create_group(
-            "whole",
-            vec![
-                t.env.app("base", "hello", "1.0.0", &[]),
-                t.env.app("shop", "bookinfo", "1.0.0", &["base"]),
-            ],
-        )
-        .await;
-    t.wait_ready(&group, "True", "Succeeded").await;
+    t.deployed(
+        "whole",
+        vec![
+            t.env.app("base", "hello", "1.0.0", &[]),
+            t.env.app("shop", "bookinfo", "1.0.0", &["base"]),
+        ],
+    )
+    .await;
     let releases = t.helm_list();
     let listed: Vec<(&str, &str)> = releases
         .iter()
@@ -184,8 +181,7 @@ async fn a_missing_chart_version_fails_the_pull_and_fixing_it_deploys() {
 async fn an_added_application_is_installed_and_the_generation_observed() {
     let t = Rollout::start("ro-add").await;
     let base = t.env.app("base", "hello", "1.0.0", &[]);
-    let group = t.env.create_group("add", vec![base.clone()]).await;
-    t.wait_ready(&group, "True", "Succeeded").await;
+    let group = t.deployed("add", vec![base.clone()]).await;
 
     let added = t.env.app("added", "hello", "1.2.0", &["base"]);
     t.env.update_applications(&group, vec![base, added]).await;
@@ -212,8 +208,7 @@ async fn an_added_application_is_installed_and_the_generation_observed() {
 async fn an_update_uninstalls_the_applications_it_drops() {
     let t = Rollout::start("ro-drop").await;
     let group = t
-        .env
-        .create_group(
+        .deployed(
             "drop",
             vec![
                 t.env.app("base", "hello", "1.0.0", &[]),
@@ -222,7 +217,6 @@ async fn an_update_uninstalls_the_applications_it_drops() {
             ],
         )
         .await;
-    t.wait_ready(&group, "True", "Succeeded").await;
     let removals = t.record_removals().await;
 
     t.env
@@ -244,10 +238,8 @@ async fn an_update_uninstalls_the_applications_it_drops() {
 async fn an_upgrade_deploys_the_new_chart_version_as_a_new_helm_revision() {
     let t = Rollout::start("ro-upgrade").await;
     let group = t
-        .env
-        .create_group("upgrade", vec![t.env.app("app", "hello", "1.0.0", &[])])
+        .deployed("upgrade", vec![t.env.app("app", "hello", "1.0.0", &[])])
         .await;
-    t.wait_ready(&group, "True", "Succeeded").await;
 
     t.env
         .update_applications(&group, vec![t.env.app("app", "hello", "1.2.0", &[])])
@@ -290,8 +282,7 @@ async fn upgrade_that_fails_rolls_back(prefix: &str, bad_version: &str, timeout:
         }
         app
     };
-    let group = t.env.create_group("fails", vec![app("1.0.0")]).await;
-    t.wait_ready(&group, "True", "Succeeded").await;
+    let group = t.deployed("fails", vec![app("1.0.0")]).await;
 
     t.env
         .update_applications(&group, vec![app(bad_version)])
@@ -397,8 +388,7 @@ async fn wait_installing(t: &Rollout, release: &str) {
 async fn a_rollback_removes_every_application_the_failed_update_added() {
     let t = Rollout::start("ro-add-two").await;
     let base = t.env.app("base", "hello", "1.0.0", &[]);
-    let group = t.env.create_group("addtwo", vec![base.clone()]).await;
-    t.wait_ready(&group, "True", "Succeeded").await;
+    let group = t.deployed("addtwo", vec![base.clone()]).await;
 
     let first = t.env.app("first", "hello", "1.2.0", &["base"]);
     let broken = t.env.app("broken", "greeter", "1.1.0", &["first"]);
@@ -468,14 +458,11 @@ async fn a_group_deploys_through_flux_from_a_chartmuseum_staging_repository() {
     let t = Rollout::start_with("ro-museum", staging).await;
     let mut shop = t.env.app("shop", "bookinfo", "1.0.0", &["base"]);
     shop["spec"]["subcharts"] = serde_json::json!([{"name": "sub-1"}]);
-    let group = t
-        .env
-        .create_group(
-            "museum",
-            vec![t.env.app("base", "hello", "1.0.0", &[]), shop],
-        )
-        .await;
-    t.wait_ready(&group, "True", "Succeeded").await;
+    t.deployed(
+        "museum",
+        vec![t.env.app("base", "hello", "1.0.0", &[]), shop],
+    )
+    .await;
 
     let repository = t
         .env

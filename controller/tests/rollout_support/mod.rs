@@ -20,6 +20,7 @@ use kube::runtime::watcher;
 use orkestra_tests::Cluster;
 use orkestra_tests::argo::ArgoPlayer;
 use orkestra_tests::helm::{Helm, HelmListed};
+use serde_json::Value;
 
 use crate::reconcile_support::{Controller, Env, condition, wait_within};
 
@@ -164,6 +165,13 @@ impl Rollout {
             .filter_map(|l| l.strip_prefix("configmap/"))
             .map(str::to_owned)
             .collect()
+    }
+
+    /// Creates a group of this test with `applications` and waits until it is Ready=True.
+    pub async fn deployed(&self, prefix: &str, applications: Vec<Value>) -> String {
+        let group = self.env.create_group(prefix, applications).await;
+        self.wait_ready(&group, "True", "Succeeded").await;
+        group
     }
 
     /// Waits until the group is Ready=True/Succeeded with `generation` observed.
