@@ -1,6 +1,6 @@
 //! `orkestra-controller executor`, run as a workflow pod runs it, against **real Flux**: the real
 //! binary on the cluster where Flux's source-controller and helm-controller run
-//! (`Cluster::with_flux`), as the executor's ServiceAccount with exactly the RBAC the chart renders
+//! (`Cluster::with_engines`), as the executor's ServiceAccount with exactly the RBAC the chart renders
 //! for it. Nothing plays Flux here: each test stages its fixture chart
 //! (`orkestra_tests::charts`: `hello` installs, `greeter` 1.1.0 is refused by the API server,
 //! `greeter` 1.2.0 never becomes available) into the cluster's OCI registry and points the

@@ -11,10 +11,12 @@
 //! containerd, runc; a running cluster without one is restarted with one). [`Cluster::node`] says
 //! whether the cluster has one.
 //!
-//! [`Cluster::with_flux`] is a second cluster, shared the same way, where real Flux runs
-//! (`up --with-flux`: source-controller and helm-controller) and nothing plays it: its state
-//! directory is the first one's with `-flux` appended. The two never see each other's objects, so
-//! the tests that play Flux on the first cannot race the real one.
+//! [`Cluster::with_engines`] is a second cluster, shared the same way, where the engines Orkestra
+//! drives run for real and nothing plays them (`up --with-node --with-flux --with-argo`): Flux's
+//! source-controller and helm-controller, and Argo's workflow-controller running each step as a
+//! pod on its node. Its state directory is the first one's with `-engines` appended. The two never
+//! see each other's objects, so the tests that decide Flux's and Argo's answers by hand on the
+//! first cannot race the real engines.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -40,6 +42,7 @@ pub struct Cluster {
     node: Option<String>,
     node_image: Option<String>,
     flux: bool,
+    executor_image: Option<String>,
 }
 
 /// What a shared cluster runs beyond the control plane (`tests/cluster/up` flags).
@@ -47,28 +50,42 @@ pub struct Cluster {
 struct Flavor {
     node: bool,
     flux: bool,
+    argo: bool,
 }
 
 static SHARED: Mutex<Option<Arc<Cluster>>> = Mutex::new(None);
-static SHARED_WITH_FLUX: Mutex<Option<Arc<Cluster>>> = Mutex::new(None);
+static SHARED_WITH_ENGINES: Mutex<Option<Arc<Cluster>>> = Mutex::new(None);
 
 impl Cluster {
     /// The cluster shared by every test of this run: started on first use, reused after.
     pub async fn shared() -> anyhow::Result<Arc<Cluster>> {
         let node = std::env::var("ORKESTRA_TEST_NODE").is_ok_and(|v| v == "1");
-        shared_one(&SHARED, state_dir(), Flavor { node, flux: false }).await
+        let flavor = Flavor {
+            node,
+            flux: false,
+            argo: false,
+        };
+        shared_one(&SHARED, state_dir(), flavor).await
     }
 
-    /// The cluster with real Flux, shared by every test of this run that needs it (see the module
-    /// documentation); no node.
-    pub async fn with_flux() -> anyhow::Result<Arc<Cluster>> {
+    /// The cluster with real Flux and real Argo on a node, shared by every test of this run that
+    /// needs it (see the module documentation).
+    pub async fn with_engines() -> anyhow::Result<Arc<Cluster>> {
         let mut dir = state_dir().into_os_string();
-        dir.push("-flux");
+        dir.push("-engines");
         let flavor = Flavor {
-            node: false,
+            node: true,
             flux: true,
+            argo: true,
         };
-        shared_one(&SHARED_WITH_FLUX, dir.into(), flavor).await
+        shared_one(&SHARED_WITH_ENGINES, dir.into(), flavor).await
+    }
+
+    /// The image of the executor steps when the cluster runs real Argo (`up --with-argo`): the
+    /// workspace's orkestra-controller binary, on the node (`orkestra-controller run
+    /// --executor-image`).
+    pub fn executor_image(&self) -> Option<&str> {
+        self.executor_image.as_deref()
     }
 
     /// Reads a cluster started by `tests/cluster/up --dir DIR` (DIR/cluster.env), without
@@ -92,6 +109,9 @@ impl Cluster {
             node: get("ORKESTRA_NODE").ok().filter(|n| !n.is_empty()),
             node_image: get("ORKESTRA_NODE_IMAGE").ok().filter(|n| !n.is_empty()),
             flux: get("ORKESTRA_FLUX").is_ok_and(|f| f == "true"),
+            executor_image: get("ORKESTRA_EXECUTOR_IMAGE")
+                .ok()
+                .filter(|i| !i.is_empty()),
         })
     }
 
@@ -225,6 +245,11 @@ impl Cluster {
         } else {
             &[]
         };
+        let argo: &[&str] = if self.executor_image.is_some() {
+            &["workflow-controller"]
+        } else {
+            &[]
+        };
         [
             "etcd",
             "apiserver",
@@ -235,6 +260,7 @@ impl Cluster {
         .iter()
         .chain(node)
         .chain(flux)
+        .chain(argo)
         .all(|name| pid_alive(&self.dir.join("pids").join(format!("{name}.pid"))))
             && self
                 .kubectl()
@@ -330,6 +356,7 @@ fn start_or_reuse(dir: &Path, flavor: Flavor) -> anyhow::Result<Cluster> {
         && cluster.is_healthy()
         && (!flavor.node || cluster.node.is_some())
         && (!flavor.flux || cluster.flux)
+        && (!flavor.argo || cluster.executor_image.is_some())
     {
         cluster.refresh_application_group_crd()?;
         return Ok(cluster);
@@ -342,6 +369,7 @@ fn start_or_reuse(dir: &Path, flavor: Flavor) -> anyhow::Result<Cluster> {
         .args(["--dir".as_ref(), dir.as_os_str(), "--no-webhook".as_ref()])
         .args(flavor.node.then_some("--with-node"))
         .args(flavor.flux.then_some("--with-flux"))
+        .args(flavor.argo.then_some("--with-argo"))
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)

@@ -1,5 +1,5 @@
 //! The world of the real-Flux executor tests (controller/tests/executor_flux.rs): the cluster
-//! where Flux's source-controller and helm-controller run (`Cluster::with_flux`), and per test a
+//! where Flux's source-controller and helm-controller run (`Cluster::with_engines`), and per test a
 //! namespace with the executor's ServiceAccount (the RBAC the chart renders for it) and a staging
 //! `HelmRepository` of the fixture charts the test pushes to the cluster's OCI registry.
 
@@ -46,7 +46,7 @@ pub struct FluxWorld {
 
 impl FluxWorld {
     pub async fn start(prefix: &str) -> FluxWorld {
-        let cluster = Cluster::with_flux().await.unwrap();
+        let cluster = Cluster::with_engines().await.unwrap();
         let client = cluster.client().await.unwrap();
         let namespace = cluster.namespace(prefix).await.unwrap();
         let helm = Helm::find().unwrap();

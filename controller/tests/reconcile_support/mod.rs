@@ -55,7 +55,7 @@ impl Env {
         Env::on(Cluster::shared().await.unwrap(), prefix).await
     }
 
-    /// A test's world on `cluster` (e.g. [`Cluster::with_flux`]).
+    /// A test's world on `cluster` (e.g. [`Cluster::with_engines`]).
     pub async fn on(cluster: Arc<Cluster>, prefix: &str) -> Env {
         let client = cluster.client().await.unwrap();
         let run = cluster.namespace(prefix).await.unwrap();

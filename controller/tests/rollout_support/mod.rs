@@ -1,15 +1,16 @@
-//! Support for the rollout tests (controller/tests/rollout.rs): Orkestra against **real Flux**.
+//! Support for the rollout tests (controller/tests/rollout.rs): Orkestra against the **real
+//! engines**, nothing played.
 //!
-//! Each test gets, on the cluster where Flux's source-controller and helm-controller run
-//! (`Cluster::with_flux`, `tests/cluster/up --with-flux`): its own namespace (the workflow
-//! namespace and the releases' target), the cluster's chart repository of fixture charts
-//! (`orkestra_tests::charts::standard_fixtures`: `greeter` 1.1.0 and 1.2.0 fail for real), the
-//! executor's ServiceAccount and RBAC exactly as the chart renders them, the real controller
-//! (`orkestra-controller run`, staging into the real OCI registry) and the one Argo player of the
-//! tests (`orkestra_tests::argo::ArgoPlayer`), which runs each step as the real executor binary
-//! under that ServiceAccount. Nothing plays Flux here: the HelmReleases the executor applies are
-//! reconciled by helm-controller, which pulls the staged charts from the staging HelmRepository the
-//! controller wrote, and Helm installs them into the API server.
+//! Each test gets, on the cluster where they run (`Cluster::with_engines`: Flux's
+//! source-controller and helm-controller, Argo's workflow-controller and a node): its own namespace
+//! (the workflow namespace and the releases' target), the cluster's chart repository of fixture
+//! charts (`orkestra_tests::charts::standard_fixtures`: `greeter` 1.1.0 and 1.2.0 fail for real),
+//! the executor's ServiceAccount and RBAC exactly as the chart renders them, and the real
+//! controller (`orkestra-controller run`, staging into the real OCI registry, its executor image
+//! the workspace's own binary on the node). Argo runs each step as a pod (argoexec's init and wait
+//! containers around the executor); the HelmReleases the executor applies are reconciled by
+//! helm-controller, which pulls the staged charts from the staging HelmRepository the controller
+//! wrote, and Helm installs them into the API server.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use std::time::Duration;
@@ -18,7 +19,6 @@ use futures::StreamExt as _;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::watcher;
 use orkestra_tests::Cluster;
-use orkestra_tests::argo::ArgoPlayer;
 use orkestra_tests::helm::{Helm, HelmListed};
 use serde_json::Value;
 
@@ -46,7 +46,6 @@ pub struct Staging<'a> {
 pub struct Rollout {
     pub env: Env,
     pub ctl: Controller,
-    pub argo: ArgoPlayer,
     helm: Helm,
 }
 
@@ -58,10 +57,10 @@ impl Rollout {
 
     /// Starts everything for one test, staging into `staging`.
     pub async fn start_with(prefix: &str, staging: Staging<'_>) -> Rollout {
-        let cluster = Cluster::with_flux().await.unwrap();
+        let cluster = Cluster::with_engines().await.unwrap();
         let mut env = Env::on(cluster.clone(), prefix).await;
         env.patience = PATIENCE;
-        let mut controller_args = Vec::new();
+        let mut controller_args: Vec<&str> = Vec::new();
         if let Some(url) = staging.url {
             env.staging = url.to_owned();
         }
@@ -76,25 +75,13 @@ impl Rollout {
             .install_executor_account(&helm, &env.namespace, &env.run)
             .await
             .unwrap();
-        let log_dir = orkestra_tests::cluster::state_dir()
-            .with_file_name("rollout-logs")
-            .join(&env.run);
-        let executor = std::path::Path::new(env!("CARGO_BIN_EXE_orkestra-controller"));
-        let argo = ArgoPlayer::start(
-            &cluster,
-            &env.namespace,
-            &[("orkestra-controller", executor)],
-            &log_dir,
-        )
-        .await
-        .unwrap();
+        let image = cluster
+            .executor_image()
+            .expect("the engines cluster runs real Argo")
+            .to_owned();
+        controller_args.extend(["--executor-image", image.as_str()]);
         let ctl = env.controller_with("a", &controller_args);
-        Rollout {
-            env,
-            ctl,
-            argo,
-            helm,
-        }
+        Rollout { env, ctl, helm }
     }
 
     /// `helm list --all` in the test namespace: every Helm release, whatever its state.
@@ -194,10 +181,24 @@ impl Rollout {
 
     /// What the steps printed and what Helm has: for failure messages.
     pub fn explain(&self) -> String {
+        let logs = self
+            .env
+            .cluster
+            .kubectl()
+            .args([
+                "logs",
+                "-n",
+                &self.env.namespace,
+                "-l",
+                "workflows.argoproj.io/workflow",
+            ])
+            .args(["-c", "main", "--prefix", "--max-log-requests", "50"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
         format!(
-            "helm releases: {:?}\nsteps:\n{}",
-            self.helm_list(),
-            self.argo.step_logs()
+            "helm releases: {:?}\nthe steps' pods (Argo's main containers):\n{logs}",
+            self.helm_list()
         )
     }
 

@@ -9,14 +9,20 @@
 #   not serve: the newest served patch release of that minor, v0.18.1, stands in;
 # - ChartMuseum's go.mod names `helm.sh/chartmuseum`, served as github.com/helm/chartmuseum;
 # - Argo's CLI embeds `ui/dist/app`, which the zip leaves out: a placeholder page stands in, as
-#   Argo's own Makefile writes one when the UI is not built (the CLI's lint never serves it).
+#   Argo's own Makefile writes one when the UI is not built (the CLI's lint never serves it);
+# - Argo's `workflow/executor/osspecific/signal_linux.go` is a symlink to signal_darwin.go in the
+#   repository, and module zips drop symlinks: the same symlink is made again before argoexec is
+#   built (the workflow-controller needs nothing).
+# argoexec (Argo's executor, the init and wait containers of every workflow pod) is also written as
+# a local image archive, orkestra.test/argoexec:<tag>, for the test node (no registry to pull from).
 # So: download each module, copy it somewhere writable, mend it, and build with GOWORK=off.
 
 FLUX_SOURCE_VERSION=v1.9.6 # source-controller; its api module of the same tag
 FLUX_HELM_VERSION=v1.6.4   # helm-controller (wants source-controller/api v1.9); its api module of the same tag
 CHARTMUSEUM_VERSION=v0.16.3
 ARGO_VERSION=v3.7.3
-ENGINE_BINARIES=(source-controller helm-controller chartmuseum argo)
+ENGINE_BINARIES=(source-controller helm-controller chartmuseum argo workflow-controller argoexec)
+ARGOEXEC_IMAGE="orkestra.test/argoexec:$ARGO_VERSION"
 GOMODCACHE_DIR="$(go env GOMODCACHE)"
 
 # engine_module_copy MODULE@VERSION WORK: the module's source, writable, at WORK.
@@ -66,8 +72,12 @@ argo_ui_placeholder() {
 	mkdir -p ui/dist/app
 	echo 'Built without the UI' >ui/dist/app/index.html
 }
+argo_signal_linux() {
+	ln -s signal_darwin.go workflow/executor/osspecific/signal_linux.go
+}
 
-# build_engines OUT_DIR: writes OUT_DIR/{source-controller,helm-controller,chartmuseum,argo}.
+# build_engines OUT_DIR: writes OUT_DIR/{source-controller,helm-controller,chartmuseum,argo,
+# workflow-controller,argoexec}, Flux's CRDs, Argo's CRDs (OUT_DIR/argo-crds) and argoexec.tar.
 build_engines() {
 	local out=$1
 	engine_build source-controller "github.com/fluxcd/source-controller@$FLUX_SOURCE_VERSION" . "$out" "" source_controller_mend
@@ -76,8 +86,18 @@ build_engines() {
 		"-X main.Version=$CHARTMUSEUM_VERSION"
 	engine_build argo "github.com/argoproj/argo-workflows/v3@$ARGO_VERSION" ./cmd/argo "$out" \
 		"-X github.com/argoproj/argo-workflows/v3.version=$ARGO_VERSION" argo_ui_placeholder
+	engine_build workflow-controller "github.com/argoproj/argo-workflows/v3@$ARGO_VERSION" ./cmd/workflow-controller "$out" \
+		"-X github.com/argoproj/argo-workflows/v3.version=$ARGO_VERSION"
+	engine_build argoexec "github.com/argoproj/argo-workflows/v3@$ARGO_VERSION" ./cmd/argoexec "$out" \
+		"-X github.com/argoproj/argo-workflows/v3.version=$ARGO_VERSION" argo_signal_linux
+	mkdir -p "$out/argo-crds" "$out/argoexec-root/bin"
+	cp "$GOMODCACHE_DIR/github.com/argoproj/argo-workflows/v3@$ARGO_VERSION/manifests/base/crds/minimal/"argoproj.io_*.yaml "$out/argo-crds/"
+	cp "$out/argoexec" "$out/argoexec-root/bin/argoexec"
+	python3 "$CLUSTER_SCRIPTS/lib/node/oci-image.py" --rootfs "$out/argoexec-root" --name "$ARGOEXEC_IMAGE" \
+		--out "$out/argoexec.tar" --entrypoint '["/bin/argoexec"]' || die "writing the argoexec image failed"
+	rm -rf "$out/argoexec-root"
 	# Flux's CRDs of the same tags, for the API server the controllers watch.
 	cp "$GOMODCACHE_DIR/github.com/fluxcd/source-controller@$FLUX_SOURCE_VERSION/config/crd/bases/"*.yaml "$out/"
 	cp "$GOMODCACHE_DIR/github.com/fluxcd/helm-controller@$FLUX_HELM_VERSION/config/crd/bases/"*.yaml "$out/"
-	chmod u+w "$out"/*.yaml
+	chmod u+w "$out"/*.yaml "$out"/argo-crds/*.yaml
 }
