@@ -10,8 +10,8 @@
 //! decisions, not on releases. Argo's verdict: the test sets the Workflow's `status.phase`
 //! ([`Env::set_phase`]); [`Env::perform_tasks`] applies (or deletes) every task's HelmRelease at
 //! once, ignoring `dependencies`, only so that the releases the controller then watches exist.
-//! Flux's: the test patches the HelmReleases' `status.conditions`. The one player of Argo is
-//! `orkestra_tests::argo::ArgoPlayer`; real Flux runs for the rollout tests (rollout_support).
+//! Flux's: the test patches the HelmReleases' `status.conditions`. Real Argo and real Flux run for
+//! the rollout tests (rollout_support, on `Cluster::with_engines`).
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use std::future::Future;

@@ -1,12 +1,10 @@
-//! Argo Workflows in the tests: its own validation ([`lint`], the real `argo lint --offline`), the
-//! one player of its workflow-controller ([`player`]), and what Argo does to a leaf template before
-//! its container runs ([`substitute`]).
+//! Argo Workflows in the tests: its own validation ([`lint`], the real `argo lint --offline`), and
+//! what Argo does to a leaf template before its container runs ([`substitute`]). Argo's
+//! workflow-controller itself runs for real on the engines cluster (`Cluster::with_engines`).
 
 pub mod lint;
-pub mod player;
 
 pub use lint::{lint, lint_all};
-pub use player::ArgoPlayer;
 
 /// `args` with Argo's `{{inputs.parameters.NAME}}` replaced by the values in `parameters`.
 pub fn substitute<'a>(
