@@ -305,7 +305,11 @@ async fn upgrade_that_fails_rolls_back(prefix: &str, bad_version: &str, timeout:
         t.explain()
     );
     // Revision 1 installed 1.0.0, revision 2 was the failed upgrade, the rollback's is newer.
-    assert!(release.revision.parse::<u32>().unwrap() >= 3, "{release:?}");
+    assert!(
+        release.revision.parse::<u32>().unwrap() >= 3,
+        "{release:?}\n{}",
+        t.explain()
+    );
 }
 
 /// Scenario 7: a foreground delete (`kubectl delete --cascade=foreground`) in the middle of a

@@ -114,8 +114,27 @@ pub async fn start(
         .as_ref()
         .and_then(workflows::generation)
         .filter(|g| *g != generation);
-    let submitted =
-        workflows::submit(ctx, group, &plan.workflow, existing.forward.as_ref()).await?;
+    let submitted = workflows::submit(ctx, group, &plan.workflow, existing.forward.as_ref()).await;
+    // The old generation's Workflow is deleted first (its pods must go before the new one's):
+    // say so once, when its deletion starts.
+    let deletion_started = existing
+        .forward
+        .as_ref()
+        .is_some_and(|w| w.metadata.deletion_timestamp.is_none());
+    if let (Some(old), Err(Error::WorkflowTerminating(_)), true) =
+        (replaced, &submitted, deletion_started)
+    {
+        events::publish(
+            ctx,
+            group,
+            false,
+            reason::WORKFLOW_REPLACED,
+            "Replace",
+            format!("replacing the forward Workflow of generation {old} (deleting it first)"),
+        )
+        .await;
+    }
+    let submitted = submitted?;
     let workflow_name = plan.workflow.metadata.name.clone().unwrap_or_default();
     if submitted == Submitted::Created {
         ctx.metrics.submitted(started.elapsed());

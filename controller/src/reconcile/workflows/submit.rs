@@ -45,8 +45,13 @@ pub async fn submit(
             return Err(Error::WorkflowTerminating(name));
         }
         release(&api, old).await?;
+        // NB: foreground, and the new one only once the old one is gone: the garbage collector
+        // deletes the old Workflow's pods first. Argo names a step's pod after the Workflow and the
+        // node, so the new Workflow's pods have the same names; created while the old ones are
+        // still being deleted, Argo takes the old pod for its own, sees it deleted and fails the
+        // step (seen with real Argo: an upgrade failed before its HelmRelease was applied).
         let deleted = api
-            .delete(&name, &DeleteParams::background())
+            .delete(&name, &DeleteParams::foreground())
             .await
             .map_err(Error::kube(format!("deleting the old Workflow {name}")));
         match deleted {
@@ -113,7 +118,7 @@ async fn delete_if_foreign(
         "deleting the Workflow a deleted group of the same name left"
     );
     release(api, &foreign).await?;
-    api.delete(name, &DeleteParams::background())
+    api.delete(name, &DeleteParams::foreground())
         .await
         .map_err(Error::kube(format!(
             "deleting the left-over Workflow {name}"
