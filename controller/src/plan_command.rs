@@ -1,5 +1,6 @@
-//! `orkestra-controller plan FILE`: prints the Workflow and HelmReleases the controller would
-//! create for an ApplicationGroup, without a cluster.
+//! `orkestra-controller plan FILE`: prints the Workflow, the ConfigMaps holding the HelmReleases it
+//! passes by reference, and the HelmReleases the controller would create for an ApplicationGroup,
+//! without a cluster.
 //!
 //! The group is read from the first ApplicationGroup document of a YAML or JSON file, defaulted and
 //! validated exactly as admission does (an invalid group is refused with every problem and its
@@ -35,9 +36,10 @@ pub enum DirectionArg {
 /// How to print the plan.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
-    /// The Workflow, then each HelmRelease, as YAML documents.
+    /// The Workflow, then the ConfigMaps it reads the HelmReleases from, then each HelmRelease,
+    /// as YAML documents.
     Yaml,
-    /// A JSON list: the Workflow, then each HelmRelease.
+    /// A JSON list: the Workflow, then its ConfigMaps, then each HelmRelease.
     Json,
     /// The DAG as a Graphviz digraph.
     Dot,
@@ -139,6 +141,10 @@ fn format_plan(plan: &Plan, output: Output) -> anyhow::Result<String> {
     Ok(match output {
         Output::Yaml => {
             let mut out = format!("---\n{}", serde_norway::to_string(&plan.workflow)?);
+            for store in &plan.release_stores {
+                out.push_str("---\n");
+                out.push_str(&serde_norway::to_string(store)?);
+            }
             for release in &plan.helm_releases {
                 out.push_str("---\n");
                 out.push_str(&serde_norway::to_string(release)?);
@@ -147,6 +153,9 @@ fn format_plan(plan: &Plan, output: Output) -> anyhow::Result<String> {
         }
         Output::Json => {
             let mut objects = vec![serde_json::to_value(&plan.workflow)?];
+            for store in &plan.release_stores {
+                objects.push(serde_json::to_value(store)?);
+            }
             for release in &plan.helm_releases {
                 objects.push(serde_json::to_value(release)?);
             }

@@ -26,7 +26,7 @@ use executor_support::{
     action, delete, encode, error_line, finish, install, release, releases, start, still_running,
     succeeded, succeeded_saying, text,
 };
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use orkestra_tests::{Cluster, unique_name};
 use serde_json::json;
@@ -137,7 +137,31 @@ async fn bad_input_exits_2_with_the_reason_and_writes_nothing() {
     let mut no_namespace = valid.clone();
     no_namespace["metadata"] = json!({"name": "app"});
     let base64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    // A ConfigMap as the controller writes a Workflow's, with one key that holds no HelmRelease.
+    let store = unique_name("exec-bad-store");
+    let stores: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let written = json!({"metadata": {"name": store}, "data": {"broken": "{nope"}});
+    stores
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(written).unwrap(),
+        )
+        .await
+        .unwrap();
+    let refer = |name: &str, key: &str| {
+        vec![
+            "--helmrelease".into(),
+            format!("configmap:default/{name}/{key}"),
+        ]
+    };
     let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["--helmrelease".into(), "configmap:default".into()],
+            "is not configmap:<namespace>/<name>/<key>",
+        ),
+        (refer(&format!("{store}-gone"), "0-app"), "does not exist"),
+        (refer(&store, "0-app"), "has no key \"0-app\""),
+        (refer(&store, "broken"), "is not JSON"),
         (
             vec!["--helmrelease".into(), "not base64!".into()],
             "is not base64",

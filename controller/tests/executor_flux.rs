@@ -19,14 +19,13 @@ mod executor_support;
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use executor_support::flux::{FluxWorld, HOLD, PATIENCE, USER, ready};
 use executor_support::{
-    delete, encode, error_line, finish, install, releases, start, still_running, succeeded_saying,
-    text,
+    delete, error_line, finish, install, releases, start, still_running, succeeded_saying, text,
 };
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, Patch, PatchParams};
+use orkestra_shared::plan::ReleaseRef;
 use orkestra_tests::charts::{self, Published};
 use orkestra_tests::unique_name;
 use serde_json::{Value, json};
@@ -519,20 +518,23 @@ async fn the_planned_leaf_command_line_installs_and_deletes_its_release() {
 
     // The planned release, moved to a namespace of its own so that tests do not meet, its chart
     // staged by this test rather than by the controller.
+    // It is read by reference from the ConfigMap the plan printed with the Workflow, written here
+    // in the test's workflow namespace, where the executor's account may read ConfigMaps.
     let namespace = unique_name("exf-planned-target");
-    let (_, encoded) = parameters
+    let (_, reference) = parameters
         .iter_mut()
         .find(|(n, _)| n == "helmrelease")
         .unwrap();
-    let mut release: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::STANDARD
-            .decode(encoded.as_bytes())
-            .unwrap(),
-    )
-    .unwrap();
+    let planned = ReleaseRef::parse(reference).unwrap().unwrap();
+    let store = objects
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == planned.config_map.as_str())
+        .expect("the plan prints the ConfigMap its reference names");
+    let mut release: Value =
+        serde_json::from_str(store["data"][&planned.key].as_str().unwrap()).unwrap();
     release["metadata"]["namespace"] = json!(namespace);
     t.point_at_staging(&mut release);
-    *encoded = encode(&release);
+    *reference = t.store_release(&planned, &release).await.to_string();
     let name = release["metadata"]["name"].as_str().unwrap().to_owned();
     let chart = &release["spec"]["chart"]["spec"];
     let (chart, version) = (

@@ -70,6 +70,7 @@ fn the_forward_plan_is_a_workflow_followed_by_its_helm_releases() {
         kinds,
         [
             "Workflow",
+            "ConfigMap",
             "HelmRelease",
             "HelmRelease",
             "HelmRelease",
@@ -81,7 +82,10 @@ fn the_forward_plan_is_a_workflow_followed_by_its_helm_releases() {
     let workflow = &documents[0];
     assert_eq!(workflow["metadata"]["name"], "bookinfo");
     assert_eq!(workflow["spec"]["parallelism"], 3);
-    let names: Vec<&str> = documents[1..]
+    // The HelmReleases its tasks refer to, in the ConfigMap named after the Workflow.
+    assert_eq!(documents[1]["metadata"]["name"], "bookinfo-releases-0");
+    assert_eq!(documents[1]["data"].as_object().unwrap().len(), 6);
+    let names: Vec<&str> = documents[2..]
         .iter()
         .map(|d| d["metadata"]["name"].as_str().unwrap())
         .collect();
@@ -97,8 +101,8 @@ fn the_forward_plan_is_a_workflow_followed_by_its_helm_releases() {
         ]
     );
     // Defaulted before planning: the interval nobody wrote.
-    assert_eq!(documents[1]["spec"]["interval"], "5m");
-    assert_eq!(documents[1]["spec"]["chart"]["spec"]["version"], "6.6.0");
+    assert_eq!(documents[2]["spec"]["interval"], "5m");
+    assert_eq!(documents[2]["spec"]["chart"]["spec"]["version"], "6.6.0");
 }
 
 #[test]
@@ -121,10 +125,15 @@ fn json_output_and_configuration_from_the_environment() {
         .output()
         .unwrap();
     let objects: Vec<Value> = serde_json::from_str(&stdout(&output)).unwrap();
-    assert_eq!(objects.len(), 7);
+    assert_eq!(objects.len(), 8);
     let workflow = &objects[0];
     assert_eq!(workflow["metadata"]["name"], "bookinfo-reverse");
     assert_eq!(workflow["metadata"]["namespace"], "argo");
+    assert_eq!(
+        objects[1]["metadata"]["name"],
+        "bookinfo-reverse-releases-0"
+    );
+    assert_eq!(objects[1]["metadata"]["namespace"], "argo");
     let templates = workflow["spec"]["templates"].as_array().unwrap();
     let leaf = templates
         .iter()

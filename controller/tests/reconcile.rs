@@ -14,8 +14,7 @@ use orkestra_shared::names::{
     FINALIZER, LAST_SUCCESSFUL_ANNOTATION, OWNER_LABEL, WORKFLOW_TYPE_LABEL,
 };
 use reconcile_support::{
-    Env, GuardedRepo, assert_lints, condition, entry_dag, standing, task_actions, task_release,
-    task_releases, wait_for,
+    Env, GuardedRepo, assert_lints, condition, entry_dag, release_named, standing, wait_for,
 };
 
 /// Scenario 1: create → charts staged → a Workflow whose DAG follows the dependencies → Argo
@@ -58,7 +57,7 @@ async fn a_new_group_is_staged_submitted_and_ready_once_its_workflow_succeeds() 
         ]
     );
     // The range resolved to the newest 1.x, and every chart (split subcharts too) is staged.
-    let web = task_release(&wf, "web");
+    let web = env.task_release(&wf, "web").await;
     assert_eq!(web["spec"]["chart"]["spec"]["version"], "1.2.0");
     assert_eq!(
         web["spec"]["chart"]["spec"]["sourceRef"]["namespace"],
@@ -296,7 +295,8 @@ async fn values_under_a_subchart_alias_reach_that_subcharts_helm_release() {
     });
     let group = env.create_group("alias", vec![pair]).await;
     let wf = env.wait_workflow(&group, Some(1), &ctl).await;
-    let values = |name: &str| task_release(&wf, name)["spec"]["values"].clone();
+    let releases = env.task_releases(&wf).await;
+    let values = |name: &str| release_named(&releases, name)["spec"]["values"].clone();
     assert_eq!(values("pair-primary")["message"], "for-primary");
     assert_eq!(values("pair-cache")["message"], "for-memo");
     let parent = values("pair");
@@ -376,7 +376,12 @@ async fn a_group_written_in_azure_orkestras_style_deploys_unchanged() {
     assert_eq!(container["env"][0]["name"], "EXPECT_LEADING");
     assert_eq!(container["resources"]["limits"]["memory"], "64Mi");
     // Every subchart of the umbrella gets its release, the unlisted sub-4 too.
-    let mut releases: Vec<String> = task_actions(&wf).into_iter().map(|(r, _)| r).collect();
+    let mut releases: Vec<String> = env
+        .task_actions(&wf)
+        .await
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect();
     releases.dedup();
     assert_eq!(
         releases,
@@ -390,7 +395,7 @@ async fn a_group_written_in_azure_orkestras_style_deploys_unchanged() {
         ]
     );
     assert_eq!(
-        task_release(&wf, "bookinfo")["spec"]["chart"]["spec"]["version"],
+        env.task_release(&wf, "bookinfo").await["spec"]["chart"]["spec"]["version"],
         "v1"
     );
 
@@ -578,7 +583,7 @@ async fn an_update_submits_a_new_forward_workflow_for_the_new_generation() {
         ]
     );
     assert_eq!(
-        task_release(&second, "base")["spec"]["chart"]["spec"]["version"],
+        env.task_release(&second, "base").await["spec"]["chart"]["spec"]["version"],
         "1.2.0"
     );
     let progressing = env.wait_ready(&group, "Unknown", "Progressing", &ctl).await;
@@ -631,7 +636,7 @@ async fn an_update_uninstalls_the_applications_it_removes() {
         .await;
     let update = env.wait_workflow(&group, Some(2), &ctl).await;
     assert_eq!(
-        task_actions(&update),
+        env.task_actions(&update).await,
         [
             ("base".to_owned(), "install".to_owned()),
             ("extra".to_owned(), "delete".to_owned()),
@@ -697,16 +702,19 @@ async fn a_failed_upgrade_rolls_back_to_the_last_successful_spec() {
     let rollback = env.wait_workflow(&rollback_name, Some(2), &ctl).await;
     // The added application deleted, the previous version installed, nothing else.
     assert_eq!(
-        task_actions(&rollback),
+        env.task_actions(&rollback).await,
         [
             ("base".to_owned(), "install".to_owned()),
             ("extra".to_owned(), "delete".to_owned()),
         ]
     );
-    let version =
-        |name: &str| task_release(&rollback, name)["spec"]["chart"]["spec"]["version"].clone();
-    assert_eq!(version("base"), "1.0.0");
-    assert_eq!(version("extra"), "1.0.0");
+    for name in ["base", "extra"] {
+        let release = env.task_release(&rollback, name).await;
+        assert_eq!(
+            release["spec"]["chart"]["spec"]["version"], "1.0.0",
+            "{name}"
+        );
+    }
 
     let failed = env
         .wait_ready(&group, "False", "WorkflowFailed", &ctl)
@@ -787,7 +795,7 @@ async fn a_rollback_restores_the_version_that_ran_not_a_newer_one_in_its_range()
     .await;
     let update = env.wait_workflow(&group, Some(2), &ctl).await;
     assert_eq!(
-        task_release(&update, "tool")["spec"]["chart"]["spec"]["version"],
+        env.task_release(&update, "tool").await["spec"]["chart"]["spec"]["version"],
         "1.1.0"
     );
     env.set_phase(&group, "Failed", "child 'tool' failed").await;
@@ -795,7 +803,7 @@ async fn a_rollback_restores_the_version_that_ran_not_a_newer_one_in_its_range()
         .wait_workflow(&format!("{group}-rollback"), Some(2), &ctl)
         .await;
     assert_eq!(
-        task_release(&rollback, "tool")["spec"]["chart"]["spec"]["version"],
+        env.task_release(&rollback, "tool").await["spec"]["chart"]["spec"]["version"],
         "1.0.0"
     );
 }
@@ -822,7 +830,8 @@ async fn a_failed_first_install_is_torn_down_once_by_the_reverse_workflow() {
         ]
     );
     assert!(
-        task_releases(&reverse)
+        env.task_releases(&reverse)
+            .await
             .iter()
             .all(|(_, action)| action == "delete")
     );
@@ -949,7 +958,7 @@ async fn a_foreground_delete_mid_rollout_still_tears_down_by_the_reverse_workflo
     // The reverse Workflow deleted the installed release (the real uninstall is proved with real
     // Flux in rollout.rs, `a_foreground_delete_mid_rollout_uninstalls_everything`).
     assert_eq!(
-        task_actions(&reverse),
+        env.task_actions(&reverse).await,
         [(installed[0].clone(), "delete".to_owned())]
     );
 }

@@ -1,7 +1,8 @@
 //! Planning the largest group Argo's limits allow: 190 applications (layers of 10, two
 //! dependencies each) × 5 chained subcharts = 1,140 HelmReleases, 192 templates.
-//! Target: under 10 ms per direction. Also prints the size of the emitted Workflow, which has to fit
-//! in one Kubernetes object (etcd's default request limit is 1.5 MiB).
+//! Target: under 10 ms per direction. Also prints the size of the emitted Workflow (target: at most
+//! 512 KiB, so that Argo's status of every node fits beside it in one object under etcd's default
+//! 1.5 MiB request limit) and of the ConfigMaps holding its HelmReleases.
 //!
 //! `cargo bench -p orkestra-shared --bench plan`
 
@@ -14,6 +15,11 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use orkestra_shared::plan::{self, Direction, PlanConfig, Resolved};
 use std::hint::black_box;
 
+/// Bytes of Argo's status of one node of a planned Workflow, as real Argo (v3.7.3) wrote it for a
+/// step of the `helmrelease` leaf: id, names, type, template, phase, times, progress, resource
+/// durations, the inputs (a reference, the timeout, the action), outputs, children, host.
+const NODE_BYTES: usize = 800;
+
 fn bench(c: &mut Criterion) {
     let spec = plan_support::large(190, 5);
     let config = PlanConfig::default();
@@ -22,11 +28,34 @@ fn bench(c: &mut Criterion) {
     let json = serde_json::to_vec(&forward.workflow).unwrap();
     let yaml = serde_norway::to_string(&forward.workflow).unwrap();
     println!(
-        "plan of 190 applications x 5 subcharts: {} templates, {} HelmReleases, Workflow {} KiB as JSON, {} KiB as YAML",
+        "plan of 190 applications x 5 subcharts: {} templates, {} HelmReleases, Workflow {} KiB as JSON \
+         (target at most 512 KiB), {} KiB as YAML",
         forward.workflow.spec.templates.len(),
         forward.helm_releases.len(),
         json.len() / 1024,
         yaml.len() / 1024,
+    );
+    let stores: Vec<usize> = forward
+        .release_stores
+        .iter()
+        .map(|c| serde_json::to_vec(c).unwrap().len() / 1024)
+        .collect();
+    println!(
+        "  HelmReleases by reference: {} ConfigMaps of {stores:?} KiB (the API server's limit: 1024 KiB each)",
+        stores.len()
+    );
+    // Argo writes one status node per task and per DAG (and one for the Workflow) into the same
+    // object; NODE_BYTES is what real Argo wrote per node for a Workflow of this plan (BENCHMARKS.md).
+    let nodes = 1 + forward
+        .workflow
+        .spec
+        .templates
+        .iter()
+        .map(|t| t.tasks().len())
+        .sum::<usize>();
+    println!(
+        "  with Argo's status of its {nodes} nodes at {NODE_BYTES} bytes each: {} KiB of etcd's 1536 KiB request limit",
+        (json.len() + nodes * NODE_BYTES) / 1024
     );
 
     // NB: criterion measures wall-clock time, which a busy machine inflates (the shared build

@@ -23,8 +23,8 @@ use std::collections::BTreeMap;
 
 use crate::crd::{ApplicationGroup, ApplicationGroupSpec, ApplicationGroupStatus, Release};
 use crate::free_form::FreeForm;
-use crate::names::MAX_LABEL_LEN;
 use crate::names::{API_VERSION, KIND};
+use crate::names::{LAST_SUCCESSFUL_ANNOTATION, MAX_LABEL_LEN};
 use crate::schema;
 
 /// The root of an ApplicationGroup with its apiVersion and kind, which the typed form leaves out;
@@ -62,7 +62,8 @@ impl<'de> Deserialize<'de> for Conforming {
 }
 
 /// A [`Conforming`] group read for its rules, from JSON text only (it borrows from it): `metadata`
-/// is checked as `ObjectMeta` reads it, field by field, but only its name is kept, and annotation
+/// is checked as `ObjectMeta` reads it, field by field, but only its name and the last-successful
+/// annotation (the last deployed spec, whose rollback the rules check) are kept; other annotation
 /// values are checked to be strings without being copied. kubectl's
 /// `last-applied-configuration` annotation holds the whole object again, escaped: unescaping and
 /// copying it was half the cost of reading a review after `kubectl apply`.
@@ -73,6 +74,10 @@ impl<'de> Deserialize<'de> for ConformingForRules {
     fn deserialize<D: Deserializer<'de>>(input: D) -> Result<Self, D::Error> {
         read::<'de, RulesMetadata, D>(input, |metadata| ObjectMeta {
             name: metadata.name,
+            annotations: metadata
+                .annotations
+                .and_then(|a| a.last_successful)
+                .map(|spec| BTreeMap::from([(LAST_SUCCESSFUL_ANNOTATION.to_owned(), spec)])),
             ..ObjectMeta::default()
         })
         .map(ConformingForRules)
@@ -83,8 +88,8 @@ impl<'de> Deserialize<'de> for ConformingForRules {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RulesMetadata {
-    #[serde(default, rename = "annotations")]
-    _annotations: Option<StringValues>,
+    #[serde(default)]
+    annotations: Option<RuleAnnotations>,
     #[serde(default)]
     name: Option<String>,
     #[serde(default, rename = "creationTimestamp")]
@@ -115,19 +120,27 @@ struct RulesMetadata {
     _uid: Option<String>,
 }
 
-/// A JSON object whose values are strings, checked without copying them.
-struct StringValues;
+/// A JSON object whose values are strings, checked without copying them, except the one the
+/// rules read.
+struct RuleAnnotations {
+    last_successful: Option<String>,
+}
 
-impl<'de> Deserialize<'de> for StringValues {
+impl<'de> Deserialize<'de> for RuleAnnotations {
     fn deserialize<D: Deserializer<'de>>(input: D) -> Result<Self, D::Error> {
         let map = BTreeMap::<String, &'de RawValue>::deserialize(input)?;
-        match map.values().find(|v| !v.get().starts_with('"')) {
-            Some(value) => Err(D::Error::custom(format!(
+        if let Some(value) = map.values().find(|v| !v.get().starts_with('"')) {
+            return Err(D::Error::custom(format!(
                 "expected a string, found {}",
                 value.get()
-            ))),
-            None => Ok(Self),
+            )));
         }
+        let last_successful = map
+            .get(LAST_SUCCESSFUL_ANNOTATION)
+            .map(|raw| serde_json::from_str::<String>(raw.get()))
+            .transpose()
+            .map_err(D::Error::custom)?;
+        Ok(Self { last_successful })
     }
 }
 

@@ -8,10 +8,13 @@
 //! - leaf templates: one `helmrelease` template shared by every task, one `keptn` template when any
 //!   application uses Keptn, and one per custom executor.
 //!
-//! Validation counts this shape without building the plan, so a group the engine would refuse is
-//! denied at admission; the plan's tests check that the count equals what it emits.
+//! An update that drops applications deletes them in the same forward Workflow, and a rollback
+//! deletes the applications the failed spec added before it installs the last good spec: both hold
+//! the applications of two specs. Validation counts these shapes without building the plan (the
+//! last good spec is the group's last-successful annotation), so a group the engine would refuse
+//! is denied at admission; the plan's tests check that the counts equal what it emits.
 
-use crate::crd::{ApplicationGroupSpec, ExecutorType};
+use crate::crd::{Application, ApplicationGroupSpec, ExecutorType};
 
 /// Most templates one Argo Workflow may hold (the upstream CRD's `maxItems`).
 pub const MAX_TEMPLATES: usize = 200;
@@ -28,14 +31,33 @@ pub struct PlanShape {
 }
 
 impl PlanShape {
-    /// The shape of the forward Workflow of `spec` (the reverse and rollback ones are no larger).
+    /// The shape of the forward Workflow of `spec` (the reverse one is the same size).
     /// `spec` is expected to be defaulted: an application without executors counts one.
     pub fn of(spec: &ApplicationGroupSpec) -> Self {
-        let applications = spec.applications.len();
-        let mut templates = 1 + applications + 1; // entry, one per application, helmrelease
-        let mut largest_dag = applications;
+        Self::of_applications(spec.applications.iter())
+    }
+
+    /// The shape of the forward Workflow of `spec` when `last_good` was deployed: the
+    /// applications `spec` dropped are deleted in it too (`plan::Direction::Update`).
+    pub fn of_update(spec: &ApplicationGroupSpec, last_good: &ApplicationGroupSpec) -> Self {
+        Self::of_applications(missing_from(last_good, spec).chain(&spec.applications))
+    }
+
+    /// The shape of the Workflow that rolls `spec` back to `last_good`: the applications `spec`
+    /// added are deleted, then `last_good` is installed (`plan::Direction::Rollback`).
+    pub fn of_rollback(spec: &ApplicationGroupSpec, last_good: &ApplicationGroupSpec) -> Self {
+        Self::of_applications(missing_from(spec, last_good).chain(&last_good.applications))
+    }
+
+    /// The shape of a Workflow of one entry task per application of `apps`.
+    fn of_applications<'a>(apps: impl Iterator<Item = &'a Application>) -> Self {
+        let mut templates = 2; // entry, helmrelease
+        let mut largest_dag = 0;
+        let mut entry_tasks = 0;
         let mut uses_keptn = false;
-        for app in &spec.applications {
+        for app in apps {
+            entry_tasks += 1;
+            templates += 1;
             let executors = &app.spec.workflow;
             if executors.len() > 1 {
                 templates += 1;
@@ -52,7 +74,18 @@ impl PlanShape {
         }
         Self {
             templates: templates + usize::from(uses_keptn),
-            largest_dag,
+            largest_dag: largest_dag.max(entry_tasks),
         }
     }
+}
+
+/// The applications of `from` that `other` has none of the same name of.
+fn missing_from<'a>(
+    from: &'a ApplicationGroupSpec,
+    other: &ApplicationGroupSpec,
+) -> impl Iterator<Item = &'a Application> {
+    let added = crate::graph::added_applications(from, other);
+    from.applications
+        .iter()
+        .filter(move |app| added.contains(&app.name.as_str()))
 }

@@ -1,6 +1,7 @@
 //! Properties of the plan over random acyclic groups: the DAGs carry exactly the input's
 //! dependencies (plus the parent-after-subcharts edges), the reverse plan is their exact transpose,
-//! the shape is what admission counts, and every generated name is valid and unique.
+//! the shape is what admission counts, every generated name is valid and unique, and every
+//! HelmRelease reference names the HelmRelease its task was planned with.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -146,5 +147,31 @@ proptest! {
         }
         let expected: usize = spec.applications.iter().map(|a| a.spec.subcharts.len() + 1).sum();
         prop_assert_eq!(plan.helm_releases.len(), expected);
+    }
+
+    #[test]
+    fn every_reference_names_its_own_helm_release(spec in application_group()) {
+        let plan = build(&spec, Direction::Forward);
+        let stores: HashMap<&str, &std::collections::BTreeMap<String, String>> = plan
+            .release_stores
+            .iter()
+            .map(|c| (c.metadata.name.as_deref().unwrap(), c.data.as_ref().unwrap()))
+            .collect();
+        let mut referred = Vec::new();
+        for task in plan.workflow.spec.templates.iter().flat_map(|t| t.tasks()) {
+            let Some(text) = task.argument("helmrelease").filter(|t| !t.starts_with("{{")) else {
+                continue;
+            };
+            let reference = plan::ReleaseRef::parse(text).unwrap().unwrap();
+            let json = stores.get(reference.config_map.as_str()).and_then(|d| d.get(&reference.key));
+            prop_assert!(json.is_some(), "{} names nothing", text);
+            let release: plan::HelmRelease = serde_json::from_str(json.unwrap()).unwrap();
+            referred.push(release);
+        }
+        let keys: usize = stores.values().map(|d| d.len()).sum();
+        prop_assert_eq!(referred.len(), keys, "a key that no task refers to");
+        for release in &referred {
+            prop_assert!(plan.helm_releases.contains(release), "{} was not planned", release.name());
+        }
     }
 }

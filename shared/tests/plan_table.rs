@@ -185,7 +185,7 @@ fn bookinfo_plans_to_the_documented_shape() {
         custom.args.unwrap(),
         s(&[
             "--spec",
-            "{{inputs.parameters.helmrelease}}",
+            "{{inputs.parameters.spec}}",
             "--action",
             "{{inputs.parameters.action}}",
             "--data",
@@ -211,23 +211,64 @@ fn bookinfo_plans_to_the_documented_shape() {
     let tasks = template(workflow, "executors-bookinfo").tasks();
     assert_eq!(tasks[2].argument("params"), Some(r#"{"check":"quality"}"#));
     assert_eq!(tasks[1].argument("data"), Some(""), "params without data");
+    // The executor DAG passes the reference to the controller image's leaves and the inline
+    // HelmRelease to the custom one only.
+    fn passed(task: &DagTask) -> Vec<&str> {
+        let parameters = &task.arguments.as_ref().unwrap().parameters;
+        parameters.iter().map(|p| p.name.as_str()).collect()
+    }
+    assert_eq!(passed(&tasks[0]), ["helmrelease", "timeout", "action"]);
+    assert_eq!(passed(&tasks[1]), ["spec", "timeout", "action", "data"]);
+    assert_eq!(
+        passed(&tasks[2]),
+        ["helmrelease", "timeout", "action", "params"]
+    );
     assert_eq!(plan.helm_releases.len(), 6);
 }
 
 #[test]
-fn a_task_carries_its_helm_release_as_base64_json() {
+fn a_task_refers_to_its_helm_release_in_a_config_map_of_the_workflow() {
     let plan = forward(&bookinfo());
     let task = &template(&plan.workflow, "app-ambassador").tasks()[0];
-    let encoded = task.argument("helmrelease").unwrap();
+    let reference = plan::ReleaseRef::parse(task.argument("helmrelease").unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(reference.namespace, "orkestra", "the Workflow's namespace");
+    let store = plan
+        .release_stores
+        .iter()
+        .find(|c| c.metadata.name.as_deref() == Some(reference.config_map.as_str()))
+        .unwrap();
+    assert_eq!(store.metadata.namespace.as_deref(), Some("orkestra"));
+    assert_eq!(
+        store.metadata.labels.as_ref().unwrap()[plan::release_store::WORKFLOW_LABEL],
+        plan.workflow.metadata.name.clone().unwrap()
+    );
+    let decoded: HelmRelease =
+        serde_json::from_str(&store.data.as_ref().unwrap()[&reference.key]).unwrap();
+    assert_eq!(&decoded, release(&plan, "ambassador"));
+    assert_eq!(task.argument("action"), Some("install"));
+    assert_eq!(task.argument("timeout"), Some("5m"));
+    assert_eq!(
+        task.argument("spec"),
+        None,
+        "inline only for custom executors"
+    );
+}
+
+#[test]
+fn a_custom_executor_gets_its_helm_release_inline_as_base64_json() {
+    let plan = forward(&bookinfo());
+    let task = &template(&plan.workflow, "app-bookinfo").tasks()[0];
+    let encoded = task.argument("spec").unwrap();
     let decoded: HelmRelease = serde_json::from_slice(
         &base64::engine::general_purpose::STANDARD
             .decode(encoded)
             .unwrap(),
     )
     .unwrap();
-    assert_eq!(&decoded, release(&plan, "ambassador"));
-    assert_eq!(task.argument("action"), Some("install"));
-    assert_eq!(task.argument("timeout"), Some("5m"));
+    assert_eq!(decoded.name(), "bookinfo-productpage");
+    assert_eq!(&decoded, release(&plan, "bookinfo-productpage"));
 }
 
 #[test]
@@ -453,10 +494,20 @@ fn a_rollback_with_nothing_added_is_the_forward_plan_of_the_last_good_spec() {
         &PlanConfig::default(),
     )
     .unwrap();
+    let forward_plan = forward(&last_good);
+    // Only the name of the ConfigMap the references point into differs: it is the Workflow's.
+    let templates = |plan: &Plan, workflow: &str| {
+        serde_json::to_string(&plan.workflow.spec.templates)
+            .unwrap()
+            .replace(&format!("/{workflow}-releases-"), "/WORKFLOW-releases-")
+    };
     assert_eq!(
-        plan.workflow.spec.templates,
-        forward(&last_good).workflow.spec.templates
+        templates(&plan, "demo-rollback"),
+        templates(&forward_plan, "demo")
     );
+    let data =
+        |plan: &Plan| -> Vec<_> { plan.release_stores.iter().map(|c| c.data.clone()).collect() };
+    assert_eq!(data(&plan), data(&forward_plan));
 }
 
 #[test]

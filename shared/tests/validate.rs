@@ -344,6 +344,53 @@ fn groups_beyond_the_engine_limits_are_denied_naming_the_limit() {
 }
 
 #[test]
+fn a_rollback_beyond_the_engine_limits_is_denied_before_it_is_needed() {
+    // The last deployed spec: 60 applications with a custom step each (3 templates apiece).
+    let stepped: Vec<Value> = (0..60)
+        .map(|i| {
+            let mut app = app(&format!("app-{i}"), &[]);
+            app["spec"]["workflow"] = json!([{"name": "helmrelease", "type": "helmrelease"},
+                {"name": "smoke", "type": "custom", "image": "smoke:1", "dependencies": ["helmrelease"]}]);
+            app
+        })
+        .collect();
+    let last_good = json!({"applications": stepped}).to_string();
+    // The update: the same 60 without their steps, and 60 more. Its own Workflow has 122
+    // templates; rolling it back means the 60 added uninstalled and the 60 with their steps
+    // installed again: 242, over Argo's 200.
+    let apps: Vec<Value> = (0..120).map(|i| app(&format!("app-{i}"), &[])).collect();
+    let mut update = group(apps);
+    let policy = Policy {
+        max_applications: 10_000,
+        ..Policy::default()
+    };
+    assert_eq!(errors_with(&update, &policy), Vec::<String>::new());
+    update["metadata"]["annotations"] =
+        json!({"orkestra.azure.microsoft.com/last-successful-appgroup": last_good});
+    assert_eq!(
+        errors_with(&update, &policy),
+        [
+            "spec.applications: a rollback to its last successful spec (the added applications uninstalled, then \
+          the last spec installed) needs 242 workflow templates, over Argo Workflows' limit of 200 templates \
+          per Workflow: split it into smaller groups"
+        ]
+    );
+
+    // Dropping applications: they are uninstalled in the update's own forward Workflow.
+    let mut shrunk = group((100..230).map(|i| app(&format!("app-{i}"), &[])).collect());
+    shrunk["metadata"]["annotations"] =
+        json!({"orkestra.azure.microsoft.com/last-successful-appgroup": last_good});
+    let errors = errors_with(&shrunk, &policy);
+    assert!(
+        errors.len() == 1
+            && errors[0].contains(
+                "with the applications it drops uninstalled, its forward Workflow needs 312"
+            ),
+        "{errors:#?}"
+    );
+}
+
+#[test]
 fn hostile_input_gets_errors_not_panics() {
     let long = "a".repeat(300);
     let errors = errors_after(|o| o["spec"]["applications"][0]["name"] = json!(long));

@@ -1,8 +1,8 @@
 //! The controller and the executor run out of cluster as the installed chart's ServiceAccounts,
 //! with the environment of the chart's controller Deployment (so the chart and the binaries cannot
 //! drift apart): with exactly the chart's permissions the controller stages a group's chart,
-//! submits its Workflow and writes its status, and the executor installs and deletes the release
-//! the Workflow names.
+//! submits its Workflow (and the ConfigMap of its HelmRelease) and writes its status, and the
+//! executor reads that HelmRelease, installs and deletes it.
 //!
 //! Replaced for running here instead of in a pod: the pod name (`POD_NAME`), the admin address
 //! (a free loopback port), the chart cache directory (a temporary one). No Argo or Flux controller
@@ -15,10 +15,11 @@ mod chart_support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use chart_support::{Installed, LocalProcess, get_json};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
+use orkestra_shared::plan::ReleaseRef;
 use orkestra_tests::helm::Helm;
 use orkestra_tests::{Cluster, unique_name};
 use serde_json::{Value, json};
@@ -65,7 +66,7 @@ where
     }
 }
 
-/// The encoded HelmRelease (`helmrelease` parameter) of the Workflow's first task that carries one.
+/// The HelmRelease reference (`helmrelease` parameter) of the Workflow's first task that carries one.
 fn task_helmrelease(workflow: &DynamicObject) -> String {
     let templates = workflow.data["spec"]["templates"].as_array().unwrap();
     templates
@@ -230,13 +231,15 @@ async fn the_controller_and_the_executor_do_their_work_with_exactly_the_charts_p
         .write_service_account_kubeconfig(&ns, "orkestra-executor", &executor_config)
         .await
         .unwrap();
+    // The controller wrote the ConfigMap the reference names, with its own rights too.
     let helmrelease = task_helmrelease(&workflow);
-    let decoded: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::STANDARD
-            .decode(&helmrelease)
-            .unwrap(),
-    )
-    .unwrap();
+    let reference = ReleaseRef::parse(&helmrelease).unwrap().unwrap();
+    let store = Api::<ConfigMap>::namespaced(admin.clone(), &reference.namespace)
+        .get(&reference.config_map)
+        .await
+        .unwrap();
+    let decoded: Value =
+        serde_json::from_str(&store.data.as_ref().unwrap()[&reference.key]).unwrap();
     let release_name = decoded["metadata"]["name"].as_str().unwrap().to_owned();
     let releases: Api<DynamicObject> = Api::namespaced_with(
         admin.clone(),

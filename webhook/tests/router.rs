@@ -259,6 +259,42 @@ async fn an_update_moving_an_application_warns() {
 }
 
 #[tokio::test]
+async fn an_update_whose_rollback_exceeds_argos_limits_is_denied() {
+    // Deployed last: 60 applications with a custom step each; now: the same 60 without, and 60
+    // more. Rolling back would uninstall the 60 added and reinstall the 60 with their steps.
+    let stepped: Vec<Value> = (0..60)
+        .map(|i| {
+            let mut app = app(&format!("app-{i}"), &[]);
+            app["spec"]["workflow"] = json!([{"name": "helmrelease", "type": "helmrelease"},
+                {"name": "smoke", "type": "custom", "image": "smoke:1", "dependencies": ["helmrelease"]}]);
+            app
+        })
+        .collect();
+    let old = group("big", stepped.clone());
+    let mut new = group(
+        "big",
+        (0..120).map(|i| app(&format!("app-{i}"), &[])).collect(),
+    );
+    assert_eq!(
+        denial(&review("UPDATE", Some(new.clone()), Some(old.clone()))).await,
+        Vec::<String>::new()
+    );
+    let annotation = json!({"orkestra.azure.microsoft.com/last-successful-appgroup":
+        json!({"applications": stepped}).to_string()});
+    new["metadata"]["annotations"] = annotation;
+    let lines = denial(&review("UPDATE", Some(new), Some(old))).await;
+    assert_denied_at(
+        &lines,
+        "spec.applications",
+        &[
+            "a rollback to its last successful spec",
+            "242 workflow templates",
+            "limit of 200",
+        ],
+    );
+}
+
+#[tokio::test]
 async fn a_create_gets_no_update_warnings() {
     let response = call(
         "/validate",

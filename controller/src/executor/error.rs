@@ -34,12 +34,9 @@ pub enum ExecutorError {
     Vanished { namespace: String, name: String },
 
     /// The step did not finish in time; `last` describes the last state seen.
-    #[error(
-        "HelmRelease {namespace}/{name}: timed out after {timeout} waiting until {waiting_for} (last seen: {last})"
-    )]
+    #[error("{subject}: timed out after {timeout} waiting until {waiting_for} (last seen: {last})")]
     Timeout {
-        namespace: String,
-        name: String,
+        subject: String,
         timeout: String,
         waiting_for: &'static str,
         last: String,

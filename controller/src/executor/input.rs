@@ -1,13 +1,21 @@
-//! The `--helmrelease` argument: base64 (standard alphabet, padded) of the HelmRelease as JSON, as
-//! `orkestra_shared::plan` encodes it into each workflow task. Checked completely before anything
-//! is written to the cluster.
+//! The `--helmrelease` argument, in either of its forms, checked completely before anything is
+//! written to the cluster:
+//! - a reference, `configmap:<namespace>/<name>/<key>`: what `orkestra_shared::plan` passes (see
+//!   `plan::release_store`); the key's value is the HelmRelease as JSON, read with the step's
+//!   service account (`configmaps` get in the Workflow's namespace);
+//! - the HelmRelease itself, base64 (standard alphabet, padded) of its JSON, as Workflows of
+//!   earlier versions passed it.
 
 use base64::Engine as _;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
 use orkestra_shared::names::is_dns1123_label;
+use orkestra_shared::plan::ReleaseRef;
 use orkestra_shared::plan::flux::{API_VERSION, HelmRelease, KIND};
 use serde_json::Value;
 
 use super::error::ExecutorError;
+use super::limit::Limit;
 
 /// Longest object name the API server accepts (a DNS-1123 subdomain).
 const MAX_NAME_LEN: usize = 253;
@@ -23,8 +31,86 @@ pub struct Target {
     pub object: Value,
 }
 
-/// Decodes and checks `--helmrelease`.
-pub fn decode(encoded: &str) -> Result<Target, ExecutorError> {
+impl Target {
+    /// What messages call it: `HelmRelease <namespace>/<name>`.
+    pub fn subject(&self) -> String {
+        format!("HelmRelease {}/{}", self.namespace, self.name)
+    }
+}
+
+/// `--helmrelease` as given: the HelmRelease, or where to read it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Given {
+    /// The HelmRelease itself.
+    Inline(Target),
+    /// A key of a ConfigMap holding it.
+    Reference(ReleaseRef),
+}
+
+impl Given {
+    /// Reads `--helmrelease`: a reference when it is one, the base64 HelmRelease otherwise.
+    pub fn parse(text: &str) -> Result<Self, ExecutorError> {
+        match ReleaseRef::parse(text.trim()) {
+            Some(Ok(reference)) => Ok(Self::Reference(reference)),
+            Some(Err(problem)) => Err(ExecutorError::Input(format!("--helmrelease {problem}"))),
+            None => decode(text).map(Self::Inline),
+        }
+    }
+
+    /// What messages call it before it is read.
+    pub fn subject(&self) -> String {
+        match self {
+            Self::Inline(target) => target.subject(),
+            Self::Reference(reference) => format!(
+                "the HelmRelease in key {} of ConfigMap {}/{}",
+                reference.key, reference.namespace, reference.config_map
+            ),
+        }
+    }
+
+    /// The HelmRelease, read from its ConfigMap when given by reference.
+    pub async fn resolve(
+        self,
+        client: &kube::Client,
+        limit: &Limit,
+    ) -> Result<Target, ExecutorError> {
+        let reference = match self {
+            Self::Inline(target) => return Ok(target),
+            Self::Reference(reference) => reference,
+        };
+        let ReleaseRef {
+            namespace,
+            config_map,
+            key,
+        } = &reference;
+        let found = limit
+            .bounded(
+                "its ConfigMap is read",
+                Api::<ConfigMap>::namespaced(client.clone(), namespace).get_opt(config_map),
+            )
+            .await?
+            .map_err(|e| ExecutorError::api(format!("reading ConfigMap {namespace}/{config_map}"), e))?
+            .ok_or_else(|| {
+                ExecutorError::Input(format!(
+                    "--helmrelease {reference}: ConfigMap {namespace}/{config_map} does not exist (the controller \
+                     writes it before the Workflow, and it goes with the ApplicationGroup)"
+                ))
+            })?;
+        let json = found
+            .data
+            .as_ref()
+            .and_then(|data| data.get(key))
+            .ok_or_else(|| {
+                ExecutorError::Input(format!(
+                    "--helmrelease {reference}: ConfigMap {namespace}/{config_map} has no key {key:?}"
+                ))
+            })?;
+        check(json.as_bytes(), &format!("--helmrelease {reference}"))
+    }
+}
+
+/// Decodes and checks the base64 form of `--helmrelease`.
+fn decode(encoded: &str) -> Result<Target, ExecutorError> {
     let bad = |what: String| ExecutorError::Input(format!("--helmrelease {what}"));
     // NB: Argo substitutes the parameter verbatim; stray whitespace or line breaks are not ours.
     let compact: String = encoded
@@ -37,8 +123,14 @@ pub fn decode(encoded: &str) -> Result<Target, ExecutorError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(compact.as_bytes())
         .map_err(|e| bad(format!("is not base64: {e}")))?;
+    check(&bytes, "--helmrelease")
+}
+
+/// Reads and checks the JSON of a HelmRelease; `what` names where it came from in messages.
+fn check(json: &[u8], what: &str) -> Result<Target, ExecutorError> {
+    let bad = |problem: String| ExecutorError::Input(format!("{what} {problem}"));
     let object: Value =
-        serde_json::from_slice(&bytes).map_err(|e| bad(format!("is not JSON: {e}")))?;
+        serde_json::from_slice(json).map_err(|e| bad(format!("is not JSON: {e}")))?;
     if !object.is_object() {
         return Err(bad("is not a JSON object".into()));
     }
@@ -106,6 +198,15 @@ mod tests {
     }
 
     #[test]
+    fn a_reference_is_read_as_one() {
+        let given = Given::parse("configmap:orkestra/shop-releases-0/0-db").unwrap();
+        assert_eq!(
+            given.subject(),
+            "the HelmRelease in key 0-db of ConfigMap orkestra/shop-releases-0"
+        );
+    }
+
+    #[test]
     fn a_planned_release_decodes_with_every_field_kept() {
         let target = decode(&encode(&release())).unwrap();
         assert_eq!(
@@ -140,9 +241,13 @@ mod tests {
             ),
             (&encode(&bad_name), "invalid metadata.name".to_owned()),
             (&encode(&no_chart), "not a valid HelmRelease".to_owned()),
+            (
+                "configmap:orkestra/only-a-name",
+                "is not configmap:<namespace>/<name>/<key>".to_owned(),
+            ),
         ];
         for (input, expected) in cases {
-            let err = decode(input).unwrap_err();
+            let err = Given::parse(input).unwrap_err();
             assert_eq!(err.exit_code(), super::super::error::EXIT_INPUT);
             assert!(err.to_string().contains(&expected), "{input:?}: {err}");
         }

@@ -22,10 +22,8 @@ pub struct Limit {
     pub deadline: Instant,
     /// `--timeout`, for messages.
     pub timeout: Duration,
-    /// Namespace of the HelmRelease.
-    pub namespace: String,
-    /// Name of the HelmRelease.
-    pub name: String,
+    /// What the step works on, for messages: `HelmRelease <namespace>/<name>`.
+    pub subject: String,
 }
 
 impl Limit {
@@ -43,8 +41,7 @@ impl Limit {
     /// The timeout error.
     pub fn timed_out(&self, waiting_for: &'static str, last: String) -> ExecutorError {
         ExecutorError::Timeout {
-            namespace: self.namespace.clone(),
-            name: self.name.clone(),
+            subject: self.subject.clone(),
             timeout: humantime_like(self.timeout),
             waiting_for,
             last,

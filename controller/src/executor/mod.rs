@@ -1,6 +1,8 @@
-//! `orkestra-controller executor --action install|delete --helmrelease <base64> --timeout <duration>`:
+//! `orkestra-controller executor --action install|delete --helmrelease <reference|base64> --timeout <duration>`:
 //! the step each Argo workflow pod runs (the `helmrelease` leaf of `orkestra_shared::plan`).
 //!
+//! - **input** ([`input`]): the HelmRelease, read from the ConfigMap key the plan refers to
+//!   (`configmap:<namespace>/<name>/<key>`), or given inline as base64 of its JSON.
 //! - **install**: creates the HelmRelease's namespace when missing, server-side applies the
 //!   HelmRelease (field manager [`FIELD_MANAGER`], forced: the workflow owns these fields, a
 //!   leftover manager from an older run must not block it), then watches it until Flux reports
@@ -20,9 +22,9 @@
 //! written; 3 timeout; 4 Kubernetes API error. Errors are one line on stderr (`error: …`);
 //! progress lines go to stdout, which Argo keeps as the step's log.
 //!
-//! RBAC of the workflow pods' service account: `namespaces` create (get, when create is refused
-//! for an existing namespace); `helmreleases.helm.toolkit.fluxcd.io` get, list, watch, patch and
-//! delete.
+//! RBAC of the workflow pods' service account: `configmaps` get in the Workflow's namespace (the
+//! reference); `namespaces` create (get, when create is refused for an existing namespace);
+//! `helmreleases.helm.toolkit.fluxcd.io` get, list, watch, patch and delete.
 //!
 //! The `keptn` leaf of the plan calls `executor --type keptn … --params`; Keptn evaluation is not
 //! implemented in this version, so that call fails with exit status 2 and says so.
@@ -68,7 +70,8 @@ pub struct ExecutorArgs {
     #[arg(long, value_enum, env = "ORKESTRA_EXECUTOR_ACTION")]
     pub action: Action,
 
-    /// The HelmRelease (helm.toolkit.fluxcd.io/v2) as base64-encoded JSON.
+    /// The HelmRelease (helm.toolkit.fluxcd.io/v2): `configmap:<namespace>/<name>/<key>` of the
+    /// ConfigMap key holding its JSON, or base64 of its JSON.
     #[arg(long, env = "ORKESTRA_EXECUTOR_HELMRELEASE")]
     pub helmrelease: String,
 
@@ -121,18 +124,18 @@ pub async fn run(args: ExecutorArgs) -> Result<(), ExecutorError> {
             orkestra_shared::warnings::KEPTN_UNSUPPORTED.into(),
         ));
     }
-    let target = input::decode(&helmrelease)?;
-    let deadline = Instant::now() + timeout;
-    let limit = Limit {
-        deadline,
+    let given = input::Given::parse(&helmrelease)?;
+    let mut limit = Limit {
+        deadline: Instant::now() + timeout,
         timeout,
-        namespace: target.namespace.clone(),
-        name: target.name.clone(),
+        subject: given.subject(),
     };
     let client = limit
         .bounded("a Kubernetes client is ready", kube::Client::try_default())
         .await?
         .map_err(ExecutorError::Client)?;
+    let target = given.resolve(&client, &limit).await?;
+    limit.subject = target.subject();
     match action {
         Action::Install => {
             install::run(

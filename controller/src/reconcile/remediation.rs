@@ -130,7 +130,7 @@ pub async fn remediate(
         };
         super::helm_repository::ensure(ctx).await?;
         workflows::suspend_others(ctx, workflows, direction, &mut status, generation).await?;
-        if workflows::submit(ctx, group, &plan.workflow, workflows.get(direction)).await?
+        if workflows::submit(ctx, group, &plan, workflows.get(direction)).await?
             == Submitted::Created
         {
             events::publish(

@@ -114,7 +114,7 @@ pub async fn start(
         .as_ref()
         .and_then(workflows::generation)
         .filter(|g| *g != generation);
-    let submitted = workflows::submit(ctx, group, &plan.workflow, existing.forward.as_ref()).await;
+    let submitted = workflows::submit(ctx, group, &plan, existing.forward.as_ref()).await;
     // The old generation's Workflow is deleted first (its pods must go before the new one's):
     // say so once, when its deletion starts.
     let deletion_started = existing

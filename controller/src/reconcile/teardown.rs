@@ -128,8 +128,7 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
         }
     };
     workflows::suspend_others(ctx, &workflows, "reverse", &mut status, generation).await?;
-    if workflows::submit(ctx, group, &plan.workflow, workflows.reverse.as_ref()).await?
-        == Submitted::Created
+    if workflows::submit(ctx, group, &plan, workflows.reverse.as_ref()).await? == Submitted::Created
     {
         events::publish(
             ctx,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
+use orkestra_shared::plan::ReleaseRef;
 use orkestra_tests::Cluster;
 use orkestra_tests::charts::{self, Published};
 use orkestra_tests::executor_account::EXECUTOR_ACCOUNT;
@@ -161,6 +162,29 @@ impl FluxWorld {
             .into_iter()
             .filter_map(|c| c.metadata.name)
             .collect()
+    }
+
+    /// Writes `release` as the controller writes a Workflow's HelmReleases: under the key of
+    /// `planned` in a ConfigMap of that name, here in the test's workflow namespace. Returns the
+    /// reference to it.
+    pub async fn store_release(&self, planned: &ReleaseRef, release: &Value) -> ReleaseRef {
+        let reference = ReleaseRef {
+            namespace: self.namespace.clone(),
+            ..planned.clone()
+        };
+        let store = json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": reference.config_map, "namespace": reference.namespace},
+            "data": {reference.key.clone(): release.to_string()},
+        });
+        Api::<ConfigMap>::namespaced(self.client.clone(), &reference.namespace)
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(store).unwrap(),
+            )
+            .await
+            .unwrap();
+        reference
     }
 
     /// Installs `release` with the executor and asserts it succeeded.

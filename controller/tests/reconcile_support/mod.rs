@@ -14,6 +14,7 @@
 //! the rollout tests (rollout_support, on `Cluster::with_engines`).
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{
@@ -28,6 +30,7 @@ use kube::api::{
     PatchParams, PostParams,
 };
 use orkestra_shared::crd::ApplicationGroup;
+use orkestra_shared::plan::ReleaseRef;
 use orkestra_tests::{Cluster, unique_name};
 use serde_json::{Value, json};
 
@@ -388,7 +391,7 @@ impl Env {
     pub async fn perform_tasks(&self, name: &str) -> Vec<String> {
         let wf = self.workflows().get(name).await.unwrap();
         let mut installed = Vec::new();
-        for (release, action) in task_releases(&wf) {
+        for (release, action) in self.task_releases(&wf).await {
             let release_name = release["metadata"]["name"].as_str().unwrap().to_owned();
             if action == "delete" {
                 let _ = self
@@ -635,50 +638,85 @@ pub fn entry_dag(wf: &DynamicObject) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-/// Every task's HelmRelease (decoded) and action, in template order.
-pub fn task_releases(wf: &DynamicObject) -> Vec<(Value, String)> {
-    let mut out = Vec::new();
-    for template in wf.data["spec"]["templates"].as_array().unwrap() {
-        for task in template["dag"]["tasks"].as_array().into_iter().flatten() {
-            let params = task["arguments"]["parameters"]
-                .as_array()
-                .into_iter()
-                .flatten();
-            let get = |name: &str| {
-                params
-                    .clone()
-                    .find(|p| p["name"] == name)
-                    .and_then(|p| p["value"].as_str())
-                    .map(str::to_owned)
-            };
-            // Tasks of executor DAGs pass their caller's parameters down (`{{inputs.…}}`).
-            let release = get("helmrelease").filter(|r| !r.starts_with("{{"));
-            if let (Some(release), Some(action)) = (release, get("action")) {
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(release)
-                    .unwrap();
-                out.push((serde_json::from_slice(&bytes).unwrap(), action));
+impl Env {
+    /// Every task's HelmRelease and action, in template order: read from the ConfigMap key its
+    /// reference names (as the executor reads it), or decoded when inline.
+    pub async fn task_releases(&self, wf: &DynamicObject) -> Vec<(Value, String)> {
+        let mut stores: HashMap<(String, String), ConfigMap> = HashMap::new();
+        let mut out = Vec::new();
+        for template in wf.data["spec"]["templates"].as_array().unwrap() {
+            for task in template["dag"]["tasks"].as_array().into_iter().flatten() {
+                let params = task["arguments"]["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten();
+                let get = |name: &str| {
+                    params
+                        .clone()
+                        .find(|p| p["name"] == name)
+                        .and_then(|p| p["value"].as_str())
+                        // Tasks of executor DAGs pass their caller's parameters down (`{{inputs.…}}`).
+                        .filter(|v| !v.starts_with("{{"))
+                        .map(str::to_owned)
+                };
+                let Some(action) = get("action") else {
+                    continue;
+                };
+                let release = if let Some(reference) = get("helmrelease") {
+                    let reference = ReleaseRef::parse(&reference).unwrap().unwrap();
+                    let key = (reference.namespace.clone(), reference.config_map.clone());
+                    if !stores.contains_key(&key) {
+                        let api: Api<ConfigMap> =
+                            Api::namespaced(self.client.clone(), &reference.namespace);
+                        stores.insert(key.clone(), api.get(&reference.config_map).await.unwrap());
+                    }
+                    let data = stores[&key].data.as_ref().unwrap();
+                    serde_json::from_str(&data[&reference.key]).unwrap()
+                } else if let Some(inline) = get("spec") {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(inline)
+                        .unwrap();
+                    serde_json::from_slice(&bytes).unwrap()
+                } else {
+                    continue;
+                };
+                out.push((release, action));
             }
         }
+        out
     }
-    out
+
+    /// The HelmRelease a Workflow's tasks carry under `name` (panics naming those there are).
+    pub async fn task_release(&self, wf: &DynamicObject, name: &str) -> Value {
+        release_named(&self.task_releases(wf).await, name).clone()
+    }
+
+    /// (HelmRelease name, action) of every task of a Workflow, sorted.
+    pub async fn task_actions(&self, wf: &DynamicObject) -> Vec<(String, String)> {
+        names_and_actions(&self.task_releases(wf).await)
+    }
 }
 
-/// The HelmRelease a Workflow's tasks carry under `name` (panics naming those there are).
-pub fn task_release(wf: &DynamicObject, name: &str) -> Value {
-    let releases = task_releases(wf);
+/// The HelmRelease `name` of a Workflow's `releases` ([`Env::task_releases`]); panics naming those
+/// there are.
+pub fn release_named<'r>(releases: &'r [(Value, String)], name: &str) -> &'r Value {
     releases
         .iter()
         .find(|(r, _)| r["metadata"]["name"] == name)
-        .map(|(r, _)| r.clone())
-        .unwrap_or_else(|| panic!("no HelmRelease {name} in {:?}", task_actions(wf)))
+        .map(|(r, _)| r)
+        .unwrap_or_else(|| panic!("no HelmRelease {name} in {:?}", names_and_actions(releases)))
 }
 
-/// (HelmRelease name, action) of every task of a Workflow, sorted.
-pub fn task_actions(wf: &DynamicObject) -> Vec<(String, String)> {
-    let mut actions: Vec<(String, String)> = task_releases(wf)
-        .into_iter()
-        .map(|(r, action)| (r["metadata"]["name"].as_str().unwrap().to_owned(), action))
+/// (HelmRelease name, action) of `releases`, sorted.
+fn names_and_actions(releases: &[(Value, String)]) -> Vec<(String, String)> {
+    let mut actions: Vec<(String, String)> = releases
+        .iter()
+        .map(|(r, action)| {
+            (
+                r["metadata"]["name"].as_str().unwrap().to_owned(),
+                action.clone(),
+            )
+        })
         .collect();
     actions.sort();
     actions

@@ -1,5 +1,6 @@
 //! Why no plan could be made.
 
+use super::release_store::MAX_RELEASE_BYTES;
 use crate::limits::{MAX_DAG_TASKS, MAX_TEMPLATES};
 
 /// Why no plan could be made. Admission rejects all of these for listed subcharts; discovered
@@ -65,6 +66,17 @@ pub enum PlanError {
         /// Tasks in its largest DAG.
         largest_dag: usize,
     },
+    /// A HelmRelease too large for the ConfigMap that passes it to its step.
+    #[error(
+        "HelmRelease {name} is {bytes} bytes as JSON, more than one ConfigMap holds ({MAX_RELEASE_BYTES}): \
+         its values are too large"
+    )]
+    ReleaseTooLarge {
+        /// Name of the HelmRelease.
+        name: String,
+        /// Its size as JSON.
+        bytes: usize,
+    },
     /// A HelmRelease could not be encoded (not expected to happen).
     #[error("cannot encode HelmRelease {0}")]
     Encode(String),
@@ -80,6 +92,7 @@ impl PlanError {
             Self::MissingImage { .. } => "missing-image",
             Self::InvalidImage { .. } => "invalid-image",
             Self::TooLarge { .. } => "too-large",
+            Self::ReleaseTooLarge { .. } => "release-too-large",
             Self::Encode(_) => "encode",
         }
     }

@@ -16,10 +16,12 @@
 //! - leaves: `helmrelease` (always; the controller image's `executor` subcommand), `keptn` when an
 //!   application uses Keptn, and `custom-<application>-<executor>` per custom executor.
 //!
-//! Every leaf takes the parameters `helmrelease` (the HelmRelease as base64-encoded JSON), `timeout`
-//! (the release timeout) and `action` (`install` or `delete`); keptn leaves also take `params` (the
-//! executor's params as JSON, `{}` when none), custom leaves `data` (base64 of the JSON of
-//! `params.data`, empty when none). The action is a parameter, not baked into the leaf, because a
+//! Every leaf takes the HelmRelease, `timeout` (the release timeout) and `action` (`install` or
+//! `delete`). The controller image's leaves take the HelmRelease by reference, `helmrelease`
+//! (`configmap:<namespace>/<name>/<key>`, a key of one of [`Plan::release_stores`], see
+//! [`release_store`]); custom leaves take it inline, `spec` (base64 of its JSON); an executor DAG
+//! takes what its leaves take. Keptn leaves also take `params` (the executor's params as JSON,
+//! `{}` when none), custom leaves `data` (base64 of the JSON of `params.data`, empty when none). The action is a parameter, not baked into the leaf, because a
 //! rollback workflow both deletes and installs. Containers:
 //! - `helmrelease`: `orkestra-controller executor --action A --helmrelease H --timeout T`;
 //! - `keptn`: `orkestra-controller executor --type keptn --action A --helmrelease H --timeout T --params P`;
@@ -70,6 +72,7 @@ mod error;
 pub mod flux;
 pub mod naming;
 mod release;
+pub mod release_store;
 pub mod render;
 mod resolved;
 mod workflow;
@@ -88,6 +91,7 @@ pub use config::{
 pub use error::PlanError;
 pub use flux::{HelmRelease, SourceRef};
 pub use naming::owner_label_value;
+pub use release_store::ReleaseRef;
 pub use resolved::{Resolved, ResolvedApplication, ResolvedSubchart};
 
 /// Which Workflow to plan.
@@ -135,6 +139,9 @@ pub struct Plan {
     pub workflow: Workflow,
     /// Every HelmRelease its tasks carry, in task order.
     pub helm_releases: Vec<HelmRelease>,
+    /// The ConfigMaps holding the HelmReleases its tasks pass by reference (see
+    /// [`release_store`]): written before the Workflow.
+    pub release_stores: Vec<k8s_openapi::api::core::v1::ConfigMap>,
 }
 
 /// Plans the Workflow of `direction` for the group `group_name` at `generation`. `spec` is
@@ -147,7 +154,8 @@ pub fn build(
     direction: Direction<'_>,
     config: &PlanConfig,
 ) -> Result<Plan, PlanError> {
-    let mut builder = workflow::Builder::new(group_name, config);
+    let workflow_name = names::workflow_name(group_name, direction.label());
+    let mut builder = workflow::Builder::new(group_name, &workflow_name, config);
     match direction {
         Direction::Forward => {
             builder.add_applications(spec, resolved, |_| true, workflow::Action::Install, &[])?;
@@ -197,7 +205,7 @@ pub fn build(
             )?;
         }
     }
-    let (spec_out, helm_releases) = builder.finish();
+    let (spec_out, helm_releases, store) = builder.finish();
     let templates = spec_out.templates.len();
     let largest_dag = spec_out
         .templates
@@ -211,24 +219,26 @@ pub fn build(
             largest_dag,
         });
     }
+    let labels = BTreeMap::from([
+        (names::OWNER_LABEL.to_owned(), owner_label_value(group_name)),
+        (
+            names::HERITAGE_LABEL.to_owned(),
+            names::HERITAGE_VALUE.to_owned(),
+        ),
+        (
+            names::WORKFLOW_TYPE_LABEL.to_owned(),
+            direction.label().to_owned(),
+        ),
+        (names::GENERATION_LABEL.to_owned(), generation.to_string()),
+    ]);
+    let release_stores = store.finish(&labels);
     let workflow = Workflow {
         api_version: argo::API_VERSION.into(),
         kind: argo::KIND.into(),
         metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-            name: Some(names::workflow_name(group_name, direction.label())),
+            name: Some(workflow_name),
             namespace: Some(config.workflow_namespace.clone()),
-            labels: Some(BTreeMap::from([
-                (names::OWNER_LABEL.to_owned(), owner_label_value(group_name)),
-                (
-                    names::HERITAGE_LABEL.to_owned(),
-                    names::HERITAGE_VALUE.to_owned(),
-                ),
-                (
-                    names::WORKFLOW_TYPE_LABEL.to_owned(),
-                    direction.label().to_owned(),
-                ),
-                (names::GENERATION_LABEL.to_owned(), generation.to_string()),
-            ])),
+            labels: Some(labels),
             ..Default::default()
         },
         spec: spec_out,
@@ -236,5 +246,6 @@ pub fn build(
     Ok(Plan {
         workflow,
         helm_releases,
+        release_stores,
     })
 }

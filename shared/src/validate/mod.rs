@@ -9,11 +9,11 @@ mod namespace;
 
 use rustc_hash::FxHashMap;
 
-use crate::crd::ApplicationGroup;
+use crate::crd::{ApplicationGroup, ApplicationGroupSpec};
 use crate::duration;
 use crate::field_error::FieldError;
 use crate::limits::{MAX_DAG_TASKS, MAX_TEMPLATES, PlanShape};
-use crate::names::{MAX_RELEASE_NAME_LEN, push_bounded_name};
+use crate::names::{LAST_SUCCESSFUL_ANNOTATION, MAX_RELEASE_NAME_LEN, push_bounded_name};
 use crate::policy::Policy;
 use dag::DagCheck;
 pub use namespace::{DEFAULT_TARGET_NAMESPACE, effective_namespace};
@@ -130,12 +130,50 @@ fn check_release_name_collisions(group: &ApplicationGroup, errors: &mut Vec<Fiel
 }
 
 fn check_engine_limits(group: &ApplicationGroup, errors: &mut Vec<FieldError>) {
-    let shape = PlanShape::of(&group.spec);
+    let before = errors.len();
+    push_over_limits(PlanShape::of(&group.spec), "the group needs", errors);
+    let Some(last_good) = last_good_spec(group) else {
+        return;
+    };
+    // NB: only while nothing is over: one excess is not reported again for the larger Workflows.
+    if errors.len() == before {
+        let update = PlanShape::of_update(&group.spec, &last_good);
+        push_over_limits(
+            update,
+            "with the applications it drops uninstalled, its forward Workflow needs",
+            errors,
+        );
+    }
+    if errors.len() == before {
+        let rollback = PlanShape::of_rollback(&group.spec, &last_good);
+        push_over_limits(
+            rollback,
+            "a rollback to its last successful spec (the added applications uninstalled, then the \
+             last spec installed) needs",
+            errors,
+        );
+    }
+}
+
+/// The defaulted spec of the group's last successful deployment, when its annotation holds one
+/// (the controller reports an unreadable annotation when it needs it).
+fn last_good_spec(group: &ApplicationGroup) -> Option<ApplicationGroupSpec> {
+    let text = group
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(LAST_SUCCESSFUL_ANNOTATION)?;
+    let mut spec: ApplicationGroupSpec = serde_json::from_str(text).ok()?;
+    crate::defaults::apply(&mut spec);
+    Some(spec)
+}
+
+fn push_over_limits(shape: PlanShape, needs: &str, errors: &mut Vec<FieldError>) {
     if shape.templates > MAX_TEMPLATES {
         errors.push(FieldError::new(
             "spec.applications",
             format!(
-                "the group needs {} workflow templates, over Argo Workflows' limit of {MAX_TEMPLATES} templates per \
+                "{needs} {} workflow templates, over Argo Workflows' limit of {MAX_TEMPLATES} templates per \
                  Workflow: split it into smaller groups",
                 shape.templates
             ),
@@ -145,7 +183,7 @@ fn check_engine_limits(group: &ApplicationGroup, errors: &mut Vec<FieldError>) {
         errors.push(FieldError::new(
             "spec.applications",
             format!(
-                "a DAG of the group needs {} tasks, over Argo Workflows' limit of {MAX_DAG_TASKS} tasks per DAG \
+                "{needs} {} tasks in one DAG, over Argo Workflows' limit of {MAX_DAG_TASKS} tasks per DAG \
                  template: split it into smaller groups or charts",
                 shape.largest_dag
             ),

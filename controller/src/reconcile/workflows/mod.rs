@@ -1,5 +1,6 @@
 //! A group's Argo Workflows: finding them (here), reading one ([`object`]), submitting one,
-//! replacing an older generation's ([`submit`]), suspending the others ([`suspend`]), and their
+//! replacing an older generation's ([`submit`]), the ConfigMaps of the HelmReleases it passes by
+//! reference ([`release_stores`]), suspending the others ([`suspend`]), and their
 //! finalizer ([`finalizer`]).
 //!
 //! Each direction has one fixed name (`<group>`, `<group>-reverse`, `<group>-rollback`), so a
@@ -16,6 +17,7 @@
 
 mod finalizer;
 mod object;
+mod release_stores;
 mod submit;
 mod suspend;
 

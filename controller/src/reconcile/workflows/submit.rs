@@ -4,10 +4,11 @@ use kube::Resource as _;
 use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use orkestra_shared::crd::ApplicationGroup;
 use orkestra_shared::names::{FINALIZER, GENERATION_LABEL, OWNER_LABEL};
-use orkestra_shared::plan::{self, Workflow};
+use orkestra_shared::plan::{self, Plan};
 
 use super::finalizer::release;
 use super::object::{api, generation, label, owned_by};
+use super::release_stores;
 use crate::reconcile::context::Context;
 use crate::reconcile::error::Error;
 
@@ -20,14 +21,16 @@ pub enum Submitted {
     AlreadyThere,
 }
 
-/// Creates `workflow` (owned by `group`), first deleting `existing` when it is from another
-/// generation. Returns [`Error::WorkflowTerminating`] while the old one is still going away.
+/// Creates the Workflow of `plan` (owned by `group`) after the ConfigMaps of the HelmReleases it
+/// refers to, first deleting `existing` when it is from another generation. Returns
+/// [`Error::WorkflowTerminating`] while the old one is still going away.
 pub async fn submit(
     ctx: &Context,
     group: &ApplicationGroup,
-    workflow: &Workflow,
+    plan: &Plan,
     existing: Option<&DynamicObject>,
 ) -> Result<Submitted, Error> {
+    let workflow = &plan.workflow;
     let api = api(ctx);
     let name = workflow.metadata.name.clone().unwrap_or_default();
     let wanted_generation = workflow
@@ -64,6 +67,7 @@ pub async fn submit(
             Err(err) => return Err(err),
         }
     }
+    release_stores::write(ctx, group, &name, &plan.release_stores).await?;
     let mut object: DynamicObject = serde_json::to_value(workflow)
         .and_then(serde_json::from_value)
         .map_err(|source| Error::Encode {

@@ -3,7 +3,8 @@
 //!
 //! `--spec <HelmRelease> --action install|delete --data <params.data> --timeout <timeout> --interval 1s`
 //!
-//! - `--spec`: the task's HelmRelease, base64 (standard alphabet, padded) of its JSON. Azure
+//! - `--spec`: the task's HelmRelease inline (the `spec` input, where the controller image's
+//!   leaves take a reference), base64 (standard alphabet, padded) of its JSON. Azure
 //!   Orkestra passed base64 of YAML; JSON is YAML, so the YAML readers its executors use (Go's
 //!   `sigs.k8s.io/yaml`) read it to the same object.
 //! - `--data`: base64 of the JSON of `params.data`, as Azure Orkestra encoded it; the empty string
@@ -16,7 +17,7 @@
 use base64::Engine;
 use serde_json::Value;
 
-use super::leaf::input;
+use super::leaf::{INLINE, input};
 use crate::plan::argo::{Container, Inputs, Parameter, Template};
 
 /// The template input carrying `params.data`, base64-encoded.
@@ -31,7 +32,7 @@ pub fn custom_leaf(name: String, executor: &str, mut container: Container) -> Te
     let mut args = container.args.take().unwrap_or_default();
     args.extend([
         "--spec".to_owned(),
-        input("helmrelease"),
+        input(INLINE),
         "--action".to_owned(),
         input("action"),
         "--data".to_owned(),
@@ -44,7 +45,7 @@ pub fn custom_leaf(name: String, executor: &str, mut container: Container) -> Te
     container.args = Some(args);
     Template {
         name,
-        inputs: Some(Inputs::named(&["helmrelease", "timeout", "action", DATA])),
+        inputs: Some(Inputs::named(&[INLINE, "timeout", "action", DATA])),
         dag: None,
         container: Some(container),
     }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::custom::{custom_leaf, data_argument};
-use super::leaf::ExecutorCall;
+use super::leaf::{ExecutorCall, ReleaseInputs, input};
 use super::{Action, Builder, HELMRELEASE, KEPTN, check_acyclic, check_argo_name, ordered};
 use crate::crd::{Application, Executor, ExecutorType};
 use crate::field_error;
@@ -32,6 +32,7 @@ impl Builder<'_> {
         let call = match (executors.as_slice(), leaves.as_slice()) {
             ([], _) => ExecutorCall {
                 template: HELMRELEASE.into(),
+                release: ReleaseInputs::REFERENCE,
                 argument: None,
             },
             ([_], [leaf]) => leaf.clone(),
@@ -51,11 +52,16 @@ impl Builder<'_> {
                     .iter()
                     .map(|e| (e.name.as_str(), task_names.allocate(&[&e.name], &e.name)))
                     .collect();
+                let release = leaves.iter().fold(ReleaseInputs::default(), |taken, leaf| {
+                    taken.union(leaf.release)
+                });
                 let mut tasks = Vec::with_capacity(executors.len());
                 for (executor, leaf) in executors.iter().zip(&leaves) {
-                    let mut parameters: Vec<Parameter> = ["helmrelease", "timeout", "action"]
-                        .iter()
-                        .map(|p| Parameter::new(p, format!("{{{{inputs.parameters.{p}}}}}")))
+                    let mut parameters: Vec<Parameter> = leaf
+                        .release
+                        .names()
+                        .chain(["timeout", "action"])
+                        .map(|p| Parameter::new(p, input(p)))
                         .collect();
                     parameters.extend(leaf.argument.clone());
                     let task_name = names
@@ -74,14 +80,16 @@ impl Builder<'_> {
                         dependencies,
                     });
                 }
+                let inputs: Vec<&str> = release.names().chain(["timeout", "action"]).collect();
                 templates.push(Template {
                     name: name.clone(),
-                    inputs: Some(Inputs::named(&["helmrelease", "timeout", "action"])),
+                    inputs: Some(Inputs::named(&inputs)),
                     dag: Some(DagTemplate { tasks }),
                     container: None,
                 });
                 ExecutorCall {
                     template: name,
+                    release,
                     argument: None,
                 }
             }
@@ -106,12 +114,14 @@ impl Builder<'_> {
         match executor.executor_type {
             ExecutorType::Helmrelease => Ok(ExecutorCall {
                 template: HELMRELEASE.into(),
+                release: ReleaseInputs::REFERENCE,
                 argument: None,
             }),
             ExecutorType::Keptn => {
                 self.uses_keptn = true;
                 Ok(ExecutorCall {
                     template: KEPTN.into(),
+                    release: ReleaseInputs::REFERENCE,
                     argument: Some(Parameter::new("params", params())),
                 })
             }
@@ -141,6 +151,7 @@ impl Builder<'_> {
                 customs.push(custom_leaf(name.clone(), &executor.name, container));
                 Ok(ExecutorCall {
                     template: name,
+                    release: ReleaseInputs::INLINE,
                     argument: Some(data_argument(executor.params.as_ref())),
                 })
             }

@@ -11,11 +11,12 @@ use super::flux::HelmRelease;
 use super::naming::owner_label_value;
 use super::naming::{NameSet, is_valid_argo_name};
 use super::release::{Charts, DEFAULT_DURATION};
+use super::release_store::ReleaseStore;
 use super::resolved::{Resolved, ResolvedApplication};
 use crate::crd::{Application, ApplicationGroupSpec};
 use crate::free_form::FreeForm;
 use crate::graph::{DependencyGraph, format_cycle};
-use leaf::{ExecutorCall, leaf};
+use leaf::{BY_REFERENCE, ExecutorCall, INLINE, leaf};
 
 mod custom;
 mod executors;
@@ -56,10 +57,12 @@ pub struct Builder<'c> {
     templates: Vec<Template>,
     uses_keptn: bool,
     helm_releases: Vec<HelmRelease>,
+    store: ReleaseStore,
 }
 
 impl<'c> Builder<'c> {
-    pub fn new(group: &str, config: &'c PlanConfig) -> Self {
+    /// A builder for the Workflow `workflow` of the group `group`.
+    pub fn new(group: &str, workflow: &str, config: &'c PlanConfig) -> Self {
         let mut template_names = NameSet::default();
         for fixed in [ENTRY, HELMRELEASE, KEPTN] {
             template_names.reserve(fixed);
@@ -73,6 +76,7 @@ impl<'c> Builder<'c> {
             templates: Vec::new(),
             uses_keptn: false,
             helm_releases: Vec::new(),
+            store: ReleaseStore::new(&config.workflow_namespace, workflow),
         }
     }
 
@@ -233,7 +237,8 @@ impl<'c> Builder<'c> {
         Ok(template_name)
     }
 
-    /// One chart task: records its HelmRelease and passes it to the executor (leaf or DAG).
+    /// One chart task: records its HelmRelease and passes it to the executor (leaf or DAG), by
+    /// reference, inline or both, as the executor takes it.
     fn chart_task(
         &mut self,
         name: String,
@@ -248,11 +253,20 @@ impl<'c> Builder<'c> {
         let mut json = Vec::with_capacity(2048);
         serde_json::to_writer(&mut json, &release)
             .map_err(|e| PlanError::Encode(format!("{}: {e}", release.name())))?;
-        let mut parameters = vec![
-            Parameter::new(
-                "helmrelease",
-                base64::engine::general_purpose::STANDARD.encode(json),
-            ),
+        let mut parameters = Vec::with_capacity(5);
+        if executor.release.inline {
+            parameters.push(Parameter::new(
+                INLINE,
+                base64::engine::general_purpose::STANDARD.encode(&json),
+            ));
+        }
+        if executor.release.by_reference {
+            let json = String::from_utf8(json)
+                .map_err(|e| PlanError::Encode(format!("{}: {e}", release.name())))?;
+            let reference = self.store.add(release.name(), json)?;
+            parameters.push(Parameter::new(BY_REFERENCE, reference.to_string()));
+        }
+        parameters.extend([
             Parameter::new(
                 "timeout",
                 release
@@ -262,7 +276,7 @@ impl<'c> Builder<'c> {
                     .unwrap_or_else(|| DEFAULT_DURATION.into()),
             ),
             Parameter::new("action", action.as_str()),
-        ];
+        ]);
         parameters.extend(executor.argument.clone());
         self.helm_releases.push(release);
         Ok(DagTask {
@@ -273,9 +287,9 @@ impl<'c> Builder<'c> {
         })
     }
 
-    /// The Workflow spec (entry first, then application templates, then the shared leaves) and the
-    /// HelmReleases.
-    pub fn finish(self) -> (WorkflowSpec, Vec<HelmRelease>) {
+    /// The Workflow spec (entry first, then application templates, then the shared leaves), the
+    /// HelmReleases, and the store of those passed by reference.
+    pub fn finish(self) -> (WorkflowSpec, Vec<HelmRelease>, ReleaseStore) {
         let image = self.config.executor_image.clone();
         let command = vec!["orkestra-controller".to_owned()];
         let mut templates = Vec::with_capacity(self.templates.len() + 3);
@@ -305,7 +319,7 @@ impl<'c> Builder<'c> {
                 .filter(|s| !s.is_empty()),
             templates,
         };
-        (spec, self.helm_releases)
+        (spec, self.helm_releases, self.store)
     }
 }
 

@@ -1,0 +1,67 @@
+//! The ConfigMaps holding the HelmReleases a Workflow passes by reference
+//! (`orkestra_shared::plan::release_store`), written just before the Workflow is created.
+//!
+//! Owned by the group, not by the Workflow: they must exist before the Workflow's first step reads
+//! them, when the Workflow has no uid yet. The owner reference does not block the group's deletion,
+//! so the garbage collector leaves those written during a foreground deletion (the teardown's) in
+//! place until the group is gone. Each Workflow name has fixed ConfigMap names; a plan that needs
+//! fewer than the last one deletes the rest.
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Resource as _;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use orkestra_shared::crd::ApplicationGroup;
+use orkestra_shared::plan::release_store::WORKFLOW_LABEL;
+
+use crate::reconcile::context::{CONTROLLER_NAME, Context};
+use crate::reconcile::error::Error;
+
+/// Applies `stores` (owned by `group`) and deletes the other ConfigMaps of the Workflow `workflow`.
+pub async fn write(
+    ctx: &Context,
+    group: &ApplicationGroup,
+    workflow: &str,
+    stores: &[ConfigMap],
+) -> Result<(), Error> {
+    let api: Api<ConfigMap> =
+        Api::namespaced(ctx.client.clone(), &ctx.config.plan.workflow_namespace);
+    let owner = group.controller_owner_ref(&());
+    let params = PatchParams::apply(CONTROLLER_NAME).force();
+    for store in stores {
+        let name = store.metadata.name.clone().unwrap_or_default();
+        let mut store = store.clone();
+        store.metadata.owner_references = owner.clone().map(|o| vec![o]);
+        api.patch(&name, &params, &Patch::Apply(&store))
+            .await
+            .map_err(Error::kube(format!(
+                "writing ConfigMap {name} (HelmReleases of Workflow {workflow})"
+            )))?;
+    }
+    let selector = format!("{WORKFLOW_LABEL}={workflow}");
+    let existing = api
+        .list_metadata(&ListParams::default().labels(&selector))
+        .await
+        .map_err(Error::kube(format!(
+            "listing the ConfigMaps of Workflow {workflow}"
+        )))?;
+    for old in existing.items {
+        let name = old.metadata.name.unwrap_or_default();
+        if stores
+            .iter()
+            .any(|s| s.metadata.name.as_deref() == Some(&name))
+        {
+            continue;
+        }
+        match api.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(source) => {
+                return Err(Error::Kube {
+                    action: format!("deleting ConfigMap {name} of an earlier Workflow {workflow}"),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
+}
