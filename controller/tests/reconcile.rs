@@ -5,11 +5,13 @@
 //! spec, finalizers, leases, restarts. To steer it, the test decides Argo's and Flux's answers
 //! by hand (see reconcile_support: Workflow phases, HelmReleases applied and their conditions), so
 //! nothing here asserts on a release: the same scenarios run with real Flux, real Helm releases
-//! and the Argo player in rollout.rs.
+//! and real Argo in rollout.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod reconcile_support;
 
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, ListParams};
 use orkestra_shared::names::{
     FINALIZER, LAST_SUCCESSFUL_ANNOTATION, OWNER_LABEL, WORKFLOW_TYPE_LABEL,
 };
@@ -394,10 +396,7 @@ async fn a_group_written_in_azure_orkestras_style_deploys_unchanged() {
             "bookinfo-sub-4"
         ]
     );
-    assert_eq!(
-        env.task_release(&wf, "bookinfo").await["spec"]["chart"]["spec"]["version"],
-        "v1"
-    );
+    assert_eq!(env.task_chart_version(&wf, "bookinfo").await, "v1");
 
     env.run_workflow(&group, "Succeeded").await;
     let ready = env.wait_ready(&group, "True", "Succeeded", &ctl).await;
@@ -582,10 +581,7 @@ async fn an_update_submits_a_new_forward_workflow_for_the_new_generation() {
             ("extra".to_owned(), vec!["base".to_owned()])
         ]
     );
-    assert_eq!(
-        env.task_release(&second, "base").await["spec"]["chart"]["spec"]["version"],
-        "1.2.0"
-    );
+    assert_eq!(env.task_chart_version(&second, "base").await, "1.2.0");
     let progressing = env.wait_ready(&group, "Unknown", "Progressing", &ctl).await;
     assert_eq!(
         progressing
@@ -709,11 +705,8 @@ async fn a_failed_upgrade_rolls_back_to_the_last_successful_spec() {
         ]
     );
     for name in ["base", "extra"] {
-        let release = env.task_release(&rollback, name).await;
-        assert_eq!(
-            release["spec"]["chart"]["spec"]["version"], "1.0.0",
-            "{name}"
-        );
+        let version = env.task_chart_version(&rollback, name).await;
+        assert_eq!(version, "1.0.0", "{name}");
     }
 
     let failed = env
@@ -794,18 +787,12 @@ async fn a_rollback_restores_the_version_that_ran_not_a_newer_one_in_its_range()
     )
     .await;
     let update = env.wait_workflow(&group, Some(2), &ctl).await;
-    assert_eq!(
-        env.task_release(&update, "tool").await["spec"]["chart"]["spec"]["version"],
-        "1.1.0"
-    );
+    assert_eq!(env.task_chart_version(&update, "tool").await, "1.1.0");
     env.set_phase(&group, "Failed", "child 'tool' failed").await;
     let rollback = env
         .wait_workflow(&format!("{group}-rollback"), Some(2), &ctl)
         .await;
-    assert_eq!(
-        env.task_release(&rollback, "tool").await["spec"]["chart"]["spec"]["version"],
-        "1.0.0"
-    );
+    assert_eq!(env.task_chart_version(&rollback, "tool").await, "1.0.0");
 }
 
 /// Scenario 5: a failure on first install (no successful spec to go back to) → reverse Workflow.
@@ -947,6 +934,13 @@ async fn a_foreground_delete_mid_rollout_still_tears_down_by_the_reverse_workflo
         env.group(&group).await.is_some(),
         "the group waits for the teardown"
     );
+    // The reverse Workflow deletes the installed release (the real uninstall is proved with real
+    // Flux in rollout.rs, `a_foreground_delete_mid_rollout_uninstalls_everything`). Its
+    // HelmReleases, written while the garbage collector deletes the group's objects, are there.
+    assert_eq!(
+        env.task_actions(&reverse).await,
+        [(installed[0].clone(), "delete".to_owned())]
+    );
     env.run_workflow(&reverse_name, "Succeeded").await;
     env.wait_gone(&group, &ctl).await;
     for name in [&group, &reverse_name] {
@@ -955,12 +949,21 @@ async fn a_foreground_delete_mid_rollout_still_tears_down_by_the_reverse_workflo
             "{name} is gone"
         );
     }
-    // The reverse Workflow deleted the installed release (the real uninstall is proved with real
-    // Flux in rollout.rs, `a_foreground_delete_mid_rollout_uninstalls_everything`).
-    assert_eq!(
-        env.task_actions(&reverse).await,
-        [(installed[0].clone(), "delete".to_owned())]
-    );
+    // The ConfigMaps of the HelmReleases go with the group.
+    let stores: Api<ConfigMap> = Api::namespaced(env.client.clone(), &env.namespace);
+    wait_for("the group's ConfigMaps to be collected", &ctl, || async {
+        let left = stores.list(&ListParams::default()).await.unwrap().items;
+        left.iter()
+            .all(|c| {
+                !c.metadata
+                    .name
+                    .as_deref()
+                    .unwrap_or_default()
+                    .starts_with(&group)
+            })
+            .then_some(())
+    })
+    .await;
 }
 
 /// A group that never got a forward Workflow (its charts never staged) is released at once.

@@ -259,38 +259,34 @@ async fn an_update_moving_an_application_warns() {
 }
 
 #[tokio::test]
-async fn an_update_whose_rollback_exceeds_argos_limits_is_denied() {
-    // Deployed last: 60 applications with a custom step each; now: the same 60 without, and 60
-    // more. Rolling back would uninstall the 60 added and reinstall the 60 with their steps.
-    let stepped: Vec<Value> = (0..60)
-        .map(|i| {
-            let mut app = app(&format!("app-{i}"), &[]);
-            app["spec"]["workflow"] = json!([{"name": "helmrelease", "type": "helmrelease"},
-                {"name": "smoke", "type": "custom", "image": "smoke:1", "dependencies": ["helmrelease"]}]);
-            app
-        })
-        .collect();
-    let old = group("big", stepped.clone());
-    let mut new = group(
-        "big",
-        (0..120).map(|i| app(&format!("app-{i}"), &[])).collect(),
-    );
+async fn an_update_whose_workflow_with_the_dropped_applications_exceeds_argos_limits_is_denied() {
+    // Deployed last: 150 applications; now 100 others. The update's forward Workflow uninstalls
+    // the 150 before it installs the 100: 252 templates, 250 tasks in its entry DAG. The webhook
+    // reads the last deployed spec from the group's annotation.
+    let apps = |prefix: &str, n: usize| -> Vec<Value> {
+        (0..n).map(|i| app(&format!("{prefix}-{i}"), &[])).collect()
+    };
+    let old = group("big", apps("old", 150));
+    let mut new = group("big", apps("new", 100));
+    let update = |new: &Value| review("UPDATE", Some(new.clone()), Some(old.clone()));
+    assert_eq!(denial(&update(&new)).await, Vec::<String>::new());
+    new["metadata"]["annotations"] = json!({"orkestra.azure.microsoft.com/last-successful-appgroup":
+        json!({"applications": apps("old", 150)}).to_string()});
+    let lines = denial(&update(&new)).await;
+    let needs =
+        "spec.applications: with the applications it drops uninstalled, its forward Workflow needs";
     assert_eq!(
-        denial(&review("UPDATE", Some(new.clone()), Some(old.clone()))).await,
-        Vec::<String>::new()
-    );
-    let annotation = json!({"orkestra.azure.microsoft.com/last-successful-appgroup":
-        json!({"applications": stepped}).to_string()});
-    new["metadata"]["annotations"] = annotation;
-    let lines = denial(&review("UPDATE", Some(new), Some(old))).await;
-    assert_denied_at(
-        &lines,
-        "spec.applications",
-        &[
-            "a rollback to its last successful spec",
-            "242 workflow templates",
-            "limit of 200",
-        ],
+        lines,
+        [
+            format!(
+                "{needs} 252 workflow templates, over Argo Workflows' limit of 200 templates per \
+                 Workflow: split it into smaller groups"
+            ),
+            format!(
+                "{needs} 250 tasks in one DAG, over Argo Workflows' limit of 200 tasks per DAG \
+                 template: split it into smaller groups or charts"
+            ),
+        ]
     );
 }
 

@@ -691,6 +691,11 @@ impl Env {
         release_named(&self.task_releases(wf).await, name).clone()
     }
 
+    /// The chart version of the HelmRelease `name` of a Workflow's tasks.
+    pub async fn task_chart_version(&self, wf: &DynamicObject, name: &str) -> Value {
+        self.task_release(wf, name).await["spec"]["chart"]["spec"]["version"].clone()
+    }
+
     /// (HelmRelease name, action) of every task of a Workflow, sorted.
     pub async fn task_actions(&self, wf: &DynamicObject) -> Vec<(String, String)> {
         names_and_actions(&self.task_releases(wf).await)

@@ -20,7 +20,8 @@ use super::error::PlanError;
 
 /// Label naming the Workflow whose HelmReleases a ConfigMap holds.
 pub const WORKFLOW_LABEL: &str = "orkestra.azure.microsoft.com/workflow";
-/// Bytes of HelmRelease JSON one ConfigMap is filled up to before the next one is started.
+/// Bytes of data (keys and HelmRelease JSON) one ConfigMap is filled up to before the next one is
+/// started.
 pub const STORE_BUDGET: usize = 512 * 1024;
 /// Most bytes of data one ConfigMap may hold (the API server's limit, 1 MiB), less room for its
 /// keys and metadata: a single HelmRelease larger than this cannot be passed by reference.
@@ -110,15 +111,16 @@ impl ReleaseStore {
                 bytes: json.len(),
             });
         }
-        if self.stores.is_empty() || self.filled + json.len() > STORE_BUDGET {
-            self.stores.push(BTreeMap::new());
-            self.filled = 0;
-        }
         // NB: the task's position first: a rollback may delete and install releases of one name.
         let mut key = format!("{}-{name}", self.added);
         key.truncate(MAX_KEY_LEN);
+        let bytes = key.len() + json.len();
+        if self.stores.is_empty() || self.filled + bytes > STORE_BUDGET {
+            self.stores.push(BTreeMap::new());
+            self.filled = 0;
+        }
         self.added += 1;
-        self.filled += json.len();
+        self.filled += bytes;
         let config_map = self.store_name(self.stores.len() - 1);
         if let Some(store) = self.stores.last_mut() {
             store.insert(key.clone(), json);
