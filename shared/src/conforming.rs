@@ -14,7 +14,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     ManagedFieldsEntry, ObjectMeta, OwnerReference, Time,
 };
-use serde::de::Error as _;
+use serde::de::{Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -128,19 +128,37 @@ struct RuleAnnotations {
 
 impl<'de> Deserialize<'de> for RuleAnnotations {
     fn deserialize<D: Deserializer<'de>>(input: D) -> Result<Self, D::Error> {
-        let map = BTreeMap::<String, &'de RawValue>::deserialize(input)?;
-        if let Some(value) = map.values().find(|v| !v.get().starts_with('"')) {
-            return Err(D::Error::custom(format!(
-                "expected a string, found {}",
-                value.get()
-            )));
+        input.deserialize_map(RuleAnnotationsVisitor)
+    }
+}
+
+struct RuleAnnotationsVisitor;
+
+impl<'de> Visitor<'de> for RuleAnnotationsVisitor {
+    type Value = RuleAnnotations;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a map of strings")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RuleAnnotations, A::Error> {
+        let mut last_successful = None;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            // NB: the one value the rules read is unescaped as it is read, in the same pass; the
+            // others (kubectl's last-applied one is the whole object again) are only checked.
+            if key == LAST_SUCCESSFUL_ANNOTATION {
+                last_successful = Some(map.next_value::<String>()?);
+                continue;
+            }
+            let value = map.next_value::<&'de RawValue>()?;
+            if !value.get().starts_with('"') {
+                return Err(A::Error::custom(format!(
+                    "expected a string, found {}",
+                    value.get()
+                )));
+            }
         }
-        let last_successful = map
-            .get(LAST_SUCCESSFUL_ANNOTATION)
-            .map(|raw| serde_json::from_str::<String>(raw.get()))
-            .transpose()
-            .map_err(D::Error::custom)?;
-        Ok(Self { last_successful })
+        Ok(RuleAnnotations { last_successful })
     }
 }
 

@@ -14,6 +14,10 @@
 //! last good spec is the group's last-successful annotation), so a group the engine would refuse
 //! is denied at admission; the plan's tests check that the counts equal what it emits.
 
+use rustc_hash::FxHashSet;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
 use crate::crd::{Application, ApplicationGroupSpec, ExecutorType};
 
 /// Most templates one Argo Workflow may hold (the upstream CRD's `maxItems`).
@@ -30,62 +34,136 @@ pub struct PlanShape {
     pub largest_dag: usize,
 }
 
+/// What one application adds to the shape of its Workflow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppShape {
+    /// The application's name.
+    pub name: String,
+    /// Its listed subcharts.
+    pub subcharts: usize,
+    /// Its executors.
+    pub executors: usize,
+    /// Its custom executors (one leaf template each).
+    pub customs: usize,
+    /// Whether one of its executors is Keptn.
+    pub keptn: bool,
+}
+
+impl AppShape {
+    /// The shape of `app` (defaulted or not: an application without executors counts as one).
+    pub fn of(app: &Application) -> Self {
+        let types = || app.spec.workflow.iter().map(|e| e.executor_type);
+        Self::counted(app.name.clone(), app.spec.subcharts.len(), types())
+    }
+
+    fn counted(name: String, subcharts: usize, types: impl Iterator<Item = ExecutorType>) -> Self {
+        let (mut executors, mut customs, mut keptn) = (0, 0, false);
+        for executor_type in types {
+            executors += 1;
+            customs += usize::from(executor_type == ExecutorType::Custom);
+            keptn |= executor_type == ExecutorType::Keptn;
+        }
+        Self {
+            name,
+            subcharts,
+            executors,
+            customs,
+            keptn,
+        }
+    }
+
+    /// The shapes of the applications of a spec written as JSON (the last-successful annotation),
+    /// reading only what the shape needs; `None` when it is not such a spec.
+    pub fn read_spec(json: &str) -> Option<Vec<Self>> {
+        let spec: ShapeSpec = serde_json::from_str(json).ok()?;
+        Some(
+            spec.applications
+                .into_iter()
+                .map(|app| {
+                    let types = app.spec.workflow.into_iter().map(|e| e.executor_type);
+                    Self::counted(app.name, app.spec.subcharts.len(), types)
+                })
+                .collect(),
+        )
+    }
+}
+
+/// A spec as JSON, read for its shape only (everything else is skipped, unchecked).
+#[derive(Deserialize)]
+struct ShapeSpec {
+    #[serde(default)]
+    applications: Vec<ShapeApplication>,
+}
+
+#[derive(Deserialize)]
+struct ShapeApplication {
+    name: String,
+    #[serde(default)]
+    spec: ShapeApplicationSpec,
+}
+
+#[derive(Deserialize, Default)]
+struct ShapeApplicationSpec {
+    #[serde(default)]
+    subcharts: Vec<IgnoredAny>,
+    #[serde(default)]
+    workflow: Vec<ShapeExecutor>,
+}
+
+#[derive(Deserialize)]
+struct ShapeExecutor {
+    #[serde(rename = "type", default)]
+    executor_type: ExecutorType,
+}
+
 impl PlanShape {
     /// The shape of the forward Workflow of `spec` (the reverse one is the same size).
-    /// `spec` is expected to be defaulted: an application without executors counts one.
     pub fn of(spec: &ApplicationGroupSpec) -> Self {
-        Self::of_applications(spec.applications.iter())
+        Self::of_applications(spec.applications.iter().map(AppShape::of))
     }
 
-    /// The shape of the forward Workflow of `spec` when `last_good` was deployed: the
-    /// applications `spec` dropped are deleted in it too (`plan::Direction::Update`).
-    pub fn of_update(spec: &ApplicationGroupSpec, last_good: &ApplicationGroupSpec) -> Self {
-        Self::of_applications(missing_from(last_good, spec).chain(&spec.applications))
+    /// The shape of the forward Workflow of `spec` when the applications `last_good` were
+    /// deployed: the applications `spec` dropped are deleted in it too (`plan::Direction::Update`).
+    pub fn of_update(spec: &ApplicationGroupSpec, last_good: &[AppShape]) -> Self {
+        let kept: FxHashSet<&str> = spec.applications.iter().map(|a| a.name.as_str()).collect();
+        let dropped = last_good
+            .iter()
+            .filter(|app| !kept.contains(app.name.as_str()))
+            .cloned();
+        Self::of_applications(dropped.chain(spec.applications.iter().map(AppShape::of)))
     }
 
-    /// The shape of the Workflow that rolls `spec` back to `last_good`: the applications `spec`
-    /// added are deleted, then `last_good` is installed (`plan::Direction::Rollback`).
-    pub fn of_rollback(spec: &ApplicationGroupSpec, last_good: &ApplicationGroupSpec) -> Self {
-        Self::of_applications(missing_from(spec, last_good).chain(&last_good.applications))
+    /// The shape of the Workflow that rolls `spec` back to the applications `last_good`: the
+    /// applications `spec` added are deleted, then `last_good` is installed
+    /// (`plan::Direction::Rollback`).
+    pub fn of_rollback(spec: &ApplicationGroupSpec, last_good: &[AppShape]) -> Self {
+        let deployed: FxHashSet<&str> = last_good.iter().map(|app| app.name.as_str()).collect();
+        let added = spec
+            .applications
+            .iter()
+            .filter(|a| !deployed.contains(a.name.as_str()))
+            .map(AppShape::of);
+        Self::of_applications(added.chain(last_good.iter().cloned()))
     }
 
     /// The shape of a Workflow of one entry task per application of `apps`.
-    fn of_applications<'a>(apps: impl Iterator<Item = &'a Application>) -> Self {
+    fn of_applications(apps: impl Iterator<Item = AppShape>) -> Self {
         let mut templates = 2; // entry, helmrelease
         let mut largest_dag = 0;
         let mut entry_tasks = 0;
         let mut uses_keptn = false;
         for app in apps {
             entry_tasks += 1;
-            templates += 1;
-            let executors = &app.spec.workflow;
-            if executors.len() > 1 {
-                templates += 1;
-                largest_dag = largest_dag.max(executors.len());
+            templates += 1 + usize::from(app.executors > 1) + app.customs;
+            if app.executors > 1 {
+                largest_dag = largest_dag.max(app.executors);
             }
-            templates += executors
-                .iter()
-                .filter(|e| e.executor_type == ExecutorType::Custom)
-                .count();
-            uses_keptn |= executors
-                .iter()
-                .any(|e| e.executor_type == ExecutorType::Keptn);
-            largest_dag = largest_dag.max(app.spec.subcharts.len() + 1);
+            uses_keptn |= app.keptn;
+            largest_dag = largest_dag.max(app.subcharts + 1);
         }
         Self {
             templates: templates + usize::from(uses_keptn),
             largest_dag: largest_dag.max(entry_tasks),
         }
     }
-}
-
-/// The applications of `from` that `other` has none of the same name of.
-fn missing_from<'a>(
-    from: &'a ApplicationGroupSpec,
-    other: &ApplicationGroupSpec,
-) -> impl Iterator<Item = &'a Application> {
-    let added = crate::graph::added_applications(from, other);
-    from.applications
-        .iter()
-        .filter(move |app| added.contains(&app.name.as_str()))
 }

@@ -10,7 +10,7 @@ mod plan_support;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use orkestra_shared::crd::ApplicationGroupSpec;
-use orkestra_shared::limits::PlanShape;
+use orkestra_shared::limits::{AppShape, PlanShape};
 use orkestra_shared::names::is_dns1123_label;
 use orkestra_shared::plan::argo::{Template, Workflow};
 use orkestra_shared::plan::naming::is_valid_argo_name;
@@ -125,6 +125,26 @@ proptest! {
         let workflow = build(&spec, Direction::Forward).workflow;
         let largest_dag = workflow.spec.templates.iter().map(|t| t.tasks().len()).max().unwrap_or(0);
         prop_assert_eq!(PlanShape::of(&spec), PlanShape { templates: workflow.spec.templates.len(), largest_dag });
+    }
+
+    #[test]
+    fn the_shapes_of_updates_and_rollbacks_are_what_admission_counts(
+        spec in application_group(),
+        last_good in application_group(),
+    ) {
+        let none = Resolved::default();
+        // What admission reads from the last-successful annotation: the spec as JSON.
+        let deployed = AppShape::read_spec(&serde_json::to_string(&last_good).unwrap()).unwrap();
+        let shapes: Vec<AppShape> = last_good.applications.iter().map(AppShape::of).collect();
+        prop_assert_eq!(&deployed, &shapes);
+        let shape = |workflow: &Workflow| PlanShape {
+            templates: workflow.spec.templates.len(),
+            largest_dag: workflow.spec.templates.iter().map(|t| t.tasks().len()).max().unwrap_or(0),
+        };
+        let update = build(&spec, Direction::Update { last_good: &last_good, last_good_resolved: &none });
+        prop_assert_eq!(shape(&update.workflow), PlanShape::of_update(&spec, &deployed));
+        let rollback = build(&spec, Direction::Rollback { last_good: &last_good, last_good_resolved: &none });
+        prop_assert_eq!(shape(&rollback.workflow), PlanShape::of_rollback(&spec, &deployed));
     }
 
     #[test]

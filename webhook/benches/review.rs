@@ -2,7 +2,9 @@
 //! AdmissionReview of a 50-application group, compact JSON as the API server sends it).
 //! `cargo bench -p orkestra-webhook --bench review` prints the time per review for validate, mutate
 //! and a DELETE (read, no rules), and for validate and mutate of the same group as kubectl apply
-//! makes the API server send it (`*_applied`: managedFields and the last-applied annotation); benches/load.sh measures the same bodies over TLS. `json_floor`
+//! makes the API server send it (`*_applied`: managedFields and the last-applied annotation), and
+//! for validate of a deployed group (the last-successful annotation too, the ratio only);
+//! benches/load.sh measures the same bodies over TLS. `json_floor`
 //! only walks the body's JSON, keeping nothing: the least any review of it costs with serde_json.
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -84,6 +86,18 @@ fn applied(review: &[u8]) -> Vec<u8> {
     serde_json::to_vec(&review).unwrap_or_default()
 }
 
+/// The applied review of a group that was deployed: its metadata also carries the controller's
+/// `last-successful-appgroup` annotation (the deployed spec as JSON), whose update and rollback
+/// Workflows admission checks against Argo's limits.
+fn deployed(applied: &[u8]) -> Vec<u8> {
+    let mut review: Value = serde_json::from_slice(applied).unwrap_or_default();
+    let object = &mut review["request"]["object"];
+    let spec = serde_json::to_string(&object["spec"]).unwrap_or_default();
+    object["metadata"]["annotations"]["orkestra.azure.microsoft.com/last-successful-appgroup"] =
+        spec.into();
+    serde_json::to_vec(&review).unwrap_or_default()
+}
+
 fn reviews(c: &mut Criterion) {
     let policy = Policy::default();
     let (create, delete) = (review("CREATE"), review("DELETE"));
@@ -114,6 +128,16 @@ fn reviews(c: &mut Criterion) {
             None,
         ))
     };
+    let create_deployed = deployed(&create_applied);
+    assert!(read_fast(Endpoint::Validate, &create_deployed).is_some());
+    let validate_deployed = || {
+        drop(answer(
+            Endpoint::Validate,
+            &create_deployed,
+            Some(&policy),
+            None,
+        ))
+    };
     let mutate = || drop(answer(Endpoint::Mutate, &create, Some(&policy), None));
     let mutate_applied = || {
         drop(answer(
@@ -125,6 +149,7 @@ fn reviews(c: &mut Criterion) {
     };
     let floor = || drop(serde_json::from_slice::<IgnoredAny>(&create));
     let floor_applied = || drop(serde_json::from_slice::<IgnoredAny>(&create_applied));
+    let floor_deployed = || drop(serde_json::from_slice::<IgnoredAny>(&create_deployed));
     for (what, ratio, target) in [
         (
             "mutate / validate",
@@ -135,6 +160,16 @@ fn reviews(c: &mut Criterion) {
             "validate as applied / validate",
             paired_ratio(validate, validate_applied),
             "<= 1.1",
+        ),
+        (
+            "validate as deployed / validate as applied (the update and rollback shapes)",
+            paired_ratio(validate_applied, validate_deployed),
+            "-",
+        ),
+        (
+            "JSON walk as deployed / JSON walk as applied (what reading the longer body adds)",
+            paired_ratio(floor_applied, floor_deployed),
+            "-",
         ),
         (
             "mutate as applied / mutate",

@@ -9,10 +9,10 @@ mod namespace;
 
 use rustc_hash::FxHashMap;
 
-use crate::crd::{ApplicationGroup, ApplicationGroupSpec};
+use crate::crd::ApplicationGroup;
 use crate::duration;
 use crate::field_error::FieldError;
-use crate::limits::{MAX_DAG_TASKS, MAX_TEMPLATES, PlanShape};
+use crate::limits::{AppShape, MAX_DAG_TASKS, MAX_TEMPLATES, PlanShape};
 use crate::names::{LAST_SUCCESSFUL_ANNOTATION, MAX_RELEASE_NAME_LEN, push_bounded_name};
 use crate::policy::Policy;
 use dag::DagCheck;
@@ -132,7 +132,7 @@ fn check_release_name_collisions(group: &ApplicationGroup, errors: &mut Vec<Fiel
 fn check_engine_limits(group: &ApplicationGroup, errors: &mut Vec<FieldError>) {
     let before = errors.len();
     push_over_limits(PlanShape::of(&group.spec), "the group needs", errors);
-    let Some(last_good) = last_good_spec(group) else {
+    let Some(last_good) = last_good_shape(group) else {
         return;
     };
     // NB: only while nothing is over: one excess is not reported again for the larger Workflows.
@@ -155,17 +155,15 @@ fn check_engine_limits(group: &ApplicationGroup, errors: &mut Vec<FieldError>) {
     }
 }
 
-/// The defaulted spec of the group's last successful deployment, when its annotation holds one
-/// (the controller reports an unreadable annotation when it needs it).
-fn last_good_spec(group: &ApplicationGroup) -> Option<ApplicationGroupSpec> {
+/// The shapes of the applications of the group's last successful deployment, when its annotation
+/// holds a spec (the controller reports an unreadable annotation when it needs it).
+fn last_good_shape(group: &ApplicationGroup) -> Option<Vec<AppShape>> {
     let text = group
         .metadata
         .annotations
         .as_ref()?
         .get(LAST_SUCCESSFUL_ANNOTATION)?;
-    let mut spec: ApplicationGroupSpec = serde_json::from_str(text).ok()?;
-    crate::defaults::apply(&mut spec);
-    Some(spec)
+    AppShape::read_spec(text)
 }
 
 fn push_over_limits(shape: PlanShape, needs: &str, errors: &mut Vec<FieldError>) {
