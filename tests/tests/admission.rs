@@ -201,7 +201,7 @@ async fn a_wrong_type_is_refused_by_the_api_server_schema() {
 }
 
 #[tokio::test]
-async fn every_planned_workflow_and_helmrelease_is_accepted_by_the_api_server() {
+async fn every_planned_workflow_config_map_and_helmrelease_is_accepted_by_the_api_server() {
     let cluster = Cluster::shared().await.unwrap();
     let client = cluster.client().await.unwrap();
     let controller = workspace_binary("orkestra-controller", "orkestra-controller")
@@ -245,13 +245,18 @@ async fn every_planned_workflow_and_helmrelease_is_accepted_by_the_api_server() 
             };
             let plural = match kind {
                 "Workflow" => "workflows",
+                "ConfigMap" => "configmaps",
                 "HelmRelease" => "helmreleases",
                 _ => continue,
             };
             let mut object: DynamicObject = serde_json::from_value(value.clone()).unwrap();
             object.metadata.namespace = Some(ns.clone());
             let types = object.types.clone().unwrap();
-            let (group, version) = types.api_version.split_once('/').unwrap();
+            // NB: the core group's apiVersion (a ConfigMap's `v1`) has no group part.
+            let (group, version) = types
+                .api_version
+                .split_once('/')
+                .unwrap_or(("", types.api_version.as_str()));
             let resource = kube::core::ApiResource::from_gvk_with_plural(
                 &kube::core::GroupVersionKind::gvk(group, version, kind),
                 plural,
@@ -270,7 +275,10 @@ async fn every_planned_workflow_and_helmrelease_is_accepted_by_the_api_server() 
             checked += 1;
         }
     }
-    assert!(checked > 0, "plan printed no Workflow or HelmRelease");
+    assert!(
+        checked > 0,
+        "plan printed no Workflow, ConfigMap or HelmRelease"
+    );
     cluster
         .kubectl()
         .args(["delete", "namespace", &ns, "--wait=false"])
