@@ -293,7 +293,10 @@ async fn a_basic_auth_repository_needs_the_right_credentials() {
 
     let anonymous = env.stage(&app, None).await;
     let error = staging_support::assert_failed(&anonymous, "unauthorized", "hello");
-    assert!(error.contains("401"), "{error}");
+    assert!(
+        error.contains("401") && error.contains("the application's authSecretRef"),
+        "{error}"
+    );
     let wrong = env.stage(&app, Some(&creds("nope"))).await;
     let error = staging_support::assert_failed(&wrong, "unauthorized", "hello");
     assert!(error.contains("403"), "{error}");
@@ -405,14 +408,19 @@ async fn registries_with_basic_auth_take_the_credentials_for_pull_and_push() {
     let hello = app("web", &env.repo.url, "hello", None);
 
     let anonymous = push_into(None).stage(&hello, None).await;
-    staging_support::assert_failed(&anonymous, "unauthorized", "hello");
+    let error = staging_support::assert_failed(&anonymous, "unauthorized", "hello");
+    assert!(
+        error.contains("the staging registry's Secret (--staging-credentials-secret)"),
+        "the controller's credentials, not the application's: {error}"
+    );
     let staged = push_into(Some(creds.clone())).stage(&hello, None).await;
     assert!(staged.is_staged(), "{staged:#?}");
 
     // And as a source: pulling back from the private registry needs the same credentials.
     let from_private = app("web", &private.oci_url("staging"), "hello", None);
     let denied = env.stage(&from_private, None).await;
-    staging_support::assert_failed(&denied, "unauthorized", "hello");
+    let error = staging_support::assert_failed(&denied, "unauthorized", "hello");
+    assert!(error.contains("the application's authSecretRef"), "{error}");
     let pulled = env.stage(&from_private, Some(&creds)).await;
     assert!(pulled.is_staged(), "{pulled:#?}");
     assert_eq!(pulled.chart.version, "1.2.0");

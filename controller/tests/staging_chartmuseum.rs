@@ -145,7 +145,9 @@ async fn wrong_or_missing_credentials_are_refused_naming_the_staging_repository(
         let refused = source.stage(&file, &museum.url(), credentials).await;
         let error = refused.failure("web", "unauthorized");
         assert!(
-            error.contains(&museum.url()) && error.contains("refused access (HTTP 401)"),
+            error.contains(&museum.url())
+                && error.contains("refused access (HTTP 401)")
+                && error.contains("--staging-credentials-secret"),
             "{credentials:?}: {error}"
         );
     }

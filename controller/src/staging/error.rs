@@ -11,8 +11,12 @@ pub enum StagingError {
     Unreachable { url: String, reason: String },
 
     /// The server refused the credentials (401/403).
-    #[error("{url} refused access (HTTP {status}): check the credentials in authSecretRef")]
-    Unauthorized { url: String, status: u16 },
+    #[error("{url} refused access (HTTP {status}): check the credentials in {credentials}")]
+    Unauthorized {
+        url: String,
+        status: u16,
+        credentials: CredentialsOf,
+    },
 
     /// No chart, no matching version, or a missing blob/manifest.
     #[error("{what} not found at {url}")]
@@ -76,7 +80,37 @@ pub enum StagingError {
     },
 }
 
+/// Whose credentials a server refused: the user's, or the controller's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialsOf {
+    /// A chart repository's: the application's `authSecretRef`.
+    Chart,
+    /// The staging repository's: the controller's `--staging-credentials-secret`.
+    Staging,
+}
+
+impl std::fmt::Display for CredentialsOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Chart => "the application's authSecretRef",
+            Self::Staging => "the staging registry's Secret (--staging-credentials-secret)",
+        })
+    }
+}
+
 impl StagingError {
+    /// The same error, about the staging repository: refused credentials are the controller's.
+    pub(crate) fn on_staging(self) -> Self {
+        match self {
+            Self::Unauthorized { url, status, .. } => Self::Unauthorized {
+                url,
+                status,
+                credentials: CredentialsOf::Staging,
+            },
+            other => other,
+        }
+    }
+
     /// A short, bounded label: "unreachable", "unauthorized", "not_found", "invalid_chart",
     /// "invalid_values", "invalid_spec", "push_refused", "too_large", "cache". Metric label and backoff key:
     /// unreachable and cache errors are worth a quick retry, the others need a spec or repo change.
@@ -130,6 +164,7 @@ impl StagingError {
             401 | 403 => Self::Unauthorized {
                 url: url.to_owned(),
                 status: status.as_u16(),
+                credentials: CredentialsOf::Chart,
             },
             404 => Self::NotFound {
                 url: url.to_owned(),

@@ -12,7 +12,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::Deserialize;
 
 use crate::staging::credentials::Credentials;
-use crate::staging::error::StagingError;
+use crate::staging::error::{CredentialsOf, StagingError};
 use crate::staging::limits::{Limits, read_json};
 use crate::staging::plain_http::PlainHttp;
 
@@ -208,6 +208,7 @@ impl OciClient {
             .ok_or_else(|| StagingError::Unauthorized {
                 url: realm.clone(),
                 status: 200,
+                credentials: CredentialsOf::Chart,
             })
     }
 

@@ -242,7 +242,7 @@ impl Stager {
         let pushed = prepared
             .push_with(|| self.target.push(&prepared.charts))
             .await
-            .map_err(parent_fail)?;
+            .map_err(|e| parent_fail(e.on_staging()))?;
         let mut pushed = pushed.into_iter();
         for sub in &prepared.subcharts {
             if let (Some(entry), Some(p)) = (result.subcharts.get_mut(&sub.subchart), pushed.next())

@@ -13,7 +13,7 @@ use reqwest::{Method, Response};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::staging::error::StagingError;
+use crate::staging::error::{CredentialsOf, StagingError};
 use crate::staging::limits::error_excerpt;
 use crate::staging::oci_client::{
     HELM_CHART_MEDIA_TYPE, HELM_CONFIG_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE, OciClient, OciLocation,
@@ -232,6 +232,7 @@ async fn refuse_unless_ok(
         return Err(StagingError::Unauthorized {
             url: url.to_owned(),
             status: status.as_u16(),
+            credentials: CredentialsOf::Staging,
         });
     }
     let body = error_excerpt(response).await;
