@@ -28,6 +28,7 @@ use executor_support::{
 };
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use orkestra_shared::plan::ReleaseRef;
 use orkestra_tests::{Cluster, unique_name};
 use serde_json::json;
 
@@ -137,10 +138,15 @@ async fn bad_input_exits_2_with_the_reason_and_writes_nothing() {
     let mut no_namespace = valid.clone();
     no_namespace["metadata"] = json!({"name": "app"});
     let base64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
-    // A ConfigMap as the controller writes a Workflow's, with one key that holds no HelmRelease.
+    // A ConfigMap as the controller writes a Workflow's: one key holds no HelmRelease, one a valid
+    // HelmRelease that someone changed after the Workflow was planned (the Workflow names the
+    // digest of what was planned: the same release at another version).
     let store = unique_name("exec-bad-store");
     let stores: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    let written = json!({"metadata": {"name": store}, "data": {"broken": "{nope"}});
+    let planned = valid.to_string();
+    let tampered = release(&namespace, "app", "6.6.6").to_string();
+    let written = json!({"metadata": {"name": store},
+        "data": {"broken": "{nope", "0-app": tampered}});
     stores
         .create(
             &PostParams::default(),
@@ -148,20 +154,28 @@ async fn bad_input_exits_2_with_the_reason_and_writes_nothing() {
         )
         .await
         .unwrap();
-    let refer = |name: &str, key: &str| {
+    let refer = |name: &str, key: &str, value: &str| {
+        let digest = ReleaseRef::digest_of(value.as_bytes());
         vec![
             "--helmrelease".into(),
-            format!("configmap:default/{name}/{key}"),
+            format!("configmap:default/{name}/{key}@sha256:{digest}"),
         ]
     };
     let cases: Vec<(Vec<String>, &str)> = vec![
         (
             vec!["--helmrelease".into(), "configmap:default".into()],
-            "is not configmap:<namespace>/<name>/<key>",
+            "has no @sha256:<digest> of its HelmRelease",
         ),
-        (refer(&format!("{store}-gone"), "0-app"), "does not exist"),
-        (refer(&store, "0-app"), "has no key \"0-app\""),
-        (refer(&store, "broken"), "is not JSON"),
+        (
+            refer(&format!("{store}-gone"), "0-app", &planned),
+            "does not exist",
+        ),
+        (refer(&store, "1-app", &planned), "has no key \"1-app\""),
+        (refer(&store, "broken", "{nope"), "is not JSON"),
+        (
+            refer(&store, "0-app", &planned),
+            "it was changed after the controller wrote it",
+        ),
         (
             vec!["--helmrelease".into(), "not base64!".into()],
             "is not base64",

@@ -185,6 +185,7 @@ proptest! {
             let reference = plan::ReleaseRef::parse(text).unwrap().unwrap();
             let json = stores.get(reference.config_map.as_str()).and_then(|d| d.get(&reference.key));
             prop_assert!(json.is_some(), "{} names nothing", text);
+            prop_assert_eq!(reference.verify(json.unwrap().as_bytes()), Ok(()));
             let release: plan::HelmRelease = serde_json::from_str(json.unwrap()).unwrap();
             referred.push(release);
         }

@@ -1,8 +1,9 @@
 //! The `--helmrelease` argument, in either of its forms, checked completely before anything is
 //! written to the cluster:
-//! - a reference, `configmap:<namespace>/<name>/<key>`: what `orkestra_shared::plan` passes (see
-//!   `plan::release_store`); the key's value is the HelmRelease as JSON, read with the step's
-//!   service account (`configmaps` get in the Workflow's namespace);
+//! - a reference, `configmap:<namespace>/<name>/<key>@sha256:<digest>`: what
+//!   `orkestra_shared::plan` passes (see `plan::release_store`); the key's value is the HelmRelease
+//!   as JSON, read with the step's service account (`configmaps` get in the Workflow's namespace),
+//!   and used only when its SHA-256 is the digest (the Workflow, not the ConfigMap, says what runs);
 //! - the HelmRelease itself, base64 (standard alphabet, padded) of its JSON, as Workflows of
 //!   earlier versions passed it.
 
@@ -82,6 +83,7 @@ impl Given {
             namespace,
             config_map,
             key,
+            ..
         } = &reference;
         let found = limit
             .bounded(
@@ -105,6 +107,9 @@ impl Given {
                     "--helmrelease {reference}: ConfigMap {namespace}/{config_map} has no key {key:?}"
                 ))
             })?;
+        reference
+            .verify(json.as_bytes())
+            .map_err(|problem| ExecutorError::Input(format!("--helmrelease: {problem}")))?;
         check(json.as_bytes(), &format!("--helmrelease {reference}"))
     }
 }
@@ -199,7 +204,11 @@ mod tests {
 
     #[test]
     fn a_reference_is_read_as_one() {
-        let given = Given::parse("configmap:orkestra/shop-releases-0/0-db").unwrap();
+        let given = Given::parse(&format!(
+            "configmap:orkestra/shop-releases-0/0-db@sha256:{}",
+            "0".repeat(64)
+        ))
+        .unwrap();
         assert_eq!(
             given.subject(),
             "the HelmRelease in key 0-db of ConfigMap orkestra/shop-releases-0"
@@ -243,7 +252,7 @@ mod tests {
             (&encode(&no_chart), "not a valid HelmRelease".to_owned()),
             (
                 "configmap:orkestra/only-a-name",
-                "is not configmap:<namespace>/<name>/<key>".to_owned(),
+                "has no @sha256:<digest> of its HelmRelease".to_owned(),
             ),
         ];
         for (input, expected) in cases {

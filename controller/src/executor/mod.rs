@@ -2,7 +2,8 @@
 //! the step each Argo workflow pod runs (the `helmrelease` leaf of `orkestra_shared::plan`).
 //!
 //! - **input** ([`input`]): the HelmRelease, read from the ConfigMap key the plan refers to
-//!   (`configmap:<namespace>/<name>/<key>`), or given inline as base64 of its JSON.
+//!   (`configmap:<namespace>/<name>/<key>@sha256:<digest>`, refused unless the value has that
+//!   digest), or given inline as base64 of its JSON.
 //! - **install**: creates the HelmRelease's namespace when missing, server-side applies the
 //!   HelmRelease (field manager [`FIELD_MANAGER`], forced: the workflow owns these fields, a
 //!   leftover manager from an older run must not block it), then watches it until Flux reports
@@ -70,8 +71,8 @@ pub struct ExecutorArgs {
     #[arg(long, value_enum, env = "ORKESTRA_EXECUTOR_ACTION")]
     pub action: Action,
 
-    /// The HelmRelease (helm.toolkit.fluxcd.io/v2): `configmap:<namespace>/<name>/<key>` of the
-    /// ConfigMap key holding its JSON, or base64 of its JSON.
+    /// The HelmRelease (helm.toolkit.fluxcd.io/v2): `configmap:<namespace>/<name>/<key>@sha256:<digest>`
+    /// of the ConfigMap key holding its JSON, or base64 of its JSON.
     #[arg(long, env = "ORKESTRA_EXECUTOR_HELMRELEASE")]
     pub helmrelease: String,
 

@@ -168,14 +168,16 @@ impl FluxWorld {
     /// `planned` in a ConfigMap of that name, here in the test's workflow namespace. Returns the
     /// reference to it.
     pub async fn store_release(&self, planned: &ReleaseRef, release: &Value) -> ReleaseRef {
+        let json = release.to_string();
         let reference = ReleaseRef {
             namespace: self.namespace.clone(),
+            digest: ReleaseRef::digest_of(json.as_bytes()),
             ..planned.clone()
         };
         let store = json!({
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": reference.config_map, "namespace": reference.namespace},
-            "data": {reference.key.clone(): release.to_string()},
+            "data": {reference.key.clone(): json},
         });
         Api::<ConfigMap>::namespaced(self.client.clone(), &reference.namespace)
             .create(

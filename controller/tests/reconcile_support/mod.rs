@@ -670,8 +670,9 @@ impl Env {
                             Api::namespaced(self.client.clone(), &reference.namespace);
                         stores.insert(key.clone(), api.get(&reference.config_map).await.unwrap());
                     }
-                    let data = stores[&key].data.as_ref().unwrap();
-                    serde_json::from_str(&data[&reference.key]).unwrap()
+                    let json = &stores[&key].data.as_ref().unwrap()[&reference.key];
+                    reference.verify(json.as_bytes()).unwrap();
+                    serde_json::from_str(json).unwrap()
                 } else if let Some(inline) = get("spec") {
                     let bytes = base64::engine::general_purpose::STANDARD
                         .decode(inline)

@@ -3,11 +3,17 @@
 //!
 //! Inline, every HelmRelease went into the Workflow twice over: once in its task's arguments and
 //! once more in Argo's status of the node, as base64. The largest group admission accepts came to
-//! over 1 MiB before Argo wrote any status, near etcd's 1.5 MiB request limit. By reference, a
-//! task carries `configmap:<namespace>/<name>/<key>` (under 100 characters), and the HelmReleases
-//! go, as JSON, into ConfigMaps of the Workflow's namespace named after the Workflow
-//! (`<workflow>-releases-<n>`), each filled up to [`STORE_BUDGET`] in task order. The controller
-//! writes them before it creates the Workflow; the `helmrelease` and `keptn` leaves read their key.
+//! over 1 MiB before Argo wrote any status, over Argo's own limit. By reference, a task carries
+//! `configmap:<namespace>/<name>/<key>@sha256:<digest>`, and the HelmReleases go, as JSON, into
+//! ConfigMaps of the Workflow's namespace named after the Workflow (`<workflow>-releases-<n>`),
+//! each filled up to [`STORE_BUDGET`] in task order. The controller writes them before it creates
+//! the Workflow; the `helmrelease` and `keptn` leaves read their key.
+//!
+//! The digest (SHA-256 of the JSON, hex) is what keeps the Workflow the record of what runs: the
+//! executor's account may create and delete HelmReleases in every namespace, so whoever may edit
+//! ConfigMaps in the Workflow's namespace must not be able to change what a step applies. A step
+//! refuses a value whose digest is not the one its Workflow names.
+//!
 //! Custom executors still get the HelmRelease inline (`--spec`, Azure Orkestra's contract).
 
 use std::collections::BTreeMap;
@@ -15,6 +21,7 @@ use std::fmt;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use sha2::{Digest as _, Sha256};
 
 use super::error::PlanError;
 
@@ -29,7 +36,8 @@ pub const MAX_RELEASE_BYTES: usize = 1024 * 1024 - 16 * 1024;
 /// Longest ConfigMap key the API server accepts.
 const MAX_KEY_LEN: usize = 253;
 
-/// Where a chart task's HelmRelease is kept: `configmap:<namespace>/<name>/<key>`.
+/// Where a chart task's HelmRelease is kept, and what it is:
+/// `configmap:<namespace>/<name>/<key>@sha256:<digest>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseRef {
     /// Namespace of the ConfigMap (the Workflow's).
@@ -38,23 +46,62 @@ pub struct ReleaseRef {
     pub config_map: String,
     /// Key whose value is the HelmRelease as JSON.
     pub key: String,
+    /// SHA-256 of that value, lower-case hex.
+    pub digest: String,
 }
 
 impl ReleaseRef {
     /// What every reference starts with (never base64, whose alphabet has no `:`).
     pub const PREFIX: &'static str = "configmap:";
+    /// What separates the digest (no ConfigMap name or key holds an `@`).
+    const DIGEST: &'static str = "@sha256:";
+
+    /// The digest a reference to `json` carries.
+    pub fn digest_of(json: &[u8]) -> String {
+        hex::encode(Sha256::digest(json))
+    }
+
+    /// `Err` saying so when `json` is not the value this reference names.
+    pub fn verify(&self, json: &[u8]) -> Result<(), String> {
+        let found = Self::digest_of(json);
+        if found == self.digest {
+            Ok(())
+        } else {
+            Err(format!(
+                "key {} of ConfigMap {}/{} has sha256:{found}, not the sha256:{} its Workflow names: \
+                 it was changed after the controller wrote it",
+                self.key, self.namespace, self.config_map, self.digest
+            ))
+        }
+    }
 
     /// The reference `text` holds; `None` when it is not one (it does not start with
     /// [`Self::PREFIX`]), an error saying what is missing when it is a broken one.
     pub fn parse(text: &str) -> Option<Result<Self, String>> {
         let rest = text.strip_prefix(Self::PREFIX)?;
+        let Some((rest, digest)) = rest.split_once(Self::DIGEST) else {
+            return Some(Err(format!(
+                "{text:?} has no {}<digest> of its HelmRelease",
+                Self::DIGEST
+            )));
+        };
+        if digest.len() != 64
+            || !digest
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Some(Err(format!(
+                "{text:?} has a digest that is not 64 lower-case hex digits"
+            )));
+        }
         let mut parts = rest.splitn(3, '/');
         let (Some(namespace), Some(config_map), Some(key)) =
             (parts.next(), parts.next(), parts.next())
         else {
             return Some(Err(format!(
-                "{text:?} is not {}<namespace>/<name>/<key>",
-                Self::PREFIX
+                "{text:?} is not {}<namespace>/<name>/<key>{}<digest>",
+                Self::PREFIX,
+                Self::DIGEST
             )));
         };
         if [namespace, config_map, key].iter().any(|p| p.is_empty()) {
@@ -64,6 +111,7 @@ impl ReleaseRef {
             namespace: namespace.to_owned(),
             config_map: config_map.to_owned(),
             key: key.to_owned(),
+            digest: digest.to_owned(),
         }))
     }
 }
@@ -72,11 +120,13 @@ impl fmt::Display for ReleaseRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}{}/{}/{}",
+            "{}{}/{}/{}{}{}",
             Self::PREFIX,
             self.namespace,
             self.config_map,
-            self.key
+            self.key,
+            Self::DIGEST,
+            self.digest
         )
     }
 }
@@ -122,6 +172,7 @@ impl ReleaseStore {
         self.added += 1;
         self.filled += bytes;
         let config_map = self.store_name(self.stores.len() - 1);
+        let digest = ReleaseRef::digest_of(json.as_bytes());
         if let Some(store) = self.stores.last_mut() {
             store.insert(key.clone(), json);
         }
@@ -129,6 +180,7 @@ impl ReleaseStore {
             namespace: self.namespace.clone(),
             config_map,
             key,
+            digest,
         })
     }
 
@@ -164,23 +216,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_reference_reads_back_as_written() {
+    fn a_reference_reads_back_as_written_and_verifies_its_value() {
         let reference = ReleaseRef {
             namespace: "orkestra".into(),
             config_map: "shop-releases-0".into(),
             key: "3-shop-db".into(),
+            digest: ReleaseRef::digest_of(b"{}"),
         };
         let text = reference.to_string();
-        assert_eq!(text, "configmap:orkestra/shop-releases-0/3-shop-db");
-        assert_eq!(ReleaseRef::parse(&text), Some(Ok(reference)));
+        assert_eq!(
+            text,
+            "configmap:orkestra/shop-releases-0/3-shop-db@sha256:\
+             44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
+        assert_eq!(ReleaseRef::parse(&text), Some(Ok(reference.clone())));
+        assert_eq!(reference.verify(b"{}"), Ok(()));
+        let changed = reference.verify(br#"{"spec":{}}"#).unwrap_err();
+        assert!(
+            changed.contains("changed after the controller wrote it"),
+            "{changed}"
+        );
     }
 
     #[test]
     fn base64_is_not_a_reference_and_broken_references_say_why() {
         assert_eq!(ReleaseRef::parse("eyJhIjoxfQ=="), None);
-        for broken in ["configmap:", "configmap:ns/name", "configmap:ns//key"] {
-            let err = ReleaseRef::parse(broken).unwrap().unwrap_err();
-            assert!(err.contains(broken), "{err}");
+        let digest = format!("@sha256:{}", "a".repeat(64));
+        for broken in [
+            "configmap:".to_owned(),
+            format!("configmap:ns/name{digest}"),
+            format!("configmap:ns//key{digest}"),
+            "configmap:ns/name/key".to_owned(),
+            "configmap:ns/name/key@sha256:ABC".to_owned(),
+        ] {
+            let err = ReleaseRef::parse(&broken).unwrap().unwrap_err();
+            assert!(err.contains(&broken), "{err}");
         }
     }
 
