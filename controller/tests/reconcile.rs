@@ -15,6 +15,7 @@ use kube::api::{Api, ListParams};
 use orkestra_shared::names::{
     FINALIZER, LAST_SUCCESSFUL_ANNOTATION, OWNER_LABEL, WORKFLOW_TYPE_LABEL,
 };
+use orkestra_tests::unique_name;
 use reconcile_support::{
     Env, GuardedRepo, assert_lints, condition, entry_dag, release_named, standing, wait_for,
 };
@@ -964,6 +965,52 @@ async fn a_foreground_delete_mid_rollout_still_tears_down_by_the_reverse_workflo
             .then_some(())
     })
     .await;
+}
+
+/// A ConfigMap that has the name of one of the group's release stores but is someone else's is
+/// neither overwritten nor taken over: the Workflow waits until it is gone.
+#[tokio::test]
+async fn a_foreign_config_map_with_a_release_store_name_is_left_alone() {
+    let mut env = Env::new("rc-store-taken").await;
+    // Nothing tells the controller that a person removed the ConfigMap: it looks again after its
+    // backoff for names taken by others (a minute at first).
+    env.patience = std::time::Duration::from_secs(150);
+    let ctl = env.controller("a");
+    let group = unique_name("taken");
+    let stores: Api<ConfigMap> = Api::namespaced(env.client.clone(), &env.namespace);
+    let theirs: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("{group}-releases-0")}, "data": {"mine": "keep"}}))
+    .unwrap();
+    stores.create(&Default::default(), &theirs).await.unwrap();
+    env.create_group_named(group.clone(), vec![env.app("base", "hello", "1.0.0", &[])])
+        .await;
+    wait_for("the controller to refuse the name", &ctl, || async {
+        ctl.log()
+            .contains(&format!(
+                "ConfigMap {}/{group}-releases-0 exists and was not written by Orkestra",
+                env.namespace
+            ))
+            .then_some(())
+    })
+    .await;
+    let kept = stores.get(&format!("{group}-releases-0")).await.unwrap();
+    assert_eq!(
+        kept.data.unwrap().get("mine").map(String::as_str),
+        Some("keep")
+    );
+    assert!(env.workflows().get_opt(&group).await.unwrap().is_none());
+
+    // Once it is gone, the Workflow goes in, with its own store.
+    stores
+        .delete(&format!("{group}-releases-0"), &Default::default())
+        .await
+        .unwrap();
+    let wf = env.wait_workflow(&group, Some(1), &ctl).await;
+    assert_eq!(
+        env.task_chart_version(&wf, "base").await,
+        "1.0.0",
+        "the store the Workflow refers to is the controller's"
+    );
 }
 
 /// A group that never got a forward Workflow (its charts never staged) is released at once.

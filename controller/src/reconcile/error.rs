@@ -54,6 +54,12 @@ pub enum Error {
     )]
     WorkflowNameTaken(String),
 
+    /// A ConfigMap with the name of one of a Workflow's release stores exists and is not one.
+    #[error(
+        "ConfigMap {0} exists and was not written by Orkestra for this group's Workflow: delete or rename it"
+    )]
+    ReleaseStoreNameTaken(String),
+
     /// An object could not be encoded (not expected to happen).
     #[error("cannot encode {what}: {source}")]
     Encode {
@@ -94,7 +100,7 @@ impl Error {
             Self::Plan { .. } => "plan",
             Self::LastGoodSpec(_) => "last_good_spec",
             Self::WorkflowTerminating(_) => "workflow_terminating",
-            Self::WorkflowNameTaken(_) => "workflow_name_taken",
+            Self::WorkflowNameTaken(_) | Self::ReleaseStoreNameTaken(_) => "workflow_name_taken",
             Self::Encode { .. } => "encode",
             Self::Finalizer(inner) => match inner.as_ref() {
                 kube::runtime::finalizer::Error::ApplyFailed(e)

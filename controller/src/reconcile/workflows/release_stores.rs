@@ -5,7 +5,8 @@
 //! them, when the Workflow has no uid yet. The owner reference does not block the group's deletion,
 //! so the garbage collector leaves those written during a foreground deletion (the teardown's) in
 //! place until the group is gone. Each Workflow name has fixed ConfigMap names; a plan that needs
-//! fewer than the last one deletes the rest.
+//! fewer than the last one deletes the rest. A ConfigMap of such a name that Orkestra did not write
+//! for that Workflow is left alone, and the Workflow is not submitted until it is gone.
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Resource as _;
@@ -29,6 +30,25 @@ pub async fn write(
     let params = PatchParams::apply(CONTROLLER_NAME).force();
     for store in stores {
         let name = store.metadata.name.clone().unwrap_or_default();
+        // NB: a ConfigMap of that name that is not a store of this Workflow (by its label; one a
+        // deleted group of the same name left is) is someone else's: it is not taken over.
+        let existing = api
+            .get_metadata_opt(&name)
+            .await
+            .map_err(Error::kube(format!("reading ConfigMap {name}")))?;
+        if let Some(existing) = existing {
+            let label = existing
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(WORKFLOW_LABEL));
+            if label.map(String::as_str) != Some(workflow) {
+                return Err(Error::ReleaseStoreNameTaken(format!(
+                    "{}/{name}",
+                    ctx.config.plan.workflow_namespace
+                )));
+            }
+        }
         let mut store = store.clone();
         store.metadata.owner_references = owner.clone().map(|o| vec![o]);
         api.patch(&name, &params, &Patch::Apply(&store))
