@@ -35,10 +35,8 @@ pub struct PlanShape {
 }
 
 /// What one application adds to the shape of its Workflow.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppShape {
-    /// The application's name.
-    pub name: String,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppCounts {
     /// Its listed subcharts.
     pub subcharts: usize,
     /// Its executors.
@@ -49,14 +47,14 @@ pub struct AppShape {
     pub keptn: bool,
 }
 
-impl AppShape {
-    /// The shape of `app` (defaulted or not: an application without executors counts as one).
+impl AppCounts {
+    /// The counts of `app` (defaulted or not: an application without executors counts as one).
     pub fn of(app: &Application) -> Self {
-        let types = || app.spec.workflow.iter().map(|e| e.executor_type);
-        Self::counted(app.name.clone(), app.spec.subcharts.len(), types())
+        let types = app.spec.workflow.iter().map(|e| e.executor_type);
+        Self::counted(app.spec.subcharts.len(), types)
     }
 
-    fn counted(name: String, subcharts: usize, types: impl Iterator<Item = ExecutorType>) -> Self {
+    fn counted(subcharts: usize, types: impl Iterator<Item = ExecutorType>) -> Self {
         let (mut executors, mut customs, mut keptn) = (0, 0, false);
         for executor_type in types {
             executors += 1;
@@ -64,11 +62,29 @@ impl AppShape {
             keptn |= executor_type == ExecutorType::Keptn;
         }
         Self {
-            name,
             subcharts,
             executors,
             customs,
             keptn,
+        }
+    }
+}
+
+/// A deployed application, by name, and what it adds to the shape of a Workflow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppShape {
+    /// The application's name.
+    pub name: String,
+    /// What it adds.
+    pub counts: AppCounts,
+}
+
+impl AppShape {
+    /// The shape of `app`.
+    pub fn of(app: &Application) -> Self {
+        Self {
+            name: app.name.clone(),
+            counts: AppCounts::of(app),
         }
     }
 
@@ -81,7 +97,10 @@ impl AppShape {
                 .into_iter()
                 .map(|app| {
                     let types = app.spec.workflow.into_iter().map(|e| e.executor_type);
-                    Self::counted(app.name, app.spec.subcharts.len(), types)
+                    Self {
+                        name: app.name,
+                        counts: AppCounts::counted(app.spec.subcharts.len(), types),
+                    }
                 })
                 .collect(),
         )
@@ -119,7 +138,7 @@ struct ShapeExecutor {
 impl PlanShape {
     /// The shape of the forward Workflow of `spec` (the reverse one is the same size).
     pub fn of(spec: &ApplicationGroupSpec) -> Self {
-        Self::of_applications(spec.applications.iter().map(AppShape::of))
+        Self::of_applications(spec.applications.iter().map(AppCounts::of))
     }
 
     /// The shape of the forward Workflow of `spec` when the applications `last_good` were
@@ -129,8 +148,8 @@ impl PlanShape {
         let dropped = last_good
             .iter()
             .filter(|app| !kept.contains(app.name.as_str()))
-            .cloned();
-        Self::of_applications(dropped.chain(spec.applications.iter().map(AppShape::of)))
+            .map(|app| app.counts);
+        Self::of_applications(dropped.chain(spec.applications.iter().map(AppCounts::of)))
     }
 
     /// The shape of the Workflow that rolls `spec` back to the applications `last_good`: the
@@ -142,12 +161,12 @@ impl PlanShape {
             .applications
             .iter()
             .filter(|a| !deployed.contains(a.name.as_str()))
-            .map(AppShape::of);
-        Self::of_applications(added.chain(last_good.iter().cloned()))
+            .map(AppCounts::of);
+        Self::of_applications(added.chain(last_good.iter().map(|app| app.counts)))
     }
 
     /// The shape of a Workflow of one entry task per application of `apps`.
-    fn of_applications(apps: impl Iterator<Item = AppShape>) -> Self {
+    fn of_applications(apps: impl Iterator<Item = AppCounts>) -> Self {
         let mut templates = 2; // entry, helmrelease
         let mut largest_dag = 0;
         let mut entry_tasks = 0;

@@ -99,6 +99,16 @@ impl std::fmt::Display for CredentialsOf {
 }
 
 impl StagingError {
+    /// Refused credentials: a chart repository's, unless the push marks them the staging
+    /// registry's ([`Self::on_staging`]; the registry client is shared by both sides).
+    pub(crate) fn unauthorized(url: &str, status: u16) -> Self {
+        Self::Unauthorized {
+            url: url.to_owned(),
+            status,
+            credentials: CredentialsOf::Chart,
+        }
+    }
+
     /// The same error, about the staging repository: refused credentials are the controller's.
     pub(crate) fn on_staging(self) -> Self {
         match self {
@@ -161,11 +171,7 @@ impl StagingError {
     /// Maps an unexpected HTTP status of a read request.
     pub(crate) fn status(url: &str, status: reqwest::StatusCode, what: &str) -> Self {
         match status.as_u16() {
-            401 | 403 => Self::Unauthorized {
-                url: url.to_owned(),
-                status: status.as_u16(),
-                credentials: CredentialsOf::Chart,
-            },
+            401 | 403 => Self::unauthorized(url, status.as_u16()),
             404 => Self::NotFound {
                 url: url.to_owned(),
                 what: what.to_owned(),

@@ -12,7 +12,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::Deserialize;
 
 use crate::staging::credentials::Credentials;
-use crate::staging::error::{CredentialsOf, StagingError};
+use crate::staging::error::StagingError;
 use crate::staging::limits::{Limits, read_json};
 use crate::staging::plain_http::PlainHttp;
 
@@ -205,11 +205,7 @@ impl OciClient {
             read_json(response, self.limits.document(), realm, "registry token").await?;
         body.token
             .or(body.access_token)
-            .ok_or_else(|| StagingError::Unauthorized {
-                url: realm.clone(),
-                status: 200,
-                credentials: CredentialsOf::Chart,
-            })
+            .ok_or_else(|| StagingError::unauthorized(realm, 200))
     }
 
     fn lock_tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {

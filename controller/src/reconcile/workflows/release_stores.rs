@@ -26,23 +26,29 @@ pub async fn write(
 ) -> Result<(), Error> {
     let api: Api<ConfigMap> =
         Api::namespaced(ctx.client.clone(), &ctx.config.plan.workflow_namespace);
+    let selector = format!("{WORKFLOW_LABEL}={workflow}");
+    let ours: Vec<String> = api
+        .list_metadata(&ListParams::default().labels(&selector))
+        .await
+        .map_err(Error::kube(format!(
+            "listing the ConfigMaps of Workflow {workflow}"
+        )))?
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
     let owner = group.controller_owner_ref(&());
     let params = PatchParams::apply(CONTROLLER_NAME).force();
     for store in stores {
         let name = store.metadata.name.clone().unwrap_or_default();
-        // NB: a ConfigMap of that name that is not a store of this Workflow (by its label; one a
-        // deleted group of the same name left is) is someone else's: it is not taken over.
-        let existing = api
-            .get_metadata_opt(&name)
-            .await
-            .map_err(Error::kube(format!("reading ConfigMap {name}")))?;
-        if let Some(existing) = existing {
-            let label = existing
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(WORKFLOW_LABEL));
-            if label.map(String::as_str) != Some(workflow) {
+        // NB: one of that name without this Workflow's label is someone else's (one a deleted
+        // group of the same name left has it): it is not taken over.
+        if !ours.contains(&name) {
+            let existing = api
+                .get_metadata_opt(&name)
+                .await
+                .map_err(Error::kube(format!("reading ConfigMap {name}")))?;
+            if existing.is_some() {
                 return Err(Error::ReleaseStoreNameTaken(format!(
                     "{}/{name}",
                     ctx.config.plan.workflow_namespace
@@ -57,22 +63,13 @@ pub async fn write(
                 "writing ConfigMap {name} (HelmReleases of Workflow {workflow})"
             )))?;
     }
-    let selector = format!("{WORKFLOW_LABEL}={workflow}");
-    let existing = api
-        .list_metadata(&ListParams::default().labels(&selector))
-        .await
-        .map_err(Error::kube(format!(
-            "listing the ConfigMaps of Workflow {workflow}"
-        )))?;
-    for old in existing.items {
-        let name = old.metadata.name.unwrap_or_default();
-        if stores
+    let planned = |name: &String| {
+        stores
             .iter()
-            .any(|s| s.metadata.name.as_deref() == Some(&name))
-        {
-            continue;
-        }
-        match api.delete(&name, &DeleteParams::default()).await {
+            .any(|s| s.metadata.name.as_ref() == Some(name))
+    };
+    for name in ours.iter().filter(|name| !planned(name)) {
+        match api.delete(name, &DeleteParams::default()).await {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(source) => {

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::staging::credentials::Credentials;
-use crate::staging::error::{CredentialsOf, StagingError};
+use crate::staging::error::StagingError;
 use crate::staging::limits::{Limits, error_excerpt, read_body, read_json};
 use crate::staging::outcome::PushedChart;
 use crate::staging::prepare::package::ChartToPush;
@@ -170,11 +170,9 @@ impl Museum<'_> {
             .map_err(|e| StagingError::transport(api, &e))?;
         let status = response.status();
         match status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(StagingError::Unauthorized {
-                url: api.to_owned(),
-                status: status.as_u16(),
-                credentials: CredentialsOf::Staging,
-            }),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                Err(StagingError::unauthorized(api, status.as_u16()))
+            }
             StatusCode::NOT_FOUND => Ok(Upload::NoApi),
             // NB: ChartMuseum refuses any re-upload of a stored version (unless run with
             // --allow-overwrite): whether that is a success depends on what is stored.

@@ -13,7 +13,7 @@ use reqwest::{Method, Response};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::staging::error::{CredentialsOf, StagingError};
+use crate::staging::error::StagingError;
 use crate::staging::limits::error_excerpt;
 use crate::staging::oci_client::{
     HELM_CHART_MEDIA_TYPE, HELM_CONFIG_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE, OciClient, OciLocation,
@@ -229,11 +229,7 @@ async fn refuse_unless_ok(
         return Ok(response);
     }
     if status.as_u16() == 401 || status.as_u16() == 403 {
-        return Err(StagingError::Unauthorized {
-            url: url.to_owned(),
-            status: status.as_u16(),
-            credentials: CredentialsOf::Staging,
-        });
+        return Err(StagingError::unauthorized(url, status.as_u16()));
     }
     let body = error_excerpt(response).await;
     Err(refused(url, chart, format!("HTTP {status}: {body}")))
