@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use executor_support::flux::{FluxWorld, HOLD, PATIENCE, USER, ready};
 use executor_support::{
-    delete, error_line, finish, install, releases, start, still_running, succeeded_saying, text,
+    delete, error_line, failed_with, finish, install, releases, start, still_running,
+    succeeded_saying, text,
 };
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, Patch, PatchParams};
@@ -259,22 +260,20 @@ async fn an_install_that_helm_fails_fails_the_step_at_once_with_fluxs_reason() {
     let t = FluxWorld::start("exf-failed").await;
     t.stage_fixture("greeter", "1.1.0");
     let ns = t.namespace.clone();
-    let started = Instant::now();
-    let output = finish(
+    let (line, elapsed) = failed_with(
         install(
             &t.kubeconfig,
             &t.release(&ns, "ratings", "greeter", "1.1.0"),
             "300s",
         ),
         PATIENCE,
+        1,
     )
     .await;
     assert!(
-        started.elapsed() < Duration::from_secs(60),
-        "failed as soon as Flux did, not at the timeout ({:?})",
-        started.elapsed()
+        elapsed < Duration::from_secs(60),
+        "failed as soon as Flux did, not at the timeout ({elapsed:?})"
     );
-    let line = error_line(&output, 1);
     let prefix = format!("error: HelmRelease {ns}/ratings failed: ");
     assert!(line.starts_with(&prefix), "{line}");
     // Flux's own words.
@@ -304,13 +303,9 @@ async fn an_install_that_helm_fails_fails_the_step_at_once_with_fluxs_reason() {
     );
 
     // Helm: the failed release.
-    let listed = t.helm_list(&ns);
     assert_eq!(
-        listed
-            .iter()
-            .map(|r| (r.name.as_str(), r.chart.as_str(), r.status.as_str()))
-            .collect::<Vec<_>>(),
-        [("ratings", "greeter-1.1.0", "failed")]
+        t.helm_summary(&ns),
+        [["ratings", "greeter-1.1.0", "1", "failed"]]
     );
 }
 
@@ -325,14 +320,11 @@ async fn install_fails_at_once_when_flux_stalls() {
     let mut wanted = t.release(&ns, "details", "hello", "1.0.0");
     wanted["spec"]["healthCheckExprs"] =
         json!([{"apiVersion": "v1", "kind": "ConfigMap", "current": "data.("}]);
-    let started = Instant::now();
-    let output = finish(install(&t.kubeconfig, &wanted, "300s"), PATIENCE).await;
+    let (line, elapsed) = failed_with(install(&t.kubeconfig, &wanted, "300s"), PATIENCE, 1).await;
     assert!(
-        started.elapsed() < Duration::from_secs(60),
-        "failed as soon as Flux stalled, not at the timeout ({:?})",
-        started.elapsed()
+        elapsed < Duration::from_secs(60),
+        "failed as soon as Flux stalled, not at the timeout ({elapsed:?})"
     );
-    let line = error_line(&output, 1);
     assert!(
         line.starts_with(&format!(
             "error: HelmRelease {ns}/details failed: InvalidCELExpression: "
@@ -360,14 +352,11 @@ async fn an_install_that_outlasts_the_step_timeout_exits_3() {
     let mut slow = t.release(&ns, "slow", "greeter", "1.2.0");
     // Helm waits longer than the step: Helm is still installing when the step gives up.
     slow["spec"]["timeout"] = json!("30s");
-    let started = Instant::now();
-    let output = finish(install(&t.kubeconfig, &slow, "10s"), PATIENCE).await;
-    let elapsed = started.elapsed();
+    let (line, elapsed) = failed_with(install(&t.kubeconfig, &slow, "10s"), PATIENCE, 3).await;
     assert!(
         elapsed >= Duration::from_secs(10) && elapsed < Duration::from_secs(25),
         "exited at the timeout: {elapsed:?}"
     );
-    let line = error_line(&output, 3);
     assert!(
         line.starts_with(&format!(
             "error: HelmRelease {ns}/slow: timed out after 10s waiting until Flux reports it ready (last seen: "
@@ -379,13 +368,9 @@ async fn an_install_that_outlasts_the_step_timeout_exits_3() {
         "says what Flux was doing: {line}"
     );
     // Flux was installing it: Helm's release is still pending.
-    let listed = t.helm_list(&ns);
     assert_eq!(
-        listed
-            .iter()
-            .map(|r| (r.name.as_str(), r.chart.as_str(), r.status.as_str()))
-            .collect::<Vec<_>>(),
-        [("slow", "greeter-1.2.0", "pending-install")],
+        t.helm_summary(&ns),
+        [["slow", "greeter-1.2.0", "1", "pending-install"]],
         "{line}"
     );
 }
@@ -448,14 +433,11 @@ async fn delete_times_out_while_flux_cannot_finish_the_uninstall() {
     };
     hold(json!([HOLD])).await;
 
-    let started = Instant::now();
-    let output = finish(delete(&t.kubeconfig, &wanted, "5s"), PATIENCE).await;
+    let (line, elapsed) = failed_with(delete(&t.kubeconfig, &wanted, "5s"), PATIENCE, 3).await;
     assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "{:?}",
-        started.elapsed()
+        elapsed < Duration::from_secs(20),
+        "waited for the step timeout only: {elapsed:?}"
     );
-    let line = error_line(&output, 3);
     assert!(
         line.starts_with(&format!(
             "error: HelmRelease {ns}/stuck: timed out after 5s waiting until it is deleted (last seen: still present, finalizers [finalizers.fluxcd.io]"

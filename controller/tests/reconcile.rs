@@ -17,15 +17,14 @@ use orkestra_shared::names::{
 };
 use orkestra_tests::unique_name;
 use reconcile_support::{
-    Env, GuardedRepo, assert_lints, condition, entry_dag, release_named, standing, wait_for,
+    Env, GuardedRepo, assert_lints, assert_standing, condition, entry_dag, release_named, wait_for,
 };
 
 /// Scenario 1: create → charts staged → a Workflow whose DAG follows the dependencies → Argo
 /// reports success → Ready=True/Succeeded, per-application status, events.
 #[tokio::test]
 async fn a_new_group_is_staged_submitted_and_ready_once_its_workflow_succeeds() {
-    let env = Env::new("rc-create").await;
-    let ctl = env.controller("a");
+    let (env, ctl) = Env::with_controller("rc-create").await;
     let mut shop = env.app("shop", "bookinfo", "1.0.0", &["base"]);
     shop["spec"]["subcharts"] =
         serde_json::json!([{"name": "sub-1"}, {"name": "sub-2", "dependencies": ["sub-1"]}]);
@@ -117,9 +116,9 @@ async fn a_new_group_is_staged_submitted_and_ready_once_its_workflow_succeeds() 
 
     let progressing = env.wait_ready(&group, "Unknown", "Progressing", &ctl).await;
     // As Azure Orkestra wrote it: Ready and the forward condition Unknown while it runs.
-    assert_eq!(
-        standing(&progressing, "ForwardWorkflowSucceeded"),
-        ("Unknown".into(), "Progressing".into())
+    assert_standing(
+        &progressing,
+        &[("ForwardWorkflowSucceeded", "Unknown", "Progressing")],
     );
     assert!(
         progressing
@@ -134,10 +133,7 @@ async fn a_new_group_is_staged_submitted_and_ready_once_its_workflow_succeeds() 
     let status = ready.status.clone().unwrap();
     assert_eq!(status.observed_generation, 1);
     assert_eq!(status.last_succeeded_generation, 1);
-    assert_eq!(
-        standing(&ready, "ForwardWorkflowSucceeded"),
-        ("True".into(), "Succeeded".into())
-    );
+    assert_standing(&ready, &[("ForwardWorkflowSucceeded", "True", "Succeeded")]);
     let app = |name: &str| {
         status
             .applications
@@ -194,10 +190,10 @@ async fn a_new_group_is_staged_submitted_and_ready_once_its_workflow_succeeds() 
 /// and the failure shows in the application's status.
 #[tokio::test]
 async fn ready_waits_for_every_helm_release_and_shows_a_release_failing_later() {
-    let env = Env::new("rc-hr-ready").await;
-    let ctl = env.controller("a");
-    let group = env.create_group("hrready", env.base_and_web()).await;
-    env.wait_workflow(&group, Some(1), &ctl).await;
+    let (env, ctl) = Env::with_controller("rc-hr-ready").await;
+    let group = env
+        .submitted_group("hrready", env.base_and_web(), &ctl)
+        .await;
     // Argo ran the steps and reports success; Flux reports only base ready, and web at an older
     // generation than its current one.
     env.perform_tasks(&group).await;
@@ -287,8 +283,7 @@ async fn ready_waits_for_every_helm_release_and_shows_a_release_failing_later() 
 /// parent's.
 #[tokio::test]
 async fn values_under_a_subchart_alias_reach_that_subcharts_helm_release() {
-    let env = Env::new("rc-alias").await;
-    let ctl = env.controller("a");
+    let (env, ctl) = Env::with_controller("rc-alias").await;
     let mut pair = env.app("pair", "pair", "1.0.0", &[]);
     pair["spec"]["subcharts"] = serde_json::json!([{"name": "primary"}, {"name": "cache"}]);
     pair["spec"]["release"]["values"] = serde_json::json!({
@@ -419,11 +414,8 @@ async fn a_group_written_in_azure_orkestras_style_deploys_unchanged() {
 /// Workflow; fixing the spec recovers.
 #[tokio::test]
 async fn a_missing_chart_version_is_reported_and_fixing_the_spec_recovers() {
-    let env = Env::new("rc-pull").await;
-    let ctl = env.controller("a");
-    let group = env
-        .create_group("pull", vec![env.app("base", "hello", "9.9.9", &[])])
-        .await;
+    let (env, ctl) = Env::with_controller("rc-pull").await;
+    let group = env.create_group("pull", env.base("9.9.9")).await;
 
     let failed = env
         .wait_ready(&group, "False", "ChartPullFailed", &ctl)
@@ -443,8 +435,7 @@ async fn a_missing_chart_version_is_reported_and_fixing_the_spec_recovers() {
     env.wait_event(&group, "ChartPullFailed", "9.9.9", &ctl)
         .await;
 
-    env.update_applications(&group, vec![env.app("base", "hello", "1.0.0", &[])])
-        .await;
+    env.update_applications(&group, env.base("1.0.0")).await;
     env.wait_workflow(&group, Some(2), &ctl).await;
     let recovered = env.wait_ready(&group, "Unknown", "Progressing", &ctl).await;
     let status = recovered.status.unwrap();
@@ -522,9 +513,8 @@ async fn a_staging_registry_with_credentials_is_pushed_to_and_named_for_flux() {
         .await;
     let ctl = env.controller_with("a", &["--staging-credentials-secret", "staging-creds"]);
     let group = env
-        .create_group("stagingauth", vec![env.app("base", "hello", "1.0.0", &[])])
+        .submitted_group("stagingauth", env.base("1.0.0"), &ctl)
         .await;
-    env.wait_workflow(&group, Some(1), &ctl).await;
     // The Workflow is submitted before the status that reports it is written: wait for both.
     wait_for("the chart reported staged", &ctl, || async {
         let status = env.group(&group).await?.status?;
@@ -558,11 +548,8 @@ async fn a_staging_registry_with_credentials_is_pushed_to_and_named_for_flux() {
 /// the new generation, replacing the old one.
 #[tokio::test]
 async fn an_update_submits_a_new_forward_workflow_for_the_new_generation() {
-    let env = Env::new("rc-update").await;
-    let ctl = env.controller("a");
-    let group = env
-        .deployed_group("update", vec![env.app("base", "hello", "1.0.0", &[])], &ctl)
-        .await;
+    let (env, ctl) = Env::with_controller("rc-update").await;
+    let group = env.deployed_group("update", env.base("1.0.0"), &ctl).await;
     let first = env.workflows().get(&group).await.unwrap();
 
     env.update_applications(
@@ -616,8 +603,7 @@ async fn an_update_submits_a_new_forward_workflow_for_the_new_generation() {
 /// "Argo" ran it the release is gone and the group is Ready without it.
 #[tokio::test]
 async fn an_update_uninstalls_the_applications_it_removes() {
-    let env = Env::new("rc-remove").await;
-    let ctl = env.controller("a");
+    let (env, ctl) = Env::with_controller("rc-remove").await;
     let group = env
         .deployed_group(
             "remove",
@@ -629,8 +615,7 @@ async fn an_update_uninstalls_the_applications_it_removes() {
             &ctl,
         )
         .await;
-    env.update_applications(&group, vec![env.app("base", "hello", "1.2.0", &[])])
-        .await;
+    env.update_applications(&group, env.base("1.2.0")).await;
     let update = env.wait_workflow(&group, Some(2), &ctl).await;
     assert_eq!(
         env.task_actions(&update).await,
@@ -674,14 +659,9 @@ async fn an_update_uninstalls_the_applications_it_removes() {
 /// the previous versions installed; WorkflowFailed, then RollbackWorkflowSucceeded=True.
 #[tokio::test]
 async fn a_failed_upgrade_rolls_back_to_the_last_successful_spec() {
-    let env = Env::new("rc-rollback").await;
-    let ctl = env.controller("a");
+    let (env, ctl) = Env::with_controller("rc-rollback").await;
     let group = env
-        .deployed_group(
-            "rollback",
-            vec![env.app("base", "hello", "1.0.0", &[])],
-            &ctl,
-        )
+        .deployed_group("rollback", env.base("1.0.0"), &ctl)
         .await;
 
     env.update_applications(
@@ -719,13 +699,12 @@ async fn a_failed_upgrade_rolls_back_to_the_last_successful_spec() {
             .message
             .contains("child 'base' failed")
     );
-    assert_eq!(
-        standing(&failed, "ForwardWorkflowSucceeded"),
-        ("False".into(), "Failed".into())
-    );
-    assert_eq!(
-        standing(&failed, "RollbackWorkflowSucceeded"),
-        ("Unknown".into(), "Progressing".into())
+    assert_standing(
+        &failed,
+        &[
+            ("ForwardWorkflowSucceeded", "False", "Failed"),
+            ("RollbackWorkflowSucceeded", "Unknown", "Progressing"),
+        ],
     );
 
     env.run_workflow(&rollback_name, "Succeeded").await;
@@ -736,9 +715,9 @@ async fn a_failed_upgrade_rolls_back_to_the_last_successful_spec() {
         condition(&rolled_back, "Ready").unwrap().reason,
         "WorkflowFailed"
     );
-    assert_eq!(
-        standing(&rolled_back, "RollbackWorkflowSucceeded"),
-        ("True".into(), "Succeeded".into())
+    assert_standing(
+        &rolled_back,
+        &[("RollbackWorkflowSucceeded", "True", "Succeeded")],
     );
     assert_eq!(rolled_back.status.unwrap().last_succeeded_generation, 1);
 }
@@ -750,8 +729,7 @@ async fn a_failed_upgrade_rolls_back_to_the_last_successful_spec() {
 async fn a_rollback_restores_the_version_that_ran_not_a_newer_one_in_its_range() {
     use orkestra_tests::chart_repo::{ChartRepo, RepoOptions};
     use orkestra_tests::charts::{Published, plain, write_repo};
-    let env = Env::new("rc-pinned").await;
-    let ctl = env.controller("a");
+    let (env, ctl) = Env::with_controller("rc-pinned").await;
     let charts = tempfile::tempdir().unwrap();
     let publish = |versions: &[&str]| {
         let published: Vec<Published> = versions
@@ -801,10 +779,10 @@ async fn a_rollback_restores_the_version_that_ran_not_a_newer_one_in_its_range()
 /// with the finished reverse Workflow left as it was.
 #[tokio::test]
 async fn a_failed_first_install_is_torn_down_once_by_the_reverse_workflow() {
-    let env = Env::new("rc-firstfail").await;
-    let ctl = env.controller("a");
-    let group = env.create_group("firstfail", env.base_and_web()).await;
-    env.wait_workflow(&group, Some(1), &ctl).await;
+    let (env, ctl) = Env::with_controller("rc-firstfail").await;
+    let group = env
+        .submitted_group("firstfail", env.base_and_web(), &ctl)
+        .await;
     env.set_phase(&group, "Failed", "child 'web' failed").await;
 
     let reverse_name = format!("{group}-reverse");
@@ -867,12 +845,8 @@ async fn a_failed_first_install_is_torn_down_once_by_the_reverse_workflow() {
 /// the finalizer is released when it ends and the group is gone.
 #[tokio::test]
 async fn deleting_during_a_rollout_suspends_it_runs_the_reverse_workflow_and_releases_the_group() {
-    let env = Env::new("rc-delete").await;
-    let ctl = env.controller("a");
-    let group = env
-        .create_group("delete", vec![env.app("base", "hello", "1.0.0", &[])])
-        .await;
-    env.wait_workflow(&group, Some(1), &ctl).await;
+    let (env, ctl) = Env::with_controller("rc-delete").await;
+    let group = env.submitted_group("delete", env.base("1.0.0"), &ctl).await;
     env.set_phase(&group, "Running", "").await;
     env.wait_ready(&group, "Unknown", "Progressing", &ctl).await;
 
@@ -886,13 +860,12 @@ async fn deleting_during_a_rollout_suspends_it_runs_the_reverse_workflow_and_rel
     );
     let terminating = env.wait_ready(&group, "False", "Terminating", &ctl).await;
     assert!(terminating.metadata.deletion_timestamp.is_some());
-    assert_eq!(
-        standing(&terminating, "ForwardWorkflowSucceeded"),
-        ("Unknown".into(), "Suspended".into())
-    );
-    assert_eq!(
-        standing(&terminating, "ReverseWorkflowSucceeded"),
-        ("Unknown".into(), "Progressing".into())
+    assert_standing(
+        &terminating,
+        &[
+            ("ForwardWorkflowSucceeded", "Unknown", "Suspended"),
+            ("ReverseWorkflowSucceeded", "Unknown", "Progressing"),
+        ],
     );
 
     env.run_workflow(&reverse_name, "Succeeded").await;
@@ -904,12 +877,8 @@ async fn deleting_during_a_rollout_suspends_it_runs_the_reverse_workflow_and_rel
 /// still removed by the reverse Workflow, then the Workflows and the group go.
 #[tokio::test]
 async fn a_foreground_delete_mid_rollout_still_tears_down_by_the_reverse_workflow() {
-    let env = Env::new("rc-fg-delete").await;
-    let ctl = env.controller("a");
-    let group = env
-        .create_group("fg", vec![env.app("base", "hello", "1.0.0", &[])])
-        .await;
-    env.wait_workflow(&group, Some(1), &ctl).await;
+    let (env, ctl) = Env::with_controller("rc-fg-delete").await;
+    let group = env.submitted_group("fg", env.base("1.0.0"), &ctl).await;
     let installed = env.perform_tasks(&group).await;
     assert_eq!(
         installed.len(),
@@ -982,7 +951,7 @@ async fn a_foreign_config_map_with_a_release_store_name_is_left_alone() {
         "metadata": {"name": format!("{group}-releases-0")}, "data": {"mine": "keep"}}))
     .unwrap();
     stores.create(&Default::default(), &theirs).await.unwrap();
-    env.create_group_named(group.clone(), vec![env.app("base", "hello", "1.0.0", &[])])
+    env.create_group_named(group.clone(), env.base("1.0.0"))
         .await;
     wait_for("the controller to refuse the name", &ctl, || async {
         ctl.log()
@@ -1016,11 +985,8 @@ async fn a_foreign_config_map_with_a_release_store_name_is_left_alone() {
 /// A group that never got a forward Workflow (its charts never staged) is released at once.
 #[tokio::test]
 async fn deleting_a_group_that_never_deployed_releases_it_at_once() {
-    let env = Env::new("rc-delete-now").await;
-    let ctl = env.controller("a");
-    let group = env
-        .create_group("never", vec![env.app("base", "hello", "9.9.9", &[])])
-        .await;
+    let (env, ctl) = Env::with_controller("rc-delete-now").await;
+    let group = env.create_group("never", env.base("9.9.9")).await;
     env.wait_ready(&group, "False", "ChartPullFailed", &ctl)
         .await;
     env.delete_group(&group).await;
@@ -1040,9 +1006,7 @@ async fn deleting_a_group_that_never_deployed_releases_it_at_once() {
 async fn a_restarted_controller_continues_without_submitting_twice() {
     let env = Env::new("rc-restart").await;
     let mut first = env.controller("a");
-    let group = env
-        .create_group("restart", vec![env.app("base", "hello", "1.0.0", &[])])
-        .await;
+    let group = env.create_group("restart", env.base("1.0.0")).await;
     let submitted = env.wait_workflow(&group, Some(1), &first).await;
     env.wait_ready(&group, "Unknown", "Progressing", &first)
         .await;
@@ -1074,9 +1038,7 @@ async fn a_restarted_controller_continues_without_submitting_twice() {
 async fn a_workflow_left_by_a_deleted_group_of_the_same_name_is_replaced() {
     let env = Env::new("rc-same-name").await;
     let mut first = env.controller("a");
-    let group = env
-        .create_group("same", vec![env.app("base", "hello", "1.0.0", &[])])
-        .await;
+    let group = env.create_group("same", env.base("1.0.0")).await;
     let left = env.wait_workflow(&group, Some(1), &first).await;
     first.kill();
     env.set_phase(&group, "Succeeded", "").await;
@@ -1093,7 +1055,7 @@ async fn a_workflow_left_by_a_deleted_group_of_the_same_name_is_replaced() {
 
     let second = env.controller("b");
     env.wait_gone(&group, &second).await;
-    env.create_group_named(group.clone(), vec![env.app("base", "hello", "1.0.0", &[])])
+    env.create_group_named(group.clone(), env.base("1.0.0"))
         .await;
     let uid = env.group(&group).await.unwrap().metadata.uid.unwrap();
     let ours = wait_for("the left Workflow to be replaced", &second, || async {
@@ -1120,9 +1082,7 @@ async fn of_two_replicas_one_acts_and_the_other_takes_over_when_it_dies() {
     })
     .await;
     let b = env.controller("b");
-    let group = env
-        .create_group("ha", vec![env.app("base", "hello", "1.0.0", &[])])
-        .await;
+    let group = env.create_group("ha", env.base("1.0.0")).await;
     env.wait_workflow(&group, Some(1), &a).await;
     env.wait_ready(&group, "Unknown", "Progressing", &a).await;
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
@@ -1138,8 +1098,7 @@ async fn of_two_replicas_one_acts_and_the_other_takes_over_when_it_dies() {
         b.log().contains("leading").then_some(())
     })
     .await;
-    env.update_applications(&group, vec![env.app("base", "hello", "1.2.0", &[])])
-        .await;
+    env.update_applications(&group, env.base("1.2.0")).await;
     env.wait_workflow(&group, Some(2), &b).await;
     env.run_workflow(&group, "Succeeded").await;
     let ready = env.wait_ready(&group, "True", "Succeeded", &b).await;

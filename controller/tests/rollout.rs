@@ -11,7 +11,7 @@ mod rollout_support;
 
 use orkestra_tests::chartmuseum::{ChartMuseum, MuseumOptions};
 use orkestra_tests::helm::HelmListed;
-use reconcile_support::standing;
+use reconcile_support::{assert_standing, standing};
 use rollout_support::{PATIENCE, Rollout, STAGING_SECRET, Staging};
 
 /// Scenario 1: an umbrella chart with two of its subcharts listed, and a second application it
@@ -24,7 +24,6 @@ async fn a_group_installs_in_dag_order_and_uninstalls_in_reverse() {
     shop["spec"]["subcharts"] =
         serde_json::json!([{"name": "sub-1"}, {"name": "sub-2", "dependencies": ["sub-1"]}]);
     let group = t
-        .env
         .create_group(
             "create",
             vec![t.env.app("base", "hello", "1.0.0", &[]), shop],
@@ -150,7 +149,6 @@ async fn unlisted_subcharts_stay_inside_their_parents_release() {
 async fn a_missing_chart_version_fails_the_pull_and_fixing_it_deploys() {
     let t = Rollout::start("ro-pull").await;
     let group = t
-        .env
         .create_group("pull", vec![t.env.app("app", "hello", "9.9.9", &[])])
         .await;
     let failed = t.wait_ready(&group, "False", "ChartPullFailed").await;
@@ -288,8 +286,7 @@ async fn upgrade_that_fails_rolls_back(prefix: &str, bad_version: &str, timeout:
         .update_applications(&group, vec![app(bad_version)])
         .await;
     let rolled_back = t
-        .env
-        .wait_condition(&group, "RollbackWorkflowSucceeded", "True", &t.ctl)
+        .wait_condition(&group, "RollbackWorkflowSucceeded", "True")
         .await;
     assert_eq!(
         standing(&rolled_back, "Ready"),
@@ -319,7 +316,6 @@ async fn upgrade_that_fails_rolls_back(prefix: &str, bad_version: &str, timeout:
 async fn a_foreground_delete_mid_rollout_uninstalls_everything() {
     let t = Rollout::start("ro-fg").await;
     let group = t
-        .env
         .create_group(
             "fg",
             vec![
@@ -344,7 +340,6 @@ async fn a_foreground_delete_mid_rollout_uninstalls_everything() {
 async fn deleting_the_reverse_workflow_releases_the_group() {
     let t = Rollout::start("ro-rev-del").await;
     let group = t
-        .env
         .create_group(
             "revdel",
             vec![
@@ -400,13 +395,9 @@ async fn a_rollback_removes_every_application_the_failed_update_added() {
         .update_applications(&group, vec![base, first, broken])
         .await;
     let rolled_back = t
-        .env
-        .wait_condition(&group, "RollbackWorkflowSucceeded", "True", &t.ctl)
+        .wait_condition(&group, "RollbackWorkflowSucceeded", "True")
         .await;
-    assert_eq!(
-        standing(&rolled_back, "Ready"),
-        ("False".into(), "WorkflowFailed".into())
-    );
+    assert_standing(&rolled_back, &[("Ready", "False", "WorkflowFailed")]);
     let names: Vec<String> = t.helm_list().into_iter().map(|r| r.name).collect();
     assert_eq!(names, ["base"], "{}", t.explain());
 }
@@ -416,7 +407,6 @@ async fn a_rollback_removes_every_application_the_failed_update_added() {
 async fn a_failed_first_install_is_removed_by_the_reverse_workflow() {
     let t = Rollout::start("ro-first").await;
     let group = t
-        .env
         .create_group(
             "first",
             vec![
@@ -426,13 +416,9 @@ async fn a_failed_first_install_is_removed_by_the_reverse_workflow() {
         )
         .await;
     let torn_down = t
-        .env
-        .wait_condition(&group, "ReverseWorkflowSucceeded", "True", &t.ctl)
+        .wait_condition(&group, "ReverseWorkflowSucceeded", "True")
         .await;
-    assert_eq!(
-        standing(&torn_down, "Ready"),
-        ("False".into(), "WorkflowFailed".into())
-    );
+    assert_standing(&torn_down, &[("Ready", "False", "WorkflowFailed")]);
     t.assert_nothing_installed().await;
 }
 

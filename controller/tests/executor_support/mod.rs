@@ -107,6 +107,14 @@ pub async fn finish(child: Child, within: Duration) -> Output {
         .unwrap()
 }
 
+/// Waits (up to `within`) for the executor to exit with `code`: its `error:` line, and how long
+/// it ran from this call.
+pub async fn failed_with(child: Child, within: Duration, code: i32) -> (String, Duration) {
+    let started = std::time::Instant::now();
+    let output = finish(child, within).await;
+    (error_line(&output, code), started.elapsed())
+}
+
 /// Asserts the executor is still running after `time`.
 pub async fn still_running(child: &mut Child, time: Duration) {
     if let Ok(status) = tokio::time::timeout(time, child.wait()).await {

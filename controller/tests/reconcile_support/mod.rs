@@ -58,6 +58,13 @@ impl Env {
         Env::on(Cluster::shared().await.unwrap(), prefix).await
     }
 
+    /// A test's world on the shared cluster with its controller replica `a` started.
+    pub async fn with_controller(prefix: &str) -> (Env, Controller) {
+        let env = Env::new(prefix).await;
+        let ctl = env.controller("a");
+        (env, ctl)
+    }
+
     /// A test's world on `cluster` (e.g. [`Cluster::with_engines`]).
     pub async fn on(cluster: Arc<Cluster>, prefix: &str) -> Env {
         let client = cluster.client().await.unwrap();
@@ -187,6 +194,11 @@ impl Env {
             .unwrap();
     }
 
+    /// One application, `base`, of the `hello` chart at `version`.
+    pub fn base(&self, version: &str) -> Vec<Value> {
+        vec![self.app("base", "hello", version, &[])]
+    }
+
     /// Two applications of the `hello` chart 1.0.0: `base`, and `web` depending on it.
     pub fn base_and_web(&self) -> Vec<Value> {
         vec![
@@ -284,6 +296,18 @@ impl Env {
         .await
     }
 
+    /// Creates a group and waits until `ctl` submitted its first forward Workflow.
+    pub async fn submitted_group(
+        &self,
+        prefix: &str,
+        applications: Vec<Value>,
+        ctl: &Controller,
+    ) -> String {
+        let group = self.create_group(prefix, applications).await;
+        self.wait_workflow(&group, Some(1), ctl).await;
+        group
+    }
+
     /// Creates a group and plays its first forward Workflow to success: the group is
     /// Ready=True/Succeeded at generation 1 when this returns.
     pub async fn deployed_group(
@@ -292,8 +316,7 @@ impl Env {
         applications: Vec<Value>,
         ctl: &Controller,
     ) -> String {
-        let group = self.create_group(prefix, applications).await;
-        self.wait_workflow(&group, Some(1), ctl).await;
+        let group = self.submitted_group(prefix, applications, ctl).await;
         self.run_workflow(&group, "Succeeded").await;
         self.wait_ready(&group, "True", "Succeeded", ctl).await;
         group
@@ -616,6 +639,17 @@ pub fn standing(group: &ApplicationGroup, type_: &str) -> (String, String) {
     condition(group, type_)
         .map(|c| (c.status, c.reason))
         .unwrap_or_default()
+}
+
+/// Asserts each `(condition type, status, reason)` of `group`, naming the condition that differs.
+pub fn assert_standing(group: &ApplicationGroup, expected: &[(&str, &str, &str)]) {
+    for &(type_, status, reason) in expected {
+        assert_eq!(
+            standing(group, type_),
+            (status.to_owned(), reason.to_owned()),
+            "condition {type_}"
+        );
+    }
 }
 
 /// The entry DAG: task name → dependencies.

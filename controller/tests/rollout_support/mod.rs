@@ -117,6 +117,23 @@ impl Rollout {
         self.helm_list().into_iter().find(|r| r.name == name)
     }
 
+    /// Creates a group of this run with `applications` (see [`Env::create_group`]).
+    pub async fn create_group(&self, prefix: &str, applications: Vec<Value>) -> String {
+        self.env.create_group(prefix, applications).await
+    }
+
+    /// Waits until the group's condition `type_` has `status` (see [`Env::wait_condition`]).
+    pub async fn wait_condition(
+        &self,
+        group: &str,
+        type_: &str,
+        status: &str,
+    ) -> orkestra_shared::crd::ApplicationGroup {
+        self.env
+            .wait_condition(group, type_, status, &self.ctl)
+            .await
+    }
+
     /// Waits until the group's Ready condition has `status` and `reason`, naming the steps' logs
     /// when it does not come.
     pub async fn wait_ready(
