@@ -30,6 +30,11 @@ fn every_masterminds_case_holds() {
         let outcome = match fields.as_slice() {
             ["constraint", text, want] => {
                 let got = VersionConstraint::parse(text);
+                assert_eq!(
+                    VersionConstraint::check(text),
+                    got.clone().map(drop),
+                    "check and parse decide alike: {text:?}"
+                );
                 (got.is_ok() == (*want == "ok"))
                     .then_some(())
                     .ok_or(format!("{got:?}"))

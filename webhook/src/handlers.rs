@@ -96,9 +96,30 @@ async fn handle(endpoint: Endpoint, state: AdmissionState, body: Bytes) -> Respo
         answer.outcome,
         started.elapsed(),
     );
-    // NB: the span is opened once the answer is known, with every field at once: recording fields
-    // one by one into an open span re-encodes all of its fields each time (a tenth of a review's cost
-    // with JSON logs). Nothing inside a review logs.
+    log(endpoint, &answer);
+    let body = crate::wire::to_json(&answer.review).unwrap_or_else(|_| FALLBACK_DENIAL.to_vec());
+    (
+        answer.status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+/// Logs the answer: denials and unreadable reviews at info, allowed ones at debug (they are the
+/// bulk of the traffic, and the API server audits them already).
+fn log(endpoint: Endpoint, answer: &Answer) {
+    let refusal = match answer.outcome {
+        Outcome::Invalid | Outcome::Denied => answer.detail.as_deref(),
+        Outcome::Allowed | Outcome::Patched => None,
+    };
+    // NB: the span costs a tenth of a review with JSON logs (its fields are formatted when it
+    // opens), so it is only opened for an event that is written: at info, allowed reviews make none.
+    if refusal.is_none() && !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    // NB: opened once the answer is known, with every field at once: recording fields one by one
+    // into an open span re-encodes all of its fields each time. Nothing inside a review logs.
     let subject = &answer.subject;
     let span = tracing::info_span!(
         "review",
@@ -110,22 +131,13 @@ async fn handle(endpoint: Endpoint, state: AdmissionState, body: Bytes) -> Respo
         allowed = answer.outcome.allowed(),
     );
     let _entered = span.enter();
-    match (&answer.outcome, &answer.detail) {
+    match (answer.outcome, refusal) {
         (Outcome::Invalid, Some(detail)) => {
             tracing::info!(status = answer.status.as_u16(), reason = %detail, "unreadable review denied")
         }
         (Outcome::Denied, Some(detail)) => tracing::info!(errors = %detail, "review denied"),
-        // NB: allowed reviews are the bulk of the traffic and the API server audits them already;
-        // logging each at info would cost more than the review itself under load.
         _ => tracing::debug!(result = answer.outcome.as_str(), "review answered"),
     }
-    let body = crate::wire::to_json(&answer.review).unwrap_or_else(|_| FALLBACK_DENIAL.to_vec());
-    (
-        answer.status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
 }
 
 /// A bug in the rules must not take the connection down: the API server gets a denial it can show.

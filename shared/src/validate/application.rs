@@ -9,7 +9,6 @@ use super::memo::Memo;
 use super::namespace::effective_namespace;
 use crate::crd::{Application, Executor, ExecutorType};
 use crate::duration;
-use crate::executor_image::ExecutorImage;
 use crate::field_error::FieldError;
 use crate::names::is_dns1123_label;
 use crate::policy::Policy;
@@ -103,7 +102,7 @@ fn check_chart<'a>(
     if let Some(version) = &chart.version
         && let Some(problem) = shared
             .version_problems
-            .get_or_insert_with(version, || VersionConstraint::parse(version).err())
+            .get_or_insert_with(version, || VersionConstraint::check(version).err())
     {
         errors.push(FieldError::new(format!("{path}.version"), problem.clone()));
     }
@@ -216,68 +215,65 @@ fn check_executors<'a>(
         ));
     }
     for (i, executor) in executors.iter().enumerate() {
-        let at = || format!("{path}[{i}]");
+        // NB: formatted only for an error: nearly every executor is valid.
+        let at = |field: &str| format!("{path}[{i}].{field}");
         if executor.executor_type == ExecutorType::Keptn && executor.dependencies.is_empty() {
             errors.push(FieldError::new(
-                format!("{}.dependencies", at()),
+                at("dependencies"),
                 "a keptn executor evaluates a deployment: it must depend on the executor that deploys",
             ));
         }
-        check_image(&at(), executor, errors);
+        check_image(|| at("image"), executor, errors);
         if let (ExecutorType::Keptn, Some(params)) = (executor.executor_type, &executor.params) {
             errors.extend(
                 keptn_params()
                     .errors(params)
                     .into_iter()
-                    .map(|e| e.nested_in(&format!("{}.params", at()))),
+                    .map(|e| e.nested_in(&at("params"))),
             );
         }
     }
 }
 
-/// The executor's image (at `{at}.image`): a string or a container, naming an image without
-/// spaces; a custom executor needs one.
-fn check_image(at: &str, executor: &Executor, errors: &mut Vec<FieldError>) {
-    let path = format!("{at}.image");
-    let container = match executor.image.as_ref().map(ExecutorImage::container) {
-        Some(Err(problems)) => {
+/// The executor's image (at `path()`): a string or a container, naming an image without spaces; a
+/// custom executor needs one.
+fn check_image(path: impl Fn() -> String, executor: &Executor, errors: &mut Vec<FieldError>) {
+    let Some(image) = &executor.image else {
+        if executor.executor_type == ExecutorType::Custom {
+            errors.push(FieldError::new(path(), "a custom executor needs an image"));
+        }
+        return;
+    };
+    let container = match image.container() {
+        Err(problems) => {
+            let path = path();
             errors.extend(problems.into_iter().map(|e| e.nested_in(&path)));
             return;
         }
-        Some(Ok(container)) => Some(container),
-        None => None,
+        Ok(container) => container,
     };
-    let image = container.as_ref().and_then(|c| c.image.as_deref());
-    match image {
-        None | Some("") if executor.executor_type == ExecutorType::Custom => {
-            errors.push(FieldError::new(path, "a custom executor needs an image"));
-            return;
-        }
-        _ => {}
+    let reference = container.image.as_deref();
+    if executor.executor_type == ExecutorType::Custom && reference.is_none_or(str::is_empty) {
+        errors.push(FieldError::new(path(), "a custom executor needs an image"));
+        return;
     }
     // The image reference's own path: the field itself, or `image` in a container.
-    let written_as_object = executor
-        .image
-        .as_ref()
-        .is_some_and(|i| i.written().is_object());
+    let written_as_object = image.written().is_object();
     let field = |name: &str| {
         if written_as_object {
-            format!("{path}.{name}")
+            format!("{}.{name}", path())
         } else {
-            path.clone()
+            path()
         }
     };
-    if let Some(image) = image.filter(|image| image.contains(char::is_whitespace)) {
+    if let Some(reference) = reference.filter(|image| image.contains(char::is_whitespace)) {
         errors.push(FieldError::new(
             field("image"),
-            format!("invalid image {image:?}"),
+            format!("invalid image {reference:?}"),
         ));
     }
-    if let Some(name) = container
-        .as_ref()
-        .map(|c| c.name.as_str())
-        .filter(|name| !name.is_empty() && !is_dns1123_label(name))
-    {
+    let name = container.name.as_str();
+    if !name.is_empty() && !is_dns1123_label(name) {
         errors.push(FieldError::new(
             field("name"),
             format!("invalid container name {name:?}: use a DNS-1123 label (lower case letters, digits and '-')"),

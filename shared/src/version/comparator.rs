@@ -84,20 +84,26 @@ impl Comparator {
         // NB: as Masterminds does, a wildcard drops the build and any part after it (`1.x.3` is
         // `1.x`); the written pre-release stays.
         let (wildcard, floor) = if is_wild(Some(major)) {
-            (Wildcard::All, format!("0.0.0{pre}"))
+            (Wildcard::All, Version::parse(&format!("0.0.0{pre}")))
         } else if is_wild(minor) {
-            (Wildcard::MinorAndPatch, format!("{major}.0.0{pre}"))
+            (
+                Wildcard::MinorAndPatch,
+                Version::parse(&format!("{major}.0.0{pre}")),
+            )
         } else if is_wild(patch) {
             let minor = minor.unwrap_or_default();
-            (Wildcard::Patch, format!("{major}.{minor}.0{pre}"))
+            (
+                Wildcard::Patch,
+                Version::parse(&format!("{major}.{minor}.0{pre}")),
+            )
         } else {
-            (Wildcard::None, version.to_owned())
+            (Wildcard::None, Version::parse(version))
         };
         Some(Self {
             operator: operator.to_owned(),
             version: version.to_owned(),
             op,
-            floor: Version::parse(&floor).ok()?,
+            floor: floor.ok()?,
             wildcard,
         })
     }

@@ -60,6 +60,21 @@ impl VersionConstraint {
         })
     }
 
+    /// Why `text` is not a constraint, as [`VersionConstraint::parse`] says it; without building
+    /// one. Admission checks one per application, nearly always an exact release (`1.2.3`).
+    pub fn check(text: &str) -> Result<(), String> {
+        let numbers = text.split('.');
+        let exact_release = !text.is_empty()
+            && numbers.clone().count() <= 3
+            && numbers.into_iter().all(|n| {
+                !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && n.parse::<u64>().is_ok()
+            });
+        if exact_release {
+            return Ok(());
+        }
+        Self::parse(text).map(drop)
+    }
+
     /// The constraint as written.
     pub fn as_str(&self) -> &str {
         &self.text
@@ -99,6 +114,39 @@ mod tests {
 
     fn v(text: &str) -> Version {
         Version::parse(text).expect("test version")
+    }
+
+    #[test]
+    fn check_decides_as_parse() {
+        for text in [
+            "1.2.3",
+            "1",
+            "1.2",
+            "01.2.3",
+            "1.2.3.4",
+            "1..2",
+            ".1",
+            "1.",
+            "",
+            "*",
+            "18446744073709551615",
+            "18446744073709551616",
+            "1.2.18446744073709551616",
+            "^1.2",
+            "1.2.3-rc.1",
+            "v1.2.3",
+            "1.2.3 ",
+            " 1.2.3",
+            "1.2.x",
+            "1,2",
+            "1.2.3 || 2",
+        ] {
+            assert_eq!(
+                VersionConstraint::check(text),
+                VersionConstraint::parse(text).map(drop),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! optional `-pre-release` and `+build`, and a range rewrite swallows the spaces around it.
 
 use super::comparator::{Comparator, Op};
+use std::borrow::Cow;
 
 /// Whitespace as Go's regexp `\s` means it.
 fn is_space(b: u8) -> bool {
@@ -102,7 +103,11 @@ fn range_at(s: &[u8], from: usize) -> Option<Range> {
 }
 
 /// Every hyphen range, leftmost first, rewritten as Masterminds does: `>= low, <= high `.
-fn rewrite_ranges(text: &str) -> String {
+fn rewrite_ranges(text: &str) -> Cow<'_, str> {
+    // NB: most constraints hold no range, and admission reads one per application.
+    if !text.contains('-') {
+        return Cow::Borrowed(text);
+    }
     let s = text.as_bytes();
     let (mut out, mut copied, mut at) = (String::with_capacity(text.len()), 0, 0);
     while at < s.len() {
@@ -116,7 +121,7 @@ fn rewrite_ranges(text: &str) -> String {
         }
     }
     out.push_str(&text[copied..]);
-    out
+    Cow::Owned(out)
 }
 
 /// The alternatives of `text`, each the comparisons that must all hold; or why it is no
