@@ -25,7 +25,7 @@ fn application(repo: &str) -> Application {
     Application {
         name: "big".into(),
         dependencies: vec![],
-        spec: ApplicationSpec {
+        spec: Box::new(ApplicationSpec {
             chart: ChartRef {
                 url: repo.into(),
                 name: "big".into(),
@@ -43,7 +43,7 @@ fn application(repo: &str) -> Application {
                 })
                 .collect(),
             workflow: vec![],
-        },
+        }),
     }
 }
 

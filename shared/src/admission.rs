@@ -28,6 +28,7 @@ impl Verdict {
 }
 
 pub use crate::conforming::{Conforming, ConformingForRules};
+pub use crate::defaults::Presence;
 
 /// An object as admission reads it: a JSON tree (offline `check`, tests), JSON text, or already
 /// read by [`Conforming`] as part of a larger document (the webhook reads its AdmissionReviews so,
@@ -136,6 +137,13 @@ pub fn mutate<'a>(object: impl Into<Raw<'a>>) -> Result<json_patch::Patch, Vec<F
     presence
         .map(|presence| defaults::defaults_patch(&presence))
         .map_err(|e| vec![FieldError::new("<root>", format!("internal error: {e}"))])
+}
+
+/// The JSON Patch that fills the defaults into an object that reads as [`ConformingForRules`],
+/// made from its [`Presence`] reading. For a reader that has both readings of one document
+/// without keeping the object's text: the webhook reads them from its AdmissionReview.
+pub fn defaults_patch(presence: &Presence<'_>) -> json_patch::Patch {
+    defaults::defaults_patch(presence)
 }
 
 /// Every problem with `object` (defaulted first, so an object the mutating webhook has not seen is

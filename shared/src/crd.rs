@@ -86,7 +86,9 @@ pub struct Application {
 
     /// The chart to deploy and how to release it.
     #[serde(deserialize_with = "crate::json_form::object")]
-    pub spec: ApplicationSpec,
+    // NB: boxed: an application is moved several times while a list of them is read, and the
+    // spec is most of its bytes (admission spent a tenth of a review copying them).
+    pub spec: Box<ApplicationSpec>,
 }
 
 /// The chart of an application, its release settings, the order of its subcharts and its executors.

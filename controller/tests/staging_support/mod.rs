@@ -80,7 +80,7 @@ pub fn app(name: &str, url: &str, chart: &str, version: Option<&str>) -> Applica
     Application {
         name: name.to_owned(),
         dependencies: vec![],
-        spec: ApplicationSpec {
+        spec: Box::new(ApplicationSpec {
             chart: ChartRef {
                 url: url.to_owned(),
                 name: chart.to_owned(),
@@ -93,7 +93,7 @@ pub fn app(name: &str, url: &str, chart: &str, version: Option<&str>) -> Applica
             },
             subcharts: vec![],
             workflow: vec![],
-        },
+        }),
     }
 }
 

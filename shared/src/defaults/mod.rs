@@ -3,7 +3,7 @@
 use crate::crd::{ApplicationGroupSpec, Executor, ExecutorType};
 
 mod patch;
-pub(crate) use patch::{Presence, defaults_patch};
+pub use patch::{Presence, defaults_patch};
 
 /// Chart version when none is given: the newest in the repository.
 pub const CHART_VERSION: &str = "*";

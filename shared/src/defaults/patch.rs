@@ -27,20 +27,21 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Field
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// The fields of an object that defaults depend on.
-#[derive(Deserialize)]
-pub(crate) struct Presence<'a> {
+/// The fields of an object that defaults depend on: which of them it writes. Read from the
+/// object's JSON (every other field is skipped unread).
+#[derive(Debug, Deserialize)]
+pub struct Presence<'a> {
     #[serde(borrow)]
     spec: Option<SpecPresence<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 struct SpecPresence<'a> {
     #[serde(borrow, default)]
     applications: Vec<ApplicationPresence<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 struct ApplicationPresence<'a> {
     #[serde(default, deserialize_with = "present")]
     dependencies: Field<IgnoredAny>,
@@ -48,7 +49,7 @@ struct ApplicationPresence<'a> {
     spec: Option<ApplicationSpecPresence<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 struct ApplicationSpecPresence<'a> {
     #[serde(borrow)]
     chart: Option<ChartPresence<'a>>,
@@ -59,13 +60,13 @@ struct ApplicationSpecPresence<'a> {
     workflow: Field<Vec<ExecutorPresence>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 struct ChartPresence<'a> {
     #[serde(borrow, default, deserialize_with = "present")]
     version: Field<Cow<'a, str>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 struct ReleasePresence {
     #[serde(default, deserialize_with = "present")]
     timeout: Field<IgnoredAny>,
@@ -73,13 +74,13 @@ struct ReleasePresence {
     interval: Field<IgnoredAny>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 struct NodePresence {
     #[serde(default, deserialize_with = "present")]
     dependencies: Field<IgnoredAny>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 struct ExecutorPresence {
     #[serde(default, deserialize_with = "present")]
     dependencies: Field<IgnoredAny>,
@@ -127,7 +128,7 @@ impl Ops {
 
 /// The patch that fills the defaults into the object `presence` was read from. The object must
 /// have read as an ApplicationGroup (so `chart` and `release` are objects).
-pub(crate) fn defaults_patch(presence: &Presence<'_>) -> Patch {
+pub fn defaults_patch(presence: &Presence<'_>) -> Patch {
     let mut ops = Ops {
         ops: Vec::new(),
         app: 0,

@@ -16,7 +16,7 @@ pub fn app(name: &str, chart: &str, dependencies: &[&str]) -> Application {
     Application {
         name: name.to_owned(),
         dependencies: strings(dependencies),
-        spec: ApplicationSpec {
+        spec: Box::new(ApplicationSpec {
             chart: ChartRef {
                 url: "https://charts.example.com".into(),
                 name: chart.to_owned(),
@@ -31,7 +31,7 @@ pub fn app(name: &str, chart: &str, dependencies: &[&str]) -> Application {
             },
             subcharts: Vec::new(),
             workflow: vec![executor("helmrelease", ExecutorType::Helmrelease, &[])],
-        },
+        }),
     }
 }
 

@@ -1,12 +1,13 @@
 //! The check that the two readings of a review agree, for the property tests and the fuzzer.
 
-use super::read::{Review, read_fast, read_full};
+use super::read::{Object, Review, read_fast, read_full};
 use crate::metrics::Endpoint;
-use orkestra_shared::admission::{Raw, validate};
+use orkestra_shared::admission::{Raw, defaults_patch, mutate, validate};
 use orkestra_shared::policy::Policy;
 
 /// Where the one-pass reading accepts `body`, the full reading must accept it too, with the same
-/// request fields, and the same validation verdict under `policy`; `Err` says how they differ.
+/// request fields, the same validation verdict under `policy` and the same defaulting patch; `Err`
+/// says how they differ.
 /// The property tests and the fuzzer call it.
 pub fn readings_agree(endpoint: Endpoint, body: &[u8], policy: &Policy) -> Result<(), String> {
     let Some(fast) = read_fast(endpoint, body) else {
@@ -34,12 +35,22 @@ pub fn readings_agree(endpoint: Endpoint, body: &[u8], policy: &Policy) -> Resul
             header(&full)
         ));
     }
+    if endpoint == Endpoint::Mutate
+        && let (Some(Object::Defaulting(presence)), Some(Object::Tree(tree))) =
+            (&fast.object, &full.object)
+    {
+        let (one, other) = (defaults_patch(presence), mutate(tree));
+        if other.as_ref() != Ok(&one) {
+            return Err(format!("the patches differ:\n{one:?}\n{other:?}"));
+        }
+    }
     if endpoint == Endpoint::Validate
         && let (Some(mut a), Some(mut b)) = (fast.object, full.object)
+        && let (Some(a), Some(b)) = (a.raw(), b.raw())
     {
         let (one, other) = (
-            validate(a.raw(), None::<Raw<'_>>, policy),
-            validate(b.raw(), None::<Raw<'_>>, policy),
+            validate(a, None::<Raw<'_>>, policy),
+            validate(b, None::<Raw<'_>>, policy),
         );
         if one.errors != other.errors {
             return Err(format!(

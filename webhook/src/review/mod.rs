@@ -24,7 +24,7 @@ use crate::secret_access::SecretChecks;
 use axum::http::StatusCode;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionResponse, AdmissionReview, Operation};
-use orkestra_shared::admission::{mutate, validate};
+use orkestra_shared::admission::{defaults_patch, mutate, validate};
 use orkestra_shared::field_error::FieldError;
 use orkestra_shared::policy::Policy;
 
@@ -182,10 +182,11 @@ fn decide(
     match endpoint {
         Endpoint::Mutate => {
             let defaults = match object {
+                Object::Defaulting(presence) => Ok(defaults_patch(presence)),
                 Object::Tree(tree) => mutate(&*tree),
                 Object::Text(text) => mutate(text.get()),
-                // NB: `parse` keeps the objects of a mutate review as text: a typed object has lost
-                // the difference between absent and default fields that the patch is made of.
+                // NB: `parse` reads the object of a mutate review for its presence: a typed object
+                // has lost the difference between absent and default fields that the patch is made of.
                 Object::Read(_) => Err(vec![FieldError::new(
                     "<root>",
                     "internal error: the object was read for validation, not defaulting",
@@ -214,10 +215,18 @@ fn decide(
                 return (response.deny(&reason), Outcome::Denied, Some(reason));
             };
             let old = match review.operation {
-                Operation::Update => review.old_object.as_mut().map(Object::raw),
+                Operation::Update => review.old_object.as_mut().and_then(Object::raw),
                 _ => None,
             };
-            let verdict = validate(object.raw(), old, policy);
+            let Some(object) = object.raw() else {
+                let reason = "internal error: the object was read for defaulting, not validation";
+                return (
+                    response.deny(reason),
+                    Outcome::Invalid,
+                    Some(reason.to_owned()),
+                );
+            };
+            let verdict = validate(object, old, policy);
             let mut response = response;
             if !verdict.warnings.is_empty() {
                 response.warnings = Some(verdict.warnings);

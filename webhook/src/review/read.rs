@@ -1,7 +1,8 @@
 //! Reading an AdmissionReview request body. A well-formed body is read in one pass into the few
 //! request fields the answer needs; the objects in it are read straight into their typed form for
-//! validation (`Conforming`), or kept as borrowed JSON text for defaulting (which needs the tree).
-//! No JSON tree is built for a valid review. A body that this reading refuses (a broken review, an
+//! validation (`Conforming`). For defaulting, the same pass proves the object conforms, and a
+//! second, light pass over the body reads which defaulted fields it writes (`Presence`). No JSON
+//! tree is built for a valid review. A body that this reading refuses (a broken review, an
 //! object that does not conform to the schema, another kind) is read again in full: a JSON tree and
 //! kube's typed `AdmissionReview`, which name the problem precisely.
 
@@ -13,7 +14,7 @@ use kube::core::admission::{
     AdmissionRequest, AdmissionReview, META_API_VERSION_V1, META_KIND, Operation,
 };
 use kube::core::{DynamicObject, GroupVersionKind, GroupVersionResource};
-use orkestra_shared::admission::{Conforming, ConformingForRules, Raw};
+use orkestra_shared::admission::{Conforming, ConformingForRules, Presence, Raw};
 use orkestra_shared::crd::ApplicationGroup;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -35,11 +36,13 @@ pub struct Review<'a> {
     pub old_object: Option<Object<'a>>,
 }
 
-/// An object of the request: read typed (validation), JSON text borrowed from the body
-/// (defaulting), or a tree when the body had to be read in full.
+/// An object of the request: read typed (validation), known to conform with what defaulting needs
+/// of it (defaulting), JSON text borrowed from the body (the old object of a defaulting review,
+/// which is not read), or a tree when the body had to be read in full.
 #[derive(Debug)]
 pub enum Object<'a> {
     Read(Box<Conforming>),
+    Defaulting(Presence<'a>),
     Text(&'a RawValue),
     Tree(Value),
 }
@@ -76,17 +79,18 @@ impl Object<'_> {
                 })
                 .collect(),
             // Mutation only: the validating review reads objects typed or as a tree.
-            Object::Text(_) => Vec::new(),
+            Object::Defaulting(_) | Object::Text(_) => Vec::new(),
         }
     }
 
-    /// The object as the shared crate takes it. A typed object is handed over, not copied: call
-    /// once.
-    pub(super) fn raw(&mut self) -> Raw<'_> {
+    /// The object as the shared crate validates it; `None` for a defaulting review's object. A
+    /// typed object is handed over, not copied: call once.
+    pub(super) fn raw(&mut self) -> Option<Raw<'_>> {
         match self {
-            Object::Read(read) => Raw::Read(std::mem::take(read)),
-            Object::Text(text) => Raw::Text(text.get()),
-            Object::Tree(tree) => Raw::Tree(tree),
+            Object::Read(read) => Some(Raw::Read(std::mem::take(read))),
+            Object::Text(text) => Some(Raw::Text(text.get())),
+            Object::Tree(tree) => Some(Raw::Tree(tree)),
+            Object::Defaulting(_) => None,
         }
     }
 }
@@ -120,6 +124,16 @@ impl<'a> ObjectForm<'a> for &'a RawValue {
     }
 }
 
+/// An object read only to learn that it conforms (read as the rules read it, then dropped); the
+/// second pass over the body ([`PresenceEnvelope`]) reads what defaulting needs of it.
+struct Conforms;
+
+impl<'de> Deserialize<'de> for Conforms {
+    fn deserialize<D: serde::Deserializer<'de>>(input: D) -> Result<Self, D::Error> {
+        ConformingForRules::deserialize(input).map(|_| Conforms)
+    }
+}
+
 /// A body that is not a readable AdmissionReview v1 request.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Unreadable {
@@ -145,8 +159,22 @@ pub fn parse(endpoint: Endpoint, body: &[u8]) -> Result<Review<'_>, Unreadable> 
 /// for the property tests and the fuzzer, which check that both readings agree.
 pub fn read_fast(endpoint: Endpoint, body: &[u8]) -> Option<Review<'_>> {
     match endpoint {
-        Endpoint::Validate => read_envelope::<ConformingForRules>(body),
-        Endpoint::Mutate => read_envelope::<&RawValue>(body),
+        Endpoint::Validate => {
+            let (_, mut request) = read_envelope::<ConformingForRules, ConformingForRules>(body)?;
+            let object = request.object.take().map(ObjectForm::into_object);
+            Some(request.into_review(object))
+        }
+        Endpoint::Mutate => {
+            let (text, mut request) = read_envelope::<Conforms, &RawValue>(body)?;
+            let object = match request.object.take() {
+                Some(Conforms) => {
+                    let presence = serde_json::from_str::<PresenceEnvelope<'_>>(text).ok()?;
+                    Some(Object::Defaulting(presence.request.object?))
+                }
+                None => None,
+            };
+            Some(request.into_review(object))
+        }
     }
 }
 
@@ -156,16 +184,20 @@ pub fn read_full(body: &[u8]) -> Result<Review<'static>, Unreadable> {
     parse_in_full(body)
 }
 
-fn read_envelope<'a, O: ObjectForm<'a>>(body: &'a [u8]) -> Option<Review<'a>> {
+/// Reads the envelope of a review, its object as `O` and its old object as `P`; with the body as
+/// text.
+fn read_envelope<'a, O: Deserialize<'a>, P: ObjectForm<'a>>(
+    body: &'a [u8],
+) -> Option<(&'a str, EnvelopeRequest<O, P>)> {
     // NB: checking UTF-8 once for the whole body is several times cheaper than serde_json's check
     // of every string it reads from bytes.
     let text = std::str::from_utf8(body).ok()?;
-    match serde_json::from_str::<Envelope<'a, O>>(text).ok()? {
+    match serde_json::from_str::<Envelope<'a, O, P>>(text).ok()? {
         Envelope {
             api_version,
             kind,
             request: Some(request),
-        } if kind == META_KIND && api_version == META_API_VERSION_V1 => Some(request.into()),
+        } if kind == META_KIND && api_version == META_API_VERSION_V1 => Some((text, request)),
         _ => None,
     }
 }
@@ -175,19 +207,22 @@ fn read_envelope<'a, O: ObjectForm<'a>>(body: &'a [u8]) -> Option<Review<'a>> {
 #[derive(Deserialize)]
 #[serde(
     rename_all = "camelCase",
-    bound(deserialize = "O: ObjectForm<'de>, 'de: 'a")
+    bound(deserialize = "O: Deserialize<'de>, P: Deserialize<'de>, 'de: 'a")
 )]
-struct Envelope<'a, O> {
+struct Envelope<'a, O, P> {
     #[serde(borrow, default)]
     api_version: Cow<'a, str>,
     #[serde(borrow, default)]
     kind: Cow<'a, str>,
-    request: Option<EnvelopeRequest<O>>,
+    request: Option<EnvelopeRequest<O, P>>,
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", bound(deserialize = "O: Deserialize<'de>"))]
-struct EnvelopeRequest<O> {
+#[serde(
+    rename_all = "camelCase",
+    bound(deserialize = "O: Deserialize<'de>, P: Deserialize<'de>")
+)]
+struct EnvelopeRequest<O, P> {
     uid: String,
     kind: GroupVersionKind,
     #[serde(rename = "resource")]
@@ -207,27 +242,42 @@ struct EnvelopeRequest<O> {
     operation: Operation,
     user_info: UserInfo,
     object: Option<O>,
-    old_object: Option<O>,
+    old_object: Option<P>,
     #[serde(default)]
     dry_run: bool,
     #[serde(default, rename = "options")]
     _options: Option<IgnoredAny>,
 }
 
-impl<'a, O: ObjectForm<'a>> From<EnvelopeRequest<O>> for Review<'a> {
-    fn from(request: EnvelopeRequest<O>) -> Self {
+impl<'a, O, P: ObjectForm<'a>> EnvelopeRequest<O, P> {
+    /// The review, with `object`: what the caller made of `self.object`.
+    fn into_review(self, object: Option<Object<'a>>) -> Review<'a> {
         Review {
-            uid: request.uid,
-            kind: request.kind,
-            sub_resource: request.sub_resource,
-            name: request.name,
-            operation: request.operation,
-            dry_run: request.dry_run,
-            user_info: request.user_info,
-            object: request.object.map(O::into_object),
-            old_object: request.old_object.map(O::into_object),
+            uid: self.uid,
+            kind: self.kind,
+            sub_resource: self.sub_resource,
+            name: self.name,
+            operation: self.operation,
+            dry_run: self.dry_run,
+            user_info: self.user_info,
+            object,
+            old_object: self.old_object.map(P::into_object),
         }
     }
+}
+
+/// What defaulting needs of a review's object, read from the whole body in a pass that skips
+/// everything else.
+#[derive(Deserialize)]
+struct PresenceEnvelope<'a> {
+    #[serde(borrow)]
+    request: PresenceRequest<'a>,
+}
+
+#[derive(Deserialize)]
+struct PresenceRequest<'a> {
+    #[serde(borrow)]
+    object: Option<Presence<'a>>,
 }
 
 /// The full reading, for bodies the envelope refused: says exactly what is wrong.
