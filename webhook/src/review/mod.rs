@@ -1,9 +1,9 @@
 //! AdmissionReview in, AdmissionReview out: reading a request body and deciding the answer.
 //!
 //! Pure: no I/O, no clock. A well-formed body is read in one pass into the few request fields the
-//! answer needs; the objects in it are read straight into their typed form for validation
-//! (`Conforming`), or kept as borrowed JSON text for defaulting (which needs the tree). No JSON tree
-//! is built for a valid review. A body that this reading refuses (a broken review, an object that
+//! answer needs; the objects in it are read straight into their typed form (`Conforming`). For
+//! defaulting, that pass only proves the object conforms, and a light second pass over the body
+//! reads which defaulted fields it writes (`Presence`). No JSON tree is built for a valid review. A body that this reading refuses (a broken review, an object that
 //! does not conform to the schema, another kind) is read again in full: a JSON tree and kube's typed
 //! `AdmissionReview`, which name the problem precisely. A body that cannot be read still gets a denying
 //! AdmissionReview carrying the request uid whenever one can be found, or HTTP 400 when none can.
