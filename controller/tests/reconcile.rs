@@ -11,7 +11,7 @@
 mod reconcile_support;
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, DynamicObject, ListParams};
 use orkestra_shared::names::{
     FINALIZER, LAST_SUCCESSFUL_ANNOTATION, OWNER_LABEL, WORKFLOW_TYPE_LABEL,
 };
@@ -953,15 +953,17 @@ async fn a_foreign_config_map_with_a_release_store_name_is_left_alone() {
     stores.create(&Default::default(), &theirs).await.unwrap();
     env.create_group_named(group.clone(), env.base("1.0.0"))
         .await;
-    wait_for("the controller to refuse the name", &ctl, || async {
-        ctl.log()
-            .contains(&format!(
-                "ConfigMap {}/{group}-releases-0 exists and was not written by Orkestra",
-                env.namespace
-            ))
-            .then_some(())
-    })
-    .await;
+    let refused = env
+        .wait_ready(&group, "False", "WorkflowTemplateGenerationFailed", &ctl)
+        .await;
+    let message = condition(&refused, "Ready").unwrap().message;
+    assert!(
+        message.starts_with(&format!(
+            "ConfigMap {}/{group}-releases-0 exists and was not written by Orkestra",
+            env.namespace
+        )),
+        "the status says what is in the way: {message}"
+    );
     let kept = stores.get(&format!("{group}-releases-0")).await.unwrap();
     assert_eq!(
         kept.data.unwrap().get("mine").map(String::as_str),
@@ -980,6 +982,55 @@ async fn a_foreign_config_map_with_a_release_store_name_is_left_alone() {
         "1.0.0",
         "the store the Workflow refers to is the controller's"
     );
+}
+
+/// A Workflow with the name a group's forward Workflow needs, which Orkestra did not make for
+/// it, is never touched: the status says so until someone removes it.
+#[tokio::test]
+async fn a_foreign_workflow_with_the_groups_name_is_left_alone() {
+    let mut env = Env::new("rc-wf-taken").await;
+    // Nothing tells the controller that a person removed the Workflow: it looks again after its
+    // backoff for names taken by others (a minute at first).
+    env.patience = std::time::Duration::from_secs(150);
+    let ctl = env.controller("a");
+    let group = unique_name("wftaken");
+    let theirs: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+        "metadata": {"name": group, "labels": {"made-by": "someone-else"}},
+        "spec": {"entrypoint": "main", "templates": [{"name": "main", "suspend": {}}]},
+    }))
+    .unwrap();
+    let created = env
+        .workflows()
+        .create(&Default::default(), &theirs)
+        .await
+        .unwrap();
+    env.create_group_named(group.clone(), env.base("1.0.0"))
+        .await;
+    let refused = env
+        .wait_ready(&group, "False", "WorkflowTemplateGenerationFailed", &ctl)
+        .await;
+    let message = condition(&refused, "Ready").unwrap().message;
+    assert_eq!(
+        message,
+        format!(
+            "Workflow {}/{group} exists and was not created by Orkestra for this group: delete or rename it",
+            env.namespace
+        )
+    );
+    let kept = env.workflows().get(&group).await.unwrap();
+    assert_eq!(kept.metadata.uid, created.metadata.uid, "not replaced");
+    assert_eq!(kept.data["spec"], theirs.data["spec"], "not changed");
+    assert!(kept.metadata.owner_references.is_none(), "not taken over");
+
+    // Once it is gone, the group's own Workflow goes in.
+    env.workflows()
+        .delete(&group, &Default::default())
+        .await
+        .unwrap();
+    let wf = env.wait_workflow(&group, Some(1), &ctl).await;
+    assert_ne!(wf.metadata.uid, created.metadata.uid);
+    env.wait_ready(&group, "Unknown", "Progressing", &ctl).await;
 }
 
 /// A group that never got a forward Workflow (its charts never staged) is released at once.

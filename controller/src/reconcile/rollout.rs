@@ -134,7 +134,25 @@ pub async fn start(
         )
         .await;
     }
-    let submitted = submitted?;
+    let submitted = match submitted {
+        // NB: only a person can free the name (nothing tells the controller when), so the status
+        // says what is in the way: under Azure Orkestra's reason for a Workflow that cannot be made.
+        Err(err @ (Error::WorkflowNameTaken(_) | Error::ReleaseStoreNameTaken(_))) => {
+            status::set_ready(
+                &mut status,
+                State::False,
+                condition::WORKFLOW_TEMPLATE_GENERATION_FAILED,
+                err.to_string(),
+                generation,
+            );
+            return Ok(Outcome {
+                status,
+                action: None,
+                error: Some(err),
+            });
+        }
+        other => other?,
+    };
     let workflow_name = plan.workflow.metadata.name.clone().unwrap_or_default();
     if submitted == Submitted::Created {
         ctx.metrics.submitted(started.elapsed());

@@ -115,7 +115,8 @@ async fn delete_if_foreign(
     let made_for_this_name =
         label(&foreign, OWNER_LABEL) == Some(plan::owner_label_value(group_name).as_str());
     if !made_for_this_name {
-        return Err(Error::WorkflowNameTaken(name.to_owned()));
+        let namespace = foreign.metadata.namespace.as_deref().unwrap_or_default();
+        return Err(Error::WorkflowNameTaken(format!("{namespace}/{name}")));
     }
     tracing::info!(
         workflow = name,
