@@ -464,10 +464,7 @@ async fn chart_credentials_come_only_from_allowed_namespaces_and_are_never_shown
     elsewhere["spec"]["chart"]["authSecretRef"] =
         serde_json::json!({"namespace": other, "name": "creds"});
     let foreign = env.create_group("foreign", vec![elsewhere]).await;
-    let failed = env
-        .wait_ready(&foreign, "False", "ChartPullFailed", &ctl)
-        .await;
-    let message = condition(&failed, "Ready").unwrap().message;
+    let message = env.wait_refused(&foreign, "ChartPullFailed", &ctl).await;
     assert!(
         message.contains(&format!(
             "authSecretRef names Secret {other}/creds, but the controller reads chart credentials only from namespace(s) {}",
@@ -480,8 +477,7 @@ async fn chart_credentials_come_only_from_allowed_namespaces_and_are_never_shown
     refused["spec"]["chart"]["url"] = serde_json::json!(guarded.repo.url);
     refused["spec"]["chart"]["authSecretRef"] = serde_json::json!({"name": "creds"});
     let own = env.create_group("own", vec![refused]).await;
-    let failed = env.wait_ready(&own, "False", "ChartPullFailed", &ctl).await;
-    let message = condition(&failed, "Ready").unwrap().message;
+    let message = env.wait_refused(&own, "ChartPullFailed", &ctl).await;
     assert!(message.contains("refused access (HTTP 403)"), "{message}");
     env.wait_event(&own, "ChartPullFailed", "403", &ctl).await;
 
@@ -953,10 +949,9 @@ async fn a_foreign_config_map_with_a_release_store_name_is_left_alone() {
     stores.create(&Default::default(), &theirs).await.unwrap();
     env.create_group_named(group.clone(), env.base("1.0.0"))
         .await;
-    let refused = env
-        .wait_ready(&group, "False", "WorkflowTemplateGenerationFailed", &ctl)
+    let message = env
+        .wait_refused(&group, "WorkflowTemplateGenerationFailed", &ctl)
         .await;
-    let message = condition(&refused, "Ready").unwrap().message;
     assert!(
         message.starts_with(&format!(
             "ConfigMap {}/{group}-releases-0 exists and was not written by Orkestra",
@@ -1007,10 +1002,9 @@ async fn a_foreign_workflow_with_the_groups_name_is_left_alone() {
         .unwrap();
     env.create_group_named(group.clone(), env.base("1.0.0"))
         .await;
-    let refused = env
-        .wait_ready(&group, "False", "WorkflowTemplateGenerationFailed", &ctl)
+    let message = env
+        .wait_refused(&group, "WorkflowTemplateGenerationFailed", &ctl)
         .await;
-    let message = condition(&refused, "Ready").unwrap().message;
     assert_eq!(
         message,
         format!(

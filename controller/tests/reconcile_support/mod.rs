@@ -275,6 +275,14 @@ impl Env {
         wf
     }
 
+    /// Waits until the group's Ready condition is `False` with `reason`; returns its message.
+    pub async fn wait_refused(&self, group: &str, reason: &str, ctl: &Controller) -> String {
+        let group = self.wait_ready(group, "False", reason, ctl).await;
+        condition(&group, "Ready")
+            .map(|c| c.message)
+            .unwrap_or_default()
+    }
+
     /// Waits until the group's Ready condition has `status` and `reason`; returns the group.
     pub async fn wait_ready(
         &self,
