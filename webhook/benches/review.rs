@@ -129,7 +129,7 @@ fn reviews(c: &mut Criterion) {
         ))
     };
     let create_deployed = deployed(&create_applied);
-    assert!(read_fast(Endpoint::Validate, &create_deployed).is_some());
+    assert!(read_fast(Endpoint::Validate, &create_deployed, &mut Vec::new()).is_some());
     let validate_deployed = || {
         drop(answer(
             Endpoint::Validate,
@@ -199,10 +199,10 @@ fn reviews(c: &mut Criterion) {
         b.iter(|| answer(Endpoint::Mutate, &create_applied, Some(&policy), None))
     });
     group.bench_function("read", |b| {
-        b.iter(|| read_fast(Endpoint::Validate, &create).is_some())
+        b.iter(|| read_fast(Endpoint::Validate, &create, &mut Vec::new()).is_some())
     });
     group.bench_function("read_applied", |b| {
-        b.iter(|| read_fast(Endpoint::Validate, &create_applied).is_some())
+        b.iter(|| read_fast(Endpoint::Validate, &create_applied, &mut Vec::new()).is_some())
     });
     group.bench_function("delete", |b| {
         b.iter(|| answer(Endpoint::Validate, &delete, Some(&policy), None))

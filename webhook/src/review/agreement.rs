@@ -10,7 +10,8 @@ use orkestra_shared::policy::Policy;
 /// says how they differ.
 /// The property tests and the fuzzer call it.
 pub fn readings_agree(endpoint: Endpoint, body: &[u8], policy: &Policy) -> Result<(), String> {
-    let Some(fast) = read_fast(endpoint, body) else {
+    let mut copy = Vec::new();
+    let Some(fast) = read_fast(endpoint, body, &mut copy) else {
         return Ok(());
     };
     let full = read_full(body).map_err(|u| format!("only the fast reading accepts it: {u:?}"))?;

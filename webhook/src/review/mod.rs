@@ -8,10 +8,13 @@
 //! `AdmissionReview`, which name the problem precisely. A body that cannot be read still gets a denying
 //! AdmissionReview carrying the request uid whenever one can be found, or HTTP 400 when none can.
 //!
-//! [`read`] reads the body, [`answer`] decides; [`lenient_uid`] finds the uid of a broken body and
-//! [`agreement`] checks that the one-pass and the full readings agree.
+//! [`read`] reads the body, [`answer`] decides; [`last_applied`] cuts kubectl's copy of the object
+//! out of the body the one-pass reading reads (no answer depends on it); [`lenient_uid`] finds the
+//! uid of a broken body and [`agreement`] checks that the one-pass and the full readings agree.
 
 mod agreement;
+mod json_string;
+mod last_applied;
 mod lenient_uid;
 mod read;
 
@@ -113,7 +116,8 @@ pub fn answer(
     policy: Option<&Policy>,
     secret_namespace: Option<&str>,
 ) -> Answer {
-    let mut review = match parse(endpoint, body) {
+    let mut copy = Vec::new();
+    let mut review = match parse(endpoint, body, &mut copy) {
         Ok(review) => review,
         Err(unreadable) => return unreadable.into_answer(),
     };

@@ -6,6 +6,7 @@
 //! object that does not conform to the schema, another kind) is read again in full: a JSON tree and
 //! kube's typed `AdmissionReview`, which name the problem precisely.
 
+use super::last_applied;
 use super::lenient_uid::lenient_uid;
 use crate::metrics::Endpoint;
 use crate::secret_access::SecretRef;
@@ -150,14 +151,25 @@ impl Unreadable {
     }
 }
 
-/// Reads an AdmissionReview v1 request for `endpoint`.
-pub fn parse(endpoint: Endpoint, body: &[u8]) -> Result<Review<'_>, Unreadable> {
-    read_fast(endpoint, body).map_or_else(|| parse_in_full(body), Ok)
+/// Reads an AdmissionReview v1 request for `endpoint`; `copy` holds the body the one-pass reading
+/// reads where that is not `body` itself (see [`read_fast`]).
+pub fn parse<'a>(
+    endpoint: Endpoint,
+    body: &'a [u8],
+    copy: &'a mut Vec<u8>,
+) -> Result<Review<'a>, Unreadable> {
+    read_fast(endpoint, body, copy).map_or_else(|| parse_in_full(body), Ok)
 }
 
-/// The one-pass reading alone; `None` where it gives up (the full reading then decides). Public
-/// for the property tests and the fuzzer, which check that both readings agree.
-pub fn read_fast(endpoint: Endpoint, body: &[u8]) -> Option<Review<'_>> {
+/// The one-pass reading alone; `None` where it gives up (the full reading then decides). It reads
+/// `body` with kubectl's last-applied annotation cut out (into `copy`), which no answer depends on.
+/// Public for the property tests and the fuzzer, which check that both readings agree.
+pub fn read_fast<'a>(
+    endpoint: Endpoint,
+    body: &'a [u8],
+    copy: &'a mut Vec<u8>,
+) -> Option<Review<'a>> {
+    let body = last_applied::cut(body, copy);
     match endpoint {
         Endpoint::Validate => {
             let (_, mut request) = read_envelope::<ConformingForRules, ConformingForRules>(body)?;
