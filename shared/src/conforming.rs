@@ -11,10 +11,8 @@
 //! A `null` in an optional field reads as absent here; the full reading drops such nulls before its
 //! schema pass, as the API server does (`OpenApiValidator::without_pruned_nulls`).
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
-    ManagedFieldsEntry, ObjectMeta, OwnerReference, Time,
-};
-use serde::de::{Error as _, MapAccess, Visitor};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+use serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -72,8 +70,8 @@ pub struct ConformingForRules(pub ApplicationGroup);
 
 impl<'de> Deserialize<'de> for ConformingForRules {
     fn deserialize<D: Deserializer<'de>>(input: D) -> Result<Self, D::Error> {
-        read::<'de, RulesMetadata, D>(input, |metadata| ObjectMeta {
-            name: metadata.name,
+        read::<'de, RulesMetadata<'de>, D>(input, |metadata| ObjectMeta {
+            name: metadata.name.map(Cow::into_owned),
             annotations: metadata
                 .annotations
                 .and_then(|a| a.last_successful)
@@ -84,40 +82,61 @@ impl<'de> Deserialize<'de> for ConformingForRules {
     }
 }
 
-/// `ObjectMeta`'s fields with its types, except that annotation values stay JSON text.
+/// `ObjectMeta`'s fields with its types, except that strings are borrowed where they hold no
+/// escape, annotation values are only checked to be strings, and a managed fields entry's
+/// `fieldsV1` is skipped (`FieldsV1` reads any JSON value).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RulesMetadata {
+struct RulesMetadata<'a> {
     #[serde(default)]
     annotations: Option<RuleAnnotations>,
-    #[serde(default)]
-    name: Option<String>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
     #[serde(default, rename = "creationTimestamp")]
     _creation_timestamp: Option<Time>,
     #[serde(default, rename = "deletionGracePeriodSeconds")]
     _deletion_grace_period_seconds: Option<i64>,
     #[serde(default, rename = "deletionTimestamp")]
     _deletion_timestamp: Option<Time>,
-    #[serde(default, rename = "finalizers")]
-    _finalizers: Option<Vec<String>>,
-    #[serde(default, rename = "generateName")]
-    _generate_name: Option<String>,
+    #[serde(borrow, default, rename = "finalizers")]
+    _finalizers: Option<Vec<Cow<'a, str>>>,
+    #[serde(borrow, default, rename = "generateName")]
+    _generate_name: Option<Cow<'a, str>>,
     #[serde(default, rename = "generation")]
     _generation: Option<i64>,
-    #[serde(default, rename = "labels")]
-    _labels: Option<BTreeMap<String, String>>,
-    #[serde(default, rename = "managedFields")]
-    _managed_fields: Option<Vec<ManagedFieldsEntry>>,
-    #[serde(default, rename = "namespace")]
-    _namespace: Option<String>,
+    #[serde(borrow, default, rename = "labels")]
+    _labels: Option<BTreeMap<Cow<'a, str>, Cow<'a, str>>>,
+    #[serde(borrow, default, rename = "managedFields")]
+    _managed_fields: Option<Vec<ManagedFieldsEntryForRules<'a>>>,
+    #[serde(borrow, default, rename = "namespace")]
+    _namespace: Option<Cow<'a, str>>,
     #[serde(default, rename = "ownerReferences")]
     _owner_references: Option<Vec<OwnerReference>>,
-    #[serde(default, rename = "resourceVersion")]
-    _resource_version: Option<String>,
-    #[serde(default, rename = "selfLink")]
-    _self_link: Option<String>,
-    #[serde(default, rename = "uid")]
-    _uid: Option<String>,
+    #[serde(borrow, default, rename = "resourceVersion")]
+    _resource_version: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "selfLink")]
+    _self_link: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "uid")]
+    _uid: Option<Cow<'a, str>>,
+}
+
+/// `ManagedFieldsEntry`'s fields with its types, strings borrowed, `fieldsV1` skipped.
+#[derive(Deserialize)]
+struct ManagedFieldsEntryForRules<'a> {
+    #[serde(borrow, default, rename = "apiVersion")]
+    _api_version: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "fieldsType")]
+    _fields_type: Option<Cow<'a, str>>,
+    #[serde(default, rename = "fieldsV1")]
+    _fields_v1: Option<IgnoredAny>,
+    #[serde(borrow, default, rename = "manager")]
+    _manager: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "operation")]
+    _operation: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "subresource")]
+    _subresource: Option<Cow<'a, str>>,
+    #[serde(default, rename = "time")]
+    _time: Option<Time>,
 }
 
 /// A JSON object whose values are strings, checked without copying them, except the one the
