@@ -32,10 +32,14 @@ pub fn string_end(text: &[u8], open: usize) -> Option<usize> {
             0 => u64::MAX,
             _ => (1 << closing.trailing_zeros()) - 1,
         };
-        if masks.control & within != 0 {
-            return None;
+        let mut unusual = masks.unusual & within;
+        while unusual != 0 {
+            if block[unusual.trailing_zeros() as usize] < 0x20 {
+                return None;
+            }
+            non_ascii = true;
+            unusual &= unusual - 1;
         }
-        non_ascii |= masks.non_ascii & within != 0;
         // Escaped quotes and backslashes are the common case; the few other escapes are checked
         // one by one.
         let mut others = escaped & !(masks.quote | masks.backslash) & within;
@@ -62,9 +66,9 @@ const BLOCK: usize = 64;
 struct Masks {
     quote: u64,
     backslash: u64,
-    /// Bytes below 0x20, which a JSON string may not hold unescaped.
-    control: u64,
-    non_ascii: u64,
+    /// Bytes below 0x20, which a JSON string may not hold unescaped, and bytes of non-ASCII
+    /// characters (UTF-8 to check): below 0x20 as signed bytes, one test for both.
+    unusual: u64,
 }
 
 /// The bytes escaped by a backslash, from the block's backslashes; `carry` says whether the
@@ -105,8 +109,8 @@ fn known_escape(text: &[u8], at: usize) -> Option<()> {
 #[cfg(target_arch = "x86_64")]
 fn masks(block: &[u8; BLOCK]) -> Masks {
     use safe_arch::{
-        cmp_eq_mask_i8_m128i, load_unaligned_m128i, m128i, max_u8_m128i, move_mask_i8_m128i,
-        set_splat_i8_m128i,
+        cmp_eq_mask_i8_m128i, cmp_lt_mask_i8_m128i, load_unaligned_m128i, m128i,
+        move_mask_i8_m128i, set_splat_i8_m128i,
     };
     fn gather(lanes: &[m128i; 4], mask: impl Fn(m128i) -> m128i) -> u64 {
         lanes.iter().enumerate().fold(0, |bits, (i, lane)| {
@@ -119,14 +123,11 @@ fn masks(block: &[u8; BLOCK]) -> Masks {
         let byte = set_splat_i8_m128i(byte as i8);
         gather(&lanes, |lane| cmp_eq_mask_i8_m128i(lane, byte))
     };
-    let below_space = set_splat_i8_m128i(0x1f);
+    let space = set_splat_i8_m128i(0x20);
     Masks {
         quote: equal(b'"'),
         backslash: equal(b'\\'),
-        control: gather(&lanes, |lane| {
-            cmp_eq_mask_i8_m128i(max_u8_m128i(lane, below_space), below_space)
-        }),
-        non_ascii: gather(&lanes, |lane| lane),
+        unusual: gather(&lanes, |lane| cmp_lt_mask_i8_m128i(lane, space)),
     }
 }
 
@@ -148,8 +149,7 @@ fn portable_masks(block: &[u8; BLOCK]) -> Masks {
     Masks {
         quote: gather(|b| b == b'"'),
         backslash: gather(|b| b == b'\\'),
-        control: gather(|b| b < 0x20),
-        non_ascii: gather(|b| b >= 0x80),
+        unusual: gather(|b| !(0x20..0x80).contains(&b)),
     }
 }
 
