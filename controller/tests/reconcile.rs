@@ -989,17 +989,7 @@ async fn a_foreign_workflow_with_the_groups_name_is_left_alone() {
     env.patience = std::time::Duration::from_secs(150);
     let ctl = env.controller("a");
     let group = unique_name("wftaken");
-    let theirs: DynamicObject = serde_json::from_value(serde_json::json!({
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
-        "metadata": {"name": group, "labels": {"made-by": "someone-else"}},
-        "spec": {"entrypoint": "main", "templates": [{"name": "main", "suspend": {}}]},
-    }))
-    .unwrap();
-    let created = env
-        .workflows()
-        .create(&Default::default(), &theirs)
-        .await
-        .unwrap();
+    let created = foreign_workflow(&env, &group).await;
     env.create_group_named(group.clone(), env.base("1.0.0"))
         .await;
     let message = env
@@ -1014,7 +1004,7 @@ async fn a_foreign_workflow_with_the_groups_name_is_left_alone() {
     );
     let kept = env.workflows().get(&group).await.unwrap();
     assert_eq!(kept.metadata.uid, created.metadata.uid, "not replaced");
-    assert_eq!(kept.data["spec"], theirs.data["spec"], "not changed");
+    assert_eq!(kept.data["spec"], created.data["spec"], "not changed");
     assert!(kept.metadata.owner_references.is_none(), "not taken over");
 
     // Once it is gone, the group's own Workflow goes in.
@@ -1025,6 +1015,97 @@ async fn a_foreign_workflow_with_the_groups_name_is_left_alone() {
     let wf = env.wait_workflow(&group, Some(1), &ctl).await;
     assert_ne!(wf.metadata.uid, created.metadata.uid);
     env.wait_ready(&group, "Unknown", "Progressing", &ctl).await;
+}
+
+/// Creates a Workflow named `name` that Orkestra did not make; returns it as created.
+async fn foreign_workflow(env: &Env, name: &str) -> DynamicObject {
+    let theirs: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+        "metadata": {"name": name, "labels": {"made-by": "someone-else"}},
+        "spec": {"entrypoint": "main", "templates": [{"name": "main", "suspend": {}}]},
+    }))
+    .unwrap();
+    env.workflows()
+        .create(&Default::default(), &theirs)
+        .await
+        .unwrap()
+}
+
+/// A failed first install whose reverse Workflow's name is someone else's Workflow: the status
+/// says so (not only the log), theirs is left as it is, and ours goes in once theirs is gone.
+#[tokio::test]
+async fn a_remediation_blocked_by_a_foreign_workflow_says_so() {
+    let mut env = Env::new("rc-remedy-taken").await;
+    // Nothing tells the controller that a person removed the Workflow: it looks again after its
+    // backoff for names taken by others (a minute at first).
+    env.patience = std::time::Duration::from_secs(150);
+    let ctl = env.controller("a");
+    let group = env
+        .submitted_group("remedytaken", env.base("1.0.0"), &ctl)
+        .await;
+    let reverse_name = format!("{group}-reverse");
+    let theirs = foreign_workflow(&env, &reverse_name).await;
+    env.set_phase(&group, "Failed", "child 'base' failed").await;
+
+    let message = env.wait_refused(&group, "WorkflowFailed", &ctl).await;
+    assert!(
+        message.ends_with(&format!(
+            "; cannot submit the reverse workflow: Workflow {}/{reverse_name} exists and was not created by Orkestra for this group: delete or rename it",
+            env.namespace
+        )),
+        "the status says what is in the way: {message}"
+    );
+    let kept = env.workflows().get(&reverse_name).await.unwrap();
+    assert_eq!(kept.metadata.uid, theirs.metadata.uid, "not replaced");
+    assert_eq!(kept.data["spec"], theirs.data["spec"], "not changed");
+
+    env.workflows()
+        .delete(&reverse_name, &Default::default())
+        .await
+        .unwrap();
+    let ours = env.wait_workflow(&reverse_name, Some(1), &ctl).await;
+    assert_ne!(ours.metadata.uid, theirs.metadata.uid);
+}
+
+/// A teardown whose reverse Workflow's name is someone else's Workflow: the group stays, its
+/// status says what is in the way, and the teardown goes on once theirs is gone.
+#[tokio::test]
+async fn a_teardown_blocked_by_a_foreign_workflow_says_so() {
+    let mut env = Env::new("rc-teardown-taken").await;
+    env.patience = std::time::Duration::from_secs(150);
+    let ctl = env.controller("a");
+    let group = env
+        .submitted_group("teardowntaken", env.base("1.0.0"), &ctl)
+        .await;
+    env.set_phase(&group, "Running", "").await;
+    env.wait_ready(&group, "Unknown", "Progressing", &ctl).await;
+    let reverse_name = format!("{group}-reverse");
+    let theirs = foreign_workflow(&env, &reverse_name).await;
+
+    env.delete_group(&group).await;
+    let message = env.wait_refused(&group, "Terminating", &ctl).await;
+    assert_eq!(
+        message,
+        format!(
+            "cannot submit the reverse workflow: Workflow {}/{reverse_name} exists and was not created by Orkestra for this group: delete or rename it",
+            env.namespace
+        )
+    );
+    let kept = env.workflows().get(&reverse_name).await.unwrap();
+    assert_eq!(kept.metadata.uid, theirs.metadata.uid, "not replaced");
+    assert!(
+        env.group(&group).await.is_some(),
+        "the group waits for its teardown"
+    );
+
+    env.workflows()
+        .delete(&reverse_name, &Default::default())
+        .await
+        .unwrap();
+    let ours = env.wait_workflow(&reverse_name, None, &ctl).await;
+    assert_ne!(ours.metadata.uid, theirs.metadata.uid);
+    env.run_workflow(&reverse_name, "Succeeded").await;
+    env.wait_gone(&group, &ctl).await;
 }
 
 /// A group that never got a forward Workflow (its charts never staged) is released at once.

@@ -130,9 +130,27 @@ pub async fn remediate(
         };
         super::helm_repository::ensure(ctx).await?;
         workflows::suspend_others(ctx, workflows, direction, &mut status, generation).await?;
-        if workflows::submit(ctx, group, &plan, workflows.get(direction)).await?
-            == Submitted::Created
-        {
+        let submitted = match workflows::submit(ctx, group, &plan, workflows.get(direction)).await {
+            // NB: only a person can free the name (nothing tells the controller when): the status
+            // says what is in the way, and the submission is retried after the backoff.
+            Err(err @ (Error::WorkflowNameTaken(_) | Error::ReleaseStoreNameTaken(_))) => {
+                let message = format!("{failure}; cannot submit the {direction} workflow: {err}");
+                status::set_ready(
+                    &mut status,
+                    State::False,
+                    condition::WORKFLOW_FAILED,
+                    message,
+                    generation,
+                );
+                return Ok(Outcome {
+                    status,
+                    action: None,
+                    error: Some(err),
+                });
+            }
+            other => other?,
+        };
+        if submitted == Submitted::Created {
             events::publish(
                 ctx,
                 group,

@@ -128,8 +128,23 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
         }
     };
     workflows::suspend_others(ctx, &workflows, "reverse", &mut status, generation).await?;
-    if workflows::submit(ctx, group, &plan, workflows.reverse.as_ref()).await? == Submitted::Created
-    {
+    let submitted = match workflows::submit(ctx, group, &plan, workflows.reverse.as_ref()).await {
+        // NB: only a person can free the name (nothing tells the controller when): the status
+        // says what is in the way, and the teardown is retried after the backoff.
+        Err(err @ (Error::WorkflowNameTaken(_) | Error::ReleaseStoreNameTaken(_))) => {
+            status::set_ready(
+                &mut status,
+                State::False,
+                condition::TERMINATING,
+                format!("cannot submit the reverse workflow: {err}"),
+                generation,
+            );
+            status::write(ctx, group, &status).await?;
+            return Err(err);
+        }
+        other => other?,
+    };
+    if submitted == Submitted::Created {
         events::publish(
             ctx,
             group,
