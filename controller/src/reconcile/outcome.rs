@@ -6,6 +6,7 @@ use kube::runtime::controller::Action;
 use orkestra_shared::crd::{ApplicationGroupSpec, ApplicationGroupStatus};
 
 use super::error::Error;
+use super::status::{self, State};
 
 /// Safety-net re-check while a Workflow runs (its changes trigger reconciles anyway).
 pub const IN_FLIGHT_RECHECK: Duration = Duration::from_secs(300);
@@ -19,6 +20,25 @@ pub struct Outcome {
     pub action: Option<Action>,
     /// A failure to report after the status is written (picks the backoff).
     pub error: Option<Error>,
+}
+
+impl Outcome {
+    /// A step that failed with `error`: `Ready` is `False` with `reason` and `message` in the
+    /// status written before the error is returned.
+    pub fn not_ready(
+        mut status: ApplicationGroupStatus,
+        reason: &str,
+        message: impl Into<String>,
+        generation: i64,
+        error: Error,
+    ) -> Outcome {
+        status::set_ready(&mut status, State::False, reason, message, generation);
+        Outcome {
+            status,
+            action: None,
+            error: Some(error),
+        }
+    }
 }
 
 /// When to look at a group again: at `spec.interval` when set, and while a Workflow runs at most

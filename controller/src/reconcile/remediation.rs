@@ -68,18 +68,13 @@ pub async fn remediate(
                     let message = format!(
                         "{failure}; cannot roll back: staging the last successful spec failed: {message}"
                     );
-                    status::set_ready(
-                        &mut status,
-                        State::False,
+                    return Ok(Outcome::not_ready(
+                        status,
                         condition::WORKFLOW_FAILED,
                         message.clone(),
                         generation,
-                    );
-                    return Ok(Outcome {
-                        status,
-                        action: None,
-                        error: Some(Error::Staging { message, transient }),
-                    });
+                        Error::Staging { message, transient },
+                    ));
                 }
                 let direction = Direction::Rollback {
                     last_good: good,
@@ -107,25 +102,20 @@ pub async fn remediate(
             Ok(plan) => plan,
             Err(source) => {
                 let message = format!("{failure}; cannot plan the {direction} workflow: {source}");
-                status::set_ready(
-                    &mut status,
-                    State::False,
+                return Ok(Outcome::not_ready(
+                    status,
                     condition::WORKFLOW_FAILED,
                     message,
                     generation,
-                );
-                return Ok(Outcome {
-                    status,
-                    action: None,
-                    error: Some(Error::Plan {
+                    Error::Plan {
                         direction: if direction == "rollback" {
                             "rollback"
                         } else {
                             "reverse"
                         },
                         source,
-                    }),
-                });
+                    },
+                ));
             }
         };
         super::helm_repository::ensure(ctx).await?;
@@ -135,18 +125,13 @@ pub async fn remediate(
             // says what is in the way, and the submission is retried after the backoff.
             Err(err @ (Error::WorkflowNameTaken(_) | Error::ReleaseStoreNameTaken(_))) => {
                 let message = format!("{failure}; cannot submit the {direction} workflow: {err}");
-                status::set_ready(
-                    &mut status,
-                    State::False,
+                return Ok(Outcome::not_ready(
+                    status,
                     condition::WORKFLOW_FAILED,
                     message,
                     generation,
-                );
-                return Ok(Outcome {
-                    status,
-                    action: None,
-                    error: Some(err),
-                });
+                    err,
+                ));
             }
             other => other?,
         };

@@ -12,7 +12,7 @@ use super::error::Error;
 use super::events::{self, reason};
 use super::observe;
 use super::outcome::{Outcome, recheck};
-use super::status::{self, Standing, State};
+use super::status::Standing;
 use super::workflows::{self, GroupWorkflows, Submitted};
 
 /// Stages, plans and submits the forward Workflow of `generation`.
@@ -35,36 +35,26 @@ pub async fn start(
     let before = plan::Resolved::from_status(&status.applications);
     status.applications = staged.applications;
     if let Some((message, transient)) = staged.failure {
-        status::set_ready(
-            &mut status,
-            State::False,
+        return Ok(Outcome::not_ready(
+            status,
             condition::CHART_PULL_FAILED,
             message.clone(),
             generation,
-        );
-        return Ok(Outcome {
-            status,
-            action: None,
-            error: Some(Error::Staging { message, transient }),
-        });
+            Error::Staging { message, transient },
+        ));
     }
 
     // An update uninstalls the applications the last successful spec had and this one drops.
     let last_good = match super::remediation::last_good_spec(group) {
         Ok(last_good) => last_good,
         Err(err) => {
-            status::set_ready(
-                &mut status,
-                State::False,
+            return Ok(Outcome::not_ready(
+                status,
                 condition::WORKFLOW_TEMPLATE_GENERATION_FAILED,
                 format!("cannot plan the forward workflow: {err}"),
                 generation,
-            );
-            return Ok(Outcome {
-                status,
-                action: None,
-                error: Some(err),
-            });
+                err,
+            ));
         }
     };
     let direction = match &last_good {
@@ -85,21 +75,16 @@ pub async fn start(
         Ok(plan) => plan,
         Err(source) => {
             let message = format!("cannot plan the forward workflow: {source}");
-            status::set_ready(
-                &mut status,
-                State::False,
+            return Ok(Outcome::not_ready(
+                status,
                 condition::WORKFLOW_TEMPLATE_GENERATION_FAILED,
                 message,
                 generation,
-            );
-            return Ok(Outcome {
-                status,
-                action: None,
-                error: Some(Error::Plan {
+                Error::Plan {
                     direction: "forward",
                     source,
-                }),
-            });
+                },
+            ));
         }
     };
 
@@ -138,18 +123,13 @@ pub async fn start(
         // NB: only a person can free the name (nothing tells the controller when), so the status
         // says what is in the way: under Azure Orkestra's reason for a Workflow that cannot be made.
         Err(err @ (Error::WorkflowNameTaken(_) | Error::ReleaseStoreNameTaken(_))) => {
-            status::set_ready(
-                &mut status,
-                State::False,
+            return Ok(Outcome::not_ready(
+                status,
                 condition::WORKFLOW_TEMPLATE_GENERATION_FAILED,
                 err.to_string(),
                 generation,
-            );
-            return Ok(Outcome {
-                status,
-                action: None,
-                error: Some(err),
-            });
+                err,
+            ));
         }
         other => other?,
     };
