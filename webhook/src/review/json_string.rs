@@ -1,4 +1,5 @@
-//! The end of a JSON string, found 64 bytes at a time.
+//! The end of a JSON string, found 64 bytes at a time; and the search for surrogate escapes,
+//! which serde_json refuses only where it unescapes.
 //!
 //! kubectl's last-applied annotation is the whole object again as one string, about one escape
 //! in eight bytes; serde_json skips such a string one escape at a time (about a nanosecond a byte,
@@ -7,6 +8,9 @@
 //! with simdjson's carry trick (`escaped`), so its cost hardly depends on the escapes. It checks
 //! the string as strictly as serde_json reads one from text, and stricter for `\u` escapes of
 //! UTF-16 surrogates (which it refuses: no API server writes them, Go escapes only ASCII).
+
+use memchr::memmem::Finder;
+use std::sync::LazyLock;
 
 /// The index just past the closing quote of the JSON string that opens at `text[open]` (a quote);
 /// `None` unless that string is closed, has no control characters, is UTF-8, and has only the
@@ -60,6 +64,23 @@ pub fn string_end(text: &[u8], open: usize) -> Option<usize> {
 }
 
 const BLOCK: usize = 64;
+
+/// Whether `text` may hold a `\u` escape of a UTF-16 surrogate (`\ud800` to `\udfff`, any case):
+/// serde_json refuses a lone one where it unescapes a string but not where it skips one, so the
+/// one-pass reading leaves such a body to the full reading. An escaped backslash before `u`
+/// counts too (a false alarm costs only the full reading).
+pub fn has_surrogate_escape(text: &[u8]) -> bool {
+    static FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\\u"));
+    FINDER
+        .find_iter(text)
+        .any(|at| match text.get(at + 2..at + 4) {
+            Some(&[d, second]) => {
+                d.eq_ignore_ascii_case(&b'd')
+                    && matches!(second.to_ascii_lowercase(), b'8'..=b'9' | b'a'..=b'f')
+            }
+            _ => false,
+        })
+}
 
 /// One bit per byte of a block, lowest bit first.
 #[derive(Debug, PartialEq, Eq)]
@@ -164,14 +185,14 @@ mod tests {
         matches!(strings.next(), Some(Ok(_))).then(|| strings.byte_offset())
     }
 
-    /// Whether `text` holds a `\u` escape of a UTF-16 surrogate, which this scan refuses and
-    /// serde_json reads in pairs.
-    fn has_surrogate_escape(text: &[u8]) -> bool {
-        text.windows(4).any(|w| {
-            w[..2] == *b"\\u"
-                && w[2].eq_ignore_ascii_case(&b'd')
-                && matches!(w[3], b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
-        })
+    #[test]
+    fn surrogate_escapes_are_found_in_any_case() {
+        for text in [r#""\ud800""#, r#""a\uDBFF""#, r#""\udc00x""#, r#""\\uDfFf""#] {
+            assert!(has_surrogate_escape(text.as_bytes()), "{text}");
+        }
+        for text in [r#""\u00e9\ud7ff\ue000""#, r#""d800 \u""#, r#""\ud""#, "", r#""\u0d80""#] {
+            assert!(!has_surrogate_escape(text.as_bytes()), "{text}");
+        }
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! object that does not conform to the schema, another kind) is read again in full: a JSON tree and
 //! kube's typed `AdmissionReview`, which name the problem precisely.
 
-use super::last_applied;
 use super::lenient_uid::lenient_uid;
+use super::{json_string, last_applied};
 use crate::metrics::Endpoint;
 use crate::secret_access::SecretRef;
 use k8s_openapi::api::authentication::v1::UserInfo;
@@ -170,6 +170,9 @@ pub fn read_fast<'a>(
     copy: &'a mut Vec<u8>,
 ) -> Option<Review<'a>> {
     let body = last_applied::cut(body, copy);
+    if json_string::has_surrogate_escape(body) {
+        return None;
+    }
     match endpoint {
         Endpoint::Validate => {
             let (_, mut request) = read_envelope::<ConformingForRules, ConformingForRules>(body)?;
