@@ -187,10 +187,21 @@ mod tests {
 
     #[test]
     fn surrogate_escapes_are_found_in_any_case() {
-        for text in [r#""\ud800""#, r#""a\uDBFF""#, r#""\udc00x""#, r#""\\uDfFf""#] {
+        for text in [
+            r#""\ud800""#,
+            r#""a\uDBFF""#,
+            r#""\udc00x""#,
+            r#""\\uDfFf""#,
+        ] {
             assert!(has_surrogate_escape(text.as_bytes()), "{text}");
         }
-        for text in [r#""\u00e9\ud7ff\ue000""#, r#""d800 \u""#, r#""\ud""#, "", r#""\u0d80""#] {
+        for text in [
+            r#""\u00e9\ud7ff\ue000""#,
+            r#""d800 \u""#,
+            r#""\ud""#,
+            "",
+            r#""\u0d80""#,
+        ] {
             assert!(!has_surrogate_escape(text.as_bytes()), "{text}");
         }
     }
