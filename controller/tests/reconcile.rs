@@ -1067,6 +1067,54 @@ async fn a_remediation_blocked_by_a_foreign_workflow_says_so() {
     assert_ne!(ours.metadata.uid, theirs.metadata.uid);
 }
 
+/// A failed upgrade whose rollback needs a release-store ConfigMap name that someone else's
+/// ConfigMap has: the status says so, theirs is kept, and the rollback goes in once it is gone.
+#[tokio::test]
+async fn a_rollback_blocked_by_a_foreign_config_map_says_so() {
+    let mut env = Env::new("rc-rollback-taken").await;
+    env.patience = std::time::Duration::from_secs(150);
+    let ctl = env.controller("a");
+    let group = env
+        .deployed_group("rollbacktaken", env.base("1.0.0"), &ctl)
+        .await;
+    env.update_applications(&group, vec![env.app("base", "hello", "1.2.0", &[])])
+        .await;
+    env.wait_workflow(&group, Some(2), &ctl).await;
+    let rollback_name = format!("{group}-rollback");
+    let store = format!("{rollback_name}-releases-0");
+    let stores: Api<ConfigMap> = Api::namespaced(env.client.clone(), &env.namespace);
+    let theirs: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": store}, "data": {"mine": "keep"}}))
+    .unwrap();
+    stores.create(&Default::default(), &theirs).await.unwrap();
+    env.set_phase(&group, "Failed", "child 'base' failed").await;
+
+    let message = env.wait_refused(&group, "WorkflowFailed", &ctl).await;
+    assert!(
+        message.contains(&format!(
+            "; cannot submit the rollback workflow: ConfigMap {}/{store} exists and was not written by Orkestra",
+            env.namespace
+        )),
+        "the status says what is in the way: {message}"
+    );
+    let kept = stores.get(&store).await.unwrap();
+    assert_eq!(
+        kept.data.unwrap().get("mine").map(String::as_str),
+        Some("keep")
+    );
+    assert!(
+        env.workflows()
+            .get_opt(&rollback_name)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    stores.delete(&store, &Default::default()).await.unwrap();
+    let rollback = env.wait_workflow(&rollback_name, Some(2), &ctl).await;
+    assert_eq!(env.task_chart_version(&rollback, "base").await, "1.0.0");
+}
+
 /// A teardown whose reverse Workflow's name is someone else's Workflow: the group stays, its
 /// status says what is in the way, and the teardown goes on once theirs is gone.
 #[tokio::test]
