@@ -106,8 +106,8 @@ struct RulesMetadata<'a> {
     _generation: Option<i64>,
     #[serde(borrow, default, rename = "labels")]
     _labels: Option<BTreeMap<Cow<'a, str>, Cow<'a, str>>>,
-    #[serde(borrow, default, rename = "managedFields")]
-    _managed_fields: Option<Vec<ManagedFieldsEntryForRules<'a>>>,
+    #[serde(default, rename = "managedFields")]
+    _managed_fields: Option<Vec<ManagedFieldsEntryForRules>>,
     #[serde(borrow, default, rename = "namespace")]
     _namespace: Option<Cow<'a, str>>,
     #[serde(default, rename = "ownerReferences")]
@@ -120,9 +120,20 @@ struct RulesMetadata<'a> {
     _uid: Option<Cow<'a, str>>,
 }
 
+/// A managed fields entry, read as `ManagedFieldsEntry` reads it: only from a JSON object (a
+/// derived reader would also take an array of its fields).
+struct ManagedFieldsEntryForRules;
+
+impl<'de> Deserialize<'de> for ManagedFieldsEntryForRules {
+    fn deserialize<D: Deserializer<'de>>(input: D) -> Result<Self, D::Error> {
+        crate::json_form::object::<D, ManagedFieldsEntryFields<'de>>(input)
+            .map(|_| ManagedFieldsEntryForRules)
+    }
+}
+
 /// `ManagedFieldsEntry`'s fields with its types, strings borrowed, `fieldsV1` skipped.
 #[derive(Deserialize)]
-struct ManagedFieldsEntryForRules<'a> {
+struct ManagedFieldsEntryFields<'a> {
     #[serde(borrow, default, rename = "apiVersion")]
     _api_version: Option<Cow<'a, str>>,
     #[serde(borrow, default, rename = "fieldsType")]
