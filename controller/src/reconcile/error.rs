@@ -82,6 +82,15 @@ impl Error {
         move |source| Self::Kube { action, source }
     }
 
+    /// A name the group's Workflow or release store needs is held by an object Orkestra did not
+    /// make: only a person can free it, so the status says what is in the way.
+    pub fn is_name_taken(&self) -> bool {
+        matches!(
+            self,
+            Self::WorkflowNameTaken(_) | Self::ReleaseStoreNameTaken(_)
+        )
+    }
+
     /// A short, bounded label: kube, conflict, staging_transient, chart_pull, plan,
     /// last_good_spec, workflow_terminating, workflow_name_taken, encode, finalizer.
     pub fn category(&self) -> &'static str {

@@ -123,7 +123,7 @@ pub async fn remediate(
         let submitted = match workflows::submit(ctx, group, &plan, workflows.get(direction)).await {
             // NB: only a person can free the name (nothing tells the controller when): the status
             // says what is in the way, and the submission is retried after the backoff.
-            Err(err @ (Error::WorkflowNameTaken(_) | Error::ReleaseStoreNameTaken(_))) => {
+            Err(err) if err.is_name_taken() => {
                 let message = format!("{failure}; cannot submit the {direction} workflow: {err}");
                 return Ok(Outcome::not_ready(
                     status,

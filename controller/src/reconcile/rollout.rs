@@ -122,7 +122,7 @@ pub async fn start(
     let submitted = match submitted {
         // NB: only a person can free the name (nothing tells the controller when), so the status
         // says what is in the way: under Azure Orkestra's reason for a Workflow that cannot be made.
-        Err(err @ (Error::WorkflowNameTaken(_) | Error::ReleaseStoreNameTaken(_))) => {
+        Err(err) if err.is_name_taken() => {
             return Ok(Outcome::not_ready(
                 status,
                 condition::WORKFLOW_TEMPLATE_GENERATION_FAILED,

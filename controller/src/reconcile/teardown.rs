@@ -131,7 +131,7 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
     let submitted = match workflows::submit(ctx, group, &plan, workflows.reverse.as_ref()).await {
         // NB: only a person can free the name (nothing tells the controller when): the status
         // says what is in the way, and the teardown is retried after the backoff.
-        Err(err @ (Error::WorkflowNameTaken(_) | Error::ReleaseStoreNameTaken(_))) => {
+        Err(err) if err.is_name_taken() => {
             status::set_ready(
                 &mut status,
                 State::False,
