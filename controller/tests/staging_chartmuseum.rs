@@ -285,6 +285,44 @@ async fn a_chartmuseum_under_a_context_path_is_staged_into_through_it() {
     assert_eq!(again.app("web")["pushedBytes"], 0);
 }
 
+/// A multitenant ChartMuseum under `--context-path /museum` has tenant `org/team` at
+/// `/museum/org/team` and its API at `/museum/api/org/team/charts`: neither the tenant layout nor
+/// the context-path layout alone finds it.
+#[tokio::test]
+async fn a_tenant_of_a_chartmuseum_under_a_context_path_is_staged_into() {
+    let source = Source::start().await;
+    for tenancy in [Tenancy::Depth(2), Tenancy::Dynamic] {
+        let museum = museum(MuseumOptions {
+            tenancy,
+            context_path: Some("/museum".into()),
+            ..MuseumOptions::default()
+        })
+        .await;
+        let tenant = museum.tenant_url("org/team");
+        assert!(tenant.ends_with("/museum/org/team"), "{tenant}");
+        let file = source.hello_file("1.0.0");
+        let staged = source.stage(&file, &tenant, Some((USER, PASSWORD))).await;
+        staged.assert_success(&museum);
+        assert_eq!(
+            staged.app("web")["reference"],
+            format!("{tenant}/charts/hello-1.0.0.tgz"),
+            "{tenancy:?}"
+        );
+        assert!(
+            museum
+                .storage_dir()
+                .join("org/team/hello-1.0.0.tgz")
+                .is_file(),
+            "{tenancy:?}"
+        );
+        let (chart_yaml, _) = helm_pull(&tenant, "hello", "1.0.0");
+        assert_eq!(chart_yaml["version"], "1.0.0", "{tenancy:?}");
+        let again = source.stage(&file, &tenant, Some((USER, PASSWORD))).await;
+        again.assert_success(&museum);
+        assert_eq!(again.app("web")["pushedBytes"], 0, "{tenancy:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_path_that_is_no_chartmuseum_repository_is_refused_naming_the_urls_tried() {
     let source = Source::start().await;

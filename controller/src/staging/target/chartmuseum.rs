@@ -8,8 +8,9 @@
 //! Where the API is: a staging URL `http://host/org/team` is ChartMuseum tenant `org/team`
 //! (`--depth`, `--depth-dynamic`), whose index is `/org/team/index.yaml` and whose API is
 //! `/api/org/team/charts`, as `helm cm-push` computes it. A ChartMuseum served under
-//! `--context-path /org/team` has its API at `/org/team/api/charts` instead; the URL cannot tell
-//! the two apart, so an upload answered 404 (no such route) is retried there.
+//! `--context-path /org/team` has its API at `/org/team/api/charts` instead, and a multitenant one
+//! under `--context-path /org` has tenant `team`'s at `/org/api/team/charts`. The URL cannot tell
+//! these apart, so an upload answered 404 (no such route) is retried at the next of them.
 //!
 //! `POST` answers 409 when the storage holds that version although the API did not list it (a
 //! replica that has not indexed another replica's upload yet, or a push racing ours): the stored
@@ -37,24 +38,26 @@ struct ChartVersion {
     digest: Option<String>,
 }
 
-/// Where the chart API of the repository at `base` may be: the tenant layout first, then (for a
-/// URL with a path) the context-path layout.
+/// Where the chart API of the repository at `base` may be: every split of the URL's path into a
+/// context path and a tenant, from the tenant layout (no context path) to the context-path layout
+/// (no tenant).
 fn api_candidates(base: &str) -> Vec<String> {
     let Ok(url) = reqwest::Url::parse(base) else {
         return vec![format!("{base}/api/charts")];
     };
     let path = url.path().trim_end_matches('/');
-    if path.is_empty() {
-        return vec![format!("{base}/api/charts")];
-    }
     // NB: from the URL as given where possible (the parsed path may be normalised).
     let origin = base
         .strip_suffix(path)
         .map_or_else(|| url.origin().ascii_serialization(), str::to_owned);
-    vec![
-        format!("{origin}/api{path}/charts"),
-        format!("{base}/api/charts"),
-    ]
+    path.match_indices('/')
+        .map(|(at, _)| at)
+        .chain([path.len()])
+        .map(|at| {
+            let (context, tenant) = path.split_at(at);
+            format!("{origin}{context}/api{tenant}/charts")
+        })
+        .collect()
 }
 
 /// One ChartMuseum repository and how to talk to it.
@@ -225,8 +228,8 @@ pub async fn push(
         let pushed_bytes = loop {
             let Some(api) = candidates.first().cloned() else {
                 let hint = if tried.len() > 1 {
-                    "the path of the staging URL must be a ChartMuseum tenant (--depth) or its \
-                     --context-path"
+                    "the path of the staging URL must be a ChartMuseum tenant (--depth), its \
+                     --context-path, or a --context-path followed by a tenant"
                 } else {
                     "is it a ChartMuseum, with its API enabled?"
                 };
@@ -264,7 +267,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_api_of_a_tenant_url_is_under_api_and_a_context_path_is_the_fallback() {
+    fn the_api_of_a_tenant_url_is_under_api_and_context_paths_are_the_fallbacks() {
         for (base, expected) in [
             ("http://h:8080", vec!["http://h:8080/api/charts"]),
             (
@@ -275,6 +278,7 @@ mod tests {
                 "http://h/org/team",
                 vec![
                     "http://h/api/org/team/charts",
+                    "http://h/org/api/team/charts",
                     "http://h/org/team/api/charts",
                 ],
             ),
