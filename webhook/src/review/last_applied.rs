@@ -38,7 +38,6 @@ pub fn cut<'a>(body: &'a [u8], copy: &'a mut Vec<u8>) -> &'a [u8] {
         text: body,
         at: 0,
         next_key: Some(first),
-        done: false,
         values: Vec::new(),
     };
     walk.whitespace();
@@ -62,10 +61,9 @@ pub fn cut<'a>(body: &'a [u8], copy: &'a mut Vec<u8>) -> &'a [u8] {
 struct Walk<'a> {
     text: &'a [u8],
     at: usize,
-    /// The next place where the key stands in the text, at or after `at`; `None` once there is none.
+    /// The next place where the key stands in the text, at or after `at`; `None` once there is none
+    /// (the walk then stops: nothing is left to find).
     next_key: Option<usize>,
-    /// Set where the walk stopped with nothing left to find.
-    done: bool,
     /// The annotation values found, as ranges of the text (quotes included).
     values: Vec<Range<usize>>,
 }
@@ -81,7 +79,6 @@ impl<'a> Walk<'a> {
         }
         loop {
             if !self.key_ahead() {
-                self.done = true;
                 return Some(());
             }
             let key = self.string()?;
@@ -94,7 +91,7 @@ impl<'a> Walk<'a> {
             match PATH.get(depth) {
                 Some(names) if opens == Some(b'{') && names.contains(&name) => {
                     self.object(depth + 1)?;
-                    if self.done {
+                    if self.next_key.is_none() {
                         return Some(());
                     }
                 }
