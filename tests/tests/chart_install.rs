@@ -212,6 +212,14 @@ async fn each_component_gets_what_its_code_needs_and_no_more() {
         (&controller, format!("create {wf} -n {ns}"), true),
         (&controller, format!("delete {wf} -n {ns}"), true),
         (&controller, format!("create {wf} -n default"), false),
+        // The release stores: ConfigMaps next to each Workflow, in the workflow namespace only.
+        (&controller, format!("get configmaps -n {ns}"), true),
+        (&controller, format!("list configmaps -n {ns}"), true),
+        (&controller, format!("create configmaps -n {ns}"), true),
+        (&controller, format!("patch configmaps -n {ns}"), true),
+        (&controller, format!("delete configmaps -n {ns}"), true),
+        (&controller, "create configmaps -n default".into(), false),
+        (&controller, "get configmaps -n kube-system".into(), false),
         (&controller, format!("watch {hr} -A"), true),
         (&controller, format!("create {hr} -n {ns}"), false),
         (&controller, format!("delete {hr} -n {ns}"), false),
@@ -255,6 +263,11 @@ async fn each_component_gets_what_its_code_needs_and_no_more() {
         (&executor, "list namespaces".into(), false),
         (&executor, "delete namespaces".into(), false),
         (&executor, format!("get secrets -n {ns}"), false),
+        // A step reads its HelmRelease from a release store of its Workflow's namespace, by name.
+        (&executor, format!("get configmaps -n {ns}"), true),
+        (&executor, format!("list configmaps -n {ns}"), false),
+        (&executor, format!("patch configmaps -n {ns}"), false),
+        (&executor, "get configmaps -n some-team".into(), false),
         (&executor, format!("create {wf} -n {ns}"), false),
     ];
     let wrong: Vec<String> = expectations
