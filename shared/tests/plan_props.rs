@@ -16,6 +16,7 @@ use orkestra_shared::plan::argo::{Template, Workflow};
 use orkestra_shared::plan::naming::is_valid_argo_name;
 use orkestra_shared::plan::{self, Direction, PlanConfig, Resolved};
 use plan_support::strategies::application_group;
+use plan_support::template;
 use proptest::prelude::*;
 
 /// Edges as (task, dependency) name pairs, per DAG template.
@@ -31,15 +32,6 @@ fn dag_edges(template: &Template) -> Edges {
                 .map(move |d| (t.name.clone(), d.clone()))
         })
         .collect()
-}
-
-fn template<'w>(workflow: &'w Workflow, name: &str) -> &'w Template {
-    workflow
-        .spec
-        .templates
-        .iter()
-        .find(|t| t.name == name)
-        .unwrap_or_else(|| panic!("no template {name}"))
 }
 
 fn build(spec: &ApplicationGroupSpec, direction: Direction<'_>) -> plan::Plan {

@@ -8,10 +8,10 @@ mod plan_support;
 use base64::Engine;
 use orkestra_shared::crd::{ApplicationGroupSpec, ExecutorType};
 use orkestra_shared::names;
-use orkestra_shared::plan::argo::{DagTask, Template, Workflow};
+use orkestra_shared::plan::argo::{DagTask, Workflow};
 use orkestra_shared::plan::flux::HelmRelease;
 use orkestra_shared::plan::{self, Direction, Plan, PlanConfig, PlanError, Resolved, render};
-use plan_support::{app, bookinfo, bookinfo_resolved, executor, group, large, subchart};
+use plan_support::{app, bookinfo, bookinfo_resolved, executor, group, large, subchart, template};
 use pretty_assertions::assert_eq;
 use serde_json::json;
 
@@ -42,15 +42,6 @@ fn update(next: &ApplicationGroupSpec, last_good: &ApplicationGroupSpec) -> Plan
         &PlanConfig::default(),
     )
     .unwrap()
-}
-
-fn template<'w>(workflow: &'w Workflow, name: &str) -> &'w Template {
-    workflow
-        .spec
-        .templates
-        .iter()
-        .find(|t| t.name == name)
-        .unwrap_or_else(|| panic!("no template {name}"))
 }
 
 fn release<'p>(plan: &'p Plan, name: &str) -> &'p HelmRelease {

@@ -8,6 +8,7 @@ use orkestra_shared::crd::{
     Application, ApplicationGroupSpec, ApplicationSpec, ChartRef, Dag, Executor, ExecutorType,
     Release,
 };
+use orkestra_shared::plan::argo::{Template, Workflow};
 use orkestra_shared::plan::{Resolved, ResolvedApplication, ResolvedSubchart};
 use serde_json::Value;
 
@@ -155,4 +156,14 @@ pub fn bookinfo_resolved(reviews_key: Option<&str>, mongodb_key: Option<&str>) -
         },
     );
     resolved
+}
+
+/// The template of `workflow` named `name`; panics naming it when there is none.
+pub fn template<'w>(workflow: &'w Workflow, name: &str) -> &'w Template {
+    workflow
+        .spec
+        .templates
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no template {name}"))
 }
