@@ -19,8 +19,9 @@
 //! first cannot race the real engines.
 
 use std::fs::{self, File};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -175,6 +176,30 @@ impl Cluster {
         let mut cmd = Command::new("kubectl");
         cmd.env("KUBECONFIG", &self.kubeconfig);
         cmd
+    }
+
+    /// `kubectl ARGS -f -` against this cluster with `object` on its standard input (as JSON, which
+    /// kubectl reads as it reads YAML); what it printed once it exited.
+    pub fn kubectl_with_object(
+        &self,
+        args: &[&str],
+        object: &serde_json::Value,
+    ) -> anyhow::Result<Output> {
+        let mut child = self
+            .kubectl()
+            .args(args)
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting kubectl")?;
+        let mut stdin = child.stdin.take().context("kubectl's standard input")?;
+        stdin
+            .write_all(object.to_string().as_bytes())
+            .context("writing the object to kubectl")?;
+        drop(stdin);
+        child.wait_with_output().context("waiting for kubectl")
     }
 
     /// A cluster reused across `cargo nextest` invocations may predate a regenerated

@@ -3,8 +3,7 @@
 //! ([`TestWebhook`]) that only sees objects carrying its label, so tests run in parallel.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use kube::api::{Api, DynamicObject, PostParams};
 use orkestra_tests::webhook::{TestWebhook, application_group_resource, workspace_binary};
@@ -22,24 +21,9 @@ fn group(name: &str, labels: Value, apps: Vec<Value>) -> Value {
         "metadata": {"name": name, "labels": labels}, "spec": {"applications": apps}})
 }
 
-/// `kubectl <args> -f -` with the object as YAML on stdin.
+/// `kubectl <args> -f -` with the object on stdin.
 fn kubectl_stdin(cluster: &Cluster, args: &[&str], object: &Value) -> Output {
-    let mut child = cluster
-        .kubectl()
-        .args(args)
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_norway::to_string(object).unwrap().as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    cluster.kubectl_with_object(args, object).unwrap()
 }
 
 fn text(output: &Output) -> String {

@@ -289,26 +289,15 @@ async fn each_component_gets_what_its_code_needs_and_no_more() {
         let repository = json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
             "metadata": {"name": name, "namespace": ns},
             "spec": {"url": "oci://registry.example.com/orkestra/charts", "type": "oci", "interval": "5m"}});
-        let mut cmd = cluster.kubectl();
-        cmd.args([
+        let args = [
             "apply",
             "--server-side",
             "--field-manager",
             "orkestra-controller",
             "--as",
-        ])
-        .arg(&controller)
-        .args(["-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        std::io::Write::write_all(
-            &mut child.stdin.take().unwrap(),
-            repository.to_string().as_bytes(),
-        )
-        .unwrap();
-        let out = child.wait_with_output().unwrap();
+            &controller,
+        ];
+        let out = cluster.kubectl_with_object(&args, &repository).unwrap();
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
