@@ -11,7 +11,7 @@
 mod reconcile_support;
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, DynamicObject, ListParams};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use orkestra_shared::names::{
     FINALIZER, LAST_SUCCESSFUL_ANNOTATION, OWNER_LABEL, WORKFLOW_TYPE_LABEL,
 };
@@ -930,6 +930,63 @@ async fn a_foreground_delete_mid_rollout_still_tears_down_by_the_reverse_workflo
             .then_some(())
     })
     .await;
+}
+
+/// A foreground delete while a failed first install's remediation (the reverse Workflow) still
+/// runs: the garbage collector takes that Workflow with its release stores (and, with real Argo,
+/// its pods), so it cannot finish, and Argo fails it. The teardown does not take that failure for
+/// its own: it runs a reverse Workflow of its own, whose steps find their HelmReleases.
+#[tokio::test]
+async fn a_foreground_delete_during_a_remediation_tears_down_with_a_reverse_workflow_of_its_own() {
+    let (env, ctl) = Env::with_controller("rc-fg-remedy").await;
+    let group = env
+        .submitted_group("fgremedy", env.base("1.0.0"), &ctl)
+        .await;
+    let installed = env.perform_tasks(&group).await;
+    env.set_phase(&group, "Failed", "child 'base' failed").await;
+    let reverse_name = format!("{group}-reverse");
+    let remediation = env.wait_workflow(&reverse_name, Some(1), &ctl).await;
+    env.set_phase(&reverse_name, "Running", "").await;
+    let stores: Api<ConfigMap> = Api::namespaced(env.client.clone(), &env.namespace);
+    let store_name = format!("{reverse_name}-releases-0");
+    let store = stores.get(&store_name).await.unwrap();
+
+    env.delete_group_foreground(&group).await;
+    wait_for(
+        "the remediation's release store to be collected",
+        &ctl,
+        || async {
+            let now = stores.get_opt(&store_name).await.unwrap();
+            (now.and_then(|s| s.metadata.uid) != store.metadata.uid).then_some(())
+        },
+    )
+    .await;
+    // Plays Argo: the collected Workflow's steps cannot run. It may already be gone (released).
+    let failed = serde_json::json!({"status": {"phase": "Failed", "message": "pod deleted"}});
+    let _gone = env
+        .workflows()
+        .patch(
+            &reverse_name,
+            &PatchParams::default(),
+            &Patch::Merge(&failed),
+        )
+        .await;
+
+    let teardown = wait_for("the teardown's own reverse Workflow", &ctl, || async {
+        let wf = env.workflows().get_opt(&reverse_name).await.unwrap()?;
+        (wf.metadata.uid != remediation.metadata.uid).then_some(wf)
+    })
+    .await;
+    assert!(
+        env.group(&group).await.is_some(),
+        "the group waits for the teardown"
+    );
+    assert_eq!(
+        env.task_actions(&teardown).await,
+        [(installed[0].clone(), "delete".to_owned())]
+    );
+    env.run_workflow(&reverse_name, "Succeeded").await;
+    env.wait_gone(&group, &ctl).await;
 }
 
 /// A ConfigMap that has the name of one of the group's release stores but is someone else's is

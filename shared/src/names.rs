@@ -30,6 +30,9 @@ pub const LAST_SUCCESSFUL_ANNOTATION: &str =
     "orkestra.azure.microsoft.com/last-successful-appgroup";
 /// Annotation on a split subchart naming its parent chart.
 pub const PARENT_CHART_ANNOTATION: &str = "orkestra.azure.microsoft.com/parent-chart";
+/// Annotation on the reverse Workflow that the teardown of a deleted group submitted, as opposed to
+/// the one a failed first install's remediation submitted (same name, same plan).
+pub const TEARDOWN_ANNOTATION: &str = "orkestra.azure.microsoft.com/teardown";
 
 /// Condition types and reasons written to the group's status, as Azure Orkestra wrote them.
 pub mod condition {

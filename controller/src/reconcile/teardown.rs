@@ -7,13 +7,16 @@
 //! still running (a first-install remediation already tearing down), or a finished one planned
 //! from the generation of the last forward Workflow or a later one (a failed first install was
 //! already torn down: nothing was deployed since, so it is not run again). A finished reverse
-//! Workflow older than the last forward one is replaced by a new one.
+//! Workflow older than the last forward one is replaced by a new one. So is a remediation's that
+//! the garbage collector is taking (a foreground deletion) and that has not succeeded: its pods and
+//! release stores go with the group's other objects, so it cannot finish. The teardown's own
+//! Workflow (marked with TEARDOWN_ANNOTATION), written during the deletion, keeps its stores.
 
 use std::time::Duration;
 
 use kube::runtime::controller::Action;
 use orkestra_shared::crd::{ApplicationGroup, ApplicationGroupStatus};
-use orkestra_shared::names::condition;
+use orkestra_shared::names::{TEARDOWN_ANNOTATION, condition};
 use orkestra_shared::plan::{self, Direction};
 
 use super::context::Context;
@@ -49,7 +52,32 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
     let deleted_at = group.metadata.deletion_timestamp.as_ref().map(|t| t.0);
     let reverse_name = orkestra_shared::names::workflow_name(name, "reverse");
 
-    if let Some(reverse) = &workflows.reverse {
+    let collected = workflows.reverse.as_ref().filter(|reverse| {
+        let teardowns = reverse
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(TEARDOWN_ANNOTATION));
+        reverse.metadata.deletion_timestamp.is_some()
+            && !teardowns
+            && workflows::phase(reverse) != workflows::Phase::Succeeded
+    });
+    if let Some(remediation) = collected {
+        // NB: said in the status before it is replaced: a reverse Workflow that disappears while
+        // the teardown is Progressing counts as deleted by a person (the branch below).
+        status::set_workflow(
+            &mut status,
+            "reverse",
+            Standing::Failed,
+            format!(
+                "the remediation's reverse workflow {reverse_name} was collected with the group \
+                 ({}): the teardown runs its own",
+                workflows::phase(remediation).as_str()
+            ),
+            generation,
+        );
+        status::write(ctx, group, &status).await?;
+    } else if let Some(reverse) = &workflows.reverse {
         let created = reverse.metadata.creation_timestamp.as_ref().map(|t| t.0);
         let terminating = status::get(&status, condition::READY)
             .is_some_and(|c| c.reason == condition::TERMINATING);
@@ -111,7 +139,7 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
     let mut spec = group.spec.clone();
     orkestra_shared::defaults::apply(&mut spec);
     let resolved = staging_step::resolved_from_status(&status.applications);
-    let plan = match plan::build(
+    let mut plan = match plan::build(
         name,
         generation,
         &spec,
@@ -127,6 +155,11 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
             )));
         }
     };
+    plan.workflow
+        .metadata
+        .annotations
+        .get_or_insert_default()
+        .insert(TEARDOWN_ANNOTATION.to_owned(), "true".to_owned());
     workflows::suspend_others(ctx, &workflows, "reverse", &mut status, generation).await?;
     let submitted = match workflows::submit(ctx, group, &plan, workflows.reverse.as_ref()).await {
         // NB: only a person can free the name (nothing tells the controller when): the status
