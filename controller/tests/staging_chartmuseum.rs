@@ -221,16 +221,23 @@ async fn a_replica_that_has_not_indexed_a_staged_chart_yet_accepts_it_again_and_
 
 /// `http://host/org/team` is ChartMuseum tenant `org/team` (`--depth 2`, or `--depth-dynamic`):
 /// Helm and Flux read `/org/team/index.yaml`, and charts are uploaded to `/api/org/team/charts`.
+/// Under `--context-path /museum`, the tenant is `http://host/museum/org/team` and its API
+/// `/museum/api/org/team/charts`, which neither layout alone finds.
 #[tokio::test]
 async fn a_staging_url_with_a_path_stages_into_that_chartmuseum_tenant() {
     let source = Source::start().await;
-    for tenancy in [Tenancy::Depth(2), Tenancy::Dynamic] {
+    let layouts = [None, Some("/museum")]
+        .into_iter()
+        .flat_map(|context| [(Tenancy::Depth(2), context), (Tenancy::Dynamic, context)]);
+    for (tenancy, context_path) in layouts {
         let museum = museum(MuseumOptions {
             tenancy,
+            context_path: context_path.map(str::to_owned),
             ..MuseumOptions::default()
         })
         .await;
         let tenant = museum.tenant_url("org/team");
+        let layout = (tenancy, context_path);
         let staged = source
             .stage(&source.group_file(), &tenant, Some((USER, PASSWORD)))
             .await;
@@ -238,25 +245,25 @@ async fn a_staging_url_with_a_path_stages_into_that_chartmuseum_tenant() {
         assert_eq!(
             staged.app("web")["reference"],
             format!("{tenant}/charts/hello-1.0.0.tgz"),
-            "{tenancy:?}"
+            "{layout:?}"
         );
         assert!(
             museum
                 .storage_dir()
                 .join("org/team/bookinfo-sub-4-0.1.0.tgz")
                 .is_file(),
-            "{tenancy:?}"
+            "{layout:?}"
         );
         for (chart, version, _) in staged.charts() {
             let (chart_yaml, _) = helm_pull(&tenant, &chart, &version);
-            assert_eq!(chart_yaml["name"], chart.as_str(), "{tenancy:?}");
+            assert_eq!(chart_yaml["name"], chart.as_str(), "{layout:?}");
         }
         // Restaging into the tenant finds what is there.
         let again = source
             .stage(&source.group_file(), &tenant, Some((USER, PASSWORD)))
             .await;
         again.assert_success(&museum);
-        assert_eq!(again.app("shop")["pushedBytes"], 0, "{tenancy:?}");
+        assert_eq!(again.app("shop")["pushedBytes"], 0, "{layout:?}");
     }
 }
 
@@ -283,44 +290,6 @@ async fn a_chartmuseum_under_a_context_path_is_staged_into_through_it() {
         .await;
     again.assert_success(&museum);
     assert_eq!(again.app("web")["pushedBytes"], 0);
-}
-
-/// A multitenant ChartMuseum under `--context-path /museum` has tenant `org/team` at
-/// `/museum/org/team` and its API at `/museum/api/org/team/charts`: neither the tenant layout nor
-/// the context-path layout alone finds it.
-#[tokio::test]
-async fn a_tenant_of_a_chartmuseum_under_a_context_path_is_staged_into() {
-    let source = Source::start().await;
-    for tenancy in [Tenancy::Depth(2), Tenancy::Dynamic] {
-        let museum = museum(MuseumOptions {
-            tenancy,
-            context_path: Some("/museum".into()),
-            ..MuseumOptions::default()
-        })
-        .await;
-        let tenant = museum.tenant_url("org/team");
-        assert!(tenant.ends_with("/museum/org/team"), "{tenant}");
-        let file = source.hello_file("1.0.0");
-        let staged = source.stage(&file, &tenant, Some((USER, PASSWORD))).await;
-        staged.assert_success(&museum);
-        assert_eq!(
-            staged.app("web")["reference"],
-            format!("{tenant}/charts/hello-1.0.0.tgz"),
-            "{tenancy:?}"
-        );
-        assert!(
-            museum
-                .storage_dir()
-                .join("org/team/hello-1.0.0.tgz")
-                .is_file(),
-            "{tenancy:?}"
-        );
-        let (chart_yaml, _) = helm_pull(&tenant, "hello", "1.0.0");
-        assert_eq!(chart_yaml["version"], "1.0.0", "{tenancy:?}");
-        let again = source.stage(&file, &tenant, Some((USER, PASSWORD))).await;
-        again.assert_success(&museum);
-        assert_eq!(again.app("web")["pushedBytes"], 0, "{tenancy:?}");
-    }
 }
 
 #[tokio::test]
