@@ -896,19 +896,11 @@ async fn a_foreground_delete_mid_rollout_still_tears_down_by_the_reverse_workflo
     .await;
     let reverse_name = format!("{group}-reverse");
     let reverse = env.wait_workflow(&reverse_name, None, &ctl).await;
-    assert!(
-        env.group(&group).await.is_some(),
-        "the group waits for the teardown"
-    );
     // The reverse Workflow deletes the installed release (the real uninstall is proved with real
     // Flux in rollout.rs, `a_foreground_delete_mid_rollout_uninstalls_everything`). Its
     // HelmReleases, written while the garbage collector deletes the group's objects, are there.
-    assert_eq!(
-        env.task_actions(&reverse).await,
-        [(installed[0].clone(), "delete".to_owned())]
-    );
-    env.run_workflow(&reverse_name, "Succeeded").await;
-    env.wait_gone(&group, &ctl).await;
+    env.finish_teardown(&group, &reverse, &installed, &ctl)
+        .await;
     for name in [&group, &reverse_name] {
         assert!(
             env.workflows().get_opt(name).await.unwrap().is_none(),
@@ -977,16 +969,8 @@ async fn a_foreground_delete_during_a_remediation_tears_down_with_a_reverse_work
         (wf.metadata.uid != remediation.metadata.uid).then_some(wf)
     })
     .await;
-    assert!(
-        env.group(&group).await.is_some(),
-        "the group waits for the teardown"
-    );
-    assert_eq!(
-        env.task_actions(&teardown).await,
-        [(installed[0].clone(), "delete".to_owned())]
-    );
-    env.run_workflow(&reverse_name, "Succeeded").await;
-    env.wait_gone(&group, &ctl).await;
+    env.finish_teardown(&group, &teardown, &installed, &ctl)
+        .await;
 }
 
 /// A ConfigMap that has the name of one of the group's release stores but is someone else's is

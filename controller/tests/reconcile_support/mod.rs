@@ -347,6 +347,31 @@ impl Env {
             .unwrap();
     }
 
+    /// Checks that the group waits for its teardown and that the reverse Workflow `reverse` deletes
+    /// exactly the releases `installed` (read from its release stores); plays it to success and
+    /// waits until the group is gone.
+    pub async fn finish_teardown(
+        &self,
+        group: &str,
+        reverse: &DynamicObject,
+        installed: &[String],
+        ctl: &Controller,
+    ) {
+        assert!(
+            self.group(group).await.is_some(),
+            "the group waits for the teardown"
+        );
+        let mut deletes: Vec<(String, String)> = installed
+            .iter()
+            .map(|release| (release.clone(), "delete".to_owned()))
+            .collect();
+        deletes.sort();
+        assert_eq!(self.task_actions(reverse).await, deletes);
+        let name = reverse.metadata.name.as_deref().unwrap();
+        self.run_workflow(name, "Succeeded").await;
+        self.wait_gone(group, ctl).await;
+    }
+
     /// Waits until the group is gone (its finalizer released).
     pub async fn wait_gone(&self, group: &str, ctl: &Controller) {
         wait_within(
