@@ -21,11 +21,6 @@ fn group(name: &str, labels: Value, apps: Vec<Value>) -> Value {
         "metadata": {"name": name, "labels": labels}, "spec": {"applications": apps}})
 }
 
-/// `kubectl <args> -f -` with the object on stdin.
-fn kubectl_stdin(cluster: &Cluster, args: &[&str], object: &Value) -> Output {
-    cluster.kubectl_with_object(args, object).unwrap()
-}
-
 fn text(output: &Output) -> String {
     format!(
         "{}{}",
@@ -58,7 +53,7 @@ async fn cyclic_group_is_refused_with_the_cycle_and_nothing_is_stored() {
             app("c", &["b"], "c"),
         ],
     );
-    let out = kubectl_stdin(&cluster, &["apply"], &object);
+    let out = cluster.kubectl_with_object(&["apply"], &object).unwrap();
     let said = text(&out);
     assert!(!out.status.success(), "{said}");
     assert!(said.contains("denied the request"), "{said}");
@@ -89,7 +84,7 @@ async fn valid_group_is_stored_with_defaults_and_shows_print_columns() {
         webhook.labels(),
         vec![app("db", &[], "data"), app("web", &["db"], "web")],
     );
-    let out = kubectl_stdin(&cluster, &["apply"], &object);
+    let out = cluster.kubectl_with_object(&["apply"], &object).unwrap();
     assert!(out.status.success(), "{}", text(&out));
 
     let api: Api<DynamicObject> = Api::all_with(
@@ -131,10 +126,10 @@ async fn moving_an_application_to_another_namespace_shows_a_warning() {
     let webhook = TestWebhook::start(&cluster, None).await.unwrap();
     let name = unique_name("moving");
     let before = group(&name, webhook.labels(), vec![app("db", &[], "data")]);
-    let out = kubectl_stdin(&cluster, &["apply"], &before);
+    let out = cluster.kubectl_with_object(&["apply"], &before).unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let after = group(&name, webhook.labels(), vec![app("db", &[], "data-v2")]);
-    let out = kubectl_stdin(&cluster, &["apply"], &after);
+    let out = cluster.kubectl_with_object(&["apply"], &after).unwrap();
     let said = text(&out);
     assert!(out.status.success(), "{said}");
     assert!(
@@ -158,11 +153,12 @@ async fn a_stopped_webhook_with_failure_policy_fail_refuses_writes() {
     let mut webhook = TestWebhook::start(&cluster, None).await.unwrap();
     webhook.stop();
     let name = unique_name("nowebhook");
-    let out = kubectl_stdin(
-        &cluster,
-        &["apply"],
-        &group(&name, webhook.labels(), vec![app("db", &[], "data")]),
-    );
+    let out = cluster
+        .kubectl_with_object(
+            &["apply"],
+            &group(&name, webhook.labels(), vec![app("db", &[], "data")]),
+        )
+        .unwrap();
     let said = text(&out);
     assert!(!out.status.success(), "{said}");
     assert!(said.contains("failed calling webhook"), "{said}");
@@ -176,7 +172,7 @@ async fn a_wrong_type_is_refused_by_the_api_server_schema() {
     let name = unique_name("wrongtype");
     let mut object = group(&name, json!({}), vec![app("db", &[], "data")]);
     object["spec"]["applications"][0]["dependencies"] = json!(5);
-    let out = kubectl_stdin(&cluster, &["apply"], &object);
+    let out = cluster.kubectl_with_object(&["apply"], &object).unwrap();
     let said = text(&out);
     assert!(!out.status.success(), "{said}");
     assert!(said.contains("spec.applications[0].dependencies"), "{said}");
@@ -280,7 +276,7 @@ fn group_naming_secret(name: &str, labels: Value, namespace: &str, secret: &str)
 /// Applies RBAC objects (Roles, ClusterRoles, bindings) as the admin.
 fn apply_rbac(cluster: &Cluster, objects: &[Value]) {
     for object in objects {
-        let out = kubectl_stdin(cluster, &["apply"], object);
+        let out = cluster.kubectl_with_object(&["apply"], object).unwrap();
         assert!(out.status.success(), "{}", text(&out));
     }
 }
@@ -384,11 +380,12 @@ async fn when_the_access_check_itself_fails_the_group_is_refused_with_the_reason
         .unwrap();
     let name = unique_name("sar-fail");
     // The admin may read every Secret; the answer still cannot be known, so it is no.
-    let out = kubectl_stdin(
-        &cluster,
-        &["create"],
-        &group_naming_secret(&name, webhook.labels(), &ns, "any"),
-    );
+    let out = cluster
+        .kubectl_with_object(
+            &["create"],
+            &group_naming_secret(&name, webhook.labels(), &ns, "any"),
+        )
+        .unwrap();
     let said = text(&out);
     assert!(!out.status.success(), "{said}");
     assert!(
@@ -408,7 +405,7 @@ async fn when_the_access_check_itself_fails_the_group_is_refused_with_the_reason
         webhook.labels(),
         vec![app("web", &[], "web")],
     );
-    let out = kubectl_stdin(&cluster, &["create"], &plain);
+    let out = cluster.kubectl_with_object(&["create"], &plain).unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    let _ = kubectl_stdin(&cluster, &["delete"], &plain);
+    let _ = cluster.kubectl_with_object(&["delete"], &plain).unwrap();
 }
