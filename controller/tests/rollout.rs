@@ -1,7 +1,8 @@
 //! Azure Orkestra's scenarios (its controllers/appgroup_controller_test.go) with real releases:
 //! the real controller, the real executor, **real Flux** (source-controller and helm-controller
-//! pulling the staged charts from the real OCI registry) and real Helm releases in the API server;
-//! Argo's workflow-controller is played (see rollout_support and `orkestra_tests::argo::player`).
+//! pulling the staged charts from the real OCI registry), **real Argo** (its workflow-controller
+//! running each step as a pod on the cluster's node; see rollout_support) and real Helm releases in
+//! the API server.
 //! Each test asserts what a user sees: `kubectl get ag` (the group's conditions), the HelmReleases
 //! and `helm list`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -9,6 +10,7 @@
 mod reconcile_support;
 mod rollout_support;
 
+use kube::api::{Patch, PatchParams};
 use orkestra_tests::chartmuseum::{ChartMuseum, MuseumOptions};
 use orkestra_tests::helm::HelmListed;
 use reconcile_support::{assert_standing, standing};
@@ -363,6 +365,58 @@ async fn deleting_the_reverse_workflow_releases_the_group() {
         t.helm_release("slow").is_some(),
         "the teardown was cut short: slow is still there"
     );
+}
+
+/// A failed first install's remediation (the `-reverse` Workflow) still running when
+/// the group is deleted in the foreground. The garbage collector takes the remediation's Workflow
+/// and its pods with the group, so it cannot finish: the teardown runs a reverse Workflow of its
+/// own, which uninstalls everything, and then the group is gone. The first install fails because
+/// a person stops it mid-rollout (`argo stop`: `spec.shutdown: Stop`); the remediation is kept
+/// running by `slow`, whose install never becomes ready (Flux uninstalls it only once that install
+/// has timed out).
+#[tokio::test]
+async fn a_foreground_delete_during_a_remediation_uninstalls_everything() {
+    let t = Rollout::start("ro-fg-remedy").await;
+    let group = t
+        .create_group(
+            "fgremedy",
+            vec![
+                t.env.app("base", "hello", "1.0.0", &[]),
+                slow_after_base(&t, "60s"),
+            ],
+        )
+        .await;
+    wait_installing(&t, "slow").await;
+    let stop = serde_json::json!({"spec": {"shutdown": "Stop"}});
+    t.env
+        .workflows()
+        .patch(&group, &PatchParams::default(), &Patch::Merge(&stop))
+        .await
+        .unwrap();
+    let reverse = format!("{group}-reverse");
+    let remediation = t.env.wait_workflow(&reverse, None, &t.ctl).await;
+
+    t.env.delete_group_foreground(&group).await;
+    let teardown = reconcile_support::wait_within(
+        PATIENCE,
+        "the teardown's own reverse Workflow",
+        &t.ctl,
+        || async {
+            let now = t.env.workflows().get_opt(&reverse).await.unwrap()?;
+            (now.metadata.uid != remediation.metadata.uid).then_some(now)
+        },
+    )
+    .await;
+    let annotations = teardown.metadata.annotations.unwrap_or_default();
+    assert_eq!(
+        annotations
+            .get("orkestra.azure.microsoft.com/teardown")
+            .map(String::as_str),
+        Some("true"),
+        "{annotations:?}"
+    );
+    t.env.wait_gone(&group, &t.ctl).await;
+    t.assert_nothing_installed().await;
 }
 
 /// `slow`: greeter 1.2.0 (never ready) after `base`, with Helm timeout `timeout`.
