@@ -973,6 +973,43 @@ async fn a_foreground_delete_during_a_remediation_tears_down_with_a_reverse_work
         .await;
 }
 
+/// A failed first install's remediation that a later generation's rollout suspended (the user
+/// fixed the spec while it ran) cannot tear the group down: nothing resumes it, and it was planned
+/// from the older spec, without what the later generation installed. Deleting the group replaces
+/// it with the teardown's own reverse Workflow, which removes everything (before: the teardown
+/// waited for the suspended Workflow forever).
+#[tokio::test]
+async fn a_teardown_replaces_a_remediation_that_a_later_rollout_suspended() {
+    let (env, ctl) = Env::with_controller("rc-suspended-remedy").await;
+    let group = env
+        .submitted_group("susremedy", env.base("1.0.0"), &ctl)
+        .await;
+    env.perform_tasks(&group).await;
+    env.set_phase(&group, "Failed", "child 'base' failed").await;
+    let reverse_name = format!("{group}-reverse");
+    let remediation = env.wait_workflow(&reverse_name, Some(1), &ctl).await;
+    env.set_phase(&reverse_name, "Running", "").await;
+
+    env.update_applications(&group, env.base_and_web()).await;
+    env.wait_workflow(&group, Some(2), &ctl).await;
+    let suspended = env.workflows().get(&reverse_name).await.unwrap();
+    assert_eq!(
+        suspended.data["spec"]["suspend"], true,
+        "generation 2's rollout suspended the remediation"
+    );
+    let installed = env.perform_tasks(&group).await;
+    assert_eq!(installed.len(), 2, "{installed:?}");
+
+    env.delete_group(&group).await;
+    let teardown = wait_for("the teardown's own reverse Workflow", &ctl, || async {
+        let wf = env.workflows().get_opt(&reverse_name).await.unwrap()?;
+        (wf.metadata.uid != remediation.metadata.uid).then_some(wf)
+    })
+    .await;
+    env.finish_teardown(&group, &teardown, &installed, &ctl)
+        .await;
+}
+
 /// A ConfigMap that has the name of one of the group's release stores but is someone else's is
 /// neither overwritten nor taken over: the Workflow waits until it is gone.
 #[tokio::test]

@@ -7,13 +7,16 @@
 //! still running (a first-install remediation already tearing down), or a finished one planned
 //! from the generation of the last forward Workflow or a later one (a failed first install was
 //! already torn down: nothing was deployed since, so it is not run again). A finished reverse
-//! Workflow older than the last forward one is replaced by a new one. So is a remediation's that
-//! the garbage collector is taking (a foreground deletion) and that has not succeeded: its pods and
-//! release stores go with the group's other objects, so it cannot finish. The teardown's own
-//! Workflow (marked with TEARDOWN_ANNOTATION), written during the deletion, keeps its stores.
+//! Workflow older than the last forward one is replaced by a new one. So is a remediation that
+//! cannot tear the group down and has not succeeded (see [`superseded`]): one a later rollout
+//! suspended or planned before the last forward Workflow (it would leave what that installed),
+//! or one the garbage collector is taking (a foreground deletion: its pods and release stores go
+//! with the group's other objects, so it cannot finish). The teardown's own Workflow (marked with
+//! TEARDOWN_ANNOTATION), written during the deletion, keeps its stores.
 
 use std::time::Duration;
 
+use kube::api::DynamicObject;
 use kube::runtime::controller::Action;
 use orkestra_shared::crd::{ApplicationGroup, ApplicationGroupStatus};
 use orkestra_shared::names::{TEARDOWN_ANNOTATION, condition};
@@ -52,17 +55,11 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
     let deleted_at = group.metadata.deletion_timestamp.as_ref().map(|t| t.0);
     let reverse_name = orkestra_shared::names::workflow_name(name, "reverse");
 
-    let collected = workflows.reverse.as_ref().filter(|reverse| {
-        let teardowns = reverse
-            .metadata
-            .annotations
-            .as_ref()
-            .is_some_and(|a| a.contains_key(TEARDOWN_ANNOTATION));
-        reverse.metadata.deletion_timestamp.is_some()
-            && !teardowns
-            && workflows::phase(reverse) != workflows::Phase::Succeeded
-    });
-    if let Some(remediation) = collected {
+    let superseded = workflows
+        .reverse
+        .as_ref()
+        .and_then(|reverse| superseded(reverse, workflows.forward.as_ref()));
+    if let Some(why) = superseded {
         // NB: said in the status before it is replaced: a reverse Workflow that disappears while
         // the teardown is Progressing counts as deleted by a person (the branch below).
         status::set_workflow(
@@ -70,9 +67,7 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
             "reverse",
             Standing::Failed,
             format!(
-                "the remediation's reverse workflow {reverse_name} was collected with the group \
-                 ({}): the teardown runs its own",
-                workflows::phase(remediation).as_str()
+                "the remediation's reverse workflow {reverse_name} {why}: the teardown runs its own"
             ),
             generation,
         );
@@ -82,15 +77,7 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
         let terminating = status::get(&status, condition::READY)
             .is_some_and(|c| c.reason == condition::TERMINATING);
         let ours = terminating || matches!((created, deleted_at), (Some(c), Some(d)) if c >= d);
-        // NB: by generation label, not creation time: a remediation reverse Workflow carries the
-        // generation of the forward one it undid, and a later forward has a later generation.
-        let after_last_forward = matches!(
-            (
-                workflows::generation(reverse),
-                workflows.forward.as_ref().and_then(workflows::generation)
-            ),
-            (Some(r), Some(f)) if r >= f
-        );
+        let after_last_forward = planned_after_last_forward(reverse, workflows.forward.as_ref());
         let phase = workflows::phase(reverse);
         if phase.is_completed() && (ours || after_last_forward) {
             let why = match phase {
@@ -190,6 +177,52 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
     }
     let message = format!("reverse workflow {reverse_name} submitted");
     tearing_down(ctx, group, status, message, generation).await
+}
+
+/// Why a reverse Workflow that the teardown did not make cannot tear the group down and must be
+/// replaced, if so: a later rollout suspended it (nothing resumes it), it was planned before the
+/// last forward Workflow (it would leave what that installed), or the garbage collector is taking
+/// it. `None` for the teardown's own, for one that succeeded (the finished branch decides), and
+/// for a remediation of the last forward Workflow still running (the teardown waits for it).
+fn superseded(reverse: &DynamicObject, forward: Option<&DynamicObject>) -> Option<String> {
+    let teardowns = reverse
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(TEARDOWN_ANNOTATION));
+    let phase = workflows::phase(reverse);
+    if teardowns || phase == workflows::Phase::Succeeded {
+        return None;
+    }
+    // NB: in this order, so that the reason stays the same once the replacement deletes it.
+    if workflows::is_suspended(reverse) {
+        Some(format!(
+            "was suspended by a later rollout ({})",
+            phase.as_str()
+        ))
+    } else if !phase.is_completed() && !planned_after_last_forward(reverse, forward) {
+        Some(format!(
+            "was planned before the last forward workflow ({})",
+            phase.as_str()
+        ))
+    } else if reverse.metadata.deletion_timestamp.is_some() {
+        Some(format!("was collected with the group ({})", phase.as_str()))
+    } else {
+        None
+    }
+}
+
+/// Whether `reverse` was planned from the generation of the last forward Workflow or a later one.
+/// NB: by generation label, not creation time: a remediation reverse Workflow carries the
+/// generation of the forward one it undid, and a later forward has a later generation.
+fn planned_after_last_forward(reverse: &DynamicObject, forward: Option<&DynamicObject>) -> bool {
+    matches!(
+        (
+            workflows::generation(reverse),
+            forward.and_then(workflows::generation)
+        ),
+        (Some(r), Some(f)) if r >= f
+    )
 }
 
 /// Writes that the reverse Workflow is running (`message` says how far) and waits for it.

@@ -29,7 +29,9 @@ use orkestra_shared::plan;
 use super::context::Context;
 use super::error::Error;
 use finalizer::release;
-pub use object::{GroupWorkflows, Phase, api_resource, generation, message, phase, standing};
+pub use object::{
+    GroupWorkflows, Phase, api_resource, generation, is_suspended, message, phase, standing,
+};
 use object::{api, label, owned_by};
 pub use submit::{Submitted, submit};
 pub use suspend::suspend_others;
