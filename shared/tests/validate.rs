@@ -152,6 +152,11 @@ fn each_rule_names_the_field_and_the_problem() {
             "spec.applications[0].spec.chart.url: unsupported scheme \"ftp\" in \"ftp://x.example.com\": use an http(s) Helm repository or an oci:// registry",
         ),
         (
+            "chart name leaving the registry path (oci:// charts are fetched over https, which reads '\\' as '/')",
+            |o| o["spec"]["applications"][0]["spec"]["chart"]["name"] = json!("x\\..\\..\\other"),
+            "spec.applications[0].spec.chart.name: invalid chart name \"x\\\\..\\\\..\\\\other\": a chart name has no '/', '\\', '%', ':' or spaces",
+        ),
+        (
             "bad version",
             |o| o["spec"]["applications"][0]["spec"]["chart"]["version"] = json!("latest"),
             "spec.applications[0].spec.chart.version: invalid chart version \"latest\"",

@@ -15,7 +15,8 @@
 //!
 //! Refused whatever the rules say: URLs with a user or password (`https://a@b/`), hosts with a
 //! trailing dot or percent-encoding, and paths holding a percent-encoded `/`, `\` or `.`, which a
-//! server may decode into a different path than the one checked.
+//! server may decode into a different path than the one checked, or a `\` (kept in `oci://` paths,
+//! read as `/` once the registry is spoken to over https).
 
 use std::fmt;
 
@@ -167,6 +168,12 @@ impl<'a> Target<'a> {
             return Err(format!(
                 "path {path:?} holds a percent-encoded '/', '\\' or '.'"
             ));
+        }
+        // NB: the URL standard reads `\` as `/` in http(s) URLs but keeps it in `oci://` ones,
+        // whose path then reaches the registry inside an https URL: `/charts/..\other` is checked
+        // as under `/charts` and fetched as `/other`.
+        if path.contains('\\') {
+            return Err(format!("path {path:?} holds a '\\'"));
         }
         Ok(Self {
             scheme,
@@ -361,6 +368,16 @@ mod tests {
             (
                 "oci://registry.example.com/charts",
                 "oci://registry.example.com/charts/../other",
+                false,
+            ),
+            (
+                "oci://registry.example.com/charts",
+                "oci://registry.example.com/charts/..\\other",
+                false,
+            ),
+            (
+                "oci://registry.example.com/charts",
+                "oci://registry.example.com/charts/x\\..\\..\\other",
                 false,
             ),
             (

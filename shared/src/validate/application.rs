@@ -90,11 +90,13 @@ fn check_chart<'a>(
             format!("{path}.name"),
             "chart name is required",
         ));
-    } else if chart.name.contains(['/', ' ', ':']) || chart.name.starts_with('.') {
+    } else if chart.name.contains(['/', '\\', '%', ' ', ':']) || chart.name.starts_with('.') {
+        // NB: the name is a segment of the registry path for oci:// charts: `\` is read as `/`
+        // and `%2e` as `.` once that path is in an https URL.
         errors.push(FieldError::new(
             format!("{path}.name"),
             format!(
-                "invalid chart name {:?}: a chart name has no '/', ':' or spaces",
+                "invalid chart name {:?}: a chart name has no '/', '\\', '%', ':' or spaces",
                 chart.name
             ),
         ));
