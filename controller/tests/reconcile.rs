@@ -964,11 +964,7 @@ async fn a_foreground_delete_during_a_remediation_tears_down_with_a_reverse_work
         )
         .await;
 
-    let teardown = wait_for("the teardown's own reverse Workflow", &ctl, || async {
-        let wf = env.workflows().get_opt(&reverse_name).await.unwrap()?;
-        (wf.metadata.uid != remediation.metadata.uid).then_some(wf)
-    })
-    .await;
+    let teardown = env.wait_replaced(&remediation, &ctl).await;
     env.finish_teardown(&group, &teardown, &installed, &ctl)
         .await;
 }
@@ -1001,11 +997,7 @@ async fn a_teardown_replaces_a_remediation_that_a_later_rollout_suspended() {
     assert_eq!(installed.len(), 2, "{installed:?}");
 
     env.delete_group(&group).await;
-    let teardown = wait_for("the teardown's own reverse Workflow", &ctl, || async {
-        let wf = env.workflows().get_opt(&reverse_name).await.unwrap()?;
-        (wf.metadata.uid != remediation.metadata.uid).then_some(wf)
-    })
-    .await;
+    let teardown = env.wait_replaced(&remediation, &ctl).await;
     env.finish_teardown(&group, &teardown, &installed, &ctl)
         .await;
 }

@@ -397,16 +397,7 @@ async fn a_foreground_delete_during_a_remediation_uninstalls_everything() {
     let remediation = t.env.wait_workflow(&reverse, None, &t.ctl).await;
 
     t.env.delete_group_foreground(&group).await;
-    let teardown = reconcile_support::wait_within(
-        PATIENCE,
-        "the teardown's own reverse Workflow",
-        &t.ctl,
-        || async {
-            let now = t.env.workflows().get_opt(&reverse).await.unwrap()?;
-            (now.metadata.uid != remediation.metadata.uid).then_some(now)
-        },
-    )
-    .await;
+    let teardown = t.env.wait_replaced(&remediation, &t.ctl).await;
     let annotations = teardown.metadata.annotations.unwrap_or_default();
     assert_eq!(
         annotations

@@ -275,6 +275,22 @@ impl Env {
         wf
     }
 
+    /// The Workflow that replaced `old` under its name, once there is one: the teardown's own
+    /// reverse Workflow in place of a remediation it could not use.
+    pub async fn wait_replaced(&self, old: &DynamicObject, ctl: &Controller) -> DynamicObject {
+        let name = old.metadata.name.as_deref().unwrap();
+        wait_within(
+            self.patience,
+            &format!("a Workflow {name} in place of the one it had"),
+            ctl,
+            || async {
+                let now = self.workflows().get_opt(name).await.unwrap()?;
+                (now.metadata.uid != old.metadata.uid).then_some(now)
+            },
+        )
+        .await
+    }
+
     /// Waits until the group's Ready condition is `False` with `reason`; returns its message.
     pub async fn wait_refused(&self, group: &str, reason: &str, ctl: &Controller) -> String {
         let group = self.wait_ready(group, "False", reason, ctl).await;
