@@ -5,7 +5,7 @@
 
 use std::process::{Command, Output};
 
-use kube::api::{Api, DynamicObject, PostParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use orkestra_tests::webhook::{TestWebhook, application_group_resource, workspace_binary};
 use orkestra_tests::{Cluster, unique_name};
 use serde_json::{Value, json};
@@ -357,6 +357,84 @@ async fn a_group_naming_a_secret_its_author_may_not_read_is_refused_naming_the_s
         }
     }
     assert!(exists(&cluster, &name));
+    groups.delete(&name, &Default::default()).await.unwrap();
+    let _ = cluster
+        .kubectl()
+        .args(["delete", "clusterrole,clusterrolebinding", &role])
+        .output();
+}
+
+/// A reference an update leaves alone is not checked again (a GitOps agent that may not read the
+/// Secret keeps updating the group), unless the update sends the Secret to another repository:
+/// the controller would send its contents to whatever the application's chart URL says.
+#[tokio::test]
+async fn an_update_that_sends_a_secret_to_another_repository_is_checked_again() {
+    let cluster = Cluster::shared().await.unwrap();
+    let webhook = TestWebhook::start(&cluster, None).await.unwrap();
+    let ns = cluster.namespace("sar-url").await.unwrap();
+    let secret = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "repo-creds", "namespace": ns},
+        "stringData": {"username": "u", "password": "p"}});
+    // The editor may change ApplicationGroups, and read no Secret.
+    let role = unique_name("ag-editor");
+    apply_rbac(
+        &cluster,
+        &[
+            secret,
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": role},
+                "rules": [{"apiGroups": ["orkestra.azure.microsoft.com"],
+                           "resources": ["applicationgroups"], "verbs": ["get", "patch", "delete"]}]}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                "metadata": {"name": role},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+                "subjects": [{"kind": "ServiceAccount", "name": "editor", "namespace": ns}]}),
+        ],
+    );
+    // The admin, who may read every Secret, creates the group.
+    let name = unique_name("sar-url");
+    let created = cluster
+        .kubectl_with_object(
+            &["create"],
+            &group_naming_secret(&name, webhook.labels(), &ns, "repo-creds"),
+        )
+        .unwrap();
+    assert!(created.status.success(), "{}", text(&created));
+    let editor = cluster.service_account_client(&ns, "editor").await.unwrap();
+    let groups: Api<DynamicObject> = Api::all_with(editor, &application_group_resource());
+    // A merge patch replaces the whole list: the one application with one chart field changed.
+    let edit = |field: &str, value: &str| {
+        let mut spec = group_naming_secret(&name, json!({}), &ns, "repo-creds")["spec"].clone();
+        spec["applications"][0]["spec"]["chart"][field] = json!(value);
+        Patch::Merge(json!({"spec": spec}))
+    };
+
+    groups
+        .patch(&name, &PatchParams::default(), &edit("version", "1.2.3"))
+        .await
+        .expect("an update that keeps the reference and its repository is not checked again");
+    let message = groups
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &edit("url", "https://elsewhere.example.net/charts"),
+        )
+        .await
+        .err()
+        .map(|err| err.to_string())
+        .unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "spec.applications[0].spec.chart.authSecretRef: user \"system:serviceaccount:{ns}:editor\" may not get Secret {ns}/repo-creds, so the group may not send it to https://elsewhere.example.net/charts"
+        )),
+        "{message}"
+    );
+    let stored = groups.get(&name).await.unwrap();
+    assert_eq!(
+        stored.data["spec"]["applications"][0]["spec"]["chart"]["url"],
+        "https://charts.example.com",
+        "the refused update is not stored"
+    );
     groups.delete(&name, &Default::default()).await.unwrap();
     let _ = cluster
         .kubectl()

@@ -5,8 +5,10 @@
 //! request's `userInfo`: user, uid, groups, extra) whether the requester may `get` each Secret, and
 //! denies naming the Secret when not. An API error denies too (fail closed), with the reason.
 //!
-//! Only references a request adds are checked: a reference the old object already had passed this
-//! check when it was added, so an update by a GitOps agent that does not touch it is not refused.
+//! Only references a request adds are checked: a reference the old object already had, for the
+//! same chart repository, passed this check when it was added, so an update by a GitOps agent that
+//! does not touch it is not refused. A reference whose application's chart URL changes counts as
+//! added: the controller would send the Secret's contents to the new repository.
 
 use std::collections::BTreeSet;
 
@@ -16,13 +18,16 @@ use k8s_openapi::api::authorization::v1::{
 };
 use kube::api::{Api, PostParams};
 
-/// One `authSecretRef`: where it is in the group, and the Secret it names.
+/// One `authSecretRef`: where it is in the group, the Secret it names, and the chart repository
+/// its contents go to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SecretRef {
     /// `spec.applications[2].spec.chart.authSecretRef`.
     pub path: String,
     pub namespace: String,
     pub name: String,
+    /// The application's `spec.chart.url`.
+    pub url: String,
 }
 
 /// The references a request adds, and who asks: what must be checked before it is allowed.
@@ -49,17 +54,20 @@ impl std::fmt::Debug for SecretAccess {
 }
 
 impl SecretChecks {
-    /// The `references` of an object that the `old` object (before an update) did not have.
+    /// The `references` of an object that the `old` object (before an update) did not have for
+    /// the same chart repository.
     pub fn added(
         user: &UserInfo,
         references: Vec<SecretRef>,
         old: Vec<SecretRef>,
     ) -> Option<SecretChecks> {
-        let known: BTreeSet<(String, String)> =
-            old.into_iter().map(|r| (r.namespace, r.name)).collect();
+        let known: BTreeSet<(String, String, String)> = old
+            .into_iter()
+            .map(|r| (r.namespace, r.name, r.url))
+            .collect();
         let references: Vec<SecretRef> = references
             .into_iter()
-            .filter(|r| !known.contains(&(r.namespace.clone(), r.name.clone())))
+            .filter(|r| !known.contains(&(r.namespace.clone(), r.name.clone(), r.url.clone())))
             .collect();
         (!references.is_empty()).then(|| SecretChecks {
             user: user.clone(),
@@ -87,6 +95,7 @@ impl SecretChecks {
             path,
             namespace,
             name,
+            url,
         } = reference;
         let user = self.user.username.as_deref().unwrap_or("<anonymous>");
         let review = SubjectAccessReview {
@@ -113,7 +122,7 @@ impl SecretChecks {
         match answer {
             Ok(answer) if answer.status.as_ref().is_some_and(|s| s.allowed) => None,
             Ok(_) => Some(format!(
-                "{path}: user {user:?} may not get Secret {namespace}/{name}, so the group may not use it"
+                "{path}: user {user:?} may not get Secret {namespace}/{name}, so the group may not send it to {url}"
             )),
             Err(error) => Some(format!(
                 "{path}: could not check whether user {user:?} may get Secret {namespace}/{name} (denied to be safe): {error}"
@@ -132,6 +141,7 @@ mod tests {
             path: format!("spec.applications[{index}].spec.chart.authSecretRef"),
             namespace: namespace.into(),
             name: name.into(),
+            url: "https://charts.example.com".into(),
         }
     }
 
@@ -144,5 +154,17 @@ mod tests {
             SecretChecks::added(&user, vec![kept.clone(), added.clone()], vec![kept.clone()]);
         assert_eq!(checks.unwrap().references, vec![added]);
         assert!(SecretChecks::added(&user, vec![kept.clone()], vec![kept]).is_none());
+    }
+
+    #[test]
+    fn a_kept_reference_sent_to_another_repository_is_checked_again() {
+        let user = UserInfo::default();
+        let before = reference(0, "team-a", "kept");
+        let elsewhere = SecretRef {
+            url: "https://elsewhere.example.net".into(),
+            ..before.clone()
+        };
+        let checks = SecretChecks::added(&user, vec![elsewhere.clone()], vec![before]);
+        assert_eq!(checks.unwrap().references, vec![elsewhere]);
     }
 }

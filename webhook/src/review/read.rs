@@ -52,7 +52,7 @@ impl Object<'_> {
     /// The `authSecretRef`s of the group, in application order; a reference without namespace
     /// names a Secret in `default_namespace`.
     pub(super) fn secret_references(&self, default_namespace: &str) -> Vec<SecretRef> {
-        let reference = |index: usize, namespace: Option<&str>, name: Option<&str>| {
+        let reference = |index: usize, namespace: Option<&str>, name: Option<&str>, url: &str| {
             let name = name.filter(|n| !n.is_empty())?;
             Some(SecretRef {
                 path: format!("spec.applications[{index}].spec.chart.authSecretRef"),
@@ -61,11 +61,12 @@ impl Object<'_> {
                     .unwrap_or(default_namespace)
                     .to_owned(),
                 name: name.to_owned(),
+                url: url.to_owned(),
             })
         };
         match self {
             Object::Read(conforming) => typed(&conforming.0)
-                .filter_map(|(i, ns, name)| reference(i, ns, name))
+                .filter_map(|(i, ns, name, url)| reference(i, ns, name, url))
                 .collect(),
             Object::Tree(tree) => tree
                 .pointer("/spec/applications")
@@ -76,7 +77,8 @@ impl Object<'_> {
                 .filter_map(|(i, app)| {
                     let secret = app.pointer("/spec/chart/authSecretRef")?;
                     let text = |key| secret.get(key).and_then(Value::as_str);
-                    reference(i, text("namespace"), text("name"))
+                    let url = app.pointer("/spec/chart/url").and_then(Value::as_str);
+                    reference(i, text("namespace"), text("name"), url.unwrap_or_default())
                 })
                 .collect(),
             // Mutation only: the validating review reads objects typed or as a tree.
@@ -96,15 +98,24 @@ impl Object<'_> {
     }
 }
 
-fn typed(group: &ApplicationGroup) -> impl Iterator<Item = (usize, Option<&str>, Option<&str>)> {
+/// Each application's `authSecretRef` (namespace, name) with its index and chart URL.
+fn typed(
+    group: &ApplicationGroup,
+) -> impl Iterator<Item = (usize, Option<&str>, Option<&str>, &str)> {
     group
         .spec
         .applications
         .iter()
         .enumerate()
         .filter_map(|(i, app)| {
-            let secret = app.spec.chart.auth_secret_ref.as_deref()?;
-            Some((i, secret.namespace.as_deref(), secret.name.as_deref()))
+            let chart = &app.spec.chart;
+            let secret = chart.auth_secret_ref.as_deref()?;
+            Some((
+                i,
+                secret.namespace.as_deref(),
+                secret.name.as_deref(),
+                chart.url.as_str(),
+            ))
         })
 }
 
