@@ -148,31 +148,47 @@ pub fn defaults_patch(presence: &Presence<'_>) -> json_patch::Patch {
 
 /// Every problem with `object` (defaulted first, so an object the mutating webhook has not seen is
 /// judged the same), with warnings for keptn steps and, on update (`old` given), risky changes.
+///
+/// An update that leaves the spec as it was (labels, annotations, finalizers, as the controller and
+/// a deletion write them) only has to conform: its spec was admitted before, and a policy or rule
+/// that has become stricter since must not hold the group, least of all its deletion (the
+/// controller removes its finalizer with such an update).
 pub fn validate<'a, 'b>(
     object: impl Into<Raw<'a>>,
     old: Option<impl Into<Raw<'b>>>,
     policy: &Policy,
 ) -> Verdict {
-    match check(object, policy) {
-        Err(errors) => Verdict {
+    let mut group = match parse(object) {
+        Ok(group) => group,
+        Err(errors) => {
+            return Verdict {
+                errors,
+                warnings: Vec::new(),
+            };
+        }
+    };
+    defaults::apply(&mut group.spec);
+    let old = old.and_then(|old| parse(old).ok()).map(|mut old| {
+        defaults::apply(&mut old.spec);
+        old
+    });
+    if old.as_ref().is_some_and(|old| old.spec == group.spec) {
+        return Verdict::default();
+    }
+    let errors = validate::validate(&group, policy);
+    if !errors.is_empty() {
+        return Verdict {
             errors,
             warnings: Vec::new(),
-        },
-        Ok(group) => {
-            let mut warnings = warnings::keptn_warnings(&group.spec);
-            warnings.extend(
-                old.and_then(|old| parse(old).ok())
-                    .map(|mut old| {
-                        defaults::apply(&mut old.spec);
-                        warnings::update_warnings(&old.spec, &group.spec)
-                    })
-                    .unwrap_or_default(),
-            );
-            Verdict {
-                errors: Vec::new(),
-                warnings,
-            }
-        }
+        };
+    }
+    let mut warnings = warnings::keptn_warnings(&group.spec);
+    if let Some(old) = &old {
+        warnings.extend(warnings::update_warnings(&old.spec, &group.spec));
+    }
+    Verdict {
+        errors: Vec::new(),
+        warnings,
     }
 }
 

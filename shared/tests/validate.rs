@@ -466,3 +466,38 @@ fn updates_warn_about_risky_changes() {
         "application \"db\" moves from namespace \"apps\" to \"data\": its release in \"apps\" is uninstalled and installed anew in \"data\"".to_owned()
     ]);
 }
+
+#[test]
+fn an_update_that_keeps_the_spec_is_not_judged_again_by_a_stricter_policy() {
+    let old = group(vec![app("db", &[]), app("web", &["db"])]);
+    let stricter = Policy {
+        forbidden_namespaces: vec!["apps".into()],
+        ..Policy::default()
+    };
+    // What the controller writes, and what a deletion's last step is: metadata only.
+    let mut finalizer_removed = old.clone();
+    finalizer_removed["metadata"]["finalizers"] = json!([]);
+    finalizer_removed["metadata"]["annotations"] = json!({"note": "metadata only"});
+    let verdict = validate(&finalizer_removed, Some(&old), &stricter);
+    assert_eq!(verdict.errors, Vec::<FieldError>::new());
+
+    // A change of the spec is judged by today's policy, whole.
+    let mut changed = old.clone();
+    changed["spec"]["applications"][1]["spec"]["chart"]["version"] = json!("1.2.3");
+    let errors: Vec<String> = validate(&changed, Some(&old), &stricter)
+        .errors
+        .iter()
+        .map(FieldError::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        [0, 1].map(|i| format!(
+            "spec.applications[{i}].spec.release.targetNamespace: namespace \"apps\" is forbidden by the cluster policy"
+        ))
+    );
+    // So is an object that does not conform, whatever the old one was.
+    let mut broken = old.clone();
+    broken["metadata"]["labels"] = json!({"a": "b"});
+    broken["spec"]["applications"][0]["dependencies"] = json!("db");
+    assert!(!validate(&broken, Some(&old), &Policy::default()).allowed());
+}

@@ -147,6 +147,81 @@ async fn moving_an_application_to_another_namespace_shows_a_warning() {
         .unwrap();
 }
 
+/// A policy made stricter while a group exists holds changes to its spec, not the group itself:
+/// updates that leave the spec alone pass, so the controller can still write its annotations and
+/// release the group's finalizer when it is deleted (before, the group stayed Terminating).
+#[tokio::test]
+async fn a_stricter_policy_does_not_hold_a_deletion() {
+    let cluster = Cluster::shared().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, "").unwrap();
+    let webhook = TestWebhook::start(&cluster, Some(&policy)).await.unwrap();
+    let name = unique_name("stricter");
+    let mut object = group(&name, webhook.labels(), vec![app("db", &[], "locked")]);
+    object["metadata"]["finalizers"] = json!(["orkestra.test/hold"]);
+    let out = cluster.kubectl_with_object(&["create"], &object).unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+
+    std::fs::write(&policy, "forbiddenNamespaces: [locked]\n").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    for patch in 0.. {
+        // A new version each time: a change of the spec, until the stricter policy is read.
+        let mut changed = app("db", &[], "locked");
+        changed["spec"]["chart"]["version"] = json!(format!("1.2.{patch}"));
+        let spec_change = json!({"spec": {"applications": [changed]}}).to_string();
+        let out = cluster
+            .kubectl()
+            .args(["patch", "ag", &name, "--type=merge", "-p", &spec_change])
+            .output()
+            .unwrap();
+        let said = text(&out);
+        if !out.status.success() {
+            assert!(
+                said.contains("namespace \"locked\" is forbidden by the cluster policy"),
+                "{said}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the webhook never read the stricter policy"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+
+    let out = cluster
+        .kubectl()
+        .args(["delete", "ag", &name, "--wait=false"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = cluster
+        .kubectl()
+        .args([
+            "patch",
+            "ag",
+            &name,
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":null}}"#,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the finalizer's release is admitted: {}",
+        text(&out)
+    );
+    let out = cluster
+        .kubectl()
+        .args(["wait", "--for=delete", "ag", &name, "--timeout=30s"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!exists(&cluster, &name));
+}
+
 #[tokio::test]
 async fn a_stopped_webhook_with_failure_policy_fail_refuses_writes() {
     let cluster = Cluster::shared().await.unwrap();
