@@ -259,6 +259,30 @@ async fn charts_are_pulled_from_oci_registries_by_tag() {
     assert_eq!(newest.chart.version, "1.2.0");
 }
 
+/// Admission reads a chart URL's scheme without case (the URL standard lowercases it); so does
+/// staging, for OCI registries and HTTP repositories alike.
+#[tokio::test]
+async fn a_chart_url_scheme_in_capitals_is_read_as_admission_reads_it() {
+    let env = Env::start().await;
+    let publisher = stager(&env.registry.oci_url("capitals"), None);
+    let published = publisher
+        .stage(&app("pub", &env.repo.url, "hello", Some("1.0.0")), None)
+        .await;
+    assert!(published.is_staged(), "{published:#?}");
+    for url in [
+        env.registry
+            .oci_url("capitals")
+            .replacen("oci://", "OCI://", 1),
+        env.repo.url.replacen("http", "HTTP", 1),
+    ] {
+        let result = env
+            .stage(&app("web", &url, "hello", Some("1.0.0")), None)
+            .await;
+        assert!(result.is_staged(), "{url}: {result:#?}");
+        assert_eq!(result.chart.version, "1.0.0");
+    }
+}
+
 #[tokio::test]
 async fn a_tls_repository_with_a_private_ca_needs_its_ca_certificate() {
     let env = Env::start_with(

@@ -38,7 +38,9 @@ impl OciLocation {
     /// Parses `oci://host[:port][/path]`; `plain_http` decides the scheme spoken to the host.
     pub fn parse(url: &str, plain_http: &PlainHttp) -> Result<Self, StagingError> {
         let rest = url
-            .strip_prefix("oci://")
+            .get(..6)
+            .filter(|scheme| scheme.eq_ignore_ascii_case("oci://"))
+            .map(|_| &url[6..])
             .ok_or_else(|| StagingError::InvalidSpec(format!("{url:?} is not an oci:// URL")))?;
         let rest = rest.trim_end_matches('/');
         let (host, path) = rest.split_once('/').unwrap_or((rest, ""));

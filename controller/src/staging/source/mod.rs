@@ -23,9 +23,14 @@ pub async fn pull(fetch: Fetch<'_>, source: Source<'_>) -> Result<Pulled, Stagin
         }
         None => fetch,
     };
-    if source.url.starts_with("oci://") {
+    // NB: the scheme without case, as admission reads it (the URL standard lowercases it).
+    let scheme = source
+        .url
+        .split_once("://")
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    if scheme.as_deref() == Some("oci") {
         oci::pull(fetch, source).await
-    } else if source.url.starts_with("https://") || source.url.starts_with("http://") {
+    } else if matches!(scheme.as_deref(), Some("https" | "http")) {
         http_repo::pull(
             fetch.http,
             source.credentials,
