@@ -36,11 +36,15 @@ impl ExecutorImage {
                 ..Container::default()
             }),
             object @ Value::Object(_) => {
-                let errors = container_schema().errors(object);
+                // NB: as the API server read Azure Orkestra's typed Container: a null optional
+                // field (YAML's `args:` left empty) is no field.
+                let schema = container_schema();
+                let object = schema.without_pruned_nulls(object);
+                let errors = schema.errors(&object);
                 if !errors.is_empty() {
                     return Err(errors);
                 }
-                Container::deserialize(object)
+                Container::deserialize(&object)
                     .map_err(|e| vec![FieldError::new("<root>", e.to_string())])
             }
             other => Err(vec![FieldError::new(

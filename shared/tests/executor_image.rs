@@ -4,6 +4,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use orkestra_shared::admission::{check, mutate};
+use orkestra_shared::executor_image::ExecutorImage;
 use orkestra_shared::field_error::FieldError;
 use orkestra_shared::policy::Policy;
 use serde_json::{Value, json};
@@ -49,6 +50,24 @@ fn a_container_object_and_a_string_are_both_accepted() {
     ] {
         assert_eq!(errors_of(image.clone()), Vec::<String>::new(), "{image}");
     }
+}
+
+/// A null optional field (YAML's `args:` left empty) is no field, as the API server read Azure
+/// Orkestra's typed Container; a required one stays required.
+#[test]
+fn null_container_fields_read_as_absent() {
+    let image = json!({"image": "example.com/smoke:1", "args": null,
+        "env": [{"name": "LEVEL", "value": null}]});
+    assert_eq!(errors_of(image.clone()), Vec::<String>::new());
+    let container = ExecutorImage::from(image).container().unwrap();
+    assert_eq!(container.args, None);
+    assert_eq!(container.env.unwrap()[0].value, None);
+
+    let nameless = json!({"image": "example.com/smoke:1", "env": [{"name": null}]});
+    assert_eq!(
+        errors_of(nameless),
+        [format!("{AT}.env[0]: \"name\" is a required property")]
+    );
 }
 
 #[test]
