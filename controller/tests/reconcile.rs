@@ -1002,6 +1002,48 @@ async fn a_teardown_replaces_a_remediation_that_a_later_rollout_suspended() {
         .await;
 }
 
+/// A deployed group whose forward Workflow someone deleted (by hand, or an Argo TTL) still has
+/// its releases: deleting the group tears them down with a reverse Workflow (before, the group
+/// was released at once, "no forward workflow was ever submitted", and the releases stayed).
+#[tokio::test]
+async fn a_group_whose_forward_workflow_was_deleted_is_still_torn_down() {
+    let (env, ctl) = Env::with_controller("rc-no-forward").await;
+    let group = env
+        .deployed_group("noforward", env.base_and_web(), &ctl)
+        .await;
+    env.workflows()
+        .delete(&group, &Default::default())
+        .await
+        .unwrap();
+    wait_for("the forward Workflow to be let go", &ctl, || async {
+        env.workflows()
+            .get_opt(&group)
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let mut installed: Vec<String> = env
+        .helm_releases()
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|release| release.metadata.name)
+        .collect();
+    installed.sort();
+    assert_eq!(installed.len(), 2, "{installed:?}");
+
+    env.delete_group(&group).await;
+    let reverse = env
+        .wait_workflow(&format!("{group}-reverse"), None, &ctl)
+        .await;
+    env.finish_teardown(&group, &reverse, &installed, &ctl)
+        .await;
+}
+
 /// A ConfigMap that has the name of one of the group's release stores but is someone else's is
 /// neither overwritten nor taken over: the Workflow waits until it is gone.
 #[tokio::test]

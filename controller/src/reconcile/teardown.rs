@@ -1,7 +1,8 @@
 //! Step 6: a deleted group. Its reverse workflow removes the releases, dependents first; the
 //! finalizer is released when that workflow ends (success or failure: a failed teardown must not
 //! hold the group forever, the event and the Workflow say what is left) or when someone deletes it.
-//! A group without a forward workflow never deployed anything and is released at once.
+//! A group with no Workflow and no HelmRelease left never deployed anything (or was already torn
+//! down) and is released at once.
 //!
 //! Which reverse Workflow is the teardown's: one created at or after the deletion timestamp, one
 //! still running (a first-install remediation already tearing down), or a finished one planned
@@ -25,6 +26,7 @@ use orkestra_shared::plan::{self, Direction};
 use super::context::Context;
 use super::error::Error;
 use super::events::{self, reason};
+use super::helm_releases;
 use super::staging_step;
 use super::status::{self, Standing, State};
 use super::workflows::{self, Submitted};
@@ -46,9 +48,14 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
     let name = group.metadata.name.as_deref().unwrap_or_default();
     let generation = group.metadata.generation.unwrap_or(1);
     let workflows = workflows::list(ctx, group).await?;
-    if workflows.forward.is_none() {
+    // NB: not from the forward Workflow alone: a person (or an Argo TTL) may have deleted it
+    // after it installed releases.
+    if workflows.forward.is_none()
+        && workflows.reverse.is_none()
+        && helm_releases::list(ctx, name).await?.is_empty()
+    {
         return Ok(Teardown::Done(
-            "no forward workflow was ever submitted: nothing to tear down".into(),
+            "no forward workflow and no HelmRelease of the group: nothing to tear down".into(),
         ));
     }
     let mut status = group.status.clone().unwrap_or_default();
@@ -212,15 +219,16 @@ fn superseded(reverse: &DynamicObject, forward: Option<&DynamicObject>) -> Optio
     }
 }
 
-/// Whether `reverse` was planned from the generation of the last forward Workflow or a later one.
+/// Whether `reverse` was planned from the generation of the last forward Workflow or a later one
+/// (or no forward Workflow is left to be later than it).
 /// NB: by generation label, not creation time: a remediation reverse Workflow carries the
 /// generation of the forward one it undid, and a later forward has a later generation.
 fn planned_after_last_forward(reverse: &DynamicObject, forward: Option<&DynamicObject>) -> bool {
+    let Some(forward) = forward else {
+        return true;
+    };
     matches!(
-        (
-            workflows::generation(reverse),
-            forward.and_then(workflows::generation)
-        ),
+        (workflows::generation(reverse), workflows::generation(forward)),
         (Some(r), Some(f)) if r >= f
     )
 }
