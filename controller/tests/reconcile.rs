@@ -1024,17 +1024,38 @@ async fn a_group_whose_forward_workflow_was_deleted_is_still_torn_down() {
             .then_some(())
     })
     .await;
-    let mut installed: Vec<String> = env
-        .helm_releases()
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|release| release.metadata.name)
-        .collect();
-    installed.sort();
+    let installed = env.helm_release_names().await;
     assert_eq!(installed.len(), 2, "{installed:?}");
+
+    env.delete_group(&group).await;
+    let reverse = env
+        .wait_workflow(&format!("{group}-reverse"), None, &ctl)
+        .await;
+    env.finish_teardown(&group, &reverse, &installed, &ctl)
+        .await;
+}
+
+/// An update that dropped `web` failed and was rolled back, so `web` is installed again while the
+/// spec no longer names it. Deleting the group deletes it too: the teardown first deletes the
+/// group's HelmReleases that the spec does not name (before, `web` stayed installed).
+#[tokio::test]
+async fn a_teardown_after_a_rollback_deletes_what_the_rollback_put_back() {
+    let (env, ctl) = Env::with_controller("rc-leftover").await;
+    let group = env
+        .deployed_group("leftover", env.base_and_web(), &ctl)
+        .await;
+    env.update_applications(&group, env.base("1.2.0")).await;
+    env.wait_workflow(&group, Some(2), &ctl).await;
+    env.run_workflow(&group, "Failed").await;
+    let rollback = env
+        .wait_workflow(&format!("{group}-rollback"), Some(2), &ctl)
+        .await;
+    env.run_workflow(rollback.metadata.name.as_deref().unwrap(), "Succeeded")
+        .await;
+    env.wait_condition(&group, "RollbackWorkflowSucceeded", "True", &ctl)
+        .await;
+    let installed = env.helm_release_names().await;
+    assert_eq!(installed, ["base", "web"], "the rollback put web back");
 
     env.delete_group(&group).await;
     let reverse = env

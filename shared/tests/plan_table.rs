@@ -421,6 +421,60 @@ fn the_reverse_plan_deletes_dependents_first() {
     assert!(tasks.iter().all(|t| t.argument("action") == Some("delete")));
 }
 
+/// A teardown first deletes the group's HelmReleases that no application of its spec names (here
+/// `cache`'s, which a rollback put back after an update dropped it), then the spec's, dependents
+/// first.
+#[test]
+fn a_teardown_deletes_the_leftover_helm_releases_before_the_specs() {
+    let last_good = group(vec![
+        app("db", "postgres", &[]),
+        app("cache", "redis", &["db"]),
+    ]);
+    let spec = group(vec![app("db", "postgres", &[]), app("api", "api", &["db"])]);
+    let none = Resolved::default();
+    let config = PlanConfig::default();
+    let rolled_back = plan::build("demo", 3, &last_good, &none, Direction::Forward, &config)
+        .unwrap()
+        .helm_releases;
+    let leftovers: Vec<_> = rolled_back
+        .into_iter()
+        .filter(|r| r.name() == "cache")
+        .collect();
+    let plan = plan::build(
+        "demo",
+        4,
+        &spec,
+        &none,
+        Direction::Teardown {
+            leftovers: &leftovers,
+        },
+        &config,
+    )
+    .unwrap();
+    assert_eq!(plan.workflow.metadata.name.as_deref(), Some("demo-reverse"));
+    let entry = template(&plan.workflow, "entry").tasks();
+    assert_eq!(
+        summary(entry),
+        [
+            ("leftovers-0".into(), "leftovers-0".into(), s(&[])),
+            ("db".into(), "app-db".into(), s(&["api"])),
+            ("api".into(), "app-api".into(), s(&["leftovers-0"])),
+        ]
+    );
+    let leftover = template(&plan.workflow, "leftovers-0").tasks();
+    assert_eq!(
+        summary(leftover),
+        [("cache".into(), "helmrelease".into(), s(&[]))]
+    );
+    assert_eq!(leftover[0].argument("action"), Some("delete"));
+    let names: Vec<&str> = plan.helm_releases.iter().map(|r| r.name()).collect();
+    assert_eq!(names, ["cache", "db", "api"]);
+    assert_eq!(
+        first_action(&plan.workflow, "api").as_deref(),
+        Some("delete")
+    );
+}
+
 #[test]
 fn the_rollback_deletes_what_the_upgrade_added_then_installs_the_last_good_spec() {
     let last_good = group(vec![app("db", "postgres", &[]), app("api", "api", &["db"])]);

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 
 use orkestra_shared::admission;
 use orkestra_shared::crd::ApplicationGroupSpec;
-use orkestra_shared::plan::{self, Direction, PlanConfig, Resolved};
+use orkestra_shared::plan::{self, Direction, HelmRelease, PlanConfig, Resolved};
 use orkestra_shared::policy::Policy;
 use plan_support::strategies::application_group;
 use proptest::strategy::{Strategy as _, ValueTree as _};
@@ -71,8 +71,10 @@ fn earlier(spec: &ApplicationGroupSpec, keep: &[bool]) -> ApplicationGroupSpec {
 }
 
 /// The Workflows of `spec`'s group in every direction the controller submits: forward, the
-/// update from `last_good` (deletes what `spec` dropped first), reverse, and the rollback to
-/// `last_good`; each labelled for a failure message.
+/// update from `last_good` (deletes what `spec` dropped first), reverse, the teardown (reverse
+/// after deleting HelmReleases the spec does not name: here, `spec`'s renamed, which takes more
+/// than one DAG for the largest groups) and the rollback to `last_good`; each labelled for a
+/// failure message.
 fn every_direction(
     group: &str,
     spec: &ApplicationGroupSpec,
@@ -80,6 +82,16 @@ fn every_direction(
     config: &PlanConfig,
 ) -> Vec<(String, Value)> {
     let resolved = Resolved::default();
+    let leftovers: Vec<HelmRelease> =
+        plan::build(group, 1, spec, &resolved, Direction::Forward, config)
+            .unwrap_or_else(|e| panic!("forward plan of {group}: {e}"))
+            .helm_releases
+            .into_iter()
+            .map(|mut release| {
+                release.metadata.name = Some(format!("gone-{}", release.name()));
+                release
+            })
+            .collect();
     let directions = [
         ("forward", Direction::Forward),
         (
@@ -90,6 +102,12 @@ fn every_direction(
             },
         ),
         ("reverse", Direction::Reverse),
+        (
+            "teardown",
+            Direction::Teardown {
+                leftovers: &leftovers,
+            },
+        ),
         (
             "rollback",
             Direction::Rollback {

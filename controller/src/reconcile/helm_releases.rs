@@ -47,13 +47,38 @@ pub type Releases = BTreeMap<(String, String), Release>;
 
 /// Lists the group's HelmReleases.
 pub async fn list(ctx: &Context, group: &str) -> Result<Releases, Error> {
+    Ok(objects(ctx, group)
+        .await?
+        .into_iter()
+        .map(release)
+        .collect())
+}
+
+/// The group's HelmReleases as the API server has them.
+pub async fn objects(ctx: &Context, group: &str) -> Result<Vec<DynamicObject>, Error> {
     let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &api_resource());
     let selector = format!("{OWNER_LABEL}={}", plan::owner_label_value(group));
     let list = api
         .list(&ListParams::default().labels(&selector))
         .await
         .map_err(Error::kube(format!("listing the HelmReleases of {group}")))?;
-    Ok(list.items.into_iter().map(release).collect())
+    Ok(list.items)
+}
+
+/// A HelmRelease found in the cluster as a plan carries it (name, namespace, labels and spec);
+/// `None` when its spec is not one the plan can carry.
+pub fn as_planned(object: &DynamicObject) -> Option<plan::HelmRelease> {
+    let planned = serde_json::json!({
+        "apiVersion": plan::flux::API_VERSION,
+        "kind": plan::flux::KIND,
+        "metadata": {
+            "name": object.metadata.name,
+            "namespace": object.metadata.namespace,
+            "labels": object.metadata.labels,
+        },
+        "spec": object.data.get("spec"),
+    });
+    serde_json::from_value(planned).ok()
 }
 
 fn release(object: DynamicObject) -> ((String, String), Release) {

@@ -15,13 +15,14 @@
 //! with the group's other objects, so it cannot finish). The teardown's own Workflow (marked with
 //! TEARDOWN_ANNOTATION), written during the deletion, keeps its stores.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use kube::api::DynamicObject;
 use kube::runtime::controller::Action;
-use orkestra_shared::crd::{ApplicationGroup, ApplicationGroupStatus};
+use orkestra_shared::crd::{ApplicationGroup, ApplicationGroupSpec, ApplicationGroupStatus};
 use orkestra_shared::names::{TEARDOWN_ANNOTATION, condition};
-use orkestra_shared::plan::{self, Direction};
+use orkestra_shared::plan::{self, Direction, HelmRelease, Plan, PlanError, Resolved};
 
 use super::context::Context;
 use super::error::Error;
@@ -52,7 +53,7 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
     // after it installed releases.
     if workflows.forward.is_none()
         && workflows.reverse.is_none()
-        && helm_releases::list(ctx, name).await?.is_empty()
+        && helm_releases::objects(ctx, name).await?.is_empty()
     {
         return Ok(Teardown::Done(
             "no forward workflow and no HelmRelease of the group: nothing to tear down".into(),
@@ -133,14 +134,7 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
     let mut spec = group.spec.clone();
     orkestra_shared::defaults::apply(&mut spec);
     let resolved = staging_step::resolved_from_status(&status.applications);
-    let mut plan = match plan::build(
-        name,
-        generation,
-        &spec,
-        &resolved,
-        Direction::Reverse,
-        &ctx.config.plan,
-    ) {
+    let mut plan = match plan_teardown(ctx, name, generation, &spec, &resolved).await? {
         Ok(plan) => plan,
         // Nothing can be torn down from a spec that cannot be planned; do not hold the group.
         Err(err) => {
@@ -184,6 +178,61 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
     }
     let message = format!("reverse workflow {reverse_name} submitted");
     tearing_down(ctx, group, status, message, generation).await
+}
+
+/// The teardown's plan: the spec's reverse Workflow, which first deletes the group's other
+/// HelmReleases in the cluster (an application a rollback put back, one an update dropped
+/// mid-rollout: the spec no longer names them).
+async fn plan_teardown(
+    ctx: &Context,
+    name: &str,
+    generation: i64,
+    spec: &ApplicationGroupSpec,
+    resolved: &Resolved,
+) -> Result<Result<Plan, PlanError>, Error> {
+    let build = |direction: Direction<'_>| {
+        plan::build(
+            name,
+            generation,
+            spec,
+            resolved,
+            direction,
+            &ctx.config.plan,
+        )
+    };
+    let reverse = match build(Direction::Reverse) {
+        Ok(plan) => plan,
+        Err(err) => return Ok(Err(err)),
+    };
+    let planned: HashSet<(&str, &str)> = reverse
+        .helm_releases
+        .iter()
+        .map(|release| (release.namespace(), release.name()))
+        .collect();
+    let leftovers: Vec<HelmRelease> = helm_releases::objects(ctx, name)
+        .await?
+        .iter()
+        .filter(|object| {
+            let namespace = object.metadata.namespace.as_deref().unwrap_or_default();
+            let name = object.metadata.name.as_deref().unwrap_or_default();
+            !planned.contains(&(namespace, name))
+        })
+        .filter_map(helm_releases::as_planned)
+        .collect();
+    if leftovers.is_empty() {
+        return Ok(Ok(reverse));
+    }
+    match build(Direction::Teardown {
+        leftovers: &leftovers,
+    }) {
+        Ok(plan) => Ok(Ok(plan)),
+        // NB: the spec's own releases still go: better than no teardown at all.
+        Err(err) => {
+            tracing::warn!(group = name, leftovers = leftovers.len(), %err,
+                "the teardown leaves the HelmReleases the spec does not name");
+            Ok(Ok(reverse))
+        }
+    }
 }
 
 /// Why a reverse Workflow that the teardown did not make cannot tear the group down and must be

@@ -275,6 +275,21 @@ impl Env {
         wf
     }
 
+    /// The names of the HelmReleases in the test's namespace, sorted.
+    pub async fn helm_release_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .helm_releases()
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|release| release.metadata.name)
+            .collect();
+        names.sort();
+        names
+    }
+
     /// The Workflow that replaced `old` under its name, once there is one: the teardown's own
     /// reverse Workflow in place of a remediation it could not use.
     pub async fn wait_replaced(&self, old: &DynamicObject, ctl: &Controller) -> DynamicObject {

@@ -65,6 +65,14 @@
 //! The cost is that kept applications are upgraded only after the removals finished. The
 //! removed applications are planned from the last good spec (their namespaces, subcharts and
 //! executors, which run with `action=delete`).
+//!
+//! # Teardown
+//! A deleted group's reverse Workflow ([`Direction::Teardown`]) first deletes the group's
+//! HelmReleases the controller finds in the cluster that no application of the spec names (one a
+//! rollback put back, one an update dropped mid-rollout, a subchart only an older spec split out),
+//! all at once with Orkestra's own HelmRelease executor (at most [`MAX_DAG_TASKS`] per DAG), then
+//! the spec's applications as [`Direction::Reverse`] does. Nothing is known of their order: the
+//! spec that had them is gone.
 
 pub mod argo;
 mod config;
@@ -112,6 +120,14 @@ pub enum Direction<'a> {
     },
     /// Tear the group down, dependents first.
     Reverse,
+    /// [`Direction::Reverse`] for a deleted group, first deleting `leftovers`: HelmReleases of
+    /// the group found in the cluster that no application of the spec names (an application a
+    /// rollback put back, one an update dropped mid-rollout). Labelled and named as the reverse
+    /// Workflow.
+    Teardown {
+        /// The HelmReleases to delete before the spec's.
+        leftovers: &'a [HelmRelease],
+    },
     /// Go back to `last_good` after a failed forward workflow.
     Rollback {
         /// The last spec whose forward workflow succeeded.
@@ -126,7 +142,7 @@ impl Direction<'_> {
     pub fn label(&self) -> &'static str {
         match self {
             Self::Forward | Self::Update { .. } => "forward",
-            Self::Reverse => "reverse",
+            Self::Reverse | Self::Teardown { .. } => "reverse",
             Self::Rollback { .. } => "rollback",
         }
     }
@@ -183,6 +199,16 @@ pub fn build(
         }
         Direction::Reverse => {
             builder.add_applications(spec, resolved, |_| true, workflow::Action::Delete, &[])?;
+        }
+        Direction::Teardown { leftovers } => {
+            let deleted = builder.add_leftover_deletions(leftovers)?;
+            builder.add_applications(
+                spec,
+                resolved,
+                |_| true,
+                workflow::Action::Delete,
+                &deleted,
+            )?;
         }
         Direction::Rollback {
             last_good,

@@ -16,6 +16,7 @@ use super::resolved::{Resolved, ResolvedApplication};
 use crate::crd::{Application, ApplicationGroupSpec};
 use crate::free_form::FreeForm;
 use crate::graph::{DependencyGraph, format_cycle};
+use crate::limits::MAX_DAG_TASKS;
 use leaf::{BY_REFERENCE, ExecutorCall, INLINE, leaf};
 
 mod custom;
@@ -156,6 +157,53 @@ impl<'c> Builder<'c> {
             .filter(|t| !awaited.contains(t.name.as_str()))
             .map(|t| t.name.clone())
             .collect())
+    }
+
+    /// Deletes the HelmReleases of `leftovers` with Orkestra's own HelmRelease executor, all at
+    /// once: a template of at most [`MAX_DAG_TASKS`] deletions per entry task. Returns the entry
+    /// tasks. For the HelmReleases of a group that a teardown finds and no application of the
+    /// spec names.
+    pub fn add_leftover_deletions(
+        &mut self,
+        leftovers: &[HelmRelease],
+    ) -> Result<Vec<String>, PlanError> {
+        let executor = ExecutorCall {
+            template: HELMRELEASE.into(),
+            release: leaf::ReleaseInputs::REFERENCE,
+            argument: None,
+        };
+        let mut entry = Vec::new();
+        for (chunk, releases) in leftovers.chunks(MAX_DAG_TASKS).enumerate() {
+            let chunk = chunk.to_string();
+            let template = self.template_names.allocate(&["leftovers", &chunk], &chunk);
+            let mut task_names = NameSet::default();
+            let mut tasks = Vec::with_capacity(releases.len());
+            for release in releases {
+                let key = format!("{}/{}", release.namespace(), release.name());
+                let name = task_names.allocate(&[release.name()], &key);
+                tasks.push(self.chart_task(
+                    name,
+                    &executor,
+                    release.clone(),
+                    Action::Delete,
+                    Vec::new(),
+                )?);
+            }
+            self.templates.push(Template {
+                name: template.clone(),
+                dag: Some(DagTemplate { tasks }),
+                ..Default::default()
+            });
+            let name = self.entry_names.allocate(&[&template], &template);
+            self.entry_tasks.push(DagTask {
+                name: name.clone(),
+                template,
+                arguments: None,
+                dependencies: Vec::new(),
+            });
+            entry.push(name);
+        }
+        Ok(entry)
     }
 
     /// Adds the application's DAG template, then its executor DAG and custom leaves; returns the
