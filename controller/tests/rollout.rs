@@ -447,6 +447,26 @@ async fn a_rollback_removes_every_application_the_failed_update_added() {
     assert_eq!(names, ["base"], "{}", t.explain());
 }
 
+/// An update that drops `web` and whose upgrade of `base` is refused is rolled back, which puts
+/// `web` back while the spec no longer names it. Deleting the group uninstalls both: the teardown
+/// first deletes the group's HelmReleases that the spec does not name.
+#[tokio::test]
+async fn deleting_after_a_rollback_uninstalls_what_the_rollback_put_back() {
+    let t = Rollout::start("ro-leftover").await;
+    let base = |version: &str| t.env.app("base", "greeter", version, &[]);
+    let web = t.env.app("web", "hello", "1.0.0", &["base"]);
+    let group = t.deployed("leftover", vec![base("1.0.0"), web]).await;
+    t.env.update_applications(&group, vec![base("1.1.0")]).await;
+    t.wait_condition(&group, "RollbackWorkflowSucceeded", "True")
+        .await;
+    let names: Vec<String> = t.helm_list().into_iter().map(|r| r.name).collect();
+    assert_eq!(names, ["base", "web"], "{}", t.explain());
+
+    t.env.delete_group(&group).await;
+    t.env.wait_gone(&group, &t.ctl).await;
+    t.assert_nothing_installed().await;
+}
+
 /// Scenario 10: a first install that fails → the reverse Workflow removes what was installed.
 #[tokio::test]
 async fn a_failed_first_install_is_removed_by_the_reverse_workflow() {
