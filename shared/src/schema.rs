@@ -44,7 +44,8 @@ impl OpenApiValidator {
 
     /// `instance` without the nulls the API server prunes before it validates a custom resource:
     /// a `null` in a field whose schema is neither `nullable` nor has a default is dropped, as if the
-    /// field were not written (apiextensions-apiserver's `PruneNonNullableNullsWithoutDefaults`).
+    /// field were not written (apiextensions-apiserver's `PruneNonNullableNullsWithoutDefaults`),
+    /// and one in a field with a default becomes the default (its defaulting, which follows).
     pub fn without_pruned_nulls(&self, instance: &Value) -> Value {
         let mut pruned = instance.clone();
         prune_nulls(&self.openapi, &mut pruned);
@@ -113,7 +114,8 @@ fn compile(pick: impl FnOnce(&Value) -> &Value) -> OpenApiValidator {
     })
 }
 
-/// Drops, recursively, the nulls of fields that are not nullable and have no default.
+/// Drops, recursively, the nulls of fields that are not nullable and have no default, and puts
+/// the default in place of those that have one (what the API server's defaulting does next).
 fn prune_nulls(schema: &Value, value: &mut Value) {
     match value {
         Value::Object(fields) => {
@@ -123,13 +125,19 @@ fn prune_nulls(schema: &Value, value: &mut Value) {
                     .and_then(|properties| properties.get(field))
                     .or_else(|| schema.get("additionalProperties").filter(|s| s.is_object()))
             };
+            let non_nullable = |field: &str| {
+                field_schema(field).filter(|s| s.get("nullable") != Some(&Value::Bool(true)))
+            };
             fields.retain(|field, child| {
                 !(child.is_null()
-                    && field_schema(field).is_some_and(|s| {
-                        s.get("nullable") != Some(&Value::Bool(true)) && s.get("default").is_none()
-                    }))
+                    && non_nullable(field).is_some_and(|s| s.get("default").is_none()))
             });
             for (field, child) in fields.iter_mut() {
+                if child.is_null()
+                    && let Some(default) = non_nullable(field).and_then(|s| s.get("default"))
+                {
+                    *child = default.clone();
+                }
                 if let Some(child_schema) = field_schema(field) {
                     prune_nulls(child_schema, child);
                 }

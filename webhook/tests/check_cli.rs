@@ -129,6 +129,40 @@ fn print_defaulted_writes_the_defaulted_groups_as_yaml() {
     );
 }
 
+/// A field left empty in YAML (`dependencies:`, `type:`) is null; where the CRD has a default the
+/// API server stores the default, so `check` reads it so too.
+#[test]
+fn empty_fields_with_a_default_read_as_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+apiVersion: orkestra.azure.microsoft.com/v1alpha1
+kind: ApplicationGroup
+metadata:
+  name: empty-fields
+spec:
+  applications:
+  - name: web
+    dependencies:
+    spec:
+      chart: {url: "https://charts.example.com", name: web}
+      release: {targetNamespace: web}
+      workflow:
+      - name: install
+        type:
+"#;
+    let file = write(dir.path(), "group.yaml", text);
+    let output = check(&["--print-defaulted", &file]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let group: serde_json::Value = serde_norway::from_str(&printed).unwrap();
+    let app = &group["spec"]["applications"][0];
+    assert_eq!(app["dependencies"], serde_json::json!([]), "{printed}");
+    assert_eq!(
+        app["spec"]["workflow"][0]["type"], "helmrelease",
+        "{printed}"
+    );
+}
+
 /// A group written as Azure Orkestra's users wrote them (container images, `params: null`, no
 /// executor type, a Secret without namespace), shared with the custom executor tests.
 const UPSTREAM_STYLE: &str = concat!(
