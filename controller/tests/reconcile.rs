@@ -1011,19 +1011,7 @@ async fn a_group_whose_forward_workflow_was_deleted_is_still_torn_down() {
     let group = env
         .deployed_group("noforward", env.base_and_web(), &ctl)
         .await;
-    env.workflows()
-        .delete(&group, &Default::default())
-        .await
-        .unwrap();
-    wait_for("the forward Workflow to be let go", &ctl, || async {
-        env.workflows()
-            .get_opt(&group)
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    env.delete_workflow(&group, &ctl).await;
     let installed = env.helm_release_names().await;
     assert_eq!(installed.len(), 2, "{installed:?}");
 
@@ -1063,6 +1051,51 @@ async fn a_teardown_after_a_rollback_deletes_what_the_rollback_put_back() {
         .await;
     env.finish_teardown(&group, &reverse, &installed, &ctl)
         .await;
+}
+
+/// A failed upgrade's forward Workflow deleted while its rollback runs (by a person, or an Argo
+/// TTL after the failure): the rollback is still observed and its outcome reported (before, the
+/// status said "rolling back … Running" for good).
+#[tokio::test]
+async fn a_rollback_is_still_reported_after_the_failed_forward_workflow_is_deleted() {
+    let (env, ctl) = Env::with_controller("rc-rb-noforward").await;
+    let group = env
+        .deployed_group("rbnoforward", env.base("1.0.0"), &ctl)
+        .await;
+    env.update_applications(&group, env.base("1.2.0")).await;
+    env.wait_workflow(&group, Some(2), &ctl).await;
+    env.set_phase(&group, "Failed", "child 'base' failed").await;
+    let rollback = env
+        .wait_workflow(&format!("{group}-rollback"), Some(2), &ctl)
+        .await;
+    env.delete_workflow(&group, &ctl).await;
+
+    env.run_workflow(rollback.metadata.name.as_deref().unwrap(), "Succeeded")
+        .await;
+    let rolled_back = env
+        .wait_condition(&group, "RollbackWorkflowSucceeded", "True", &ctl)
+        .await;
+    let ready = condition(&rolled_back, "Ready").unwrap();
+    assert!(
+        ready.message.ends_with("rollback workflow succeeded"),
+        "{ready:?}"
+    );
+}
+
+/// A deployed group whose forward Workflow was deleted (an Argo TTL) still follows its releases:
+/// one failing later makes Ready False (before, Ready stayed True).
+#[tokio::test]
+async fn ready_still_follows_the_releases_after_the_forward_workflow_is_deleted() {
+    let (env, ctl) = Env::with_controller("rc-ready-noforward").await;
+    let group = env
+        .deployed_group("readynoforward", env.base("1.0.0"), &ctl)
+        .await;
+    env.delete_workflow(&group, &ctl).await;
+    env.set_release_ready("base", "False", "UpgradeFailed", "Helm upgrade failed")
+        .await;
+    let degraded = env.wait_ready(&group, "False", "Progressing", &ctl).await;
+    let ready = condition(&degraded, "Ready").unwrap();
+    assert!(ready.message.contains("base"), "{ready:?}");
 }
 
 /// A ConfigMap that has the name of one of the group's release stores but is someone else's is

@@ -1,5 +1,6 @@
 //! Step 4: a generation whose forward Workflow exists: map its phase and the HelmReleases'
-//! conditions into the status; on success record the last good spec; on failure remediate.
+//! conditions into the status; on success record the last good spec; on failure remediate. And
+//! one whose forward Workflow ran and was deleted since ([`without_forward`]).
 
 use orkestra_shared::crd::{ApplicationGroup, ApplicationGroupSpec, ApplicationGroupStatus};
 use orkestra_shared::names::condition;
@@ -75,35 +76,7 @@ pub async fn forward(
                 format!("generation {generation}"),
                 generation,
             );
-            if readiness.all_ready() {
-                status::set_ready(
-                    &mut status,
-                    State::True,
-                    condition::SUCCEEDED,
-                    format!("generation {generation} deployed: {ready}/{total} HelmReleases ready"),
-                    generation,
-                );
-            } else {
-                // The Workflow's steps saw each release ready, but Ready speaks for the releases
-                // as they are now: one Flux has not (re)observed holds it (Unknown), one that
-                // failed since makes it False.
-                let state = if readiness.failed > 0 {
-                    State::False
-                } else {
-                    State::Unknown
-                };
-                status::set_ready(
-                    &mut status,
-                    state,
-                    condition::PROGRESSING,
-                    format!(
-                        "forward workflow {workflow_name} of generation {generation} succeeded; \
-                         {ready}/{total} HelmReleases ready, waiting for {}",
-                        readiness.describe_not_ready()
-                    ),
-                    generation,
-                );
-            }
+            set_ready_after_success(&mut status, &readiness, workflow_name, generation);
             Ok(Outcome {
                 status,
                 action: Some(recheck(spec, false)),
@@ -141,6 +114,96 @@ pub async fn forward(
             super::remediation::remediate(ctx, group, spec, generation, workflows, status, message)
                 .await
         }
+    }
+}
+
+/// A generation whose forward Workflow ran and was deleted since (by a person, or an Argo TTL):
+/// it is not run again, but what it left is still observed: the HelmReleases (Ready follows them
+/// as after a success) and, after a failure, the remediation Workflow if there is one (none is
+/// submitted: that would run it again).
+pub async fn without_forward(
+    ctx: &Context,
+    group: &ApplicationGroup,
+    spec: &ApplicationGroupSpec,
+    generation: i64,
+    workflows: &GroupWorkflows,
+    mut status: ApplicationGroupStatus,
+) -> Result<Outcome, Error> {
+    let name = group.metadata.name.as_deref().unwrap_or_default();
+    let forward = status::get(&status, condition::FORWARD_WORKFLOW_SUCCEEDED).cloned();
+    let idle = |status| Outcome {
+        status,
+        action: Some(recheck(spec, false)),
+        error: None,
+    };
+    match forward {
+        Some(forward) if forward.status == "True" => {
+            let releases = helm_releases::list(ctx, name).await?;
+            helm_releases::fill(&mut status.applications, spec, &releases);
+            let readiness = helm_releases::readiness(&status.applications, spec, &releases);
+            let workflow_name = orkestra_shared::names::workflow_name(name, "forward");
+            set_ready_after_success(&mut status, &readiness, &workflow_name, generation);
+            Ok(idle(status))
+        }
+        Some(forward) if forward.status == "False" => {
+            let direction = match super::remediation::last_good_spec(group)? {
+                Some(_) => "rollback",
+                None => "reverse",
+            };
+            if workflows.of_generation(direction, generation).is_none() {
+                return Ok(idle(status));
+            }
+            super::remediation::remediate(
+                ctx,
+                group,
+                spec,
+                generation,
+                workflows,
+                status,
+                forward.message,
+            )
+            .await
+        }
+        _ => Ok(idle(status)),
+    }
+}
+
+/// Ready after the forward Workflow `workflow_name` of `generation` succeeded: True once every
+/// HelmRelease is ready; the Workflow's steps saw each one ready, but Ready speaks for the
+/// releases as they are now: one Flux has not (re)observed holds it (Unknown), one that failed
+/// since makes it False.
+fn set_ready_after_success(
+    status: &mut ApplicationGroupStatus,
+    readiness: &helm_releases::Readiness,
+    workflow_name: &str,
+    generation: i64,
+) {
+    let (ready, total) = (readiness.ready, readiness.total);
+    if readiness.all_ready() {
+        status::set_ready(
+            status,
+            State::True,
+            condition::SUCCEEDED,
+            format!("generation {generation} deployed: {ready}/{total} HelmReleases ready"),
+            generation,
+        );
+    } else {
+        let state = if readiness.failed > 0 {
+            State::False
+        } else {
+            State::Unknown
+        };
+        status::set_ready(
+            status,
+            state,
+            condition::PROGRESSING,
+            format!(
+                "forward workflow {workflow_name} of generation {generation} succeeded; \
+                 {ready}/{total} HelmReleases ready, waiting for {}",
+                readiness.describe_not_ready()
+            ),
+            generation,
+        );
     }
 }
 

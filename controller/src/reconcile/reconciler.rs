@@ -283,11 +283,8 @@ async fn apply(
         .is_some_and(|c| c.observed_generation == Some(generation) && c.status != "Unknown")
     {
         // This generation's forward workflow ran and was deleted since: never run it twice.
-        Outcome {
-            status: previous.clone(),
-            action: Some(rollout::idle(&spec)),
-            error: None,
-        }
+        observe::without_forward(ctx, group, &spec, generation, &workflows, previous.clone())
+            .await?
     } else {
         rollout::start(ctx, group, &spec, generation, &workflows, previous.clone()).await?
     };

@@ -2,7 +2,6 @@
 
 use std::time::Instant;
 
-use kube::runtime::controller::Action;
 use orkestra_shared::crd::{ApplicationGroup, ApplicationGroupSpec, ApplicationGroupStatus};
 use orkestra_shared::names::condition;
 use orkestra_shared::plan::{self, Direction};
@@ -11,7 +10,7 @@ use super::context::Context;
 use super::error::Error;
 use super::events::{self, reason};
 use super::observe;
-use super::outcome::{Outcome, recheck};
+use super::outcome::Outcome;
 use super::status::Standing;
 use super::workflows::{self, GroupWorkflows, Submitted};
 
@@ -190,9 +189,4 @@ pub fn defaulted(spec: &ApplicationGroupSpec) -> ApplicationGroupSpec {
     let mut spec = spec.clone();
     orkestra_shared::defaults::apply(&mut spec);
     spec
-}
-
-/// Action when nothing is left to do.
-pub fn idle(spec: &ApplicationGroupSpec) -> Action {
-    recheck(spec, false)
 }

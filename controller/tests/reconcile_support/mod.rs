@@ -275,6 +275,29 @@ impl Env {
         wf
     }
 
+    /// Deletes the Workflow `name` as a person (or an Argo TTL) would, and waits until the
+    /// controller let it go.
+    pub async fn delete_workflow(&self, name: &str, ctl: &Controller) {
+        self.workflows()
+            .delete(name, &Default::default())
+            .await
+            .unwrap();
+        wait_within(
+            self.patience,
+            &format!("Workflow {name} to be let go"),
+            ctl,
+            || async {
+                self.workflows()
+                    .get_opt(name)
+                    .await
+                    .unwrap()
+                    .is_none()
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+
     /// The names of the HelmReleases in the test's namespace, sorted.
     pub async fn helm_release_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
