@@ -24,9 +24,7 @@ pub async fn forward(
 ) -> Result<Outcome, Error> {
     let name = group.metadata.name.as_deref().unwrap_or_default();
     status.observed_generation = generation;
-    let releases = helm_releases::list(ctx, name).await?;
-    helm_releases::fill(&mut status.applications, spec, &releases);
-    let readiness = helm_releases::readiness(&status.applications, spec, &releases);
+    let readiness = releases_into(ctx, name, spec, &mut status).await?;
     let (ready, total) = (readiness.ready, readiness.total);
 
     let Some(forward) = workflows.forward.as_ref() else {
@@ -138,9 +136,7 @@ pub async fn without_forward(
     };
     match forward {
         Some(forward) if forward.status == "True" => {
-            let releases = helm_releases::list(ctx, name).await?;
-            helm_releases::fill(&mut status.applications, spec, &releases);
-            let readiness = helm_releases::readiness(&status.applications, spec, &releases);
+            let readiness = releases_into(ctx, name, spec, &mut status).await?;
             let workflow_name = orkestra_shared::names::workflow_name(name, "forward");
             set_ready_after_success(&mut status, &readiness, &workflow_name, generation);
             Ok(idle(status))
@@ -166,6 +162,23 @@ pub async fn without_forward(
         }
         _ => Ok(idle(status)),
     }
+}
+
+/// Copies the group's HelmReleases' conditions into `status.applications`; returns how many of
+/// those the spec deploys are ready.
+async fn releases_into(
+    ctx: &Context,
+    name: &str,
+    spec: &ApplicationGroupSpec,
+    status: &mut ApplicationGroupStatus,
+) -> Result<helm_releases::Readiness, Error> {
+    let releases = helm_releases::list(ctx, name).await?;
+    helm_releases::fill(&mut status.applications, spec, &releases);
+    Ok(helm_releases::readiness(
+        &status.applications,
+        spec,
+        &releases,
+    ))
 }
 
 /// Ready after the forward Workflow `workflow_name` of `generation` succeeded: True once every
