@@ -1098,6 +1098,34 @@ async fn ready_still_follows_the_releases_after_the_forward_workflow_is_deleted(
     assert!(ready.message.contains("base"), "{ready:?}");
 }
 
+/// An update that drops an application the generation before it installed while it was still
+/// rolling out: the last good spec never had it, so only the cluster says it is there. The
+/// forward Workflow deletes it first (before, it stayed installed for good).
+#[tokio::test]
+async fn an_update_deletes_what_an_interrupted_rollout_installed() {
+    let (env, ctl) = Env::with_controller("rc-interrupted").await;
+    let group = env
+        .deployed_group("interrupted", env.base("1.0.0"), &ctl)
+        .await;
+    env.update_applications(&group, env.base_and_web()).await;
+    env.wait_workflow(&group, Some(2), &ctl).await;
+    env.perform_tasks(&group).await;
+    assert_eq!(env.helm_release_names().await, ["base", "web"]);
+
+    env.update_applications(&group, env.base("1.0.0")).await;
+    let forward = env.wait_workflow(&group, Some(3), &ctl).await;
+    assert_eq!(
+        env.task_actions(&forward).await,
+        [
+            ("base".to_owned(), "install".to_owned()),
+            ("web".to_owned(), "delete".to_owned()),
+        ]
+    );
+    env.run_workflow(&group, "Succeeded").await;
+    env.wait_ready(&group, "True", "Succeeded", &ctl).await;
+    assert_eq!(env.helm_release_names().await, ["base"]);
+}
+
 /// A ConfigMap that has the name of one of the group's release stores but is someone else's is
 /// neither overwritten nor taken over: the Workflow waits until it is gone.
 #[tokio::test]

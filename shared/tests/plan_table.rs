@@ -421,9 +421,9 @@ fn the_reverse_plan_deletes_dependents_first() {
     assert!(tasks.iter().all(|t| t.argument("action") == Some("delete")));
 }
 
-/// A teardown first deletes the group's HelmReleases that no application of its spec names (here
-/// `cache`'s, which a rollback put back after an update dropped it), then the spec's, dependents
-/// first.
+/// A teardown first deletes the group's leftovers, HelmReleases that no application of its spec
+/// names (here `cache`'s, which a rollback put back after an update dropped it), then the spec's,
+/// dependents first.
 #[test]
 fn a_teardown_deletes_the_leftover_helm_releases_before_the_specs() {
     let last_good = group(vec![
@@ -440,14 +440,13 @@ fn a_teardown_deletes_the_leftover_helm_releases_before_the_specs() {
         .into_iter()
         .filter(|r| r.name() == "cache")
         .collect();
-    let plan = plan::build(
+    let plan = plan::build_clearing(
         "demo",
         4,
         &spec,
         &none,
-        Direction::Teardown {
-            leftovers: &leftovers,
-        },
+        Direction::Reverse,
+        &leftovers,
         &config,
     )
     .unwrap();

@@ -71,9 +71,9 @@ fn earlier(spec: &ApplicationGroupSpec, keep: &[bool]) -> ApplicationGroupSpec {
 }
 
 /// The Workflows of `spec`'s group in every direction the controller submits: forward, the
-/// update from `last_good` (deletes what `spec` dropped first), reverse, the teardown (reverse
-/// after deleting HelmReleases the spec does not name: here, `spec`'s renamed, which takes more
-/// than one DAG for the largest groups) and the rollback to `last_good`; each labelled for a
+/// update from `last_good` (deletes what `spec` dropped first), reverse and the rollback to
+/// `last_good`, each also clearing leftovers first (HelmReleases the plan does not name: here,
+/// `spec`'s renamed, which takes more than one DAG for the largest groups); each labelled for a
 /// failure message.
 fn every_direction(
     group: &str,
@@ -103,12 +103,6 @@ fn every_direction(
         ),
         ("reverse", Direction::Reverse),
         (
-            "teardown",
-            Direction::Teardown {
-                leftovers: &leftovers,
-            },
-        ),
-        (
             "rollback",
             Direction::Rollback {
                 last_good,
@@ -118,9 +112,16 @@ fn every_direction(
     ];
     directions
         .into_iter()
-        .map(|(label, direction)| {
-            let plan = plan::build(group, 2, spec, &resolved, direction, config)
-                .unwrap_or_else(|e| panic!("{label} plan of {group}: {e}"));
+        .flat_map(|(label, direction)| {
+            [
+                (label.to_owned(), direction, &[][..]),
+                (format!("{label} clearing"), direction, &leftovers[..]),
+            ]
+        })
+        .map(|(label, direction, leftovers)| {
+            let plan =
+                plan::build_clearing(group, 2, spec, &resolved, direction, leftovers, config)
+                    .unwrap_or_else(|e| panic!("{label} plan of {group}: {e}"));
             (
                 format!("{group} {label}"),
                 serde_json::to_value(&plan.workflow).unwrap(),

@@ -65,22 +65,6 @@ pub async fn objects(ctx: &Context, group: &str) -> Result<Vec<DynamicObject>, E
     Ok(list.items)
 }
 
-/// A HelmRelease found in the cluster as a plan carries it (name, namespace, labels and spec);
-/// `None` when its spec is not one the plan can carry.
-pub fn as_planned(object: &DynamicObject) -> Option<plan::HelmRelease> {
-    let planned = serde_json::json!({
-        "apiVersion": plan::flux::API_VERSION,
-        "kind": plan::flux::KIND,
-        "metadata": {
-            "name": object.metadata.name,
-            "namespace": object.metadata.namespace,
-            "labels": object.metadata.labels,
-        },
-        "spec": object.data.get("spec"),
-    });
-    serde_json::from_value(planned).ok()
-}
-
 fn release(object: DynamicObject) -> ((String, String), Release) {
     let conditions: Vec<Condition> = object
         .data

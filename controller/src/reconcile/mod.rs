@@ -48,6 +48,7 @@ pub mod events;
 pub mod freshness;
 pub mod helm_releases;
 pub mod helm_repository;
+pub mod leftovers;
 pub mod metrics;
 pub mod observe;
 pub mod outcome;

@@ -9,6 +9,7 @@ use orkestra_shared::plan::{self, Direction};
 use super::context::Context;
 use super::error::Error;
 use super::events::{self, reason};
+use super::leftovers;
 use super::observe;
 use super::outcome::Outcome;
 use super::status::Standing;
@@ -56,22 +57,26 @@ pub async fn start(
             ));
         }
     };
-    let direction = match &last_good {
-        Some(last_good) => Direction::Update {
-            last_good,
-            last_good_resolved: &before,
-        },
-        None => Direction::Forward,
+    let build = |leftovers: &[plan::HelmRelease]| {
+        let direction = match &last_good {
+            Some(last_good) => Direction::Update {
+                last_good,
+                last_good_resolved: &before,
+            },
+            None => Direction::Forward,
+        };
+        plan::build_clearing(
+            name,
+            generation,
+            spec,
+            &staged.resolved,
+            direction,
+            leftovers,
+            &ctx.config.plan,
+        )
     };
-    let plan = match plan::build(
-        name,
-        generation,
-        spec,
-        &staged.resolved,
-        direction,
-        &ctx.config.plan,
-    ) {
-        Ok(plan) => plan,
+    let plan = match build(&[]) {
+        Ok(plan) => leftovers::cleared(ctx, name, plan, build).await?,
         Err(source) => {
             let message = format!("cannot plan the forward workflow: {source}");
             return Ok(Outcome::not_ready(

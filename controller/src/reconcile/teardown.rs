@@ -15,7 +15,6 @@
 //! with the group's other objects, so it cannot finish). The teardown's own Workflow (marked with
 //! TEARDOWN_ANNOTATION), written during the deletion, keeps its stores.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use kube::api::DynamicObject;
@@ -28,6 +27,7 @@ use super::context::Context;
 use super::error::Error;
 use super::events::{self, reason};
 use super::helm_releases;
+use super::leftovers;
 use super::staging_step;
 use super::status::{self, Standing, State};
 use super::workflows::{self, Submitted};
@@ -180,9 +180,7 @@ pub async fn progress(ctx: &Context, group: &ApplicationGroup) -> Result<Teardow
     tearing_down(ctx, group, status, message, generation).await
 }
 
-/// The teardown's plan: the spec's reverse Workflow, which first deletes the group's other
-/// HelmReleases in the cluster (an application a rollback put back, one an update dropped
-/// mid-rollout: the spec no longer names them).
+/// The teardown's plan: the spec's reverse Workflow, which first deletes the group's leftovers.
 async fn plan_teardown(
     ctx: &Context,
     name: &str,
@@ -190,48 +188,20 @@ async fn plan_teardown(
     spec: &ApplicationGroupSpec,
     resolved: &Resolved,
 ) -> Result<Result<Plan, PlanError>, Error> {
-    let build = |direction: Direction<'_>| {
-        plan::build(
+    let build = |leftovers: &[HelmRelease]| {
+        plan::build_clearing(
             name,
             generation,
             spec,
             resolved,
-            direction,
+            Direction::Reverse,
+            leftovers,
             &ctx.config.plan,
         )
     };
-    let reverse = match build(Direction::Reverse) {
-        Ok(plan) => plan,
-        Err(err) => return Ok(Err(err)),
-    };
-    let planned: HashSet<(&str, &str)> = reverse
-        .helm_releases
-        .iter()
-        .map(|release| (release.namespace(), release.name()))
-        .collect();
-    let leftovers: Vec<HelmRelease> = helm_releases::objects(ctx, name)
-        .await?
-        .iter()
-        .filter(|object| {
-            let namespace = object.metadata.namespace.as_deref().unwrap_or_default();
-            let name = object.metadata.name.as_deref().unwrap_or_default();
-            !planned.contains(&(namespace, name))
-        })
-        .filter_map(helm_releases::as_planned)
-        .collect();
-    if leftovers.is_empty() {
-        return Ok(Ok(reverse));
-    }
-    match build(Direction::Teardown {
-        leftovers: &leftovers,
-    }) {
-        Ok(plan) => Ok(Ok(plan)),
-        // NB: the spec's own releases still go: better than no teardown at all.
-        Err(err) => {
-            tracing::warn!(group = name, leftovers = leftovers.len(), %err,
-                "the teardown leaves the HelmReleases the spec does not name");
-            Ok(Ok(reverse))
-        }
+    match build(&[]) {
+        Ok(reverse) => Ok(Ok(leftovers::cleared(ctx, name, reverse, build).await?)),
+        Err(err) => Ok(Err(err)),
     }
 }
 

@@ -66,13 +66,14 @@
 //! removed applications are planned from the last good spec (their namespaces, subcharts and
 //! executors, which run with `action=delete`).
 //!
-//! # Teardown
-//! A deleted group's reverse Workflow ([`Direction::Teardown`]) first deletes the group's
-//! HelmReleases the controller finds in the cluster that no application of the spec names (one a
-//! rollback put back, one an update dropped mid-rollout, a subchart only an older spec split out),
-//! all at once with Orkestra's own HelmRelease executor (at most [`MAX_DAG_TASKS`] per DAG), then
-//! the spec's applications as [`Direction::Reverse`] does. Nothing is known of their order: the
-//! spec that had them is gone.
+//! # Leftovers
+//! A Workflow the controller submits for a rollout or a teardown ([`build_clearing`]) first
+//! deletes the group's HelmReleases that the controller finds in the cluster (by owner label) and
+//! that the Workflow's plan does not name: one an update dropped while the generation before it
+//! was still rolling out, one a rollback put back after an update dropped it, a subchart only an
+//! older chart version split out. All at once, with Orkestra's own HelmRelease executor (at most
+//! [`MAX_DAG_TASKS`] per DAG); what the Workflow installs waits for them. Nothing is known of
+//! their order: the spec that had them is gone.
 
 pub mod argo;
 mod config;
@@ -120,14 +121,6 @@ pub enum Direction<'a> {
     },
     /// Tear the group down, dependents first.
     Reverse,
-    /// [`Direction::Reverse`] for a deleted group, first deleting `leftovers`: HelmReleases of
-    /// the group found in the cluster that no application of the spec names (an application a
-    /// rollback put back, one an update dropped mid-rollout). Labelled and named as the reverse
-    /// Workflow.
-    Teardown {
-        /// The HelmReleases to delete before the spec's.
-        leftovers: &'a [HelmRelease],
-    },
     /// Go back to `last_good` after a failed forward workflow.
     Rollback {
         /// The last spec whose forward workflow succeeded.
@@ -142,7 +135,7 @@ impl Direction<'_> {
     pub fn label(&self) -> &'static str {
         match self {
             Self::Forward | Self::Update { .. } => "forward",
-            Self::Reverse | Self::Teardown { .. } => "reverse",
+            Self::Reverse => "reverse",
             Self::Rollback { .. } => "rollback",
         }
     }
@@ -170,11 +163,42 @@ pub fn build(
     direction: Direction<'_>,
     config: &PlanConfig,
 ) -> Result<Plan, PlanError> {
+    build_clearing(
+        group_name,
+        generation,
+        spec,
+        resolved,
+        direction,
+        &[],
+        config,
+    )
+}
+
+/// [`build`], with a Workflow that first deletes `leftovers`: HelmReleases of the group that the
+/// controller finds in the cluster and that the plan of `direction` does not name (see
+/// "Leftovers" above). What the Workflow installs waits for them; its other deletions run
+/// alongside.
+pub fn build_clearing(
+    group_name: &str,
+    generation: i64,
+    spec: &ApplicationGroupSpec,
+    resolved: &Resolved,
+    direction: Direction<'_>,
+    leftovers: &[HelmRelease],
+    config: &PlanConfig,
+) -> Result<Plan, PlanError> {
     let workflow_name = names::workflow_name(group_name, direction.label());
     let mut builder = workflow::Builder::new(group_name, &workflow_name, config);
+    let cleared = builder.add_leftover_deletions(leftovers)?;
     match direction {
         Direction::Forward => {
-            builder.add_applications(spec, resolved, |_| true, workflow::Action::Install, &[])?;
+            builder.add_applications(
+                spec,
+                resolved,
+                |_| true,
+                workflow::Action::Install,
+                &cleared,
+            )?;
         }
         Direction::Update {
             last_good,
@@ -182,13 +206,14 @@ pub fn build(
         } => {
             // The applications of `last_good` that `spec` no longer has.
             let removed = crate::graph::added_applications(last_good, spec);
-            let deleted = builder.add_applications(
+            let mut deleted = builder.add_applications(
                 last_good,
                 last_good_resolved,
                 |name| removed.contains(&name),
                 workflow::Action::Delete,
                 &[],
             )?;
+            deleted.extend(cleared);
             builder.add_applications(
                 spec,
                 resolved,
@@ -198,16 +223,12 @@ pub fn build(
             )?;
         }
         Direction::Reverse => {
-            builder.add_applications(spec, resolved, |_| true, workflow::Action::Delete, &[])?;
-        }
-        Direction::Teardown { leftovers } => {
-            let deleted = builder.add_leftover_deletions(leftovers)?;
             builder.add_applications(
                 spec,
                 resolved,
                 |_| true,
                 workflow::Action::Delete,
-                &deleted,
+                &cleared,
             )?;
         }
         Direction::Rollback {
@@ -215,13 +236,14 @@ pub fn build(
             last_good_resolved,
         } => {
             let added = crate::graph::added_applications(spec, last_good);
-            let deleted = builder.add_applications(
+            let mut deleted = builder.add_applications(
                 spec,
                 resolved,
                 |name| added.contains(&name),
                 workflow::Action::Delete,
                 &[],
             )?;
+            deleted.extend(cleared);
             builder.add_applications(
                 last_good,
                 last_good_resolved,

@@ -161,8 +161,7 @@ impl<'c> Builder<'c> {
 
     /// Deletes the HelmReleases of `leftovers` with Orkestra's own HelmRelease executor, all at
     /// once: a template of at most [`MAX_DAG_TASKS`] deletions per entry task. Returns the entry
-    /// tasks. For the HelmReleases of a group that a teardown finds and no application of the
-    /// spec names.
+    /// tasks. For the HelmReleases of a group that no application of the plan names.
     pub fn add_leftover_deletions(
         &mut self,
         leftovers: &[HelmRelease],
