@@ -1015,12 +1015,7 @@ async fn a_group_whose_forward_workflow_was_deleted_is_still_torn_down() {
     let installed = env.helm_release_names().await;
     assert_eq!(installed.len(), 2, "{installed:?}");
 
-    env.delete_group(&group).await;
-    let reverse = env
-        .wait_workflow(&format!("{group}-reverse"), None, &ctl)
-        .await;
-    env.finish_teardown(&group, &reverse, &installed, &ctl)
-        .await;
+    env.delete_and_tear_down(&group, &installed, &ctl).await;
 }
 
 /// An update that dropped `web` failed and was rolled back, so `web` is installed again while the
@@ -1045,12 +1040,7 @@ async fn a_teardown_after_a_rollback_deletes_what_the_rollback_put_back() {
     let installed = env.helm_release_names().await;
     assert_eq!(installed, ["base", "web"], "the rollback put web back");
 
-    env.delete_group(&group).await;
-    let reverse = env
-        .wait_workflow(&format!("{group}-reverse"), None, &ctl)
-        .await;
-    env.finish_teardown(&group, &reverse, &installed, &ctl)
-        .await;
+    env.delete_and_tear_down(&group, &installed, &ctl).await;
 }
 
 /// A failed upgrade's forward Workflow deleted while its rollback runs (by a person, or an Argo

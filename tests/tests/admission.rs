@@ -348,6 +348,11 @@ fn group_naming_secret(name: &str, labels: Value, namespace: &str, secret: &str)
     group(name, labels, vec![application])
 }
 
+/// What the API server said refusing a request; empty when it was accepted.
+fn refusal<T>(result: kube::Result<T>) -> String {
+    result.err().map(|err| err.to_string()).unwrap_or_default()
+}
+
 /// Applies RBAC objects (Roles, ClusterRoles, bindings) as the admin.
 fn apply_rbac(cluster: &Cluster, objects: &[Value]) {
     for object in objects {
@@ -391,12 +396,7 @@ async fn a_group_naming_a_secret_its_author_may_not_read_is_refused_naming_the_s
     ))
     .unwrap();
 
-    let message = groups
-        .create(&PostParams::default(), &object)
-        .await
-        .err()
-        .map(|err| err.to_string())
-        .unwrap_or_default();
+    let message = refusal(groups.create(&PostParams::default(), &object).await);
     assert!(
         message.contains(&format!(
             "spec.applications[0].spec.chart.authSecretRef: user \"system:serviceaccount:{ns}:author\" may not get Secret {ns}/repo-creds"
@@ -488,16 +488,15 @@ async fn an_update_that_sends_a_secret_to_another_repository_is_checked_again() 
         .patch(&name, &PatchParams::default(), &edit("version", "1.2.3"))
         .await
         .expect("an update that keeps the reference and its repository is not checked again");
-    let message = groups
-        .patch(
-            &name,
-            &PatchParams::default(),
-            &edit("url", "https://elsewhere.example.net/charts"),
-        )
-        .await
-        .err()
-        .map(|err| err.to_string())
-        .unwrap_or_default();
+    let message = refusal(
+        groups
+            .patch(
+                &name,
+                &PatchParams::default(),
+                &edit("url", "https://elsewhere.example.net/charts"),
+            )
+            .await,
+    );
     assert!(
         message.contains(&format!(
             "spec.applications[0].spec.chart.authSecretRef: user \"system:serviceaccount:{ns}:editor\" may not get Secret {ns}/repo-creds, so the group may not send it to https://elsewhere.example.net/charts"

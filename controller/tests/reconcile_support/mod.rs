@@ -426,6 +426,16 @@ impl Env {
         self.wait_gone(group, ctl).await;
     }
 
+    /// Deletes the group, then plays its teardown's reverse Workflow ([`Env::finish_teardown`]):
+    /// it must delete exactly `installed`.
+    pub async fn delete_and_tear_down(&self, group: &str, installed: &[String], ctl: &Controller) {
+        self.delete_group(group).await;
+        let reverse = self
+            .wait_workflow(&format!("{group}-reverse"), None, ctl)
+            .await;
+        self.finish_teardown(group, &reverse, installed, ctl).await;
+    }
+
     /// Waits until the group is gone (its finalizer released).
     pub async fn wait_gone(&self, group: &str, ctl: &Controller) {
         wait_within(
