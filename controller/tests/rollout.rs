@@ -10,7 +10,7 @@
 mod reconcile_support;
 mod rollout_support;
 
-use kube::api::{Patch, PatchParams};
+use kube::api::{DynamicObject, Patch, PatchParams};
 use orkestra_tests::chartmuseum::{ChartMuseum, MuseumOptions};
 use orkestra_tests::helm::HelmListed;
 use reconcile_support::{assert_standing, standing};
@@ -370,23 +370,56 @@ async fn deleting_the_reverse_workflow_releases_the_group() {
 /// A failed first install's remediation (the `-reverse` Workflow) still running when
 /// the group is deleted in the foreground. The garbage collector takes the remediation's Workflow
 /// and its pods with the group, so it cannot finish: the teardown runs a reverse Workflow of its
-/// own, which uninstalls everything, and then the group is gone. The first install fails because
-/// a person stops it mid-rollout (`argo stop`: `spec.shutdown: Stop`); the remediation is kept
-/// running by `slow`, whose install never becomes ready (Flux uninstalls it only once that install
-/// has timed out).
+/// own, which uninstalls everything, and then the group is gone (see [`remediating`]).
 #[tokio::test]
 async fn a_foreground_delete_during_a_remediation_uninstalls_everything() {
     let t = Rollout::start("ro-fg-remedy").await;
+    let base = t.env.app("base", "hello", "1.0.0", &[]);
+    let (group, remediation) = remediating(&t, "fgremedy", base).await;
+
+    t.env.delete_group_foreground(&group).await;
+    torn_down_in_place_of(&t, &group, &remediation).await;
+}
+
+/// A failed first install's remediation that the user's fix suspended: the fixed spec's rollout
+/// suspends the remediation still running, and nothing resumes it. Deleting the group replaces
+/// it with the teardown's own reverse Workflow, which uninstalls every release (before, the
+/// teardown waited for the suspended remediation for good; see [`remediating`]).
+#[tokio::test]
+async fn a_teardown_replaces_a_remediation_that_a_fix_suspended() {
+    let t = Rollout::start("ro-sus-remedy").await;
+    let base = t.env.app("base", "hello", "1.0.0", &[]);
+    let (group, remediation) = remediating(&t, "susremedy", base.clone()).await;
+
+    let web = t.env.app("web", "hello", "1.0.0", &["base"]);
+    t.env.update_applications(&group, vec![base, web]).await;
+    let reverse = remediation.metadata.name.as_deref().unwrap();
+    reconcile_support::wait_within(PATIENCE, "the remediation suspended", &t.ctl, || async {
+        let workflow = t.env.workflows().get(reverse).await.ok()?;
+        (workflow.data["spec"]["suspend"] == true).then_some(())
+    })
+    .await;
+    t.wait_ready_at(&group, 2).await;
+    let names: Vec<String> = t.helm_list().into_iter().map(|r| r.name).collect();
+    assert_eq!(names, ["base", "web"], "{}", t.explain());
+
+    t.env.delete_group(&group).await;
+    torn_down_in_place_of(&t, &group, &remediation).await;
+}
+
+/// Creates a group of `base` and `slow` after it, whose first install a person stops mid-rollout
+/// (`argo stop`: `spec.shutdown: Stop`), so that it fails; returns it with its remediation (the
+/// `-reverse` Workflow), which `slow` keeps running: Flux uninstalls it only once its install has
+/// timed out.
+async fn remediating(
+    t: &Rollout,
+    prefix: &str,
+    base: serde_json::Value,
+) -> (String, DynamicObject) {
     let group = t
-        .create_group(
-            "fgremedy",
-            vec![
-                t.env.app("base", "hello", "1.0.0", &[]),
-                slow_after_base(&t, "60s"),
-            ],
-        )
+        .create_group(prefix, vec![base, slow_after_base(t, "60s")])
         .await;
-    wait_installing(&t, "slow").await;
+    wait_installing(t, "slow").await;
     let stop = serde_json::json!({"spec": {"shutdown": "Stop"}});
     t.env
         .workflows()
@@ -395,9 +428,13 @@ async fn a_foreground_delete_during_a_remediation_uninstalls_everything() {
         .unwrap();
     let reverse = format!("{group}-reverse");
     let remediation = t.env.wait_workflow(&reverse, None, &t.ctl).await;
+    (group, remediation)
+}
 
-    t.env.delete_group_foreground(&group).await;
-    let teardown = t.env.wait_replaced(&remediation, &t.ctl).await;
+/// Waits until the teardown's own reverse Workflow (annotated as such) has replaced
+/// `remediation`, then until the deleted `group` is gone with nothing installed.
+async fn torn_down_in_place_of(t: &Rollout, group: &str, remediation: &DynamicObject) {
+    let teardown = t.env.wait_replaced(remediation, &t.ctl).await;
     let annotations = teardown.metadata.annotations.unwrap_or_default();
     assert_eq!(
         annotations
@@ -406,8 +443,60 @@ async fn a_foreground_delete_during_a_remediation_uninstalls_everything() {
         Some("true"),
         "{annotations:?}"
     );
+    t.env.wait_gone(group, &t.ctl).await;
+    t.assert_nothing_installed().await;
+}
+
+/// A deployed group whose forward Workflow was deleted (by a person, or an Argo TTL) still has
+/// its releases, which nothing owns: deleting the group uninstalls them by a reverse Workflow,
+/// dependents first (before, the group was released at once and the releases stayed).
+#[tokio::test]
+async fn deleting_a_group_whose_forward_workflow_is_gone_uninstalls_everything() {
+    let t = Rollout::start("ro-noforward").await;
+    let group = t
+        .deployed(
+            "noforward",
+            vec![
+                t.env.app("base", "hello", "1.0.0", &[]),
+                t.env.app("web", "hello", "1.0.0", &["base"]),
+            ],
+        )
+        .await;
+    t.env.delete_workflow(&group, &t.ctl).await;
+    let removals = t.record_removals().await;
+
+    t.env.delete_group(&group).await;
     t.env.wait_gone(&group, &t.ctl).await;
     t.assert_nothing_installed().await;
+    assert_eq!(removals.names(), ["web", "base"], "dependents first");
+}
+
+/// An update that drops what the generation before it installed while that one was still rolling
+/// out (`web` deployed, `slow` being installed): the last good spec never had them, only the
+/// cluster does. The new forward Workflow uninstalls both first, and the group is Ready with
+/// `base` alone (before, both stayed installed for good).
+#[tokio::test]
+async fn an_update_uninstalls_what_an_interrupted_rollout_installed() {
+    let t = Rollout::start("ro-interrupted").await;
+    let base = t.env.app("base", "hello", "1.0.0", &[]);
+    let group = t.deployed("interrupted", vec![base.clone()]).await;
+    let web = t.env.app("web", "hello", "1.0.0", &["base"]);
+    let mut slow = t.env.app("slow", "greeter", "1.2.0", &["web"]);
+    slow["spec"]["release"]["timeout"] = serde_json::json!("20s");
+    t.env
+        .update_applications(&group, vec![base.clone(), web, slow])
+        .await;
+    wait_installing(&t, "slow").await;
+    assert_eq!(t.helm_release("web").unwrap().status, "deployed");
+
+    t.env.update_applications(&group, vec![base]).await;
+    t.wait_ready_at(&group, 3).await;
+    assert_eq!(
+        t.charts(),
+        [("base".into(), "hello-1.0.0".into())],
+        "{}",
+        t.explain()
+    );
 }
 
 /// `slow`: greeter 1.2.0 (never ready) after `base`, with Helm timeout `timeout`.
