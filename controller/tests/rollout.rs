@@ -482,7 +482,7 @@ async fn an_update_uninstalls_what_an_interrupted_rollout_installed() {
     let group = t.deployed("interrupted", vec![base.clone()]).await;
     let web = t.env.app("web", "hello", "1.0.0", &["base"]);
     let mut slow = t.env.app("slow", "greeter", "1.2.0", &["web"]);
-    slow["spec"]["release"]["timeout"] = serde_json::json!("20s");
+    slow["spec"]["release"]["timeout"] = serde_json::json!("40s");
     t.env
         .update_applications(&group, vec![base.clone(), web, slow])
         .await;
