@@ -110,7 +110,10 @@ pub fn push_bounded_name(out: &mut String, parts: &[&str], max: usize) {
         keep -= 1;
     }
     out.truncate(start + keep);
-    let trimmed = out[start..].trim_end_matches('-').len();
+    // NB: a cut name ends in a letter or digit before the suffix: `a.-<hash>` is no DNS name.
+    let trimmed = out[start..]
+        .trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+        .len();
     out.truncate(start + trimmed);
     out.push('-');
     out.push_str(&digest[..HASH_LEN]);
@@ -162,6 +165,23 @@ mod tests {
         );
         assert_eq!(workflow_name("g", "forward"), "g");
         assert_eq!(workflow_name("g", "reverse"), "g-reverse");
+    }
+
+    #[test]
+    fn a_long_group_name_cut_at_a_dot_still_names_its_workflows() {
+        // A DNS subdomain, as the API server checks the names of Workflows and ConfigMaps: labels
+        // of letters, digits and '-' between dots, each starting and ending with a letter or digit.
+        let subdomain = |name: &str| name.len() <= 253 && name.split('.').all(is_dns1123_label);
+        for dot in 1..62 {
+            let group = format!("{}.{}", "a".repeat(dot), "b".repeat(62 - dot));
+            for direction in ["forward", "reverse", "rollback"] {
+                let name = workflow_name(&group, direction);
+                assert!(
+                    name.len() <= MAX_LABEL_LEN && subdomain(&name),
+                    "{group} {direction}: {name}"
+                );
+            }
+        }
     }
 
     #[test]
