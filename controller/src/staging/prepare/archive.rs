@@ -66,10 +66,9 @@ pub fn unpack(label: &str, tgz: &[u8], limits: &Limits) -> Result<ChartFiles, St
                 )));
             }
         }
-        let size = entry
-            .header()
-            .size()
-            .map_err(|err| bad(format!("corrupt header of {raw_path:?}: {err}")))?;
+        // NB: the entry's size, not its header's: a PAX `size` record overrides the header, and
+        // the data read is as long as the record says.
+        let size = entry.size();
         if size > limits.max_file_bytes {
             return Err(bad(format!(
                 "file {rest} is {size} bytes, over the limit of {}",
@@ -84,11 +83,19 @@ pub fn unpack(label: &str, tgz: &[u8], limits: &Limits) -> Result<ChartFiles, St
             )));
         }
         let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        entry.read_to_end(&mut data).map_err(|err| {
-            bad(format!(
+        let read = entry.read_to_end(&mut data);
+        if let Err(err) = read {
+            return Err(bad(format!(
                 "corrupt or truncated archive at {raw_path:?}: {err}"
-            ))
-        })?;
+            )));
+        }
+        // NB: a tar reader ends an entry quietly where its input ends.
+        if data.len() as u64 != size {
+            return Err(bad(format!(
+                "truncated archive: {raw_path:?} holds {} of its {size} bytes",
+                data.len()
+            )));
+        }
         if files.insert(rest.clone(), data).is_some() {
             return Err(bad(format!("file {rest} appears twice")));
         }
@@ -146,6 +153,79 @@ mod tests {
         for bad in ["/etc/passwd", "c/../../x", "../x", "Chart.yaml", "c\\x"] {
             assert_eq!(split_safe_path(bad), None, "{bad}");
         }
+    }
+
+    /// A chart archive whose `c/big` has `size` bytes of data, announced by a PAX `size` record
+    /// while its header says `header_size`.
+    fn pax_sized(size: usize, header_size: u64) -> Vec<u8> {
+        use std::io::Write;
+        let mut builder = tar::Builder::new(Vec::new());
+        let chart = b"name: c\nversion: 1.0.0\n";
+        let mut header = tar::Header::new_gnu();
+        header.set_size(chart.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, "c/Chart.yaml", &chart[..])
+            .unwrap();
+        builder
+            .append_pax_extensions([("size", size.to_string().as_bytes())])
+            .unwrap();
+        let mut header = tar::Header::new_ustar();
+        header.set_path("c/big").unwrap();
+        header.set_size(header_size);
+        header.set_mode(0o644);
+        header.set_cksum();
+        let out = builder.get_mut();
+        out.write_all(header.as_bytes()).unwrap();
+        out.write_all(&vec![b'x'; size]).unwrap();
+        out.write_all(&vec![0; (512 - size % 512) % 512]).unwrap();
+        let tar = builder.into_inner().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar).unwrap();
+        gz.finish().unwrap()
+    }
+
+    #[test]
+    fn a_pax_size_is_held_to_the_file_limit() {
+        let limits = Limits {
+            max_file_bytes: 1000,
+            ..Limits::default()
+        };
+        let err = unpack("c", &pax_sized(5000, 0), &limits)
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("file big is 5000 bytes, over the limit of 1000")),
+            "{err:?}"
+        );
+        let files = unpack("c", &pax_sized(500, 0), &limits).unwrap();
+        assert_eq!(files["big"].len(), 500, "the PAX size is the entry's size");
+    }
+
+    #[test]
+    fn an_archive_cut_short_is_refused() {
+        let whole = {
+            use std::io::Read;
+            let mut tar = Vec::new();
+            GzDecoder::new(&pax_sized(3000, 0)[..])
+                .read_to_end(&mut tar)
+                .unwrap();
+            tar
+        };
+        // The tar stream ends inside `big`'s data, without the end-of-archive blocks.
+        let cut = &whole[..whole.len() - 2048 - 1000];
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, cut).unwrap();
+        let err = unpack("c", &gz.finish().unwrap(), &Limits::default())
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("truncated archive")),
+            "{err:?}"
+        );
     }
 
     #[test]
