@@ -22,6 +22,18 @@ pub type ChartFiles = BTreeMap<String, Vec<u8>>;
 /// Unpacks a chart archive into its files (top-level directory stripped). `label` names the chart
 /// in errors.
 pub fn unpack(label: &str, tgz: &[u8], limits: &Limits) -> Result<ChartFiles, StagingError> {
+    unpack_within(label, tgz, limits, 0)
+}
+
+/// [`unpack`] for an archive bundled in a chart whose files (and other bundled archives) already
+/// hold `used` decompressed bytes: the chart and everything it bundles share one decompressed
+/// limit, so a chart of many small archives cannot each unpack to the limit.
+pub fn unpack_within(
+    label: &str,
+    tgz: &[u8],
+    limits: &Limits,
+    used: u64,
+) -> Result<ChartFiles, StagingError> {
     let bad = |reason: String| StagingError::invalid_chart(label, reason);
     if tgz.len() as u64 > limits.max_archive_bytes {
         return Err(bad(format!(
@@ -39,7 +51,7 @@ pub fn unpack(label: &str, tgz: &[u8], limits: &Limits) -> Result<ChartFiles, St
 
     let mut files = ChartFiles::new();
     let mut top: Option<String> = None;
-    let mut total: u64 = 0;
+    let mut total: u64 = used;
     for entry in entries {
         let mut entry = entry.map_err(|err| bad(format!("corrupt archive: {err}")))?;
         let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
@@ -77,8 +89,13 @@ pub fn unpack(label: &str, tgz: &[u8], limits: &Limits) -> Result<ChartFiles, St
         }
         total = total.saturating_add(size);
         if total > limits.max_decompressed_bytes {
+            let whole = if used > 0 {
+                " (with the chart that bundles it)"
+            } else {
+                ""
+            };
             return Err(bad(format!(
-                "decompressed size exceeds the limit of {} bytes",
+                "decompressed size{whole} exceeds the limit of {} bytes",
                 limits.max_decompressed_bytes
             )));
         }

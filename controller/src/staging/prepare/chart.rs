@@ -7,7 +7,7 @@ use serde_norway::{Mapping, Value};
 
 use crate::staging::error::StagingError;
 use crate::staging::limits::Limits;
-use crate::staging::prepare::archive::{ChartFiles, subtree, unpack};
+use crate::staging::prepare::archive::{ChartFiles, subtree, unpack, unpack_within};
 
 /// A loaded chart.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,9 +78,11 @@ impl Chart {
     }
 
     /// The charts bundled under `charts/`, as directories or `.tgz` files.
+    /// The archives share the chart's decompressed limit with its own files.
     pub fn bundled(&self, limits: &Limits) -> Result<Vec<Bundled>, StagingError> {
         let mut dirs: Vec<String> = Vec::new();
         let mut out = Vec::new();
+        let mut used: u64 = self.files.values().map(|data| data.len() as u64).sum();
         for path in self.files.keys() {
             let Some(rest) = path.strip_prefix("charts/") else {
                 continue;
@@ -92,7 +94,9 @@ impl Chart {
                 Some(_) => {}
                 None if rest.ends_with(".tgz") => {
                     let label = format!("{}/{path}", self.name);
-                    let chart = Self::from_tgz(&label, &self.files[path], limits)?;
+                    let files = unpack_within(&label, &self.files[path], limits, used)?;
+                    used += files.values().map(|data| data.len() as u64).sum::<u64>();
+                    let chart = Self::from_files(&label, files)?;
                     out.push(Bundled {
                         chart,
                         location: path.clone(),
@@ -232,4 +236,56 @@ pub fn is_entry(dependency: &Value, subchart: &str, key: &str) -> bool {
     let name = dependency.get("name").and_then(Value::as_str);
     let alias = dependency.get("alias").and_then(Value::as_str);
     name == Some(subchart) && alias.unwrap_or(subchart) == key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::staging::prepare::package::package;
+
+    /// A chart named `name` with a file of `size` bytes.
+    fn files(name: &str, size: usize) -> ChartFiles {
+        ChartFiles::from([
+            (
+                "Chart.yaml".to_owned(),
+                format!("apiVersion: v2\nname: {name}\nversion: 1.0.0\n").into_bytes(),
+            ),
+            ("data.txt".to_owned(), vec![b'x'; size]),
+        ])
+    }
+
+    #[test]
+    fn bundled_archives_share_the_charts_decompressed_limit() {
+        let limits = Limits {
+            max_decompressed_bytes: 10_000,
+            ..Limits::default()
+        };
+        let mut parent = files("p", 100);
+        for sub in ["a", "b", "c"] {
+            let archive = package(sub, &files(sub, 4_000)).unwrap().bytes;
+            parent.insert(format!("charts/{sub}-1.0.0.tgz"), archive);
+        }
+        let parent = Chart::from_files("p", parent).unwrap();
+        // Each archive alone fits the limit; the three together do not.
+        let err = parent.bundled(&limits).err().map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.contains(
+                "decompressed size (with the chart that bundles it) exceeds the limit of 10000 bytes"
+            )),
+            "{err:?}"
+        );
+        let two = Limits {
+            max_decompressed_bytes: 13_000,
+            ..limits
+        };
+        let bundled = Chart::from_files("p", {
+            let mut p = parent.files.clone();
+            p.remove("charts/c-1.0.0.tgz");
+            p
+        })
+        .unwrap()
+        .bundled(&two)
+        .unwrap();
+        assert_eq!(bundled.len(), 2);
+    }
 }
