@@ -29,8 +29,9 @@ pub struct StageArgs {
     #[arg(long, env = "ORKESTRA_CHART_CACHE")]
     pub cache: Option<PathBuf>,
 
-    /// YAML mapping from repository URL (prefix) to credentials: username, password, ca.crt,
-    /// tls.crt, tls.key (PEM data). Also consulted for the staging repository.
+    /// YAML mapping from repository URL (a prefix of whole path segments) to credentials:
+    /// username, password, ca.crt, tls.crt, tls.key (PEM data). Also consulted for the staging
+    /// repository.
     #[arg(long)]
     pub credentials: Option<PathBuf>,
 

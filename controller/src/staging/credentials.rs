@@ -154,7 +154,9 @@ pub fn base_client_builder() -> reqwest::ClientBuilder {
 }
 
 /// Credentials by repository URL, as the CLI's `--credentials FILE` gives them: a YAML mapping
-/// from repository URL (or URL prefix) to [`Credentials`]. The longest matching prefix wins.
+/// from repository URL (or URL prefix) to [`Credentials`]. The longest matching prefix wins; a
+/// prefix matches whole path segments only (`https://h/charts` matches `https://h/charts/x`, not
+/// `https://h/charts2` or `https://h/charts.evil.net`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct CredentialsMap(pub BTreeMap<String, Credentials>);
@@ -165,7 +167,10 @@ impl CredentialsMap {
         let url = url.trim_end_matches('/');
         self.0
             .iter()
-            .filter(|(prefix, _)| url.starts_with(prefix.trim_end_matches('/')))
+            .filter(|(prefix, _)| {
+                url.strip_prefix(prefix.trim_end_matches('/'))
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
             .max_by_key(|(prefix, _)| prefix.len())
             .map(|(_, creds)| creds)
     }
@@ -205,5 +210,22 @@ mod tests {
             Some("a")
         );
         assert_eq!(map.lookup("https://elsewhere"), None);
+    }
+
+    #[test]
+    fn a_prefix_matches_whole_segments_only() {
+        let map: CredentialsMap = serde_norway::from_str(
+            "https://charts.example.com: {username: a, password: x}
+https://h/charts: {username: b, password: y}
+",
+        )
+        .unwrap_or_default();
+        let user = |url| map.lookup(url).and_then(|c| c.username.as_deref());
+        assert_eq!(user("https://charts.example.com/stable"), Some("a"));
+        assert_eq!(user("https://charts.example.com"), Some("a"));
+        assert_eq!(user("https://charts.example.com.evil.net/stable"), None);
+        assert_eq!(user("https://charts.example.com:8443/stable"), None);
+        assert_eq!(user("https://h/charts2"), None);
+        assert_eq!(user("https://h/charts/x"), Some("b"));
     }
 }
