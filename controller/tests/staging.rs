@@ -305,6 +305,27 @@ async fn a_tls_repository_with_a_private_ca_needs_its_ca_certificate() {
     assert!(trusted.is_staged(), "{trusted:#?}");
 }
 
+/// A repository read through a signed URL (an Azure Blob container's SAS URL): the signature in
+/// the URL's query goes with the index and the archives (before, `index.yaml` was fetched without
+/// it, and from the parent directory).
+#[tokio::test]
+async fn a_signed_repository_url_keeps_its_signature() {
+    let options = RepoOptions {
+        signature: Some("c2lnbmVk".into()),
+        ..RepoOptions::default()
+    };
+    let env = Env::start_with(options, &standard_fixtures()).await;
+    let unsigned = env
+        .stage(&app("web", &env.repo.url, "hello", None), None)
+        .await;
+    let error = staging_support::assert_failed(&unsigned, "unauthorized", "hello");
+    assert!(error.contains("403"), "{error}");
+    let url = format!("{}/?sv=2024-11-04&sr=c&sig=c2lnbmVk", env.repo.url);
+    let signed = env.stage(&app("web", &url, "hello", None), None).await;
+    assert!(signed.is_staged(), "{signed:#?}");
+    assert_eq!(signed.chart.version, "1.2.0");
+}
+
 #[tokio::test]
 async fn a_basic_auth_repository_needs_the_right_credentials() {
     let options = RepoOptions {

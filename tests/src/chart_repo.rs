@@ -2,7 +2,9 @@
 //! optional basic auth. Binds a free loopback port (or a given address) and stops on drop.
 //!
 //! Basic auth answers 401 (with a `WWW-Authenticate: Basic` challenge) when no credentials are
-//! sent and 403 when wrong ones are, so tests can see both refusals.
+//! sent and 403 when wrong ones are, so tests can see both refusals. A required signature answers
+//! 403 to any request whose query lacks `sig=<signature>`, as Azure Blob Storage does for a
+//! container read through a shared access signature (SAS) URL.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -31,6 +33,8 @@ pub struct RepoOptions {
     pub tls: bool,
     /// Address to listen on; default 127.0.0.1 on a free port.
     pub listen: Option<SocketAddr>,
+    /// A signature every request must carry in its query (`?sig=…`), as a SAS URL does.
+    pub signature: Option<String>,
 }
 
 /// A running chart repository.
@@ -58,6 +62,7 @@ impl ChartRepo {
             basic_auth,
             tls,
             listen,
+            signature,
         } = options;
         let listen = listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
         let listener = TcpListener::bind(listen)
@@ -72,6 +77,23 @@ impl ChartRepo {
             router = router.layer(middleware::from_fn(move |request: Request, next: Next| {
                 let expected = Arc::clone(&expected);
                 async move { check_basic(&expected, request, next).await }
+            }));
+        }
+        if let Some(signature) = signature {
+            let expected = Arc::new(format!("sig={signature}"));
+            router = router.layer(middleware::from_fn(move |request: Request, next: Next| {
+                let expected = Arc::clone(&expected);
+                async move {
+                    let signed = request
+                        .uri()
+                        .query()
+                        .is_some_and(|query| query.split('&').any(|pair| pair == *expected));
+                    if signed {
+                        next.run(request).await
+                    } else {
+                        StatusCode::FORBIDDEN.into_response()
+                    }
+                }
             }));
         }
         let (stop, stopped) = watch::channel(false);

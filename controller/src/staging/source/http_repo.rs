@@ -42,12 +42,19 @@ pub async fn pull(
     name: &str,
     spec: &VersionConstraint,
 ) -> Result<Pulled, StagingError> {
-    let base = Url::parse(&format!("{}/", repo_url.trim_end_matches('/'))).map_err(|err| {
-        StagingError::InvalidSpec(format!("chart URL {repo_url:?} is not a URL: {err}"))
-    })?;
-    let index_url = base
-        .join("index.yaml")
-        .map_err(|err| StagingError::InvalidSpec(format!("chart URL {repo_url:?}: {err}")))?;
+    let (base, query) = directory(repo_url)?;
+    // As Helm: a query on the repository URL (a signed URL's token, such as an Azure Blob SAS)
+    // goes with the index and with the archives on the repository's host.
+    let signed = |mut url: Url| {
+        if query.is_some() {
+            url.set_query(query.as_deref());
+        }
+        url
+    };
+    let index_url = signed(
+        base.join("index.yaml")
+            .map_err(|err| StagingError::InvalidSpec(format!("chart URL {repo_url:?}: {err}")))?,
+    );
     let raw = get(
         client,
         creds,
@@ -111,6 +118,11 @@ pub async fn pull(
     // may point at third-party CDNs, which must not receive the repository password.
     let same_host = download.host_str() == base.host_str()
         && download.port_or_known_default() == base.port_or_known_default();
+    let download = if same_host {
+        signed(download)
+    } else {
+        download
+    };
     let bytes = get(
         client,
         creds.filter(|_| same_host),
@@ -137,6 +149,22 @@ pub async fn pull(
         sha256: actual,
         from_cache: false,
     })
+}
+
+/// The repository URL as a directory (its path ending in `/`, so that `index.yaml` and relative
+/// archive URLs resolve inside it), and its query apart.
+fn directory(repo_url: &str) -> Result<(Url, Option<String>), StagingError> {
+    let mut base = Url::parse(repo_url).map_err(|err| {
+        StagingError::InvalidSpec(format!("chart URL {repo_url:?} is not a URL: {err}"))
+    })?;
+    let query = base.query().map(str::to_owned);
+    base.set_query(None);
+    base.set_fragment(None);
+    if !base.path().ends_with('/') {
+        let path = format!("{}/", base.path());
+        base.set_path(&path);
+    }
+    Ok((base, query))
 }
 
 /// Reads the `index.yaml` fetched from `url`.
