@@ -18,17 +18,54 @@ use orkestra_shared::version::VersionConstraint;
 pub struct Index {
     #[serde(rename = "apiVersion")]
     api_version: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "usable_entries")]
     entries: BTreeMap<String, Vec<IndexEntry>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct IndexEntry {
     version: String,
-    #[serde(default)]
     urls: Vec<String>,
+    digest: Option<String>,
+}
+
+/// An index entry as written; [`usable_entries`] keeps those Helm keeps.
+#[derive(Deserialize)]
+struct WrittenEntry {
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    urls: Option<Vec<String>>,
     #[serde(default)]
     digest: Option<String>,
+}
+
+/// The entries of each chart, without those Helm's `loadIndex` skips (an empty entry, one with no
+/// version): one broken entry does not make the repository's other charts unreadable.
+fn usable_entries<'de, D: serde::Deserializer<'de>>(
+    input: D,
+) -> Result<BTreeMap<String, Vec<IndexEntry>>, D::Error> {
+    let written =
+        Option::<BTreeMap<String, Option<Vec<Option<WrittenEntry>>>>>::deserialize(input)?;
+    Ok(written
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(chart, entries)| {
+            let usable = entries
+                .unwrap_or_default()
+                .into_iter()
+                .flatten()
+                .filter_map(|entry| {
+                    Some(IndexEntry {
+                        version: entry.version.filter(|v| !v.is_empty())?,
+                        urls: entry.urls.unwrap_or_default(),
+                        digest: entry.digest,
+                    })
+                })
+                .collect();
+            (chart, usable)
+        })
+        .collect())
 }
 
 /// Resolves `spec` for chart `name` in the repository at `repo_url` and fetches the archive
@@ -211,4 +248,21 @@ async fn get(
         return Err(StagingError::status(url, response.status(), what));
     }
     read_body(response, limit, url, what).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_helm_skips_do_not_hide_the_others() {
+        let raw = b"apiVersion: v1\nentries:\n  broken:\n  - null\n  - {urls: [b.tgz]}\n  hello:\n  - {version: 1.0.0, urls: null}\n  - {version: 1.2.0, urls: [hello-1.2.0.tgz]}\n  - null\n";
+        let index = read_index("http://h/index.yaml", raw).unwrap();
+        assert_eq!(
+            index.versions("hello").collect::<Vec<_>>(),
+            ["1.0.0", "1.2.0"]
+        );
+        assert_eq!(index.versions("broken").count(), 0);
+        assert_eq!(index.entries["hello"][1].urls, ["hello-1.2.0.tgz"]);
+    }
 }
