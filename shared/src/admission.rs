@@ -183,6 +183,7 @@ pub fn validate<'a, 'b>(
         };
     }
     let mut warnings = warnings::keptn_warnings(&group.spec);
+    warnings.extend(warnings::values_from_warnings(&group.spec));
     if let Some(old) = &old {
         warnings.extend(warnings::update_warnings(&old.spec, &group.spec));
     }

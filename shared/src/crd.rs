@@ -226,7 +226,8 @@ pub struct Release {
     pub values: Option<FreeForm>,
 
     /// References to Secrets or ConfigMaps holding further values, merged in order before `values`.
-    /// Passed to the HelmRelease's valuesFrom.
+    /// Passed to the valuesFrom of the HelmRelease of the application's own chart, not of its
+    /// split subcharts (put a subchart's values under its key in `values`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[serde(deserialize_with = "crate::json_form::objects")]
     pub values_from: Vec<ValuesReference>,

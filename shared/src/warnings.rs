@@ -31,6 +31,23 @@ pub fn keptn_warnings(spec: &ApplicationGroupSpec) -> Vec<String> {
         .collect()
 }
 
+/// A warning for each application that splits subcharts and takes `valuesFrom`: the referenced
+/// documents reach its own chart's HelmRelease only (a document cannot be split by subchart key as
+/// `values` is).
+pub fn values_from_warnings(spec: &ApplicationGroupSpec) -> Vec<String> {
+    spec.applications
+        .iter()
+        .filter(|app| !app.spec.release.values_from.is_empty() && !app.spec.subcharts.is_empty())
+        .map(|app| {
+            format!(
+                "application {:?}: valuesFrom reaches only the HelmRelease of its own chart, not those \
+                 of its split subcharts: put a split subchart's values under its key in `values`",
+                app.name
+            )
+        })
+        .collect()
+}
+
 /// What a user should know before `old` becomes `new`. Changes that are not risky say nothing.
 pub fn update_warnings(old: &ApplicationGroupSpec, new: &ApplicationGroupSpec) -> Vec<String> {
     let before: HashMap<&str, &Application> = old

@@ -289,6 +289,27 @@ fn values_are_split_between_the_parent_and_its_subcharts() {
 }
 
 #[test]
+fn values_from_reaches_the_parent_only() {
+    let mut spec = bookinfo();
+    let reference = orkestra_shared::crd::ValuesReference {
+        kind: orkestra_shared::crd::ValuesKind::Secret,
+        name: "bookinfo-values".into(),
+        ..Default::default()
+    };
+    let bookinfo = spec.applications.iter_mut().find(|a| a.name == "bookinfo");
+    bookinfo.expect("bookinfo").spec.release.values_from = vec![reference.clone()];
+    let plan = forward(&spec);
+    assert_eq!(release(&plan, "bookinfo").spec.values_from, [reference]);
+    for subchart in [
+        "bookinfo-productpage",
+        "bookinfo-details",
+        "bookinfo-reviews",
+    ] {
+        assert_eq!(release(&plan, subchart).spec.values_from, [], "{subchart}");
+    }
+}
+
+#[test]
 fn resolved_versions_aliases_and_discovered_subcharts_are_used() {
     let spec = bookinfo();
     let resolved = bookinfo_resolved(Some("rev"), None);

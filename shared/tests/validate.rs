@@ -101,6 +101,23 @@ fn a_keptn_executor_is_accepted_with_a_warning_that_its_step_fails() {
 }
 
 #[test]
+fn values_from_with_split_subcharts_is_accepted_with_a_warning_that_it_reaches_the_parent_only() {
+    let mut object = group(vec![app("shop", &[])]);
+    let spec = &mut object["spec"]["applications"][0]["spec"];
+    spec["release"]["valuesFrom"] = json!([{"kind": "Secret", "name": "shop-values"}]);
+    spec["subcharts"] = json!([{"name": "db"}]);
+    let verdict = validate(&object, None::<&Value>, &Policy::default());
+    assert_eq!(verdict.errors, Vec::<FieldError>::new());
+    assert_eq!(
+        verdict.warnings,
+        [
+            "application \"shop\": valuesFrom reaches only the HelmRelease of its own chart, not those \
+          of its split subcharts: put a split subchart's values under its key in `values`"
+        ]
+    );
+}
+
+#[test]
 fn the_example_group_is_valid() {
     let example: Value =
         serde_norway::from_str(include_str!("../../examples/bookinfo.yaml")).expect("example");

@@ -53,7 +53,9 @@ impl Charts<'_> {
         let app = self.app;
         let release = &app.spec.release;
         let parent_chart = &app.spec.chart.name;
-        let (name, chart, version, values) = match subchart {
+        // NB: a referenced values document cannot be split across releases as `values` is (by
+        // subchart key), so `valuesFrom` reaches only the application's own chart; admission warns.
+        let (name, chart, version, values, values_from) = match subchart {
             None => {
                 let keys: Vec<String> = self
                     .subcharts
@@ -71,6 +73,7 @@ impl Charts<'_> {
                     parent_chart.clone(),
                     version,
                     values,
+                    release.values_from.clone(),
                 )
             }
             Some(sub) => {
@@ -84,6 +87,7 @@ impl Charts<'_> {
                     names::staged_chart_name(parent_chart, sub),
                     version,
                     values,
+                    Vec::new(),
                 )
             }
         };
@@ -138,7 +142,7 @@ impl Charts<'_> {
                     .unwrap_or_else(|| DEFAULT_DURATION.into()),
                 timeout: release.timeout.clone(),
                 values,
-                values_from: release.values_from.clone(),
+                values_from,
                 install: release.install.as_ref().map(FreeForm::to_value),
                 upgrade: release.upgrade.as_ref().map(FreeForm::to_value),
                 rollback: release.rollback.as_ref().map(FreeForm::to_value),
