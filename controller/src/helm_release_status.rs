@@ -36,14 +36,15 @@
 use serde_json::Value;
 
 /// `Ready=False` reasons that Flux does not get over by itself (v2, plus the v2beta names
-/// `ReconciliationFailed` and `ChartPullFailed` still written by older helm-controllers).
+/// `ReconciliationFailed` and `ChartPullFailed` still written by older helm-controllers). Not
+/// `ArtifactFailed`: helm-controller writes it for what it retries ("could not get Source object",
+/// "artifact not found. Retrying in …", "Could not load chart"), and never stalls on it.
 pub const TERMINAL_REASONS: &[&str] = &[
     "InstallFailed",
     "UpgradeFailed",
     "TestFailed",
     "RollbackFailed",
     "UninstallFailed",
-    "ArtifactFailed",
     "InitFailed",
     "GetLastReleaseFailed",
     "ReconciliationFailed",
@@ -269,11 +270,18 @@ mod tests {
             observe(&release(1, json!({"conditions": [progressing]}))),
             Observation::Pending(_)
         ));
+        // helm-controller 1.6 on a first install, before the HelmChart is in its cache: retried.
+        let no_source = json!({
+            "type": "Ready", "status": "False", "reason": "ArtifactFailed", "observedGeneration": 1,
+            "message": "could not get Source object: HelmChart.source.toolkit.fluxcd.io \"ns-web\" not found",
+        });
         let dependency = condition("Ready", "False", "DependencyNotReady", Some(1));
-        assert!(matches!(
-            observe(&release(1, json!({"conditions": [dependency]}))),
-            Observation::Pending(_)
-        ));
+        for waiting in [dependency, no_source] {
+            assert!(matches!(
+                observe(&release(1, json!({"conditions": [waiting]}))),
+                Observation::Pending(_)
+            ));
+        }
         assert!(matches!(
             observe(&json!({"metadata": {"generation": 1}})),
             Observation::Pending(_)
