@@ -310,6 +310,41 @@ fn values_from_reaches_the_parent_only() {
 }
 
 #[test]
+fn a_step_waits_as_long_as_flux_may_take_for_its_action() {
+    let timeouts = |spec: &ApplicationGroupSpec, direction: Direction<'_>| {
+        let plan = plan::build(
+            "demo",
+            7,
+            spec,
+            &Resolved::default(),
+            direction,
+            &PlanConfig::default(),
+        )
+        .unwrap();
+        let tasks = template(&plan.workflow, "app-a").tasks().to_vec();
+        tasks
+            .iter()
+            .map(|t| t.argument("timeout").unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let mut spec = group(vec![app("a", "a", &[])]);
+    let release = &mut spec.applications[0].spec.release;
+    release.timeout = Some("2m".into());
+    assert_eq!(timeouts(&spec, Direction::Forward), ["2m"]);
+    let release = &mut spec.applications[0].spec.release;
+    release.install = Some(json!({"timeout": "20m"}).into());
+    release.upgrade = Some(json!({"timeout": "1m"}).into());
+    release.uninstall = Some(json!({"timeout": "1h"}).into());
+    assert_eq!(timeouts(&spec, Direction::Forward), ["20m"]);
+    assert_eq!(timeouts(&spec, Direction::Reverse), ["1h"]);
+    let release = &mut spec.applications[0].spec.release;
+    release.install = Some(json!({"timeout": "90s", "remediation": {"retries": 1}}).into());
+    release.uninstall = None;
+    assert_eq!(timeouts(&spec, Direction::Forward), ["2m"]);
+    assert_eq!(timeouts(&spec, Direction::Reverse), ["2m"]);
+}
+
+#[test]
 fn resolved_versions_aliases_and_discovered_subcharts_are_used() {
     let spec = bookinfo();
     let resolved = bookinfo_resolved(Some("rev"), None);

@@ -10,7 +10,8 @@
 //! - `--data`: base64 of the JSON of `params.data`, as Azure Orkestra encoded it; the empty string
 //!   when there is none (no `params`, `params` without `data`, `data: null`). Azure Orkestra passed
 //!   the empty string for the latter two and refused to plan the first.
-//! - `--timeout`: the release timeout (default 5m); `--interval`: always `1s`.
+//! - `--timeout`: the step's timeout: the release timeout (default 5m), or the action's own
+//!   (`install`/`upgrade`/`uninstall.timeout`) when longer; `--interval`: always `1s`.
 //! - `--action`: `install`, or `delete` in the reverse direction and for the applications a
 //!   rollback removes.
 
