@@ -123,6 +123,40 @@ async fn delete_of_a_release_that_is_already_gone_succeeds() {
     succeeded_saying(&output, "already gone");
 }
 
+/// **No Flux needed**: an API server that fails writes for a moment (an etcd leader change
+/// answers 500) does not fail the step: the executor retries until it gets an answer (before,
+/// the step failed at once, and the whole group's rollout with it).
+#[tokio::test]
+async fn a_write_the_api_server_fails_for_a_moment_is_retried() {
+    let cluster = Cluster::shared().await.unwrap();
+    let proxy = orkestra_tests::api_proxy::ApiProxy::start(&cluster)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    proxy.write_kubeconfig(&kubeconfig).unwrap();
+    proxy.fail_next_writes(2);
+    let namespace = unique_name("exec-retry");
+    let output = finish(
+        delete(&kubeconfig, &release(&namespace, "nothing", "1.0.0"), "30s"),
+        Duration::from_secs(30),
+    )
+    .await;
+    succeeded_saying(&output, "already gone");
+    assert!(
+        text(&output.stdout).contains("retrying in")
+            && text(&output.stdout).contains("leader changed"),
+        "{}",
+        text(&output.stdout)
+    );
+    let deletes = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .count();
+    assert_eq!(deletes, 3, "two failed, the third answered");
+}
+
 /// **No Flux needed**: the executor refuses unusable arguments before it writes anything.
 #[tokio::test]
 async fn bad_input_exits_2_with_the_reason_and_writes_nothing() {

@@ -1,6 +1,8 @@
 //! A plain-HTTP front for the test cluster's API server that sees every request: what a process
 //! pointed at it does can be counted, and the Lease API can be cut off (as a partition between a
-//! controller and the API server would cut its renewals) while everything else still passes.
+//! controller and the API server would cut its renewals) while everything else still passes. The
+//! next writes can be failed as kube-apiserver fails them while etcd elects a new leader: `500`
+//! with the Status `etcdserver: leader changed`.
 //!
 //! The proxy forwards each request as the cluster admin (through a `kube::Client`, which does the
 //! TLS and the client certificate), streaming the answers (watches included). Clients reach it
@@ -8,7 +10,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -57,6 +59,7 @@ struct Shared {
     upstream: kube::Client,
     seen: Mutex<Vec<Seen>>,
     leases_cut: AtomicBool,
+    writes_to_fail: AtomicUsize,
 }
 
 impl std::fmt::Debug for Shared {
@@ -84,6 +87,7 @@ impl ApiProxy {
             upstream: cluster.client().await?,
             seen: Mutex::new(Vec::new()),
             leases_cut: AtomicBool::new(false),
+            writes_to_fail: AtomicUsize::new(0),
         });
         let router = Router::new()
             .fallback(forward)
@@ -98,6 +102,12 @@ impl ApiProxy {
     /// or pass again (`false`).
     pub fn cut_leases(&self, cut: bool) {
         self.shared.leases_cut.store(cut, Ordering::SeqCst);
+    }
+
+    /// The next `count` writes are answered `500 etcdserver: leader changed` without reaching
+    /// the API server.
+    pub fn fail_next_writes(&self, count: usize) {
+        self.shared.writes_to_fail.store(count, Ordering::SeqCst);
     }
 
     /// Every request so far, in order of arrival.
@@ -141,6 +151,23 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         .push(seen.clone());
     if lease && shared.leases_cut.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "cut off by the test").into_response();
+    }
+    let fail = seen.is_write()
+        && shared
+            .writes_to_fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+    if fail {
+        let status = serde_json::json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "etcdserver: leader changed", "code": 500,
+        });
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            status.to_string(),
+        )
+            .into_response();
     }
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, usize::MAX).await {

@@ -22,11 +22,11 @@ pub async fn run(
     limit: &Limit,
 ) -> Result<(), ExecutorError> {
     let api = helm_releases(client, &target.namespace);
+    let background = DeleteParams::background();
     match limit
-        .bounded(
-            "the delete is accepted",
-            api.delete(&target.name, &DeleteParams::background()),
-        )
+        .retried("the delete is accepted", || {
+            api.delete(&target.name, &background)
+        })
         .await?
     {
         Ok(_) => println!("deleting HelmRelease {}/{}", target.namespace, target.name),

@@ -27,11 +27,11 @@ pub async fn run(
     ensure_namespace(&client, &target.namespace, limit).await?;
     let api = helm_releases(client, &target.namespace);
     let params = PatchParams::apply(FIELD_MANAGER).force();
+    let patch = Patch::Apply(&target.object);
     let applied = limit
-        .bounded(
-            "the HelmRelease is applied",
-            api.patch(&target.name, &params, &Patch::Apply(&target.object)),
-        )
+        .retried("the HelmRelease is applied", || {
+            api.patch(&target.name, &params, &patch)
+        })
         .await?
         .map_err(|e| {
             ExecutorError::api(
@@ -63,11 +63,11 @@ async fn ensure_namespace(
         },
         ..Default::default()
     };
+    let post = PostParams::default();
     match limit
-        .bounded(
-            "the namespace exists",
-            namespaces.create(&PostParams::default(), &namespace),
-        )
+        .retried("the namespace exists", || {
+            namespaces.create(&post, &namespace)
+        })
         .await?
     {
         Ok(_) => {

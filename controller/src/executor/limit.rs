@@ -15,6 +15,21 @@ pub struct ReadyChecks {
     pub interval: Duration,
 }
 
+/// The pause before the first retry of an API call; it doubles up to [`LAST_RETRY_PAUSE`].
+const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(250);
+const LAST_RETRY_PAUSE: Duration = Duration::from_secs(5);
+
+/// True for an API failure that passes by itself: no connection, or an answer that says the
+/// server could not serve the request now (429, 500 as in an etcd leader change, 502, 503, 504).
+/// Refusals (RBAC, validation, conflicts) do not pass.
+fn passes(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => matches!(status.code, 429 | 500 | 502 | 503 | 504),
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
 /// The step's deadline and what a timeout error names.
 #[derive(Debug, Clone)]
 pub struct Limit {
@@ -36,6 +51,35 @@ impl Limit {
         tokio::time::timeout_at(self.deadline, future)
             .await
             .map_err(|_| self.timed_out(waiting_for, "no answer".into()))
+    }
+
+    /// The answer of `call`, called again while the API server answers with a failure that
+    /// passes (see [`passes`]) and the deadline allows: an etcd leader change or an unreachable
+    /// API server must not fail a step, and with it the whole group's rollout. Each retry is
+    /// printed; the last failure is kept for the timeout's message.
+    pub async fn retried<T, F, Fut>(
+        &self,
+        waiting_for: &'static str,
+        mut call: F,
+    ) -> Result<Result<T, kube::Error>, ExecutorError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, kube::Error>>,
+    {
+        let mut pause = FIRST_RETRY_PAUSE;
+        loop {
+            let error = match self.bounded(waiting_for, call()).await? {
+                Err(error) if passes(&error) => error,
+                answer => return Ok(answer),
+            };
+            let last = crate::kube_error::describe(&error);
+            if Instant::now() + pause >= self.deadline {
+                return Err(self.timed_out(waiting_for, last));
+            }
+            println!("retrying in {pause:?}: {last}");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(LAST_RETRY_PAUSE);
+        }
     }
 
     /// The timeout error.
