@@ -556,6 +556,26 @@ async fn deleting_after_a_rollback_uninstalls_what_the_rollback_put_back() {
     t.assert_nothing_installed().await;
 }
 
+/// A keptn executor after the release (Azure Orkestra's shape): its step fails in this version,
+/// so the first install fails, and the remediation's reverse Workflow still uninstalls the
+/// release: the keptn step's delete, which runs first, has nothing to remove and succeeds
+/// (before, it failed too, and Argo never ran the release's delete).
+#[tokio::test]
+async fn a_keptn_step_does_not_stop_the_teardown() {
+    let t = Rollout::start("ro-keptn").await;
+    let mut base = t.env.app("base", "hello", "1.0.0", &[]);
+    base["spec"]["workflow"] = serde_json::json!([
+        {"name": "helmrelease", "type": "helmrelease"},
+        {"name": "gate", "type": "keptn", "dependencies": ["helmrelease"]},
+    ]);
+    let group = t.create_group("keptn", vec![base]).await;
+    let torn_down = t
+        .wait_condition(&group, "ReverseWorkflowSucceeded", "True")
+        .await;
+    assert_standing(&torn_down, &[("Ready", "False", "WorkflowFailed")]);
+    t.assert_nothing_installed().await;
+}
+
 /// Scenario 10: a first install that fails → the reverse Workflow removes what was installed.
 #[tokio::test]
 async fn a_failed_first_install_is_removed_by_the_reverse_workflow() {

@@ -121,9 +121,20 @@ pub async fn run(args: ExecutorArgs) -> Result<(), ExecutorError> {
         params: _,
     } = args;
     if executor_type == ExecutorType::Keptn {
-        return Err(ExecutorError::Input(
-            orkestra_shared::warnings::KEPTN_UNSUPPORTED.into(),
-        ));
+        // NB: a keptn step installs nothing here, so its delete (first in a teardown, after the
+        // deployment it evaluates) has nothing to remove; failing it would stop the teardown
+        // before the application's own release is deleted.
+        return match action {
+            Action::Install => Err(ExecutorError::Input(
+                orkestra_shared::warnings::KEPTN_UNSUPPORTED.into(),
+            )),
+            Action::Delete => {
+                println!(
+                    "keptn step: nothing to remove (keptn steps install nothing in this version)"
+                );
+                Ok(())
+            }
+        };
     }
     let given = input::Given::parse(&helmrelease)?;
     let mut limit = Limit {
