@@ -5,8 +5,8 @@
 //! deploys the umbrella chart whole, as Helm would.
 //!
 //! One exception, where Azure Orkestra deployed what Helm would not: an unlisted subchart that the
-//! parent's own `values.yaml` turns off (its dependency `condition`, or its `tags`, read as Helm
-//! reads them) is not split; it stays in the parent, off unless the release values turn it on.
+//! parent's own `values.yaml`, or its own defaults, turn off (its dependency `condition`, or its
+//! `tags`, read as Helm reads them) is not split; it stays in the parent, off unless the release values turn it on.
 //! Library charts are never split (they render nothing alone).
 //!
 //! A split subchart gets:
@@ -27,7 +27,7 @@ use serde_norway::{Mapping, Value};
 use crate::staging::error::StagingError;
 use crate::staging::limits::Limits;
 use crate::staging::prepare::chart::{Bundled, Chart, is_entry};
-use crate::staging::prepare::values::subchart_values;
+use crate::staging::prepare::values::{merge, subchart_values};
 use orkestra_shared::names::staged_chart_name;
 use orkestra_shared::names::{PARENT_CHART_ANNOTATION, is_dns1123_label};
 
@@ -120,8 +120,21 @@ pub fn split(
         )?);
     }
     // The unlisted ones, as Azure Orkestra split them (see the module doc). Whether one is on is
-    // read from the parent's values as shipped, before any subchart was turned off.
-    let shipped = parent.values()?;
+    // read from the parent's values as shipped, before any subchart was turned off, coalesced
+    // with every bundled chart's defaults under its key as Helm's `processDependencyEnabled`
+    // reads them: `condition: metrics.enabled` is answered by `charts/metrics/values.yaml` when
+    // the parent's values say nothing.
+    let mut shipped = Json::Object(Map::new());
+    for found in &bundled {
+        let defaults = found.chart.values()?;
+        for key in parent.values_keys(&found.chart.name) {
+            merge(
+                &mut shipped,
+                &Json::Object(Map::from_iter([(key, defaults.clone())])),
+            );
+        }
+    }
+    merge(&mut shipped, &parent.values()?);
     for found in bundled.iter().filter(|b| !b.chart.is_library()) {
         for key in parent.values_keys(&found.chart.name) {
             let listed = out.iter().any(|s| s.key == key);
@@ -426,6 +439,48 @@ mod tests {
         );
         // Nothing else renders in the parent: it gets the placeholder.
         assert!(split.parent.files.contains_key(PLACEHOLDER_TEMPLATE));
+    }
+
+    #[test]
+    fn an_unlisted_subchart_its_own_defaults_turn_off_is_not_split() {
+        let parent = chart(&[
+            (
+                "Chart.yaml",
+                "apiVersion: v2\nname: p\nversion: 1.0.0\ndependencies:\n\
+                 - {name: web, version: 1.0.0}\n\
+                 - {name: metrics, version: 1.0.0, condition: metrics.enabled}\n\
+                 - {name: audit, version: 1.0.0, condition: audit.enabled}\n",
+            ),
+            ("values.yaml", "audit: {enabled: true}\n"),
+            ("templates/a.yaml", "kind: A\n"),
+            (
+                "charts/web/Chart.yaml",
+                "apiVersion: v2\nname: web\nversion: 1.0.0\n",
+            ),
+            ("charts/web/templates/x.yaml", "kind: X\n"),
+            (
+                "charts/metrics/Chart.yaml",
+                "apiVersion: v2\nname: metrics\nversion: 1.0.0\n",
+            ),
+            ("charts/metrics/values.yaml", "enabled: false\n"),
+            ("charts/metrics/templates/x.yaml", "kind: X\n"),
+            (
+                "charts/audit/Chart.yaml",
+                "apiVersion: v2\nname: audit\nversion: 1.0.0\n",
+            ),
+            ("charts/audit/values.yaml", "enabled: false\n"),
+            ("charts/audit/templates/x.yaml", "kind: X\n"),
+        ]);
+        let split = split(parent, &["web".to_owned()], &Limits::default())
+            .unwrap_or_else(|err| panic!("{err}"));
+        let names: Vec<&str> = split
+            .subcharts
+            .iter()
+            .map(|s| s.subchart.as_str())
+            .collect();
+        // metrics: off by its own defaults, as Helm renders the umbrella; audit: the parent's
+        // values turn it on over its defaults.
+        assert_eq!(names, ["web", "audit"]);
     }
 
     #[test]
