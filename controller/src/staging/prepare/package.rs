@@ -30,6 +30,18 @@ pub struct ChartToPush {
 impl ChartToPush {
     /// Packages `chart`.
     pub fn new(chart: &Chart) -> Result<Self, StagingError> {
+        // NB: the version becomes a tag in the registry's URL path (and a file name in
+        // ChartMuseum): `1/../../x` would name another repository's manifest.
+        if !is_tag(&chart.version.replace('+', "_")) {
+            return Err(StagingError::invalid_chart(
+                &chart.name,
+                format!(
+                    "Chart.yaml version {:?} cannot be pushed: use letters, digits, '.', '_', '-' \
+                     and '+' (at most 128, not starting with '.' or '-')",
+                    chart.version
+                ),
+            ));
+        }
         let package = package(&chart.name, &chart.files)?;
         let config = serde_json::to_vec(&chart.metadata).map_err(|err| {
             StagingError::invalid_chart(&chart.name, format!("Chart.yaml cannot be JSON: {err}"))
@@ -41,6 +53,15 @@ impl ChartToPush {
             config,
         })
     }
+}
+
+/// True for an OCI tag: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}` (the distribution spec's grammar).
+fn is_tag(tag: &str) -> bool {
+    tag.len() <= 128
+        && tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Modification time written for every entry: 1980-01-01T00:00:00Z. Some tools treat 0 (1970)
@@ -90,6 +111,23 @@ mod tests {
     use super::*;
     use crate::staging::limits::Limits;
     use crate::staging::prepare::archive::unpack;
+
+    #[test]
+    fn a_version_that_is_no_tag_is_refused_before_anything_is_pushed() {
+        for (version, ok) in [
+            ("1.2.3", true),
+            ("1.2.3+build.7", true),
+            ("v1", true),
+            ("1/../../x", false),
+            ("1.0.0?x", false),
+            (".1", false),
+        ] {
+            let mut chart = Chart::from_files("c", files()).unwrap();
+            chart.version = version.to_owned();
+            let pushed = ChartToPush::new(&chart);
+            assert_eq!(pushed.is_ok(), ok, "{version}: {:?}", pushed.err());
+        }
+    }
 
     fn files() -> ChartFiles {
         let mut files = ChartFiles::new();
