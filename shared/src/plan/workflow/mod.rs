@@ -10,7 +10,7 @@ use super::error::PlanError;
 use super::flux::HelmRelease;
 use super::naming::owner_label_value;
 use super::naming::{NameSet, is_valid_argo_name};
-use super::release::{Charts, DEFAULT_DURATION};
+use super::release::Charts;
 use super::release_store::ReleaseStore;
 use super::resolved::{Resolved, ResolvedApplication};
 use crate::crd::{Application, ApplicationGroupSpec};
@@ -18,10 +18,12 @@ use crate::free_form::FreeForm;
 use crate::graph::{DependencyGraph, format_cycle};
 use crate::limits::MAX_DAG_TASKS;
 use leaf::{BY_REFERENCE, ExecutorCall, INLINE, leaf};
+use timeout::step_timeout;
 
 mod custom;
 mod executors;
 mod leaf;
+mod timeout;
 
 /// Template names with a fixed meaning.
 pub const ENTRY: &str = "entry";
@@ -416,24 +418,4 @@ fn check_argo_name(what: &str, name: &str) -> Result<(), PlanError> {
             name: name.into(),
         })
     }
-}
-
-/// The step's deadline: the release's timeout (default 5m), or the timeout Flux gives the step's
-/// action when that one is longer, as helm-controller's `timeoutForAction` reads it:
-/// `install.timeout` or `upgrade.timeout` for an install (which of the two runs is Flux's
-/// business), `uninstall.timeout` for a delete. Written as the user wrote it.
-fn step_timeout(release: &HelmRelease, action: Action) -> String {
-    let spec = &release.spec;
-    let release_timeout = spec.timeout.as_deref().unwrap_or(DEFAULT_DURATION);
-    let own: &[&Option<serde_json::Value>] = match action {
-        Action::Install => &[&spec.install, &spec.upgrade],
-        Action::Delete => &[&spec.uninstall],
-    };
-    own.iter()
-        .filter_map(|settings| settings.as_ref()?.get("timeout")?.as_str())
-        .chain([release_timeout])
-        .filter_map(|text| Some((crate::duration::parse(text).ok()?, text)))
-        .max_by_key(|(duration, _)| *duration)
-        .map_or(release_timeout, |(_, text)| text)
-        .to_owned()
 }
