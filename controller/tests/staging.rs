@@ -326,6 +326,24 @@ async fn a_signed_repository_url_keeps_its_signature() {
     assert_eq!(signed.chart.version, "1.2.0");
 }
 
+/// A chart cache that cannot keep an archive (here its `sha256/` is a file; in a pod, a full
+/// emptyDir) only makes staging slower: the archive, downloaded and checked, is staged all the
+/// same (before, the pull failed, and was retried for good).
+#[tokio::test]
+async fn a_cache_that_cannot_keep_an_archive_does_not_fail_staging() {
+    let env = Env::start_with(RepoOptions::default(), &standard_fixtures()).await;
+    std::fs::write(env.cache_dir.path().join("sha256"), b"not a directory").unwrap();
+    let staged = env
+        .stage(&app("web", &env.repo.url, "hello", None), None)
+        .await;
+    assert!(staged.is_staged(), "{staged:#?}");
+    let cached: Vec<_> = std::fs::read_dir(env.cache_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(cached, ["sha256"], "nothing half-written is left");
+}
+
 #[tokio::test]
 async fn a_basic_auth_repository_needs_the_right_credentials() {
     let options = RepoOptions {

@@ -32,7 +32,7 @@ pub async fn stage(ctx: &Context, spec: &ApplicationGroupSpec) -> StagedSpec {
             Ok(staging) => {
                 if !staging.is_staged() {
                     let message = staging.error().unwrap_or("not staged").to_owned();
-                    transient &= matches!(staging.error_category(), Some("unreachable" | "cache"));
+                    transient &= matches!(staging.error_category(), Some("unreachable"));
                     out.failure.get_or_insert((message, false));
                 }
                 out.resolved

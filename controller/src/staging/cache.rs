@@ -12,8 +12,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use crate::staging::error::StagingError;
-
 /// A chart cache rooted at a directory; `None` disables caching.
 #[derive(Debug, Clone, Default)]
 pub struct ChartCache {
@@ -48,16 +46,24 @@ impl ChartCache {
         (digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit())).then_some(digest)
     }
 
-    /// Stores an archive under its digest (and remembers `url` → digest); returns the digest.
-    pub async fn put(&self, url: Option<&str>, bytes: &[u8]) -> Result<String, StagingError> {
+    /// Stores an archive under its digest (and remembers `url` → digest). A cache that cannot
+    /// keep it (a full disk, a read-only volume) is only a slower cache: the failure is logged,
+    /// and the archive, already downloaded and checked, is used all the same.
+    pub async fn put(&self, url: Option<&str>, bytes: &[u8]) {
         let digest = hex::encode(Sha256::digest(bytes));
+        let mut writes = Vec::with_capacity(2);
         if let Some(path) = self.blob_path(&digest) {
-            write_atomically(&path, bytes).await?;
+            writes.push((path, bytes));
         }
         if let Some(path) = url.and_then(|u| self.url_path(u)) {
-            write_atomically(&path, digest.as_bytes()).await?;
+            writes.push((path, digest.as_bytes()));
         }
-        Ok(digest)
+        for (path, content) in writes {
+            if let Err(error) = write_atomically(&path, content).await {
+                tracing::warn!(path = %path.display(), %error, "the chart cache did not keep an archive; staging goes on without it");
+                return;
+            }
+        }
     }
 
     fn blob_path(&self, sha256: &str) -> Option<PathBuf> {
@@ -75,18 +81,21 @@ impl ChartCache {
     }
 }
 
-async fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StagingError> {
-    let err = |source: std::io::Error| StagingError::Cache {
-        path: path.display().to_string(),
-        source,
-    };
+async fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
-        tokio::fs::create_dir_all(dir).await.map_err(err)?;
+        tokio::fs::create_dir_all(dir).await?;
     }
     // Unique per process and write, so concurrent writers of one digest never share a file.
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let tmp = path.with_extension(format!("tmp-{}-{n}", std::process::id()));
-    tokio::fs::write(&tmp, bytes).await.map_err(err)?;
-    tokio::fs::rename(&tmp, path).await.map_err(err)
+    let written = match tokio::fs::write(&tmp, bytes).await {
+        Ok(()) => tokio::fs::rename(&tmp, path).await,
+        Err(error) => Err(error),
+    };
+    if written.is_err() {
+        // NB: a partial temporary file (a full disk) would otherwise stay for good.
+        let _gone = tokio::fs::remove_file(&tmp).await;
+    }
+    written
 }

@@ -70,14 +70,6 @@ pub enum StagingError {
         limit: u64,
         flag: &'static str,
     },
-
-    /// The local chart cache could not be read or written.
-    #[error("chart cache {path}: {source}")]
-    Cache {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 /// Whose credentials a server refused: the user's, or the controller's.
@@ -136,13 +128,12 @@ impl StagingError {
             Self::InvalidSpec(_) => "invalid_spec",
             Self::PushRefused { .. } => "push_refused",
             Self::TooLarge { .. } => "too_large",
-            Self::Cache { .. } => "cache",
         }
     }
 
     /// True when retrying soon may help without anyone changing anything.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unreachable { .. } | Self::Cache { .. })
+        matches!(self, Self::Unreachable { .. })
     }
 
     pub(crate) fn invalid_chart(chart: impl Into<String>, reason: impl Into<String>) -> Self {

@@ -179,7 +179,7 @@ pub async fn pull(
             actual,
         });
     }
-    cache.put(Some(download.as_str()), &bytes).await?;
+    cache.put(Some(download.as_str()), &bytes).await;
     Ok(Pulled {
         version: picked.to_owned(),
         bytes,

@@ -141,7 +141,7 @@ pub async fn pull(fetch: Fetch<'_>, source: Source<'_>) -> Result<Pulled, Stagin
             actual,
         });
     }
-    cache.put(None, &bytes).await?;
+    cache.put(None, &bytes).await;
     Ok(Pulled {
         version,
         bytes,
