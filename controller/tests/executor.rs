@@ -11,7 +11,8 @@
 //! What these tests play, and why: **helm-controller's status** (the HelmRelease's status
 //! subresource, `Ready` and `observedGeneration`), for the one state that real Flux only passes
 //! through for a moment: a `Ready=True` about the previous generation, before Flux has looked at
-//! the new one. The other cases need no Flux at all: a delete of a release that is already gone,
+//! the new one; and the `Ready=True` ending a step whose namespace was being deleted, which is
+//! about the namespace, not Flux. The other cases need no Flux at all: a delete of a release that is already gone,
 //! bad input, RBAC refusals, which the executor meets before Flux could matter.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -104,6 +105,77 @@ async fn a_ready_condition_about_the_previous_generation_does_not_end_an_upgrade
     .await;
     let output = finish(child, Duration::from_secs(20)).await;
     succeeded(&output);
+}
+
+/// **Plays Flux's status.** A release applied while its namespace is still being deleted (a group
+/// deleted together with its namespace, then applied again): kube-apiserver refuses new objects
+/// in a terminating namespace. The step waits until the namespace is gone, creates it again and
+/// installs (before, it failed at once with HTTP 403). A ConfigMap's finalizer holds the
+/// namespace in Terminating until the test lets it go.
+#[tokio::test]
+async fn a_namespace_being_deleted_is_waited_for_and_created_again() {
+    let cluster = Cluster::shared().await.unwrap();
+    let client = cluster.client().await.unwrap();
+    let namespace = cluster.namespace("exec-terminating").await.unwrap();
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+    let held: ConfigMap = serde_json::from_value(
+        json!({"metadata": {"name": "held", "finalizers": ["orkestra.test/hold"]}}),
+    )
+    .unwrap();
+    configmaps
+        .create(&PostParams::default(), &held)
+        .await
+        .unwrap();
+    let namespaces = Api::<Namespace>::all(client.clone());
+    namespaces
+        .delete(&namespace, &Default::default())
+        .await
+        .unwrap();
+
+    let mut child = install(
+        cluster.kubeconfig(),
+        &release(&namespace, "web", "1.0.0"),
+        "60s",
+    );
+    still_running(&mut child, Duration::from_secs(3)).await;
+    let release_hold = json!({"metadata": {"finalizers": null}});
+    configmaps
+        .patch(
+            "held",
+            &PatchParams::default(),
+            &Patch::Merge(&release_hold),
+        )
+        .await
+        .unwrap();
+
+    let api = releases(&client, &namespace);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let generation = loop {
+        if let Some(applied) = api.get_opt("web").await.unwrap() {
+            break applied.metadata.generation.unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the HelmRelease was never applied"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let recreated = namespaces.get(&namespace).await.unwrap();
+    assert!(
+        recreated.metadata.deletion_timestamp.is_none(),
+        "{recreated:?}"
+    );
+    flux_reports(
+        &api,
+        "web",
+        generation,
+        "True",
+        "InstallSucceeded",
+        "installed",
+    )
+    .await;
+    let output = finish(child, Duration::from_secs(20)).await;
+    succeeded_saying(&output, "is being deleted: waiting until it is gone");
 }
 
 /// **No Flux needed**: nothing to delete, nothing to wait for.

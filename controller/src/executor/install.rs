@@ -5,7 +5,7 @@ use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::watcher::Event;
-use tokio::time::MissedTickBehavior;
+use tokio::time::{Instant, MissedTickBehavior};
 
 use super::error::ExecutorError;
 use super::input::Target;
@@ -16,6 +16,10 @@ use crate::kube_error::describe;
 
 /// What a timeout during the wait says the step was waiting for.
 const WAITING_FOR_READY: &str = "Flux reports it ready";
+const WAITING_FOR_NAMESPACE: &str = "the namespace being deleted is gone";
+
+/// Between two looks at a namespace that is being deleted.
+const NAMESPACE_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Installs or upgrades `target` and waits until it is ready.
 pub async fn run(
@@ -24,21 +28,8 @@ pub async fn run(
     limit: &Limit,
     checks: ReadyChecks,
 ) -> Result<(), ExecutorError> {
-    ensure_namespace(&client, &target.namespace, limit).await?;
-    let api = helm_releases(client, &target.namespace);
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    let patch = Patch::Apply(&target.object);
-    let applied = limit
-        .retried("the HelmRelease is applied", || {
-            api.patch(&target.name, &params, &patch)
-        })
-        .await?
-        .map_err(|e| {
-            ExecutorError::api(
-                format!("applying HelmRelease {}/{}", target.namespace, target.name),
-                e,
-            )
-        })?;
+    let api = helm_releases(client.clone(), &target.namespace);
+    let applied = apply(&client, &api, target, limit).await?;
     println!(
         "applied HelmRelease {}/{} (generation {})",
         target.namespace,
@@ -46,6 +37,51 @@ pub async fn run(
         applied.metadata.generation.unwrap_or_default()
     );
     wait_until_ready(api, target, limit, checks).await
+}
+
+/// Creates the namespace when it is missing, then applies the HelmRelease. A namespace still
+/// being deleted (a group deleted with its namespace, then applied again) takes no new objects:
+/// the step waits until it is gone, then creates it again.
+async fn apply(
+    client: &kube::Client,
+    api: &Api<kube::api::DynamicObject>,
+    target: &Target,
+    limit: &Limit,
+) -> Result<kube::api::DynamicObject, ExecutorError> {
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let patch = Patch::Apply(&target.object);
+    let mut said = false;
+    loop {
+        ensure_namespace(client, &target.namespace, limit).await?;
+        let answer = limit
+            .retried("the HelmRelease is applied", || {
+                api.patch(&target.name, &params, &patch)
+            })
+            .await?;
+        let terminating = matches!(&answer, Err(kube::Error::Api(status))
+            if status.code == 403 && status.message.contains("because it is being terminated"));
+        if !terminating {
+            break answer;
+        }
+        if Instant::now() + NAMESPACE_PAUSE >= limit.deadline {
+            let last = answer.err().map(|e| describe(&e)).unwrap_or_default();
+            return Err(limit.timed_out(WAITING_FOR_NAMESPACE, last));
+        }
+        if !said {
+            println!(
+                "namespace {} is being deleted: waiting until it is gone to create it again",
+                target.namespace
+            );
+            said = true;
+        }
+        tokio::time::sleep(NAMESPACE_PAUSE).await;
+    }
+    .map_err(|e| {
+        ExecutorError::api(
+            format!("applying HelmRelease {}/{}", target.namespace, target.name),
+            e,
+        )
+    })
 }
 
 /// Creates the namespace unless it exists. NB: create first, because the executor's service
