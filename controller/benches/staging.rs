@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use orkestra_controller::staging::cache::ChartCache;
 use orkestra_controller::staging::{Stager, StagerConfig};
 use orkestra_shared::crd::{Application, ApplicationSpec, ChartRef, Dag, Release};
 use orkestra_tests::chart_repo::{ChartRepo, RepoOptions};
@@ -50,7 +51,7 @@ fn application(repo: &str) -> Application {
 fn stager(staging: String, cache: &std::path::Path) -> Stager {
     Stager::new(StagerConfig {
         staging_url: staging,
-        cache_dir: Some(cache.into()),
+        cache: ChartCache::new(cache, 1 << 30),
         ..StagerConfig::default()
     })
     .unwrap()

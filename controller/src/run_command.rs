@@ -13,7 +13,6 @@
 //! replica that silently does nothing.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -22,6 +21,7 @@ use crate::plan_config_args::PlanConfigArgs;
 use anyhow::Context as _;
 use k8s_openapi::api::core::v1::Secret;
 use orkestra_controller::reconcile::{self, Context, Metrics, ReconcilerConfig};
+use orkestra_controller::staging::cache::CacheArgs;
 use orkestra_controller::staging::cli::ReadArgs;
 use orkestra_controller::staging::{Credentials, Stager, StagerConfig};
 use orkestra_controller::{admin, leader};
@@ -42,9 +42,9 @@ pub struct RunArgs {
     #[arg(long, env = "ORKESTRA_STAGING_CREDENTIALS_SECRET")]
     pub staging_credentials_secret: Option<String>,
 
-    /// Directory caching downloaded chart archives by digest.
-    #[arg(long, env = "ORKESTRA_CHART_CACHE")]
-    pub chart_cache: Option<PathBuf>,
+    /// The chart cache.
+    #[command(flatten)]
+    pub chart_cache: CacheArgs,
 
     /// Size limits and plain-HTTP registries for staging.
     #[command(flatten)]
@@ -145,7 +145,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let stager = Stager::new(StagerConfig {
         staging_url: staging,
         staging_credentials,
-        cache_dir: chart_cache,
+        cache: chart_cache.into_cache(),
         limits,
         plain_http,
     })?;

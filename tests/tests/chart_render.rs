@@ -103,6 +103,10 @@ async fn generated_certificates_render_objects_the_api_server_accepts() {
         env_of(controller, "ORKESTRA_WORKFLOW_NAMESPACE"),
         Some(ns.as_str())
     );
+    assert_eq!(
+        env_of(controller, "ORKESTRA_CHART_CACHE_MAX_BYTES"),
+        Some("805306368")
+    );
     assert_eq!(env_of(webhook, "MIMALLOC_ARENA_EAGER_COMMIT"), Some("0"));
     assert_eq!(
         env_of(webhook, "ORKESTRA_WEBHOOK_POLICY"),

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use orkestra_shared::crd::ApplicationGroup;
 use serde::{Deserialize, Serialize};
 
+use crate::staging::cache::CacheArgs;
 use crate::staging::credentials::CredentialsMap;
 use crate::staging::limits::Limits;
 use crate::staging::outcome::ApplicationStaging;
@@ -25,9 +26,9 @@ pub struct StageArgs {
     #[arg(long, env = "ORKESTRA_STAGING_URL")]
     pub staging: String,
 
-    /// Directory caching downloaded chart archives by digest.
-    #[arg(long, env = "ORKESTRA_CHART_CACHE")]
-    pub cache: Option<PathBuf>,
+    /// The chart cache (`--chart-cache`, or `--cache`).
+    #[command(flatten)]
+    pub cache: CacheArgs,
 
     /// YAML mapping from repository URL (a prefix of whole path segments) to credentials:
     /// username, password, ca.crt, tls.crt, tls.key (PEM data). Also consulted for the staging
@@ -96,7 +97,7 @@ pub async fn run(args: StageArgs) -> anyhow::Result<()> {
     let stager = Stager::new(StagerConfig {
         staging_credentials: credentials.lookup(&staging).cloned(),
         staging_url: staging,
-        cache_dir: cache,
+        cache: cache.into_cache(),
         limits,
         plain_http,
     })?;

@@ -1,7 +1,6 @@
 //! Staging one application: pull → split → check values → package → push.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
@@ -33,8 +32,8 @@ pub struct StagerConfig {
     pub staging_url: String,
     /// Credentials for the staging repository.
     pub staging_credentials: Option<Credentials>,
-    /// Where to cache fetched archives; `None` disables the cache.
-    pub cache_dir: Option<PathBuf>,
+    /// Where fetched archives are cached ([`ChartCache::disabled`] by default).
+    pub cache: ChartCache,
     /// Size limits of what is read.
     pub limits: Limits,
     /// Which OCI registries are spoken to in plain HTTP.
@@ -63,7 +62,7 @@ impl Stager {
         let StagerConfig {
             staging_url,
             staging_credentials,
-            cache_dir,
+            cache,
             limits,
             plain_http,
         } = config;
@@ -74,7 +73,6 @@ impl Stager {
                     url: staging_url.clone(),
                     reason: err.to_string(),
                 })?;
-        let cache = cache_dir.map_or_else(ChartCache::disabled, ChartCache::new);
         let target = StagingTarget::new(&staging_url, staging_credentials, limits, &plain_http)?;
         Ok(Self {
             http,

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use orkestra_controller::staging::cache::ChartCache;
 use orkestra_controller::staging::{ApplicationStaging, Credentials, Stager, StagerConfig};
 use orkestra_shared::crd::{Application, ApplicationSpec, ChartRef, Dag, Release};
 use orkestra_tests::chart_repo::{ChartRepo, RepoOptions};
@@ -70,7 +71,7 @@ impl Env {
 pub fn stager(staging: &str, cache: Option<&Path>) -> Stager {
     Stager::new(StagerConfig {
         staging_url: staging.to_owned(),
-        cache_dir: cache.map(Path::to_path_buf),
+        cache: cache.map_or_else(ChartCache::disabled, |dir| ChartCache::new(dir, 1 << 30)),
         ..StagerConfig::default()
     })
     .unwrap()
