@@ -196,24 +196,24 @@ impl Stager {
         let label = format!("{} {}", chart_ref.name, pulled.version);
         let wanted: Vec<String> = app.spec.subcharts.iter().map(|s| s.name.clone()).collect();
         let sub_label = |sub: &str| format!("{}/{sub}", chart_ref.name);
+        let preparation = Preparation {
+            application: app.name.clone(),
+            chart: chart_ref.name.clone(),
+            label: label.clone(),
+            subcharts: wanted.clone(),
+            archive: pulled.clone(),
+            limits: self.limits,
+        };
         let prepared = self
             .prepared
             .get_or_prepare(&pulled.sha256, pulled.bytes.len(), &wanted, || {
-                // NB: boxed, as ApplicationError is large for a Result's error.
-                let parent_fail = |e| Box::new(parent_fail(e));
-                let chart =
-                    Chart::from_tgz(&label, &pulled.bytes, &self.limits).map_err(parent_fail)?;
-                check_name(&chart, &chart_ref.name, &label).map_err(parent_fail)?;
-                let split = split(chart, &wanted, &self.limits).map_err(parent_fail)?;
-                let mut charts = Vec::with_capacity(split.subcharts.len() + 1);
-                for sub in &split.subcharts {
-                    charts.push(
-                        ChartToPush::new(&sub.chart)
-                            .map_err(|s| Box::new(fail(&sub_label(&sub.subchart), s)))?,
-                    );
+                // NB: unpacking, splitting and packaging a large chart take CPU for a while: off
+                // the runtime's threads, which also keep the leader lease and the watches going.
+                async {
+                    tokio::task::spawn_blocking(move || preparation.run())
+                        .await
+                        .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
                 }
-                charts.push(ChartToPush::new(&split.parent).map_err(parent_fail)?);
-                Ok(Prepared::new(split, charts))
             })
             .await
             .map_err(|e: Box<ApplicationError>| *e)?;
@@ -252,6 +252,43 @@ impl Stager {
             result.chart.pushed(p);
         }
         Ok(())
+    }
+}
+
+/// What preparing a pulled archive for pushing needs, owned (it runs on the blocking pool).
+struct Preparation {
+    application: String,
+    chart: String,
+    /// `<chart> <version>`, for errors.
+    label: String,
+    subcharts: Vec<String>,
+    archive: Arc<Pulled>,
+    limits: Limits,
+}
+
+impl Preparation {
+    /// Unpacks the archive, splits the subcharts out and packages every chart.
+    // NB: the error is boxed, as ApplicationError is large for a Result's error.
+    fn run(self) -> Result<Prepared, Box<ApplicationError>> {
+        let fail = |chart: String, source| {
+            Box::new(ApplicationError {
+                application: self.application.clone(),
+                chart,
+                source,
+            })
+        };
+        let parent_fail = |source| fail(self.chart.clone(), source);
+        let chart =
+            Chart::from_tgz(&self.label, &self.archive.bytes, &self.limits).map_err(parent_fail)?;
+        check_name(&chart, &self.chart, &self.label).map_err(parent_fail)?;
+        let split = split(chart, &self.subcharts, &self.limits).map_err(parent_fail)?;
+        let mut charts = Vec::with_capacity(split.subcharts.len() + 1);
+        for sub in &split.subcharts {
+            let sub_chart = format!("{}/{}", self.chart, sub.subchart);
+            charts.push(ChartToPush::new(&sub.chart).map_err(|s| fail(sub_chart, s))?);
+        }
+        charts.push(ChartToPush::new(&split.parent).map_err(parent_fail)?);
+        Ok(Prepared::new(split, charts))
     }
 }
 

@@ -120,20 +120,20 @@ pub struct PreparedCharts {
 impl PreparedCharts {
     /// The prepared form of the archive `sha256` (of `size` bytes) for `subcharts`: kept, or made
     /// by `prepare` (once, when several stagings ask at the same time). Failures are not kept.
-    pub async fn get_or_prepare<E>(
+    pub async fn get_or_prepare<E, F: Future<Output = Result<Prepared, E>>>(
         &self,
         sha256: &str,
         size: usize,
         subcharts: &[String],
-        prepare: impl FnOnce() -> Result<Prepared, E>,
+        prepare: impl FnOnce() -> F,
     ) -> Result<Arc<Prepared>, E> {
         if size > MAX_ARCHIVE_BYTES {
-            return prepare().map(Arc::new);
+            return prepare().await.map(Arc::new);
         }
         let key: Key = (sha256.to_owned(), subcharts.to_vec());
         let cell = {
             let Ok(mut guard) = self.entries.lock() else {
-                return prepare().map(Arc::new);
+                return prepare().await.map(Arc::new);
             };
             let Entries { map, order } = &mut *guard;
             match map.get(&key) {
@@ -151,7 +151,7 @@ impl PreparedCharts {
                 }
             }
         };
-        cell.get_or_try_init(|| async { prepare().map(Arc::new) })
+        cell.get_or_try_init(|| async { prepare().await.map(Arc::new) })
             .await
             .cloned()
     }
@@ -182,21 +182,25 @@ mod tests {
         size: usize,
         subcharts: &[String],
     ) -> Arc<Prepared> {
-        kept.get_or_prepare(sha256, size, subcharts, || Ok::<_, &str>(prepared()))
-            .await
-            .unwrap()
+        kept.get_or_prepare(sha256, size, subcharts, || async {
+            Ok::<_, &str>(prepared())
+        })
+        .await
+        .unwrap()
     }
 
     #[tokio::test]
     async fn an_archive_is_prepared_once_and_failures_are_not_kept() {
         let kept = PreparedCharts::default();
         let mut calls = 0;
-        let failed: Result<_, &str> = kept.get_or_prepare("abc", 10, &[], || Err("broken")).await;
+        let failed: Result<_, &str> = kept
+            .get_or_prepare("abc", 10, &[], || async { Err("broken") })
+            .await;
         assert!(failed.is_err());
         let first = kept
             .get_or_prepare("abc", 10, &[], || {
                 calls += 1;
-                Ok::<_, &str>(prepared())
+                async { Ok::<_, &str>(prepared()) }
             })
             .await
             .unwrap();
