@@ -8,21 +8,23 @@ use super::argo::{Arguments, DagTask, DagTemplate, Parameter, Template, Workflow
 use super::config::PlanConfig;
 use super::error::PlanError;
 use super::flux::HelmRelease;
+use super::naming::NameSet;
 use super::naming::owner_label_value;
-use super::naming::{NameSet, is_valid_argo_name};
 use super::release::Charts;
 use super::release_store::ReleaseStore;
 use super::resolved::{Resolved, ResolvedApplication};
 use crate::crd::{Application, ApplicationGroupSpec};
 use crate::free_form::FreeForm;
-use crate::graph::{DependencyGraph, format_cycle};
+use crate::graph::DependencyGraph;
 use crate::limits::MAX_DAG_TASKS;
 use leaf::{BY_REFERENCE, ExecutorCall, INLINE, leaf};
+use refusals::{check_acyclic, check_argo_name, check_collisions};
 use timeout::step_timeout;
 
 mod custom;
 mod executors;
 mod leaf;
+mod refusals;
 mod timeout;
 
 /// Template names with a fixed meaning.
@@ -373,49 +375,4 @@ fn ordered<'g>(graph: &'g DependencyGraph, name: &str, action: Action) -> Vec<&'
     };
     // NB: the graph keeps a self-dependency as an edge; Argo refuses a task waiting for itself.
     found.into_iter().filter(|n| *n != name).collect()
-}
-
-/// Refuses two HelmReleases with one name in one namespace (`owners[i]` is the application of
-/// `releases[i]`): Flux would have them fight over one Helm release.
-fn check_collisions(releases: &[HelmRelease], owners: &[&str]) -> Result<(), PlanError> {
-    let mut seen: HashMap<(&str, &str), usize> = HashMap::with_capacity(releases.len());
-    for (i, release) in releases.iter().enumerate() {
-        if let Some(first) = seen.insert((release.namespace(), release.name()), i) {
-            let describe = |j: usize| {
-                format!(
-                    "chart {} of application {}",
-                    releases[j].spec.chart.spec.chart,
-                    owners.get(j).unwrap_or(&"?")
-                )
-            };
-            return Err(PlanError::ReleaseCollision {
-                namespace: release.namespace().to_owned(),
-                name: release.name().to_owned(),
-                first: describe(first),
-                second: describe(i),
-            });
-        }
-    }
-    Ok(())
-}
-
-fn check_acyclic(graph: &DependencyGraph, scope: &str) -> Result<(), PlanError> {
-    match graph.cycles().first() {
-        Some(cycle) => Err(PlanError::Cycle {
-            scope: scope.to_owned(),
-            cycle: format_cycle(cycle),
-        }),
-        None => Ok(()),
-    }
-}
-
-fn check_argo_name(what: &str, name: &str) -> Result<(), PlanError> {
-    if is_valid_argo_name(name) {
-        Ok(())
-    } else {
-        Err(PlanError::InvalidName {
-            what: what.into(),
-            name: name.into(),
-        })
-    }
 }
