@@ -108,6 +108,15 @@ async fn generated_certificates_render_objects_the_api_server_accepts() {
         Some("805306368")
     );
     assert_eq!(env_of(webhook, "MIMALLOC_ARENA_EAGER_COMMIT"), Some("0"));
+    // The controller's ServiceAccount, the only requester that may set the last-successful
+    // annotation.
+    let controller_account = controller["spec"]["template"]["spec"]["serviceAccountName"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        env_of(webhook, "ORKESTRA_WEBHOOK_CONTROLLER_USERNAME"),
+        Some(format!("system:serviceaccount:{ns}:{controller_account}").as_str())
+    );
     assert_eq!(
         env_of(webhook, "ORKESTRA_WEBHOOK_POLICY"),
         Some("/etc/orkestra/policy/policy.yaml")

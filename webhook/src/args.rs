@@ -68,6 +68,12 @@ pub struct ServeArgs {
     #[arg(long, env = "ORKESTRA_WEBHOOK_SECRET_NAMESPACE", default_value = orkestra_shared::plan::DEFAULT_WORKFLOW_NAMESPACE)]
     pub secret_namespace: String,
 
+    /// The username the controller writes groups as (`system:serviceaccount:NAMESPACE:NAME`): the
+    /// only requester that may set the `last-successful-appgroup` annotation, which records the
+    /// spec a rollback installs and the applications an update uninstalls. Unset: nobody may.
+    #[arg(long, env = "ORKESTRA_WEBHOOK_CONTROLLER_USERNAME")]
+    pub controller_username: Option<String>,
+
     /// How often the certificate, key and policy files are polled for changes. Polling, not inotify:
     /// Secret and ConfigMap volumes are updated by swapping a `..data` symlink.
     #[arg(long, env = "ORKESTRA_WEBHOOK_RELOAD_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]

@@ -30,6 +30,8 @@ pub struct AdmissionState {
     /// Checks that the requester may read the Secrets a group names; `None` turns the check off
     /// (`--check-secret-access=false`).
     pub secret_access: Option<Arc<SecretAccess>>,
+    /// The only requester that may set the last-successful annotation (`None`: nobody).
+    pub controller_username: Option<Arc<str>>,
 }
 
 /// The admission router: only the two review endpoints (health and metrics live on the admin port).
@@ -88,7 +90,16 @@ async fn handle(endpoint: Endpoint, state: AdmissionState, body: Bytes) -> Respo
     if let (Some(checks), Some(access)) = (answer.secret_checks.take(), &state.secret_access)
         && let Some(refusals) = checks.refusals(access).await
     {
-        answer.refuse(refusals);
+        let detail = format!("{} Secret reference(s) refused", refusals.lines().count());
+        answer.refuse(refusals, detail);
+    }
+    if let Some(requester) = answer.records_spec_by.take()
+        && state.controller_username.as_deref() != Some(requester.as_str())
+    {
+        answer.refuse(
+            review::recorded_spec_refusal(),
+            "the last-successful annotation set by another than the controller".to_owned(),
+        );
     }
     state.metrics.review(
         endpoint,

@@ -33,6 +33,8 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// The Secret access check, when on.
     pub secret_access: Option<SecretAccess>,
+    /// The only requester that may set the last-successful annotation.
+    pub controller_username: Option<String>,
 }
 
 /// The `serve` subcommand: runs until SIGTERM or SIGINT, then drains and returns.
@@ -47,6 +49,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         reload_interval,
         check_secret_access,
         secret_namespace,
+        controller_username,
     } = args;
     logging::init(log_format);
     let secret_access = if check_secret_access {
@@ -69,6 +72,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         reload_interval,
         limits: Limits::default(),
         secret_access,
+        controller_username,
     };
     let shutdown = CancellationToken::new();
     let server = start(config, shutdown.clone()).await?;
@@ -114,6 +118,7 @@ pub async fn start(
         reload_interval,
         limits,
         secret_access,
+        controller_username,
     } = config;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let metrics = Arc::new(Metrics::new());
@@ -148,6 +153,7 @@ pub async fn start(
             policy: store.clone(),
             metrics: metrics.clone(),
             secret_access: secret_access.map(Arc::new),
+            controller_username: controller_username.map(Arc::from),
         },
         &limits,
     );

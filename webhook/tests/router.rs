@@ -16,11 +16,15 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use tower::ServiceExt;
 
+/// The username the controller writes groups as (the chart's ServiceAccount).
+const CONTROLLER: &str = "system:serviceaccount:orkestra:ork-orkestra-controller";
+
 async fn call_with(policy: Policy, path: &str, body: Body) -> (StatusCode, Value) {
     let state = AdmissionState {
         policy: Arc::new(PolicyStore::with(policy)),
         metrics: Arc::new(Metrics::new()),
         secret_access: None,
+        controller_username: Some(CONTROLLER.into()),
     };
     let request = Request::post(path)
         .header("content-type", "application/json")
@@ -266,13 +270,16 @@ async fn an_update_whose_workflow_with_the_dropped_applications_exceeds_argos_li
     let apps = |prefix: &str, n: usize| -> Vec<Value> {
         (0..n).map(|i| app(&format!("{prefix}-{i}"), &[])).collect()
     };
-    let old = group("big", apps("old", 150));
+    let mut old = group("big", apps("old", 150));
     let mut new = group("big", apps("new", 100));
-    let update = |new: &Value| review("UPDATE", Some(new.clone()), Some(old.clone()));
-    assert_eq!(denial(&update(&new)).await, Vec::<String>::new());
-    new["metadata"]["annotations"] = json!({"orkestra.azure.microsoft.com/last-successful-appgroup":
+    let update = |new: &Value, old: &Value| review("UPDATE", Some(new.clone()), Some(old.clone()));
+    assert_eq!(denial(&update(&new, &old)).await, Vec::<String>::new());
+    let recorded = json!({"orkestra.azure.microsoft.com/last-successful-appgroup":
         json!({"applications": apps("old", 150)}).to_string()});
-    let lines = denial(&update(&new)).await;
+    // NB: the controller recorded it when the 150 were deployed; the user's update keeps it.
+    old["metadata"]["annotations"] = recorded.clone();
+    new["metadata"]["annotations"] = recorded;
+    let lines = denial(&update(&new, &old)).await;
     let needs =
         "spec.applications: with the applications it drops uninstalled, its forward Workflow needs";
     assert_eq!(
@@ -343,10 +350,54 @@ async fn other_methods_are_refused() {
         policy: Arc::new(PolicyStore::with(Policy::default())),
         metrics: Arc::new(Metrics::new()),
         secret_access: None,
+        controller_username: None,
     };
     let response = router(state, &Limits::default())
         .oneshot(Request::get("/validate").body(Body::empty()).unwrap())
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+/// The last-successful annotation records the spec a rollback installs and that an update
+/// compares with to uninstall what it drops. A user who could set it would have the controller
+/// uninstall any HelmRelease, or install charts from anywhere with any Secret, past every rule and
+/// policy (none of which read it): only the controller may set it.
+#[tokio::test]
+async fn only_the_controller_sets_the_last_successful_annotation() {
+    let key = "orkestra.azure.microsoft.com/last-successful-appgroup";
+    let forged = json!({"applications": [{"name": "coredns", "spec": {
+        "chart": {"url": "https://attacker.example/charts", "name": "x", "version": "1.0.0",
+                  "authSecretRef": {"name": "team-b-credentials"}},
+        "release": {"targetNamespace": "kube-system"}}}]})
+    .to_string();
+    let plain = group("bookinfo", vec![app("web", &[])]);
+    let mut recorded = plain.clone();
+    recorded["metadata"]["annotations"] = json!({ key: forged });
+    let refusal = orkestra_webhook::review::recorded_spec_refusal();
+    assert!(
+        refusal.starts_with(&format!("metadata.annotations[{key}]: ")),
+        "{refusal}"
+    );
+
+    let by = |mut review: Value, username: &str| {
+        review["request"]["userInfo"]["username"] = json!(username);
+        review
+    };
+    let update = |new: &Value, old: &Value| review("UPDATE", Some(new.clone()), Some(old.clone()));
+    // A user may not set it, on creation or by an update.
+    assert_eq!(denial(&create(recorded.clone())).await, [refusal.clone()]);
+    assert_eq!(denial(&update(&recorded, &plain)).await, [refusal.clone()]);
+    let mut changed = recorded.clone();
+    changed["metadata"]["annotations"][key] = json!(json!({"applications": []}).to_string());
+    assert_eq!(denial(&update(&changed, &recorded)).await, [refusal]);
+    // Keeping what the controller wrote, or dropping it, is the user's to do.
+    assert!(denial(&update(&recorded, &recorded)).await.is_empty());
+    assert!(denial(&update(&plain, &recorded)).await.is_empty());
+    // The controller sets it.
+    assert!(
+        denial(&by(update(&recorded, &plain), CONTROLLER))
+            .await
+            .is_empty()
+    );
 }

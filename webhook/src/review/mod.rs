@@ -29,6 +29,7 @@ use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionResponse, AdmissionReview, Operation};
 use orkestra_shared::admission::{defaults_patch, mutate, validate};
 use orkestra_shared::field_error::FieldError;
+use orkestra_shared::names::LAST_SUCCESSFUL_ANNOTATION;
 use orkestra_shared::policy::Policy;
 
 /// The API group, version and kind this webhook reviews; every other kind is allowed untouched.
@@ -52,17 +53,27 @@ pub struct Answer {
     /// The Secret references an allowed validation adds: the answer stands only if the requester
     /// may read them (see `secret_access`).
     pub secret_checks: Option<SecretChecks>,
+    /// The requester's username when an allowed validation sets the last-successful annotation
+    /// (a value the old object did not have): the answer stands only if it is the controller.
+    pub records_spec_by: Option<String>,
+}
+
+/// Why a group setting the last-successful annotation is denied to anyone but the controller.
+pub fn recorded_spec_refusal() -> String {
+    format!(
+        "metadata.annotations[{LAST_SUCCESSFUL_ANNOTATION}]: only the Orkestra controller sets this \
+         annotation (it records the last deployed spec, which a rollback installs and an update \
+         compares with to uninstall what it drops): remove it from the manifest, or leave the \
+         value the controller wrote"
+    )
 }
 
 impl Answer {
-    /// Turns an allowing answer into a denial with `message` (one problem per line), keeping its
-    /// warnings.
-    pub fn refuse(&mut self, message: String) {
+    /// Turns an allowing answer into a denial with `message` (one problem per line, as a user
+    /// sees it), keeping its warnings; `detail` says why in the log.
+    pub fn refuse(&mut self, message: String, detail: String) {
         if let Some(response) = self.review.response.take() {
-            self.detail = Some(format!(
-                "{} Secret reference(s) refused",
-                message.lines().count()
-            ));
+            self.detail = Some(detail);
             self.review.response = Some(response.deny(message));
         }
         self.outcome = Outcome::Denied;
@@ -103,6 +114,7 @@ impl Unreadable {
             },
             detail: Some(self.reason),
             secret_checks: None,
+            records_spec_by: None,
         }
     }
 }
@@ -133,8 +145,23 @@ pub fn answer(
         }
         _ => None,
     };
+    let records_spec_by = match (endpoint, &review.object) {
+        (Endpoint::Validate, Some(object)) if is_reviewed(&review) => {
+            let old = review
+                .old_object
+                .as_ref()
+                .filter(|_| review.operation == Operation::Update)
+                .and_then(Object::last_successful);
+            object
+                .last_successful()
+                .filter(|recorded| old != Some(*recorded))
+                .map(|_| review.user_info.username.clone().unwrap_or_default())
+        }
+        _ => None,
+    };
     let (response, outcome, detail) = decide(endpoint, &mut review, policy);
     let secret_checks = secret_checks.filter(|_| outcome == Outcome::Allowed);
+    let records_spec_by = records_spec_by.filter(|_| outcome == Outcome::Allowed);
     Answer {
         status: StatusCode::OK,
         review: response.into_review(),
@@ -147,6 +174,7 @@ pub fn answer(
         },
         detail,
         secret_checks,
+        records_spec_by,
     }
 }
 

@@ -17,6 +17,7 @@ use kube::core::admission::{
 use kube::core::{DynamicObject, GroupVersionKind, GroupVersionResource};
 use orkestra_shared::admission::{Conforming, ConformingForRules, Presence, Raw};
 use orkestra_shared::crd::ApplicationGroup;
+use orkestra_shared::names::LAST_SUCCESSFUL_ANNOTATION;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::Value;
@@ -83,6 +84,26 @@ impl Object<'_> {
                 .collect(),
             // Mutation only: the validating review reads objects typed or as a tree.
             Object::Defaulting(_) | Object::Text(_) => Vec::new(),
+        }
+    }
+
+    /// The value of the last-successful annotation (the last deployed spec), if any.
+    pub(super) fn last_successful(&self) -> Option<&str> {
+        match self {
+            Object::Read(conforming) => conforming
+                .0
+                .metadata
+                .annotations
+                .as_ref()?
+                .get(LAST_SUCCESSFUL_ANNOTATION)
+                .map(String::as_str),
+            Object::Tree(tree) => tree
+                .get("metadata")?
+                .get("annotations")?
+                .get(LAST_SUCCESSFUL_ANNOTATION)?
+                .as_str(),
+            // Mutation only: the validating review reads objects typed or as a tree.
+            Object::Defaulting(_) | Object::Text(_) => None,
         }
     }
 

@@ -165,6 +165,7 @@ impl TestServer {
             reload_interval: Duration::from_millis(50),
             limits,
             secret_access: None,
+            controller_username: None,
         };
         let shutdown = CancellationToken::new();
         let running = start(config, shutdown.clone()).await.unwrap();
