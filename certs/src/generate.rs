@@ -38,7 +38,7 @@ pub fn generate(request: &CertRequest) -> Result<Generated, CertsError> {
     if request.dns_names.is_empty() && request.ips.is_empty() {
         return Err(CertsError::NoNames);
     }
-    if request.days == 0 {
+    if !(1..=MAX_DAYS).contains(&request.days) {
         return Err(CertsError::InvalidDays(request.days));
     }
     for name in &request.dns_names {
@@ -117,6 +117,9 @@ fn valid_dns_name(name: &str) -> bool {
         })
 }
 
+/// The longest validity: a hundred years (a date past 9999 cannot be written in a certificate).
+pub const MAX_DAYS: u32 = 36_500;
+
 /// From yesterday (clock skew between machines) to `days` from today, at day granularity, as
 /// (year, month, day).
 fn validity(days: u32) -> ((i32, u8, u8), (i32, u8, u8)) {
@@ -153,6 +156,22 @@ mod tests {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
         assert_eq!(civil_from_days(20_454), (2026, 1, 1));
+    }
+
+    #[test]
+    fn a_validity_past_a_hundred_years_is_refused() {
+        for days in [MAX_DAYS + 1, 3_000_000, u32::MAX] {
+            let request = CertRequest {
+                dns_names: vec!["localhost".into()],
+                ips: vec![],
+                days,
+            };
+            let error = generate(&request).err().unwrap();
+            assert_eq!(
+                error.to_string(),
+                format!("--days must be from 1 to 36500, got {days}")
+            );
+        }
     }
 
     #[test]

@@ -19,8 +19,8 @@ pub enum CertsError {
     /// A DNS name that cannot appear in a certificate.
     #[error("invalid DNS name {0:?}: use letters, digits, '-', '.', optionally a leading '*.'")]
     InvalidDnsName(String),
-    /// Validity must be at least one day.
-    #[error("--days must be at least 1, got {0}")]
+    /// Validity must be from one day to [`generate::MAX_DAYS`].
+    #[error("--days must be from 1 to {max}, got {0}", max = generate::MAX_DAYS)]
     InvalidDays(u32),
     /// rcgen refused the parameters or failed to sign.
     #[error("certificate generation failed: {0}")]

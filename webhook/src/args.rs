@@ -76,7 +76,7 @@ pub struct ServeArgs {
 
     /// How often the certificate, key and policy files are polled for changes. Polling, not inotify:
     /// Secret and ConfigMap volumes are updated by swapping a `..data` symlink.
-    #[arg(long, env = "ORKESTRA_WEBHOOK_RELOAD_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "ORKESTRA_WEBHOOK_RELOAD_INTERVAL", default_value = "2s", value_parser = reload_interval)]
     pub reload_interval: Duration,
 }
 
@@ -139,4 +139,19 @@ mod tests {
     fn check_needs_a_file() {
         assert!(Args::try_parse_from(["orkestra-webhook", "check"]).is_err());
     }
+}
+
+/// The shortest poll period of the mounted files: shorter only burns CPU (and `0s` would stop the
+/// reloads for good).
+const MIN_RELOAD_INTERVAL: Duration = Duration::from_millis(100);
+
+fn reload_interval(text: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(text).map_err(|error| error.to_string())?;
+    if interval < MIN_RELOAD_INTERVAL {
+        return Err(format!(
+            "{text:?} is shorter than the shortest poll period, {}",
+            humantime::format_duration(MIN_RELOAD_INTERVAL)
+        ));
+    }
+    Ok(interval)
 }

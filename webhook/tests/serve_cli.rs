@@ -114,3 +114,23 @@ async fn serves_reviews_logs_json_and_exits_0_on_sigterm() {
     );
     assert!(lines.iter().any(|l| l["message"] == "stopped"), "{logs}");
 }
+
+/// A zero poll period would stop every reload of the certificate and policy (it panicked the
+/// reload task): refused at start, naming the flag.
+#[test]
+fn a_reload_interval_under_100ms_is_refused() {
+    for interval in ["0s", "1ns", "99ms"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_orkestra-webhook"))
+            .args(["serve", "--tls-cert", "x.crt", "--tls-key", "x.key"])
+            .args(["--reload-interval", interval])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("--reload-interval")
+                && stderr.contains("shorter than the shortest poll period, 100ms"),
+            "{stderr}"
+        );
+    }
+}

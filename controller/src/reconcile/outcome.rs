@@ -11,6 +11,10 @@ use super::status::{self, State};
 /// Safety-net re-check while a Workflow runs (its changes trigger reconciles anyway).
 pub const IN_FLIGHT_RECHECK: Duration = Duration::from_secs(300);
 
+/// The shortest `spec.interval` honoured (Azure Orkestra's short requeue): `0s` re-read the
+/// group, its Workflows and every HelmRelease back to back, for good.
+pub const MIN_RECHECK: Duration = Duration::from_secs(5);
+
 /// What one step decided: the status to write, then either an action or an error to return.
 #[derive(Debug)]
 pub struct Outcome {
@@ -41,17 +45,56 @@ impl Outcome {
     }
 }
 
-/// When to look at a group again: at `spec.interval` when set, and while a Workflow runs at most
-/// every [`IN_FLIGHT_RECHECK`].
+/// When to look at a group again: at `spec.interval` when set (at least [`MIN_RECHECK`]), and
+/// while a Workflow runs at most every [`IN_FLIGHT_RECHECK`].
 pub fn recheck(spec: &ApplicationGroupSpec, in_flight: bool) -> Action {
     let interval = spec
         .interval
         .as_deref()
-        .and_then(|i| orkestra_shared::duration::parse(i).ok());
+        .and_then(|i| orkestra_shared::duration::parse(i).ok())
+        .map(|interval| interval.max(MIN_RECHECK));
     match (interval, in_flight) {
         (Some(interval), true) => Action::requeue(interval.min(IN_FLIGHT_RECHECK)),
         (Some(interval), false) => Action::requeue(interval),
         (None, true) => Action::requeue(IN_FLIGHT_RECHECK),
         (None, false) => Action::await_change(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every(interval: &str) -> ApplicationGroupSpec {
+        ApplicationGroupSpec {
+            interval: Some(interval.to_owned()),
+            ..ApplicationGroupSpec::default()
+        }
+    }
+
+    #[test]
+    fn a_group_is_looked_at_again_no_sooner_than_the_shortest_interval() {
+        for in_flight in [false, true] {
+            assert_eq!(
+                recheck(&every("0s"), in_flight),
+                Action::requeue(MIN_RECHECK)
+            );
+            assert_eq!(
+                recheck(&every("1ms"), in_flight),
+                Action::requeue(MIN_RECHECK)
+            );
+        }
+        assert_eq!(
+            recheck(&every("30s"), false),
+            Action::requeue(Duration::from_secs(30))
+        );
+        assert_eq!(
+            recheck(&every("1h"), true),
+            Action::requeue(IN_FLIGHT_RECHECK)
+        );
+        assert_eq!(
+            recheck(&ApplicationGroupSpec::default(), false),
+            Action::await_change()
+        );
     }
 }

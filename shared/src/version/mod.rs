@@ -21,6 +21,11 @@ use std::fmt;
 use comparator::{Comparator, Op};
 pub use number::{Version, VersionError};
 
+/// The longest constraint read. Masterminds has no limit, but finding its hyphen ranges
+/// (`1 - 2`) costs the square of a long run of digits: a megabyte version took minutes of the
+/// webhook's CPU. The longest version a registry can tag is 128 bytes.
+pub const MAX_CONSTRAINT_LEN: usize = 1024;
+
 /// A chart version constraint as written in an Application's `chart.version`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionConstraint {
@@ -41,6 +46,12 @@ impl VersionConstraint {
     /// Parses a constraint as Helm does; empty means the newest release, as `*`. Refuses
     /// exactly what Masterminds' `NewConstraint` refuses, saying why.
     pub fn parse(text: &str) -> Result<Self, String> {
+        if text.len() > MAX_CONSTRAINT_LEN {
+            return Err(format!(
+                "invalid chart version: {} bytes long, over the limit of {MAX_CONSTRAINT_LEN}",
+                text.len()
+            ));
+        }
         let text = if text.is_empty() { "*" } else { text };
         let alternatives = syntax::alternatives(text).map_err(|reason| {
             format!(
@@ -114,6 +125,26 @@ mod tests {
 
     fn v(text: &str) -> Version {
         Version::parse(text).expect("test version")
+    }
+
+    #[test]
+    fn a_constraint_over_the_length_limit_is_refused_before_it_is_read() {
+        let long = format!("{}-", "1".repeat(1 << 20));
+        for refused in [
+            VersionConstraint::check(&long),
+            VersionConstraint::parse(&long).map(drop),
+        ] {
+            assert_eq!(
+                refused,
+                Err(format!(
+                    "invalid chart version: {} bytes long, over the limit of 1024",
+                    long.len()
+                ))
+            );
+        }
+        let longest = format!("1.0.0 - 2.0.0-{}", "a".repeat(MAX_CONSTRAINT_LEN - 14));
+        assert_eq!(longest.len(), MAX_CONSTRAINT_LEN);
+        assert_eq!(VersionConstraint::check(&longest), Ok(()));
     }
 
     #[test]
