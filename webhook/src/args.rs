@@ -101,6 +101,21 @@ pub enum LogFormat {
     Json,
 }
 
+/// The shortest poll period of the mounted files: shorter only burns CPU (and `0s` would stop the
+/// reloads for good).
+const MIN_RELOAD_INTERVAL: Duration = Duration::from_millis(100);
+
+fn reload_interval(text: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(text).map_err(|error| error.to_string())?;
+    if interval < MIN_RELOAD_INTERVAL {
+        return Err(format!(
+            "{text:?} is shorter than the shortest poll period, {}",
+            humantime::format_duration(MIN_RELOAD_INTERVAL)
+        ));
+    }
+    Ok(interval)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -139,19 +154,4 @@ mod tests {
     fn check_needs_a_file() {
         assert!(Args::try_parse_from(["orkestra-webhook", "check"]).is_err());
     }
-}
-
-/// The shortest poll period of the mounted files: shorter only burns CPU (and `0s` would stop the
-/// reloads for good).
-const MIN_RELOAD_INTERVAL: Duration = Duration::from_millis(100);
-
-fn reload_interval(text: &str) -> Result<Duration, String> {
-    let interval = humantime::parse_duration(text).map_err(|error| error.to_string())?;
-    if interval < MIN_RELOAD_INTERVAL {
-        return Err(format!(
-            "{text:?} is shorter than the shortest poll period, {}",
-            humantime::format_duration(MIN_RELOAD_INTERVAL)
-        ));
-    }
-    Ok(interval)
 }
