@@ -1002,6 +1002,31 @@ async fn a_teardown_replaces_a_remediation_that_a_later_rollout_suspended() {
         .await;
 }
 
+/// A failed first install's remediation that failed too (an uninstall timed out) left releases
+/// installed: deleting the group replaces it with the teardown's own reverse Workflow, which
+/// removes everything (before: the group was released at once, "already ran after the last
+/// forward workflow", and the releases stayed).
+#[tokio::test]
+async fn a_teardown_replaces_a_remediation_that_failed() {
+    let (env, ctl) = Env::with_controller("rc-failed-remedy").await;
+    let group = env
+        .submitted_group("failremedy", env.base("1.0.0"), &ctl)
+        .await;
+    let installed = env.perform_tasks(&group).await;
+    env.set_phase(&group, "Failed", "child 'base' failed").await;
+    let reverse_name = format!("{group}-reverse");
+    let remediation = env.wait_workflow(&reverse_name, Some(1), &ctl).await;
+    env.set_phase(&reverse_name, "Failed", "uninstall timed out")
+        .await;
+    env.wait_condition(&group, "ReverseWorkflowSucceeded", "False", &ctl)
+        .await;
+
+    env.delete_group(&group).await;
+    let teardown = env.wait_replaced(&remediation, &ctl).await;
+    env.finish_teardown(&group, &teardown, &installed, &ctl)
+        .await;
+}
+
 /// A deployed group whose forward Workflow someone deleted (by hand, or an Argo TTL) still has
 /// its releases: deleting the group tears them down with a reverse Workflow (before, the group
 /// was released at once, "no forward workflow was ever submitted", and the releases stayed).

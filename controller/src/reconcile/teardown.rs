@@ -5,14 +5,15 @@
 //! down) and is released at once.
 //!
 //! Which reverse Workflow is the teardown's: one created at or after the deletion timestamp, one
-//! still running (a first-install remediation already tearing down), or a finished one planned
+//! still running (a first-install remediation already tearing down), or a succeeded one planned
 //! from the generation of the last forward Workflow or a later one (a failed first install was
 //! already torn down: nothing was deployed since, so it is not run again). A finished reverse
 //! Workflow older than the last forward one is replaced by a new one. So is a remediation that
 //! cannot tear the group down and has not succeeded (see [`superseded`]): one a later rollout
 //! suspended or planned before the last forward Workflow (it would leave what that installed),
-//! or one the garbage collector is taking (a foreground deletion: its pods and release stores go
-//! with the group's other objects, so it cannot finish). The teardown's own Workflow (marked with
+//! one that failed (it left releases installed), or one the garbage collector is taking (a
+//! foreground deletion: its pods and release stores go with the group's other objects, so it
+//! cannot finish). The teardown's own Workflow (marked with
 //! TEARDOWN_ANNOTATION), written during the deletion, keeps its stores.
 
 use std::time::Duration;
@@ -207,8 +208,8 @@ async fn plan_teardown(
 
 /// Why a reverse Workflow that the teardown did not make cannot tear the group down and must be
 /// replaced, if so: a later rollout suspended it (nothing resumes it), it was planned before the
-/// last forward Workflow (it would leave what that installed), or the garbage collector is taking
-/// it. `None` for the teardown's own, for one that succeeded (the finished branch decides), and
+/// last forward Workflow (it would leave what that installed), it failed (what it did not remove
+/// is still installed), or the garbage collector is taking it. `None` for the teardown's own, for one that succeeded (the finished branch decides), and
 /// for a remediation of the last forward Workflow still running (the teardown waits for it).
 fn superseded(reverse: &DynamicObject, forward: Option<&DynamicObject>) -> Option<String> {
     let teardowns = reverse
@@ -233,6 +234,12 @@ fn superseded(reverse: &DynamicObject, forward: Option<&DynamicObject>) -> Optio
         ))
     } else if reverse.metadata.deletion_timestamp.is_some() {
         Some(format!("was collected with the group ({})", phase.as_str()))
+    } else if phase.is_completed() {
+        Some(format!(
+            "failed before the group was deleted ({}: {})",
+            phase.as_str(),
+            workflows::message(reverse).unwrap_or("a step failed")
+        ))
     } else {
         None
     }
