@@ -184,6 +184,59 @@ async fn a_new_group_is_staged_submitted_and_ready_once_its_workflow_succeeds() 
     }
 }
 
+/// The status write that follows the forward Workflow's creation fails (etcd elects a leader): the
+/// next reconcile observes the Workflow, and must still know the applications it deploys (before,
+/// they were written only then, so the status kept none: Ready said True, "0/0 HelmReleases
+/// ready", whatever the releases said).
+#[tokio::test]
+async fn a_status_write_lost_after_the_workflow_was_created_loses_no_application() {
+    let env = Env::new("rc-lost-status").await;
+    let proxy = orkestra_tests::api_proxy::ApiProxy::start(&env.cluster)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    proxy.write_kubeconfig(&kubeconfig).unwrap();
+    proxy.fail_writes_after("/apis/argoproj.io/v1alpha1/", "/status", 1);
+    let ctl = env.controller_via("a", &kubeconfig, &[]);
+
+    let group = env
+        .submitted_group("loststatus", env.base("1.0.0"), &ctl)
+        .await;
+    env.perform_tasks(&group).await;
+    env.set_phase(&group, "Succeeded", "").await;
+    let waiting = wait_for("the forward workflow's success", &ctl, || async {
+        let g = env.group(&group).await?;
+        (condition(&g, "ForwardWorkflowSucceeded")?.status == "True").then_some(g)
+    })
+    .await;
+    let failed_writes = proxy
+        .requests()
+        .iter()
+        .filter(|seen| seen.is_write() && seen.uri.split('?').next().unwrap().ends_with("/status"))
+        .count();
+    assert!(
+        failed_writes >= 2,
+        "the status write after the Workflow was failed and retried"
+    );
+
+    let ready = condition(&waiting, "Ready").unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("Unknown", "Progressing"),
+        "Flux has not said base is ready: {}",
+        ready.message
+    );
+    assert!(
+        ready.message.contains("0/1 HelmReleases ready"),
+        "{}",
+        ready.message
+    );
+    let applications = &waiting.status.as_ref().unwrap().applications;
+    assert_eq!(applications.len(), 1, "{applications:#?}");
+    assert_eq!(applications[0].chart.version, "1.0.0");
+}
+
 /// Ready=True needs more than a succeeded Workflow: every HelmRelease of the group Ready=True at
 /// its current generation ("Flux" played by the test). Until then Ready=Unknown/Progressing names
 /// the releases not ready; when a release fails after success, Ready=False/Progressing names it,

@@ -1,8 +1,9 @@
 //! A plain-HTTP front for the test cluster's API server that sees every request: what a process
 //! pointed at it does can be counted, and the Lease API can be cut off (as a partition between a
 //! controller and the API server would cut its renewals) while everything else still passes. The
-//! next writes can be failed as kube-apiserver fails them while etcd elects a new leader: `500`
-//! with the Status `etcdserver: leader changed`.
+//! next writes, or the next writes of one path once another write passed, can be failed as
+//! kube-apiserver fails them while etcd elects a new leader: `500` with the Status `etcdserver:
+//! leader changed`.
 //!
 //! The proxy forwards each request as the cluster admin (through a `kube::Client`, which does the
 //! TLS and the client certificate), streaming the answers (watches included). Clients reach it
@@ -60,6 +61,36 @@ struct Shared {
     seen: Mutex<Vec<Seen>>,
     leases_cut: AtomicBool,
     writes_to_fail: AtomicUsize,
+    failing_after: Mutex<Option<FailAfter>>,
+}
+
+/// Writes to fail once another write passed.
+#[derive(Debug)]
+struct FailAfter {
+    /// The write that arms the rule: its path contains this.
+    after: String,
+    armed: bool,
+    /// The writes to fail: their paths end with this.
+    ending: String,
+    count: usize,
+}
+
+impl FailAfter {
+    /// Whether `seen` is to be failed; arms the rule on the write it waits for.
+    fn fails(&mut self, seen: &Seen) -> bool {
+        if !seen.is_write() {
+            return false;
+        }
+        let path = seen.uri.split('?').next().unwrap_or_default();
+        if self.armed && self.count > 0 && path.ends_with(&self.ending) {
+            self.count -= 1;
+            return true;
+        }
+        if path.contains(&self.after) {
+            self.armed = true;
+        }
+        false
+    }
 }
 
 impl std::fmt::Debug for Shared {
@@ -88,6 +119,7 @@ impl ApiProxy {
             seen: Mutex::new(Vec::new()),
             leases_cut: AtomicBool::new(false),
             writes_to_fail: AtomicUsize::new(0),
+            failing_after: Mutex::new(None),
         });
         let router = Router::new()
             .fallback(forward)
@@ -108,6 +140,21 @@ impl ApiProxy {
     /// the API server.
     pub fn fail_next_writes(&self, count: usize) {
         self.shared.writes_to_fail.store(count, Ordering::SeqCst);
+    }
+
+    /// Once a write whose path contains `after` has passed, the next `count` writes whose path
+    /// ends with `ending` are answered as [`ApiProxy::fail_next_writes`] answers them.
+    pub fn fail_writes_after(&self, after: &str, ending: &str, count: usize) {
+        *self
+            .shared
+            .failing_after
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(FailAfter {
+            after: after.to_owned(),
+            armed: false,
+            ending: ending.to_owned(),
+            count,
+        });
     }
 
     /// Every request so far, in order of arrival.
@@ -152,11 +199,18 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     if lease && shared.leases_cut.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "cut off by the test").into_response();
     }
-    let fail = seen.is_write()
-        && shared
-            .writes_to_fail
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
+    let fail_after = shared
+        .failing_after
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_mut()
+        .is_some_and(|rule| rule.fails(&seen));
+    let fail = fail_after
+        || seen.is_write()
+            && shared
+                .writes_to_fail
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
     if fail {
         let status = serde_json::json!({
             "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",

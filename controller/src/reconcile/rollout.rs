@@ -103,6 +103,11 @@ pub async fn start(
         .as_ref()
         .and_then(workflows::generation)
         .filter(|g| *g != generation);
+    // NB: the staged applications are written before the Workflow exists: once it does, the next
+    // reconcile only observes it, and reads the applications (their staged charts, which
+    // readiness and the last good record go by) from the status. Should the write after the
+    // submission be lost, they are there all the same.
+    super::status::write(ctx, group, &status).await?;
     let submitted = workflows::submit(ctx, group, &plan, existing.forward.as_ref()).await;
     // The old generation's Workflow is deleted first (its pods must go before the new one's):
     // say so once, when its deletion starts.
