@@ -1,5 +1,6 @@
-//! The TLS accept loop: handshake with a deadline, HTTP/1.1 or HTTP/2 (hyper-util's auto builder) with a
-//! header read deadline, bounded connections, and a graceful drain on shutdown.
+//! The TLS accept loop: handshake with a deadline, HTTP/2 or HTTP/1.1 as ALPN negotiated, a deadline
+//! for the first request bytes and HTTP/1 headers, HTTP/2 keep-alive pings, bounded connections, and
+//! a graceful drain on shutdown.
 //!
 //! Our own loop rather than `axum::serve` because axum's does not do TLS, handshake timeouts or
 //! per-connection limits.
@@ -14,7 +15,7 @@ use rustls::ServerConfig;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
@@ -31,6 +32,19 @@ Connection: close\r\nContent-Length: 48\r\n\r\nClient sent an HTTP request to an
 /// Back-off after a failed accept (e.g. out of file descriptors) so the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
+/// How often an HTTP/2 connection is pinged, and how long the answer may take before the peer is
+/// taken for gone and its connection slot freed.
+const HTTP2_PING_INTERVAL: Duration = Duration::from_secs(30);
+const HTTP2_PING_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The HTTP servers of a connection: HTTP/2 when ALPN chose it, HTTP/1.1 otherwise (HTTP/2 over
+/// TLS needs ALPN). NB: not hyper-util's detection from the first bytes: it waits for them
+/// without a deadline.
+struct Protocols {
+    http1: auto::Builder<TokioExecutor>,
+    http2: auto::Builder<TokioExecutor>,
+}
+
 /// Serves `app` over TLS on `listener` until `shutdown` fires, then stops accepting and waits (up to
 /// `limits.drain_timeout`) for the connections' in-flight requests to finish.
 pub async fn serve_tls(
@@ -46,8 +60,15 @@ pub async fn serve_tls(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
-    let builder = Arc::new(builder);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(HTTP2_PING_INTERVAL)
+        .keep_alive_timeout(HTTP2_PING_TIMEOUT);
+    let protocols = Arc::new(Protocols {
+        http1: builder.clone().http1_only(),
+        http2: builder.http2_only(),
+    });
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
@@ -69,15 +90,15 @@ pub async fn serve_tls(
                 }
             },
         };
-        let (acceptor, builder, app, limits, watcher) = (
+        let (acceptor, protocols, app, limits, watcher) = (
             acceptor.clone(),
-            builder.clone(),
+            protocols.clone(),
             app.clone(),
             limits.clone(),
             graceful.watcher(),
         );
         tokio::spawn(async move {
-            serve_connection(stream, peer, acceptor, &builder, app, &limits, watcher).await;
+            serve_connection(stream, peer, acceptor, &protocols, app, &limits, watcher).await;
             drop(permit);
         });
     }
@@ -96,7 +117,7 @@ async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     acceptor: TlsAcceptor,
-    builder: &auto::Builder<TokioExecutor>,
+    protocols: &Protocols,
     app: Router,
     limits: &Limits,
     watcher: Watcher,
@@ -111,10 +132,26 @@ async fn serve_connection(
             return tracing::debug!(%peer, "client sent nothing before the handshake deadline");
         }
     }
-    let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(error)) => return tracing::debug!(%peer, %error, "TLS handshake failed"),
-        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+    let mut tls =
+        match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(error)) => return tracing::debug!(%peer, %error, "TLS handshake failed"),
+            Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+        };
+    // NB: a client that sends nothing would hold its connection slot for good (hyper's HTTP/2
+    // server waits for the preface without a deadline): the first bytes have the header read
+    // deadline. They stay buffered for the HTTP server.
+    let first = tokio::time::timeout(limits.header_read_timeout, tls.fill_buf()).await;
+    match first.map(|read| read.map(|bytes| bytes.len())) {
+        Ok(Ok(1..)) => {}
+        Ok(Ok(0) | Err(_)) => return,
+        Err(_) => {
+            return tracing::debug!(%peer, "client sent nothing before the header read deadline");
+        }
+    }
+    let builder = match tls.get_ref().1.alpn_protocol() {
+        Some(b"h2") => &protocols.http2,
+        _ => &protocols.http1,
     };
     let connection = builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(app));
     if let Err(error) = watcher.watch(connection).await {

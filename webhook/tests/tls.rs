@@ -294,3 +294,40 @@ async fn http2_streams_share_one_connection() {
     }
     server.stop().await;
 }
+
+/// A client that completes its handshake and then sends nothing held one of the listener's
+/// connection slots for good (hyper-util's protocol detection waits without a deadline): enough
+/// of them stop every review. Such a connection is closed once the header read deadline passes,
+/// whichever protocol it negotiated.
+#[tokio::test]
+async fn a_client_that_sends_nothing_after_its_handshake_is_let_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        handshake_timeout: Duration::from_millis(300),
+        header_read_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let (ca, server) = server_with_fresh_certs(dir.path(), limits).await;
+    for protocol in [&b"h2"[..], b"http/1.1", b""] {
+        let alpn: &[&[u8]] = if protocol.is_empty() {
+            &[]
+        } else {
+            &[protocol]
+        };
+        let mut tls = tls_connect(server.tls_addr, client_config(ca.der(), alpn))
+            .await
+            .unwrap();
+        let mut buffer = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut buffer)).await;
+        assert!(
+            closed.is_ok(),
+            "a silent {:?} connection is still open after 5 s",
+            String::from_utf8_lossy(protocol)
+        );
+    }
+    // The listener still serves.
+    let answer = post_valid_review(server.tls_addr, ca.der()).await;
+    assert_eq!(answer.status, 200);
+    server.stop().await;
+}
