@@ -298,3 +298,43 @@ async fn leadership_is_lost_when_renewals_fail_for_the_lease_duration() {
     b.release().await;
     a.release().await;
 }
+
+/// A renewal that fails before the lease runs out is retried; but the holder must give up when
+/// the lease runs out, not at the next retry: a standby may take the Lease then. Renewals every
+/// 1.5 s of a 2 s lease, every write answered 500 (as while etcd elects a leader; the client
+/// does not retry those) from the start: before, the holder gave up at the retry after the
+/// deadline (3 s), a second after another replica could lead.
+#[tokio::test]
+async fn leadership_is_lost_when_the_lease_runs_out_not_at_the_next_retry() {
+    let (_, ns) = setup("leader-deadline").await;
+    let cluster = Cluster::shared().await.unwrap();
+    let proxy = orkestra_tests::api_proxy::ApiProxy::start(&cluster)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    proxy.write_kubeconfig(&kubeconfig).unwrap();
+    let kubeconfig = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
+    let settings = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(settings).unwrap();
+    let config = LeaseConfig {
+        renew_every: Duration::from_millis(1500),
+        ..config(&ns, "pod-a")
+    };
+
+    let a = leader::acquire(client, config).await.unwrap();
+    let acquired_at = Instant::now();
+    proxy.fail_next_writes(usize::MAX);
+    tokio::time::timeout(Duration::from_secs(10), a.lost().cancelled())
+        .await
+        .expect("pod-a never gave up");
+    let gave_up = acquired_at.elapsed();
+    assert!(
+        gave_up < Duration::from_millis(2500),
+        "pod-a gave up {gave_up:?} after it renewed a 2 s lease"
+    );
+    proxy.fail_next_writes(0);
+    a.release().await;
+}

@@ -83,11 +83,14 @@ pub(super) async fn renew(
     stop: CancellationToken,
 ) -> Option<Lease> {
     loop {
+        let deadline = renewed_at + config.lease_duration;
+        // NB: never past the deadline: after a failed renewal, the next try may come later than
+        // the lease runs out, and a standby may lead from then on.
+        let next = (Instant::now() + config.renew_every).min(deadline);
         tokio::select! {
             () = stop.cancelled() => return Some(held),
-            () = tokio::time::sleep(config.renew_every) => {}
+            () = tokio::time::sleep_until(next) => {}
         }
-        let deadline = renewed_at + config.lease_duration;
         let started = Instant::now();
         let outcome = tokio::select! {
             () = stop.cancelled() => return Some(held),
