@@ -1683,3 +1683,23 @@ fn workflow_generation(workflow: &kube::api::DynamicObject) -> Option<String> {
         .get(orkestra_shared::names::GENERATION_LABEL)
         .cloned()
 }
+
+/// After a failover, the new leader counts every group under its Ready reason, although it has
+/// nothing to write for a group already deployed (before, `orkestra_groups` counted a group only
+/// when its status was written: 0 succeeded groups after any restart).
+#[tokio::test]
+async fn a_new_leader_counts_the_groups_it_finds_deployed() {
+    let (env, mut a) = Env::with_controller("rc-gauge").await;
+    env.deployed_group("gauge", env.base("1.0.0"), &a).await;
+    a.kill();
+    let b = env.controller("b");
+    let b_admin = admin_address(&b).await;
+    wait_for("b to count the deployed group", &b, || async {
+        admin_get(&b_admin, "/metrics")
+            .await
+            .1
+            .contains("orkestra_groups{reason=\"Succeeded\"} 1")
+            .then_some(())
+    })
+    .await;
+}

@@ -119,10 +119,11 @@ impl Context {
         self.note_success(group);
     }
 
-    /// Forgets a group that is gone.
+    /// Forgets a group that is gone (its finalizer released by someone else, say).
     pub fn forget(&self, group: &str) {
         self.freshness.forget(group);
         self.note_success(group);
+        self.metrics.set_reason(group, None);
     }
 
     /// Counts a failure of `group` and returns how many happened in a row.

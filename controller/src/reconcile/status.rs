@@ -148,30 +148,30 @@ pub fn ready_key(status: &ApplicationGroupStatus) -> Option<(String, String)> {
     get(status, condition::READY).map(|c| (c.status.clone(), c.reason.clone()))
 }
 
-/// Writes `status` unless the group already has exactly it.
+/// Writes `status` unless the group already has exactly it; counts the group under its Ready
+/// reason in the metrics either way (a group another replica wrote, then left as it is, counts).
 pub async fn write(
     ctx: &Context,
     group: &ApplicationGroup,
     status: &ApplicationGroupStatus,
 ) -> Result<(), Error> {
-    if group.status.as_ref() == Some(status) {
-        return Ok(());
-    }
     let name = group.metadata.name.as_deref().unwrap_or_default();
-    let body = json!({
-        "apiVersion": "orkestra.azure.microsoft.com/v1alpha1",
-        "kind": "ApplicationGroup",
-        "status": status,
-    });
-    let written = Api::<ApplicationGroup>::all(ctx.client.clone())
-        .patch_status(
-            name,
-            &PatchParams::apply(CONTROLLER_NAME).force(),
-            &Patch::Apply(&body),
-        )
-        .await
-        .map_err(Error::kube(format!("writing the status of {name}")))?;
-    ctx.note_written(&written);
+    if group.status.as_ref() != Some(status) {
+        let body = json!({
+            "apiVersion": "orkestra.azure.microsoft.com/v1alpha1",
+            "kind": "ApplicationGroup",
+            "status": status,
+        });
+        let written = Api::<ApplicationGroup>::all(ctx.client.clone())
+            .patch_status(
+                name,
+                &PatchParams::apply(CONTROLLER_NAME).force(),
+                &Patch::Apply(&body),
+            )
+            .await
+            .map_err(Error::kube(format!("writing the status of {name}")))?;
+        ctx.note_written(&written);
+    }
     ctx.metrics.set_reason(
         name,
         get(status, condition::READY).map(|c| c.reason.as_str()),
