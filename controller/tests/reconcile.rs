@@ -1703,3 +1703,56 @@ async fn a_new_leader_counts_the_groups_it_finds_deployed() {
     })
     .await;
 }
+
+/// A failed update whose rollback could not be staged yet (its chart repository down), and whose
+/// forward Workflow is then deleted (by a person, or an Argo TTL): the rollback is still
+/// submitted once the repository is back (before, with the forward Workflow gone, nothing tried
+/// it again, and the group stayed half upgraded).
+#[tokio::test]
+async fn a_rollback_not_yet_submitted_is_submitted_after_the_failed_forward_is_deleted() {
+    use orkestra_tests::chart_repo::{ChartRepo, RepoOptions};
+    let (env, ctl) = Env::with_controller("rc-late-rollback").await;
+    let dir = tempfile::tempdir().unwrap();
+    orkestra_tests::charts::write_repo(dir.path(), &orkestra_tests::charts::standard_fixtures())
+        .unwrap();
+    let repo = ChartRepo::start(dir.path(), RepoOptions::default())
+        .await
+        .unwrap();
+    let address: std::net::SocketAddr = repo.url.trim_start_matches("http://").parse().unwrap();
+    let url = repo.url.clone();
+    let base = |version: &str| {
+        let mut app = env.app("base", "hello", version, &[]);
+        app["spec"]["chart"]["url"] = serde_json::json!(url);
+        vec![app]
+    };
+    let group = env
+        .deployed_group("laterollback", base("1.0.0"), &ctl)
+        .await;
+    env.update_applications(&group, base("1.2.0")).await;
+    env.wait_workflow(&group, Some(2), &ctl).await;
+
+    drop(repo);
+    env.set_phase(&group, "Failed", "child 'base' failed").await;
+    wait_for("the rollback's staging to fail", &ctl, || async {
+        let g = env.group(&group).await?;
+        condition(&g, "Ready")?
+            .message
+            .contains("cannot roll back")
+            .then_some(())
+    })
+    .await;
+    // NB: back before the deletion, whose event makes the next reconcile (the failed staging's
+    // retry comes seconds later).
+    let _repo = ChartRepo::start(
+        dir.path(),
+        RepoOptions {
+            listen: Some(address),
+            ..RepoOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    env.delete_workflow(&group, &ctl).await;
+    env.wait_workflow(&format!("{group}-rollback"), Some(2), &ctl)
+        .await;
+}

@@ -117,8 +117,9 @@ pub async fn forward(
 
 /// A generation whose forward Workflow ran and was deleted since (by a person, or an Argo TTL):
 /// it is not run again, but what it left is still observed: the HelmReleases (Ready follows them
-/// as after a success) and, after a failure, the remediation Workflow if there is one (none is
-/// submitted: that would run it again).
+/// as after a success) and, after a failure, the remediation Workflow if there is one. One that
+/// was never submitted (its staging failed, say) still is; one that ran and was deleted too is
+/// not run again.
 pub async fn without_forward(
     ctx: &Context,
     group: &ApplicationGroup,
@@ -146,7 +147,9 @@ pub async fn without_forward(
                 Some(_) => "rollback",
                 None => "reverse",
             };
-            if workflows.of_generation(direction, generation).is_none() {
+            let submitted = status::get(&status, status::workflow_condition(direction))
+                .is_some_and(|c| c.observed_generation == Some(generation));
+            if workflows.of_generation(direction, generation).is_none() && submitted {
                 return Ok(idle(status));
             }
             super::remediation::remediate(
