@@ -1241,6 +1241,54 @@ async fn a_foreign_config_map_with_a_release_store_name_is_left_alone() {
     );
 }
 
+/// Group `x`'s reverse Workflow and group `x-reverse`'s forward one share a name, and so the
+/// names of their release stores: `x`'s remediation must neither rewrite nor delete the stores of
+/// `x-reverse`'s running Workflow (before, it took them over as its own, and the other group's
+/// steps then failed), and says what is in the way.
+#[tokio::test]
+async fn the_release_stores_of_another_groups_workflow_of_the_same_name_are_left_alone() {
+    let (env, ctl) = Env::with_controller("rc-store-clash").await;
+    let group = unique_name("clash");
+    let other = env
+        .create_group_named(format!("{group}-reverse"), env.base("1.0.0"))
+        .await;
+    env.wait_workflow(&other, Some(1), &ctl).await;
+    let stores: Api<ConfigMap> = Api::namespaced(env.client.clone(), &env.namespace);
+    let store = format!("{other}-releases-0");
+    let before = stores.get(&store).await.unwrap();
+
+    env.create_group_named(group.clone(), env.base_and_web())
+        .await;
+    env.wait_workflow(&group, Some(1), &ctl).await;
+    env.set_phase(&group, "Failed", "child 'base' failed").await;
+    let refused = wait_for("the remediation to be refused", &ctl, || async {
+        let g = env.group(&group).await?;
+        let ready = condition(&g, "Ready")?;
+        ready
+            .message
+            .contains("cannot submit the reverse workflow")
+            .then_some(ready.message.clone())
+    })
+    .await;
+    let after = stores.get(&store).await.unwrap();
+    assert_eq!(
+        after.data, before.data,
+        "the other group's HelmReleases are kept"
+    );
+    assert_eq!(
+        after.metadata.owner_references,
+        before.metadata.owner_references
+    );
+    let in_the_way = format!(
+        "ConfigMap {}/{store} exists and was not written by Orkestra",
+        env.namespace
+    );
+    assert!(
+        refused.contains(&in_the_way),
+        "the status says what is in the way: {refused}"
+    );
+}
+
 /// A Workflow with the name a group's forward Workflow needs, which Orkestra did not make for
 /// it, is never touched: the status says so until someone removes it.
 #[tokio::test]

@@ -6,7 +6,8 @@
 //! so the garbage collector leaves those written during a foreground deletion (the teardown's) in
 //! place until the group is gone. Each Workflow name has fixed ConfigMap names; a plan that needs
 //! fewer than the last one deletes the rest. A ConfigMap of such a name that Orkestra did not write
-//! for that Workflow is left alone, and the Workflow is not submitted until it is gone.
+//! for that Workflow of this group is left alone (group `x`'s reverse Workflow and group
+//! `x-reverse`'s forward one share a name), and the Workflow is not submitted until it is gone.
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Resource as _;
@@ -27,6 +28,16 @@ pub async fn write(
     let api: Api<ConfigMap> =
         Api::namespaced(ctx.client.clone(), &ctx.config.plan.workflow_namespace);
     let selector = format!("{WORKFLOW_LABEL}={workflow}");
+    let owner = group.controller_owner_ref(&());
+    let owned_by_group = |store: &kube::api::PartialObjectMeta<ConfigMap>| {
+        let uid = owner.as_ref().map(|o| o.uid.as_str());
+        store
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|o| Some(o.uid.as_str()) == uid)
+    };
     let ours: Vec<String> = api
         .list_metadata(&ListParams::default().labels(&selector))
         .await
@@ -35,14 +46,15 @@ pub async fn write(
         )))?
         .items
         .into_iter()
+        .filter(owned_by_group)
         .filter_map(|c| c.metadata.name)
         .collect();
-    let owner = group.controller_owner_ref(&());
     let params = PatchParams::apply(CONTROLLER_NAME).force();
     for store in stores {
         let name = store.metadata.name.clone().unwrap_or_default();
-        // NB: one of that name without this Workflow's label is someone else's (one a deleted
-        // group of the same name left has it): it is not taken over.
+        // NB: one of that name without this Workflow's label and this group as owner is someone
+        // else's (another group's Workflow of the same name, a deleted group of the same name):
+        // it is not taken over.
         if !ours.contains(&name) {
             let existing = api
                 .get_metadata_opt(&name)
