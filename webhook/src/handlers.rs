@@ -5,6 +5,7 @@ use crate::metrics::{Endpoint, Metrics, Outcome};
 use crate::policy_watch::PolicyStore;
 use crate::review::{self, Answer, Unreadable};
 use crate::secret_access::SecretAccess;
+use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -14,6 +15,7 @@ use axum::routing::post;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -34,11 +36,36 @@ pub struct AdmissionState {
     pub controller_username: Option<Arc<str>>,
 }
 
+/// The memory budget of the reviews in flight (see [`Limits::max_review_memory`]): a semaphore
+/// of KiB.
+#[derive(Debug, Clone)]
+struct ReviewMemory {
+    kib: Arc<Semaphore>,
+    limits: Limits,
+}
+
+impl ReviewMemory {
+    fn new(limits: &Limits) -> Self {
+        Self {
+            kib: Arc::new(Semaphore::new(limits.max_review_memory.div_ceil(1024))),
+            limits: limits.clone(),
+        }
+    }
+
+    /// Waits until the budget has room for a review of `body_bytes`.
+    async fn reserve(&self, body_bytes: usize) -> Option<SemaphorePermit<'_>> {
+        let kib = self.limits.review_memory(body_bytes).div_ceil(1024);
+        let kib = u32::try_from(kib).unwrap_or(u32::MAX);
+        self.kib.acquire_many(kib).await.ok()
+    }
+}
+
 /// The admission router: only the two review endpoints (health and metrics live on the admin port).
 pub fn router(state: AdmissionState, limits: &Limits) -> Router {
     Router::new()
         .route("/mutate", post(mutate))
         .route("/validate", post(validate))
+        .layer(Extension(ReviewMemory::new(limits)))
         .layer(
             ServiceBuilder::new()
                 .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
@@ -55,16 +82,32 @@ pub fn router(state: AdmissionState, limits: &Limits) -> Router {
         .with_state(state)
 }
 
-async fn mutate(State(state): State<AdmissionState>, body: Bytes) -> Response {
-    handle(Endpoint::Mutate, state, body).await
+async fn mutate(
+    State(state): State<AdmissionState>,
+    Extension(memory): Extension<ReviewMemory>,
+    body: Bytes,
+) -> Response {
+    handle(Endpoint::Mutate, state, &memory, body).await
 }
 
-async fn validate(State(state): State<AdmissionState>, body: Bytes) -> Response {
-    handle(Endpoint::Validate, state, body).await
+async fn validate(
+    State(state): State<AdmissionState>,
+    Extension(memory): Extension<ReviewMemory>,
+    body: Bytes,
+) -> Response {
+    handle(Endpoint::Validate, state, &memory, body).await
 }
 
-async fn handle(endpoint: Endpoint, state: AdmissionState, body: Bytes) -> Response {
+async fn handle(
+    endpoint: Endpoint,
+    state: AdmissionState,
+    memory: &ReviewMemory,
+    body: Bytes,
+) -> Response {
     let started = Instant::now();
+    // NB: held until the answer is written: a review that cannot fit waits (within its deadline)
+    // rather than take the webhook past its memory limit.
+    let _memory = memory.reserve(body.len()).await;
     let policy = state.policy.current();
     let large = body.len() > BLOCKING_THRESHOLD_BYTES;
     let review_body = body.clone();

@@ -21,6 +21,24 @@ pub struct Limits {
     pub max_connections: usize,
     /// Time in-flight reviews get to finish after a shutdown signal.
     pub drain_timeout: Duration,
+    /// Memory the reviews in flight may take together, as [`Limits::review_memory`] estimates it;
+    /// more wait (within their deadline). A review larger than the whole budget waits until it
+    /// runs alone.
+    pub max_review_memory: usize,
+}
+
+/// What reading a review may take, per byte of its body: a body that fails the one-pass reading
+/// is read again as a JSON tree and copied once, and a tree holds up to 32 bytes for 2 of JSON
+/// (`[0,0,…]`), more while its lists grow.
+const REVIEW_MEMORY_PER_BODY_BYTE: usize = 48;
+
+impl Limits {
+    /// The memory a review of a body of `body_bytes` may take, at most the whole budget.
+    pub fn review_memory(&self, body_bytes: usize) -> usize {
+        body_bytes
+            .saturating_mul(REVIEW_MEMORY_PER_BODY_BYTE)
+            .min(self.max_review_memory)
+    }
 }
 
 impl Default for Limits {
@@ -33,6 +51,7 @@ impl Default for Limits {
             max_concurrent_reviews: 256,
             max_connections: 1024,
             drain_timeout: Duration::from_secs(15),
+            max_review_memory: 96 << 20,
         }
     }
 }
