@@ -128,6 +128,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         lease_duration,
         lease_renew,
     } = args;
+    // NB: bound before anything else runs: an address in use stops the controller at start (the
+    // server's task ended with the error unseen, and only the liveness probe noticed).
+    let admin_listener = tokio::net::TcpListener::bind(admin_addr)
+        .await
+        .with_context(|| format!("--admin-addr {admin_addr}: cannot listen"))?;
     let identity = identity.unwrap_or_else(default_identity);
     let (limits, plain_http) = reads.into_parts();
     let client = kube::Client::try_default()
@@ -169,7 +174,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let ready = Arc::new(AtomicBool::new(false));
     let shutdown = CancellationToken::new();
     let admin_task = tokio::spawn(admin::serve(
-        admin_addr,
+        admin_listener,
         registry,
         ready.clone(),
         shutdown.clone(),
