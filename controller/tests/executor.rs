@@ -204,9 +204,7 @@ async fn a_write_the_api_server_fails_for_a_moment_is_retried() {
     let proxy = orkestra_tests::api_proxy::ApiProxy::start(&cluster)
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    proxy.write_kubeconfig(&kubeconfig).unwrap();
+    let kubeconfig = proxy.kubeconfig();
     proxy.fail_next_writes(2);
     let namespace = unique_name("exec-retry");
     let output = finish(

@@ -311,14 +311,7 @@ async fn leadership_is_lost_when_the_lease_runs_out_not_at_the_next_retry() {
     let proxy = orkestra_tests::api_proxy::ApiProxy::start(&cluster)
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    proxy.write_kubeconfig(&kubeconfig).unwrap();
-    let kubeconfig = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
-    let settings = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .unwrap();
-    let client = kube::Client::try_from(settings).unwrap();
+    let client = proxy.client().await.unwrap();
     let config = LeaseConfig {
         renew_every: Duration::from_millis(1500),
         ..config(&ns, "pod-a")

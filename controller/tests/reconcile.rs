@@ -194,11 +194,8 @@ async fn a_status_write_lost_after_the_workflow_was_created_loses_no_application
     let proxy = orkestra_tests::api_proxy::ApiProxy::start(&env.cluster)
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    proxy.write_kubeconfig(&kubeconfig).unwrap();
     proxy.fail_writes_after("/apis/argoproj.io/v1alpha1/", "/status", 1);
-    let ctl = env.controller_via("a", &kubeconfig, &[]);
+    let ctl = env.controller_via("a", &proxy.kubeconfig(), &[]);
 
     let group = env
         .submitted_group("loststatus", env.base("1.0.0"), &ctl)
@@ -1624,12 +1621,9 @@ async fn a_replica_that_loses_its_lease_writes_nothing_after_it_expires() {
     let proxy = orkestra_tests::api_proxy::ApiProxy::start(&env.cluster)
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    proxy.write_kubeconfig(&kubeconfig).unwrap();
     let slow = orkestra_tests::hostile::Hostile::start().await.unwrap();
 
-    let mut a = env.controller_via("a", &kubeconfig, &[]);
+    let mut a = env.controller_via("a", &proxy.kubeconfig(), &[]);
     wait_for("replica a to lead", &a, || async {
         a.log().contains("leading").then_some(())
     })

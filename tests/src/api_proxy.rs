@@ -7,10 +7,10 @@
 //!
 //! The proxy forwards each request as the cluster admin (through a `kube::Client`, which does the
 //! TLS and the client certificate), streaming the answers (watches included). Clients reach it
-//! with [`ApiProxy::write_kubeconfig`]: `http://127.0.0.1:<port>`, no credentials.
+//! with [`ApiProxy::kubeconfig`] (`http://127.0.0.1:<port>`, no credentials) or
+//! [`ApiProxy::client`].
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -54,6 +54,8 @@ pub struct ApiProxy {
     pub url: String,
     shared: Arc<Shared>,
     task: JoinHandle<()>,
+    /// Holds the kubeconfig that points at the proxy.
+    dir: tempfile::TempDir,
 }
 
 struct Shared {
@@ -127,7 +129,36 @@ impl ApiProxy {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        Ok(Self { url, shared, task })
+        let dir = tempfile::tempdir().context("a directory for the proxy's kubeconfig")?;
+        let config = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "proxy", "cluster": {"server": url}}],
+            "users": [{"name": "proxy", "user": {}}],
+            "contexts": [{"name": "proxy", "context": {"cluster": "proxy", "user": "proxy"}}],
+            "current-context": "proxy",
+        });
+        let path = dir.path().join("kubeconfig");
+        std::fs::write(&path, serde_norway::to_string(&config)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(Self {
+            url,
+            shared,
+            task,
+            dir,
+        })
+    }
+
+    /// A kubeconfig that points at this proxy (for a process the test starts).
+    pub fn kubeconfig(&self) -> std::path::PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    /// A client of the API server through this proxy.
+    pub async fn client(&self) -> anyhow::Result<kube::Client> {
+        let kubeconfig = kube::config::Kubeconfig::read_from(self.kubeconfig())?;
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+        Ok(kube::Client::try_from(config)?)
     }
 
     /// From now on, Lease requests are answered `503` without reaching the API server (`true`),
@@ -164,20 +195,6 @@ impl ApiProxy {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
-    }
-
-    /// Writes a kubeconfig at `path` that points at this proxy.
-    pub fn write_kubeconfig(&self, path: &Path) -> anyhow::Result<()> {
-        let config = serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "proxy", "cluster": {"server": self.url}}],
-            "users": [{"name": "proxy", "user": {}}],
-            "contexts": [{"name": "proxy", "context": {"cluster": "proxy", "user": "proxy"}}],
-            "current-context": "proxy",
-        });
-        std::fs::write(path, serde_norway::to_string(&config)?)
-            .with_context(|| format!("writing {}", path.display()))
     }
 }
 
