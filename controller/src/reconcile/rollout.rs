@@ -106,7 +106,17 @@ pub async fn start(
     // NB: the staged applications are written before the Workflow exists: once it does, the next
     // reconcile only observes it, and reads the applications (their staged charts, which
     // readiness and the last good record go by) from the status. Should the write after the
-    // submission be lost, they are there all the same.
+    // submission be lost, they are there all the same. Ready says the generation is on its way
+    // (not the last one's True, which `kubectl wait` would take for this generation's).
+    let workflow_name = plan.workflow.metadata.name.clone().unwrap_or_default();
+    let status = observe::forward_in_progress(
+        status,
+        Standing::Progressing,
+        format!("forward workflow {workflow_name} of generation {generation} being submitted"),
+        spec,
+        generation,
+    )
+    .status;
     super::status::write(ctx, group, &status).await?;
     let submitted = workflows::submit(ctx, group, &plan, existing.forward.as_ref()).await;
     // The old generation's Workflow is deleted first (its pods must go before the new one's):
@@ -142,7 +152,6 @@ pub async fn start(
         }
         other => other?,
     };
-    let workflow_name = plan.workflow.metadata.name.clone().unwrap_or_default();
     if submitted == Submitted::Created {
         ctx.metrics.submitted(started.elapsed());
         tracing::debug!(group = name, generation, staged = ?staged_after, submitted = ?started.elapsed(), "forward workflow submitted");
