@@ -130,19 +130,21 @@ async fn handle(
     } else {
         review()
     };
+    // NB: the recorded spec first: a review it refuses needs no SubjectAccessReview.
+    if let Some(requester) = answer.records_spec_by.take()
+        && state.controller_username.as_deref() != Some(requester.as_str())
+    {
+        answer.secret_checks = None;
+        answer.refuse(
+            review::recorded_spec_refusal(),
+            "the last-successful annotation set by another than the controller".to_owned(),
+        );
+    }
     if let (Some(checks), Some(access)) = (answer.secret_checks.take(), &state.secret_access)
         && let Some(refusals) = checks.refusals(access).await
     {
         let detail = format!("{} Secret reference(s) refused", refusals.lines().count());
         answer.refuse(refusals, detail);
-    }
-    if let Some(requester) = answer.records_spec_by.take()
-        && state.controller_username.as_deref() != Some(requester.as_str())
-    {
-        answer.refuse(
-            review::recorded_spec_refusal(),
-            "the last-successful annotation set by another than the controller".to_owned(),
-        );
     }
     state.metrics.review(
         endpoint,
