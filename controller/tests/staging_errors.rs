@@ -281,6 +281,39 @@ async fn endless_and_oversized_answers_stop_at_the_limit_the_error_names() {
 }
 
 #[tokio::test]
+async fn a_tag_list_that_never_stops_paginating_fails_instead_of_picking_from_what_was_read() {
+    staging_support::init();
+    let hostile = Hostile::start().await.unwrap();
+    let registry = Registry::start().await.unwrap();
+    let stager = staging_support::stager(&registry.oci_url("staging"), None);
+    let source = format!("oci://{}", hostile.authority);
+    let result = stager
+        .stage(&app("web", &source, "endless-pages", Some("^0")), None)
+        .await;
+    let error = assert_failed(&result, "too_large", "endless-pages");
+    assert!(
+        error.contains(&format!(
+            "the tag list of {}/v2/endless-pages/tags/list goes on past 100 pages",
+            hostile.url
+        )),
+        "{error}"
+    );
+    let pages = hostile
+        .requests()
+        .iter()
+        .filter(|seen| seen.path == "/v2/endless-pages/tags/list")
+        .count();
+    assert_eq!(pages, 100, "every page up to the cap was read, and no more");
+    let pushed = reqwest::get(format!(
+        "{}/v2/staging/endless-pages/tags/list",
+        registry.http_url()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(pushed.status().as_u16(), 404, "nothing was pushed");
+}
+
+#[tokio::test]
 async fn an_endless_index_with_the_default_limits_stops_at_64_mib_of_memory() {
     staging_support::init();
     let hostile = Hostile::start().await.unwrap();

@@ -11,6 +11,8 @@
 //!
 //! OCI distribution routes (registry `oci://127.0.0.1:<port>`, the chart name picks the fault):
 //! - `endless-tags`: the tag list never ends.
+//! - `endless-pages`: every page of the tag list (one tag, `0.<page>.0`) links to a next page
+//!   (`Link: </v2/endless-pages/tags/list?last=…>; rel="next"`, as the distribution spec paginates).
 //! - `endless-manifest`: tag `1.0.0` is listed; its manifest never ends.
 //! - `endless-token`: every request is challenged with `Bearer realm=".../token"`, and the token
 //!   response never ends.
@@ -143,6 +145,26 @@ async fn answer(State(shared): State<Shared>, request: Request) -> Response {
                 )
                 .body(Body::empty()),
         ),
+        "/v2/endless-pages/tags/list" => {
+            let page = parts
+                .uri
+                .query()
+                .and_then(|query| query.strip_prefix("last=0."))
+                .and_then(|last| last.split('.').next())
+                .and_then(|page| page.parse::<u64>().ok())
+                .map_or(0, |last| last + 1);
+            respond(
+                Response::builder()
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .header(
+                        header::LINK,
+                        format!(r#"</v2/endless-pages/tags/list?last=0.{page}.0>; rel="next""#),
+                    )
+                    .body(Body::from(format!(
+                        r#"{{"name":"endless-pages","tags":["0.{page}.0"]}}"#
+                    ))),
+            )
+        }
         "/v2/endless-manifest/tags/list" => json(r#"{"name":"endless-manifest","tags":["1.0.0"]}"#),
         "/v2/endless-manifest/manifests/1.0.0" => endless(),
         p if p.starts_with("/v2/endless-token/") => respond(

@@ -70,6 +70,12 @@ pub enum StagingError {
         limit: u64,
         flag: &'static str,
     },
+
+    /// A registry's tag list still named a next page after the most pages staging follows.
+    #[error(
+        "the tag list of {url} goes on past {pages} pages; the versions on the pages read so far may not include the newest match, so none is picked"
+    )]
+    TooManyPages { url: String, pages: usize },
 }
 
 /// Whose credentials a server refused: the user's, or the controller's.
@@ -127,7 +133,7 @@ impl StagingError {
             Self::InvalidValues { .. } => "invalid_values",
             Self::InvalidSpec(_) => "invalid_spec",
             Self::PushRefused { .. } => "push_refused",
-            Self::TooLarge { .. } => "too_large",
+            Self::TooLarge { .. } | Self::TooManyPages { .. } => "too_large",
         }
     }
 

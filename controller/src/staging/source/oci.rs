@@ -14,7 +14,8 @@ use crate::staging::source::pulled::{Fetch, Pulled, Source};
 
 /// Older Helm versions (< 3.8 experimental OCI) wrote the chart layer with this media type.
 const LEGACY_CHART_MEDIA_TYPE: &str = "application/tar+gzip";
-/// Most tag-list pages followed; a registry that paginates further is misbehaving.
+/// Most tag-list pages followed; a registry that paginates further is misbehaving, and a range
+/// resolved from the pages read so far could miss the newest match, so staging fails instead.
 const MAX_TAG_PAGES: usize = 100;
 
 #[derive(Deserialize)]
@@ -183,5 +184,11 @@ async fn list_tags(
             read_json(response, client.limits().document(), &url, "tag list").await?;
         tags.extend(page.tags.unwrap_or_default());
     }
-    Ok(tags)
+    match next {
+        None => Ok(tags),
+        Some(_) => Err(StagingError::TooManyPages {
+            url: client.url(&format!("/v2/{repository}/tags/list")),
+            pages: MAX_TAG_PAGES,
+        }),
+    }
 }
