@@ -24,10 +24,11 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use executor_support::{
-    action, delete, encode, error_line, finish, install, release, releases, start, still_running,
-    succeeded, succeeded_saying, text,
+    action, delete, encode, error_line, failed_with, finish, install, release, releases, start,
+    still_running, succeeded, succeeded_saying, text,
 };
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::ResourceExt as _;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use orkestra_shared::plan::ReleaseRef;
 use orkestra_tests::{Cluster, unique_name};
@@ -193,6 +194,85 @@ async fn delete_of_a_release_that_is_already_gone_succeeds() {
     )
     .await;
     succeeded_saying(&output, "already gone");
+}
+
+/// **No Flux needed**: a HelmRelease of another group (or one made by hand) under the same name
+/// is neither taken over by an install nor uninstalled by a delete. Two groups that each have an
+/// application `redis` without a `targetNamespace` both plan `default/redis`; before, the second
+/// group's forced apply swapped the first's chart and owner label, and deleting the first group
+/// uninstalled the second's release.
+#[tokio::test]
+async fn another_groups_release_of_the_same_name_is_neither_taken_over_nor_deleted() {
+    let cluster = Cluster::shared().await.unwrap();
+    let client = cluster.client().await.unwrap();
+    let namespace = cluster.namespace("exec-taken").await.unwrap();
+    let api = releases(&client, &namespace);
+    let mut theirs = release(&namespace, "redis", "1.0.0");
+    theirs["metadata"]["labels"]["orkestra.azure.microsoft.com/owner"] = json!("other-group");
+    let mut by_hand = release(&namespace, "cache", "1.0.0");
+    by_hand["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("labels");
+    for object in [&theirs, &by_hand] {
+        let object: DynamicObject = serde_json::from_value(object.clone()).unwrap();
+        api.create(&PostParams::default(), &object).await.unwrap();
+    }
+
+    let (error, _) = failed_with(
+        install(
+            cluster.kubeconfig(),
+            &release(&namespace, "redis", "2.0.0"),
+            "30s",
+        ),
+        Duration::from_secs(30),
+        1,
+    )
+    .await;
+    assert!(
+        error.contains(&format!(
+            "HelmRelease {namespace}/redis belongs to group \"other-group\""
+        )) && error.contains("another name or release.targetNamespace"),
+        "{error}"
+    );
+    let (error, _) = failed_with(
+        install(
+            cluster.kubeconfig(),
+            &release(&namespace, "cache", "2.0.0"),
+            "30s",
+        ),
+        Duration::from_secs(30),
+        1,
+    )
+    .await;
+    assert!(error.contains("was not made by Orkestra"), "{error}");
+
+    let output = finish(
+        delete(
+            cluster.kubeconfig(),
+            &release(&namespace, "redis", "2.0.0"),
+            "30s",
+        ),
+        Duration::from_secs(30),
+    )
+    .await;
+    succeeded_saying(&output, "left in place");
+
+    for (name, owner) in [("redis", Some("other-group")), ("cache", None)] {
+        let kept = api.get(name).await.unwrap();
+        assert_eq!(
+            kept.data["spec"]["chart"]["spec"]["version"], "1.0.0",
+            "{name}"
+        );
+        assert!(kept.metadata.deletion_timestamp.is_none(), "{name}");
+        assert_eq!(
+            kept.labels()
+                .get("orkestra.azure.microsoft.com/owner")
+                .map(String::as_str),
+            owner,
+            "{name}"
+        );
+    }
 }
 
 /// **No Flux needed**: an API server that fails writes for a moment (an etcd leader change

@@ -10,18 +10,28 @@ use super::error::ExecutorError;
 use super::input::Target;
 use super::install::watch_failure;
 use super::limit::Limit;
+use super::ownership::{self, Found};
 use super::release_api::{helm_releases, watch_release};
 
 /// What a timeout during the wait says the step was waiting for.
 const WAITING_FOR_GONE: &str = "it is deleted";
 
-/// Deletes `target` and waits until it no longer exists; already gone is success.
+/// Deletes `target` and waits until it no longer exists; already gone is success, and so is
+/// another group's release of the same name, left in place.
 pub async fn run(
     client: kube::Client,
     target: &Target,
     limit: &Limit,
 ) -> Result<(), ExecutorError> {
     let api = helm_releases(client, &target.namespace);
+    if let Found::Theirs(owner) = ownership::look(&api, target, limit).await? {
+        println!(
+            "{} {}: left in place, it is not this group's to delete",
+            target.subject(),
+            ownership::whose(owner.as_deref())
+        );
+        return Ok(());
+    }
     let background = DeleteParams::background();
     match limit
         .retried("the delete is accepted", || {

@@ -4,7 +4,8 @@ use thiserror::Error;
 
 use crate::kube_error::describe;
 
-/// Exit status: the HelmRelease failed (a terminal Flux failure) or vanished while installing.
+/// Exit status: the HelmRelease failed (a terminal Flux failure), vanished while installing, or
+/// belongs to another group.
 pub const EXIT_FAILED: i32 = 1;
 /// Exit status: the arguments are unusable; nothing was written. Same as clap's usage errors.
 pub const EXIT_INPUT: i32 = 2;
@@ -33,6 +34,16 @@ pub enum ExecutorError {
     #[error("HelmRelease {namespace}/{name} was deleted while waiting for it to become ready")]
     Vanished { namespace: String, name: String },
 
+    /// A HelmRelease of the same name and namespace belongs to another group, or to nobody.
+    #[error(
+        "HelmRelease {namespace}/{name} {owner}: it is left as it is; give the application another name or release.targetNamespace"
+    )]
+    Taken {
+        namespace: String,
+        name: String,
+        owner: String,
+    },
+
     /// The step did not finish in time; `last` describes the last state seen.
     #[error("{subject}: timed out after {timeout} waiting until {waiting_for} (last seen: {last})")]
     Timeout {
@@ -56,12 +67,13 @@ pub enum ExecutorError {
 }
 
 impl ExecutorError {
-    /// A short, bounded label: "input", "failed", "vanished", "timeout", "api", "client".
+    /// A short, bounded label: "input", "failed", "vanished", "taken", "timeout", "api", "client".
     pub fn category(&self) -> &'static str {
         match self {
             Self::Input(_) => "input",
             Self::Failed { .. } => "failed",
             Self::Vanished { .. } => "vanished",
+            Self::Taken { .. } => "taken",
             Self::Timeout { .. } => "timeout",
             Self::Api { .. } => "api",
             Self::Client(_) => "client",
@@ -72,7 +84,7 @@ impl ExecutorError {
     pub fn exit_code(&self) -> i32 {
         match self {
             Self::Input(_) => EXIT_INPUT,
-            Self::Failed { .. } | Self::Vanished { .. } => EXIT_FAILED,
+            Self::Failed { .. } | Self::Vanished { .. } | Self::Taken { .. } => EXIT_FAILED,
             Self::Timeout { .. } => EXIT_TIMEOUT,
             Self::Api { .. } | Self::Client(_) => EXIT_API,
         }

@@ -10,6 +10,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::error::ExecutorError;
 use super::input::Target;
 use super::limit::{Limit, ReadyChecks};
+use super::ownership::{self, Found};
 use super::release_api::{FIELD_MANAGER, helm_releases, watch_release};
 use crate::helm_release_status::{Observation, observe};
 use crate::kube_error::describe;
@@ -39,7 +40,8 @@ pub async fn run(
     wait_until_ready(api, target, limit, checks).await
 }
 
-/// Creates the namespace when it is missing, then applies the HelmRelease. A namespace still
+/// Creates the namespace when it is missing, then applies the HelmRelease unless another group's
+/// release has its name (see [`ownership`]). A namespace still
 /// being deleted (a group deleted with its namespace, then applied again) takes no new objects:
 /// the step waits until it is gone, then creates it again.
 async fn apply(
@@ -51,8 +53,15 @@ async fn apply(
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let patch = Patch::Apply(&target.object);
     let mut said = false;
+    let mut looked = false;
     loop {
         ensure_namespace(client, &target.namespace, limit).await?;
+        if !looked {
+            if let Found::Theirs(owner) = ownership::look(api, target, limit).await? {
+                return Err(ownership::taken(target, owner.as_deref()));
+            }
+            looked = true;
+        }
         let answer = limit
             .retried("the HelmRelease is applied", || {
                 api.patch(&target.name, &params, &patch)

@@ -4,6 +4,9 @@
 //! - **input** ([`input`]): the HelmRelease, read from the ConfigMap key the plan refers to
 //!   (`configmap:<namespace>/<name>/<key>@sha256:<digest>`, refused unless the value has that
 //!   digest), or given inline as base64 of its JSON.
+//! - **ownership** ([`ownership`]): a step writes or deletes only a HelmRelease its own group made
+//!   (its owner label), or one that does not exist yet; another's fails an install (exit status 1)
+//!   and is left in place by a delete.
 //! - **install**: creates the HelmRelease's namespace when missing, server-side applies the
 //!   HelmRelease (field manager [`FIELD_MANAGER`], forced: the workflow owns these fields, a
 //!   leftover manager from an older run must not block it), then watches it until Flux reports
@@ -35,6 +38,7 @@ pub mod error;
 pub mod input;
 pub mod install;
 pub mod limit;
+pub mod ownership;
 pub mod release_api;
 
 use std::time::Duration;
