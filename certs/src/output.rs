@@ -1,6 +1,7 @@
 //! Writing the PEM files, idempotently.
 
 use std::fs;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::{CertRequest, CertsError, generate};
@@ -50,17 +51,46 @@ pub fn ensure_dir(dir: &Path, request: &CertRequest, force: bool) -> Result<Outc
     Ok(Outcome::Written)
 }
 
+/// Writes `content` to a new file next to `path`, created with `mode` (the key is never readable
+/// by others, not even for a moment), then renames it over `path`. A stale temporary file (or a
+/// link planted in its place) is removed, not written through.
 fn write_atomic(path: &Path, content: &str, mode: u32) -> Result<(), CertsError> {
     let io = |source| CertsError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let tmp: PathBuf = path.with_extension("tmp");
-    fs::write(&tmp, content).map_err(io)?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp: PathBuf = path.with_file_name(format!(".{name}.tmp"));
+    match fs::remove_file(&tmp) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(io(error)),
+        _ => {}
+    }
+    let mut file = create_new(&tmp, mode).map_err(io)?;
+    file.write_all(content.as_bytes()).map_err(io)?;
+    drop(file);
     set_mode(&tmp, mode).map_err(io)?;
     fs::rename(&tmp, path).map_err(io)
 }
 
+#[cfg(unix)]
+fn create_new(path: &Path, mode: u32) -> std::io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn create_new(path: &Path, _: u32) -> std::io::Result<fs::File> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+}
+
+/// The exact mode, whatever the umask took from the one `create_new` asked for.
 #[cfg(unix)]
 fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;

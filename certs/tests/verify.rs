@@ -130,3 +130,30 @@ fn a_partial_directory_is_an_error() {
     let err = ensure_dir(dir.path(), &request(), false).unwrap_err();
     assert!(err.to_string().contains("only some of"), "{err}");
 }
+
+/// The key is written through no link planted where the temporary files go (the temporary file
+/// is created new, with the key's mode, never opened through an existing path), and ends as
+/// `0600`. Before, every file went through `<name>.tmp`, written by `fs::write` with the umask's
+/// mode: a link at `tls.tmp` received the private key.
+#[cfg(unix)]
+#[test]
+fn the_key_is_never_written_through_a_planted_link() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let victim = elsewhere.path().join("readable-by-all");
+    std::fs::write(&victim, "nothing secret").unwrap();
+    for planted in ["tls.tmp", ".tls.key.tmp", ".tls.crt.tmp", "ca.tmp", ".ca.crt.tmp"] {
+        std::os::unix::fs::symlink(&victim, dir.path().join(planted)).unwrap();
+    }
+    assert_eq!(
+        ensure_dir(dir.path(), &request(), false).unwrap(),
+        Outcome::Written
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "nothing secret");
+    let key = std::fs::metadata(dir.path().join("tls.key")).unwrap();
+    assert!(key.is_file());
+    assert_eq!(key.permissions().mode() & 0o777, 0o600);
+    let pem = std::fs::read_to_string(dir.path().join("tls.key")).unwrap();
+    assert!(pem.contains("PRIVATE KEY"), "{pem}");
+}

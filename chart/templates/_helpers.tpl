@@ -84,7 +84,8 @@ app.kubernetes.io/component: {{ index . 1 }}
 
 {{/* host:port of the bundled registry's Service. */}}
 {{- define "orkestra.registryHost" -}}
-{{- printf "%s.%s.svc.cluster.local:%d" (include "orkestra.registryName" .) .Release.Namespace (int .Values.staging.bundled.port) }}
+{{- /* No cluster domain: `<svc>.<ns>.svc` resolves through the pods' DNS search path on any cluster. */}}
+{{- printf "%s.%s.svc:%d" (include "orkestra.registryName" .) .Release.Namespace (int .Values.staging.bundled.port) }}
 {{- end }}
 
 {{- define "orkestra.stagingUrl" -}}
@@ -142,8 +143,14 @@ seccompProfile:
   type: RuntimeDefault
 {{- end }}
 
+{{- /* The chart's pods' pull Secrets (imagePullSecrets). */}}
 {{- define "orkestra.imagePullSecrets" -}}
-{{- with .Values.imagePullSecrets -}}
+{{- include "orkestra.pullSecrets" .Values.imagePullSecrets }}
+{{- end }}
+
+{{- /* `imagePullSecrets:` of a list of Secret names or {name: …} (empty: nothing). */}}
+{{- define "orkestra.pullSecrets" -}}
+{{- with . -}}
 imagePullSecrets:
 {{- range . }}
   - name: {{ if kindIs "string" . }}{{ . }}{{ else }}{{ .name }}{{ end }}

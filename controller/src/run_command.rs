@@ -128,6 +128,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         lease_duration,
         lease_renew,
     } = args;
+    // NB: checked before anything runs: found only when the Lease is taken, it stopped replicas
+    // that had already reported ready.
+    if lease_renew.is_zero() || lease_renew >= lease_duration {
+        anyhow::bail!(
+            "--lease-renew {}s must be more than zero and shorter than --lease-duration {}s",
+            lease_renew.as_secs_f64(),
+            lease_duration.as_secs_f64()
+        );
+    }
     // NB: bound before anything else runs: an address in use stops the controller at start (the
     // server's task ended with the error unseen, and only the liveness probe noticed).
     let admin_listener = tokio::net::TcpListener::bind(admin_addr)

@@ -202,7 +202,7 @@ async fn bundled_registry_and_webhook_url_render_objects_the_api_server_accepts(
         "registry:2"
     );
     find(&objects, "PersistentVolumeClaim", "ork-orkestra-registry");
-    let host = format!("ork-orkestra-registry.{ns}.svc.cluster.local:5000");
+    let host = format!("ork-orkestra-registry.{ns}.svc:5000");
     let controller = find(&objects, "Deployment", "ork-orkestra-controller");
     assert_eq!(
         env_of(controller, "ORKESTRA_STAGING_URL"),
@@ -234,6 +234,38 @@ async fn bundled_registry_and_webhook_url_render_objects_the_api_server_accepts(
         "{:?}",
         names(&without)
     );
+}
+
+/// The executor's ServiceAccount carries `workflow.executor.imagePullSecrets`, so workflow pods can
+/// pull a private executor image; one webhook replica gets no disruption budget (a budget of one
+/// would block every drain of its node).
+#[tokio::test]
+async fn executor_pull_secrets_and_one_webhook_replica_render_objects_the_api_server_accepts() {
+    let cluster = Cluster::shared().await.unwrap();
+    let helm = Helm::find().unwrap();
+    let ns = cluster.namespace("chart-pull").await.unwrap();
+    let objects = helm
+        .template(
+            "ork",
+            &ns,
+            &[
+                STAGING,
+                "workflow.executor.imagePullSecrets={regcred}",
+                "webhook.replicas=1",
+            ],
+        )
+        .unwrap()
+        .unwrap();
+    server_accepts(&cluster, &objects);
+    let account = find(&objects, "ServiceAccount", "orkestra-executor");
+    assert_eq!(account["imagePullSecrets"], json!([{"name": "regcred"}]));
+    assert!(of_kind(&objects, "PodDisruptionBudget").is_empty());
+
+    let defaults = helm.template("ork", &ns, &[STAGING]).unwrap().unwrap();
+    let account = find(&defaults, "ServiceAccount", "orkestra-executor");
+    assert!(account.get("imagePullSecrets").is_none(), "{account}");
+    let budget = find(&defaults, "PodDisruptionBudget", "ork-orkestra-webhook");
+    assert_eq!(budget["spec"]["minAvailable"], 1);
 }
 
 #[tokio::test]
@@ -374,6 +406,19 @@ fn bad_values_are_refused_naming_the_key() {
             "webhook.certificates.mode=self",
             "/webhook/certificates/mode",
         ),
+        // Values the binaries would refuse at start, or that would render a broken object.
+        ("webhook.reloadInterval=500us", "/webhook/reloadInterval"),
+        ("controller.lease.renew=500000us", "/controller/lease/renew"),
+        (
+            "webhook.policy.allowedChartRepositories={https://charts.example.com.}",
+            "/webhook/policy/allowedChartRepositories/0",
+        ),
+        (
+            "webhook.policy.allowedChartRepositories={https://charts.example.com/?token=1}",
+            "/webhook/policy/allowedChartRepositories/0",
+        ),
+        ("staging.bundled.image.tag=", "/staging/bundled/image/tag"),
+        ("test.image.tag=", "/test/image/tag"),
     ] {
         let refused = helm
             .template("ork", "orkestra", &[STAGING, set])
