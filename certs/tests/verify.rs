@@ -143,7 +143,13 @@ fn the_key_is_never_written_through_a_planted_link() {
     let elsewhere = tempfile::tempdir().unwrap();
     let victim = elsewhere.path().join("readable-by-all");
     std::fs::write(&victim, "nothing secret").unwrap();
-    for planted in ["tls.tmp", ".tls.key.tmp", ".tls.crt.tmp", "ca.tmp", ".ca.crt.tmp"] {
+    for planted in [
+        "tls.tmp",
+        ".tls.key.tmp",
+        ".tls.crt.tmp",
+        "ca.tmp",
+        ".ca.crt.tmp",
+    ] {
         std::os::unix::fs::symlink(&victim, dir.path().join(planted)).unwrap();
     }
     assert_eq!(
