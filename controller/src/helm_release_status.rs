@@ -21,9 +21,12 @@
 //! - `Stalled=True` (any reason: Flux gave up, e.g. `RetriesExceeded`, `InvalidChartReference`);
 //! - `Ready=False` with one of [`TERMINAL_REASONS`]. Exception: `InstallFailed` (`UpgradeFailed`)
 //!   while the release asks Flux to retry (`spec.install.remediation.retries`, resp.
-//!   `spec.upgrade.remediation.retries`, non-zero; negative means forever): Flux will try again,
+//!   `spec.upgrade.remediation.retries`, non-zero; negative means forever; or the action's
+//!   `strategy.name: RetryOnFailure`, which retries every `retryInterval`): Flux will try again,
 //!   so only `Stalled` or the timeout end the wait. Orkestra's own remediation (the rollback
-//!   workflow) starts when the step fails, so by default the step fails fast.
+//!   workflow) starts when the step fails, so by default the step fails fast. A helm-controller
+//!   started with the `DefaultToRetryOnFailure` feature gate retries releases that name no
+//!   strategy too; the executor cannot see the gate, so such releases should name the strategy.
 //!
 //! Any other state (no status yet, `Ready=Unknown Progressing`, `Ready=False DependencyNotReady`,
 //! a stale condition) is pending.
@@ -140,17 +143,23 @@ pub fn observe(object: &Value) -> Observation {
     }
 }
 
-/// Whether Flux retries after `reason` because the release configures remediation retries.
+/// Whether Flux retries after `reason` because the release configures remediation retries or
+/// the `RetryOnFailure` strategy for that action.
 fn retried_by_flux(object: &Value, reason: &str) -> bool {
     let section = match reason {
         "InstallFailed" => "install",
         "UpgradeFailed" => "upgrade",
         _ => return false,
     };
-    object
-        .pointer(&format!("/spec/{section}/remediation/retries"))
+    let Some(action) = object.pointer(&format!("/spec/{section}")) else {
+        return false;
+    };
+    let retries = action
+        .pointer("/remediation/retries")
         .and_then(Value::as_i64)
-        .is_some_and(|retries| retries != 0)
+        .is_some_and(|retries| retries != 0);
+    let strategy = action.pointer("/strategy/name").and_then(Value::as_str);
+    retries || strategy == Some("RetryOnFailure")
 }
 
 fn reason_or(reason: &str, fallback: &str) -> String {
@@ -311,6 +320,21 @@ mod tests {
         object["spec"] = json!({"install": {"remediation": {"retries": 3}}});
         assert!(matches!(observe(&object), Observation::Pending(_)));
         object["spec"] = json!({"upgrade": {"remediation": {"retries": 3}}});
+        assert!(matches!(observe(&object), Observation::Failed { .. }));
+    }
+
+    #[test]
+    fn failures_of_an_action_with_the_retry_on_failure_strategy_are_not_terminal() {
+        let mut object = release(
+            1,
+            json!({"conditions": [condition("Ready", "False", "UpgradeFailed", Some(1))]}),
+        );
+        object["spec"] =
+            json!({"upgrade": {"strategy": {"name": "RetryOnFailure", "retryInterval": "1m"}}});
+        assert!(matches!(observe(&object), Observation::Pending(_)));
+        object["spec"] = json!({"upgrade": {"strategy": {"name": "RemediateOnFailure"}}});
+        assert!(matches!(observe(&object), Observation::Failed { .. }));
+        object["spec"] = json!({"install": {"strategy": {"name": "RetryOnFailure"}}});
         assert!(matches!(observe(&object), Observation::Failed { .. }));
     }
 }
