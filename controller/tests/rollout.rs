@@ -536,6 +536,40 @@ async fn a_rollback_removes_every_application_the_failed_update_added() {
     assert_eq!(names, ["base"], "{}", t.explain());
 }
 
+/// An update that moves `app` to another namespace and whose install there is refused is rolled
+/// back: the rollback deletes the release in the new namespace before it puts the old one back
+/// (before, the rollback named only the last good spec's release, and the failed one kept running
+/// beside it while the group said it was rolled back).
+#[tokio::test]
+async fn a_rollback_removes_the_release_the_failed_update_moved_to_another_namespace() {
+    let t = Rollout::start("ro-moved").await;
+    let group = t
+        .deployed("moved", vec![t.env.app("app", "greeter", "1.0.0", &[])])
+        .await;
+    let moved_to = format!("{}-moved", t.env.namespace);
+    let mut moved = t.env.app("app", "greeter", "1.1.0", &[]);
+    moved["spec"]["release"]["targetNamespace"] = serde_json::json!(moved_to);
+    t.env.update_applications(&group, vec![moved]).await;
+    let rolled_back = t
+        .wait_condition(&group, "RollbackWorkflowSucceeded", "True")
+        .await;
+    assert_standing(&rolled_back, &[("Ready", "False", "WorkflowFailed")]);
+    assert_eq!(
+        t.charts(),
+        [("app".to_owned(), "greeter-1.0.0".to_owned())],
+        "{}",
+        t.explain()
+    );
+    assert_eq!(t.helm_list_in(&moved_to), [], "{}", t.explain());
+    let releases = t
+        .env
+        .helm_releases_in(&moved_to)
+        .list(&Default::default())
+        .await
+        .unwrap();
+    assert!(releases.items.is_empty(), "{:?}", releases.items);
+}
+
 /// An update that drops `web` and whose upgrade of `base` is refused is rolled back, which puts
 /// `web` back while the spec no longer names it. Deleting the group uninstalls both: the teardown
 /// first deletes the group's HelmReleases that the spec does not name.

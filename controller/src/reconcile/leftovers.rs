@@ -1,7 +1,8 @@
 //! Leftovers: the group's HelmReleases in the cluster that a plan does not name (one an update
 //! dropped while the generation before it was still rolling out, one a rollback put back after an
-//! update dropped it, a subchart only an older chart version split out). The Workflows of rollouts
-//! and teardowns delete them first (`plan::build_clearing`).
+//! update dropped it, one a failed generation moved to another namespace, a subchart only an older
+//! chart version split out). The Workflows of rollouts, remediations and teardowns delete them
+//! first (`plan::build_clearing`).
 
 use std::collections::HashSet;
 

@@ -1,8 +1,9 @@
 //! Step 5: a failed forward workflow is remediated once per generation: the rollback workflow to
 //! the last successful spec (the LAST_SUCCESSFUL_ANNOTATION; applications the failed upgrade
 //! added are deleted first, see the plan), or the reverse workflow when no generation ever
-//! succeeded (a failed first install leaves nothing half-installed behind). Starting it suspends
-//! the group's other Workflows, so only one runs at a time.
+//! succeeded (a failed first install leaves nothing half-installed behind). Either first deletes
+//! the group's releases it does not name (see `leftovers`). Starting it suspends the group's
+//! other Workflows, so only one runs at a time.
 
 use orkestra_shared::crd::{ApplicationGroup, ApplicationGroupSpec, ApplicationGroupStatus};
 use orkestra_shared::names::{LAST_SUCCESSFUL_ANNOTATION, condition};
@@ -11,6 +12,7 @@ use orkestra_shared::plan::{self, Direction};
 use super::context::Context;
 use super::error::Error;
 use super::events::{self, reason};
+use super::leftovers;
 use super::outcome::{Outcome, recheck};
 use super::staging_step;
 use super::status::{self, Standing, State};
@@ -61,7 +63,7 @@ pub async fn remediate(
     let Some(existing) = workflows.of_generation(direction, generation) else {
         // Plan and submit the remediation.
         let current = staging_step::resolved_from_status(&status.applications);
-        let planned = match &last_good {
+        let staged_last_good = match &last_good {
             Some(good) => {
                 let staged = staging_step::stage(ctx, good).await;
                 if let Some((message, transient)) = staged.failure {
@@ -76,27 +78,34 @@ pub async fn remediate(
                         Error::Staging { message, transient },
                     ));
                 }
-                let direction = Direction::Rollback {
-                    last_good: good,
-                    last_good_resolved: &staged.resolved,
-                };
-                plan::build(
-                    name,
-                    generation,
-                    spec,
-                    &current,
-                    direction,
-                    &ctx.config.plan,
-                )
+                Some(staged.resolved)
             }
-            None => plan::build(
+            None => None,
+        };
+        let build = |leftovers: &[plan::HelmRelease]| {
+            let direction = match (&last_good, &staged_last_good) {
+                (Some(good), Some(resolved)) => Direction::Rollback {
+                    last_good: good,
+                    last_good_resolved: resolved,
+                },
+                _ => Direction::Reverse,
+            };
+            plan::build_clearing(
                 name,
                 generation,
                 spec,
                 &current,
-                Direction::Reverse,
+                direction,
+                leftovers,
                 &ctx.config.plan,
-            ),
+            )
+        };
+        // NB: the group's releases that the remediation does not name go first, as in a rollout:
+        // a release the failed generation moved to another namespace (or a subchart only its
+        // chart version split out) would otherwise keep running beside the restored one.
+        let planned = match build(&[]) {
+            Ok(plan) => Ok(leftovers::cleared(ctx, name, plan, build).await?),
+            Err(source) => Err(source),
         };
         let plan = match planned {
             Ok(plan) => plan,

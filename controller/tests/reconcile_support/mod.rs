@@ -147,11 +147,16 @@ impl Env {
     }
 
     pub fn helm_releases(&self) -> Api<DynamicObject> {
+        self.helm_releases_in(&self.namespace)
+    }
+
+    /// The HelmReleases of `namespace`.
+    pub fn helm_releases_in(&self, namespace: &str) -> Api<DynamicObject> {
         let ar = ApiResource::from_gvk_with_plural(
             &GroupVersionKind::gvk("helm.toolkit.fluxcd.io", "v2", "HelmRelease"),
             "helmreleases",
         );
-        Api::namespaced_with(self.client.clone(), &self.namespace, &ar)
+        Api::namespaced_with(self.client.clone(), namespace, &ar)
     }
 
     pub fn helm_repositories(&self) -> Api<DynamicObject> {

@@ -86,8 +86,13 @@ impl Rollout {
 
     /// `helm list --all` in the test namespace: every Helm release, whatever its state.
     pub fn helm_list(&self) -> Vec<HelmListed> {
+        self.helm_list_in(&self.env.namespace)
+    }
+
+    /// Every Helm release in `namespace`.
+    pub fn helm_list_in(&self, namespace: &str) -> Vec<HelmListed> {
         self.helm
-            .list(self.env.cluster.kubeconfig(), &self.env.namespace)
+            .list(self.env.cluster.kubeconfig(), namespace)
             .unwrap()
     }
 

@@ -49,10 +49,10 @@
 //! spec with `install`: each application of it that has no dependency waits for every deletion.
 //! Deleting first because an added application may depend on an application being rolled back,
 //! and would run against the old version otherwise; and because its releases may hold names,
-//! ports or CRDs that the last good releases expect to own. Subcharts that only the failed spec
-//! split out of an application that both specs have are not deleted here (the application's
-//! parent release is rolled back by Flux; the leftover subchart release is reported by the
-//! controller's status, not by the plan).
+//! ports or CRDs that the last good releases expect to own. Releases of an application that both
+//! specs have but the failed spec placed elsewhere (another namespace, a subchart only its chart
+//! split out) are not the plan's to know: the controller finds them in the cluster and passes them
+//! as leftovers (see "Leftovers").
 
 //!
 //! # Updates
@@ -67,11 +67,11 @@
 //! executors, which run with `action=delete`).
 //!
 //! # Leftovers
-//! A Workflow the controller submits for a rollout or a teardown ([`build_clearing`]) first
+//! A Workflow the controller submits for a rollout, a remediation or a teardown ([`build_clearing`]) first
 //! deletes the group's HelmReleases that the controller finds in the cluster (by owner label) and
 //! that the Workflow's plan does not name: one an update dropped while the generation before it
-//! was still rolling out, one a rollback put back after an update dropped it, a subchart only an
-//! older chart version split out. All at once, with Orkestra's own HelmRelease executor (at most
+//! was still rolling out, one a rollback put back after an update dropped it, one the failed
+//! generation moved to another namespace, a subchart only an older chart version split out. All at once, with Orkestra's own HelmRelease executor (at most
 //! [`MAX_DAG_TASKS`] per DAG); what the Workflow installs waits for them. Nothing is known of
 //! their order: the spec that had them is gone.
 
