@@ -157,3 +157,32 @@ imagePullSecrets:
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{- /* The controller's group selector: controller.groupSelector, or else webhook.objectSelector
+written as a label selector string (groups outside it skip admission, so the controller must not
+act on them). Empty: every group. */}}
+{{- define "orkestra.groupSelector" -}}
+{{- if .Values.controller.groupSelector }}
+{{- .Values.controller.groupSelector }}
+{{- else }}
+{{- $parts := list }}
+{{- $selector := .Values.webhook.objectSelector | default dict }}
+{{- range $key, $value := $selector.matchLabels }}
+{{- $parts = append $parts (printf "%s=%s" $key $value) }}
+{{- end }}
+{{- range $selector.matchExpressions }}
+{{- if eq .operator "In" }}
+{{- $parts = append $parts (printf "%s in (%s)" .key (join "," .values)) }}
+{{- else if eq .operator "NotIn" }}
+{{- $parts = append $parts (printf "%s notin (%s)" .key (join "," .values)) }}
+{{- else if eq .operator "Exists" }}
+{{- $parts = append $parts .key }}
+{{- else if eq .operator "DoesNotExist" }}
+{{- $parts = append $parts (printf "!%s" .key) }}
+{{- else }}
+{{- fail (printf "webhook.objectSelector.matchExpressions: unknown operator %q (In, NotIn, Exists, DoesNotExist)" .operator) }}
+{{- end }}
+{{- end }}
+{{- join "," $parts }}
+{{- end }}
+{{- end }}

@@ -202,6 +202,29 @@ async fn bundled_registry_and_webhook_url_render_objects_the_api_server_accepts(
         "registry:2"
     );
     find(&objects, "PersistentVolumeClaim", "ork-orkestra-registry");
+    // Only the controller's pods and Flux's namespace reach the registry (it takes no credentials).
+    let policy = find(&objects, "NetworkPolicy", "ork-orkestra-registry");
+    let registry_pods = &registry["spec"]["template"]["metadata"]["labels"];
+    for (key, value) in policy["spec"]["podSelector"]["matchLabels"]
+        .as_object()
+        .unwrap()
+    {
+        assert_eq!(&registry_pods[key], value, "{policy}");
+    }
+    let from = &policy["spec"]["ingress"][0]["from"];
+    let controller_pods = &find(&objects, "Deployment", "ork-orkestra-controller")["spec"]["template"]
+        ["metadata"]["labels"];
+    let controller_selector = from[0]["podSelector"]["matchLabels"].as_object().unwrap();
+    assert!(!controller_selector.is_empty());
+    for (key, value) in controller_selector {
+        assert_eq!(&controller_pods[key], value, "{policy}");
+    }
+    assert_ne!(controller_selector, registry_pods.as_object().unwrap());
+    assert_eq!(
+        from[1]["namespaceSelector"]["matchLabels"],
+        json!({"kubernetes.io/metadata.name": "flux-system"})
+    );
+    assert_eq!(from.as_array().unwrap().len(), 2, "{policy}");
     let host = format!("ork-orkestra-registry.{ns}.svc:5000");
     let controller = find(&objects, "Deployment", "ork-orkestra-controller");
     assert_eq!(
@@ -266,6 +289,61 @@ async fn executor_pull_secrets_and_one_webhook_replica_render_objects_the_api_se
     assert!(account.get("imagePullSecrets").is_none(), "{account}");
     let budget = find(&defaults, "PodDisruptionBudget", "ork-orkestra-webhook");
     assert_eq!(budget["spec"]["minAvailable"], 1);
+}
+
+/// A group outside `webhook.objectSelector` skips admission (the policy, the Secret check), so
+/// unless `controller.groupSelector` is set, the controller selects the same groups: the selector
+/// written as a label selector string, which the API server accepts for a LIST of groups.
+#[tokio::test]
+async fn the_controller_selects_only_the_groups_the_webhook_sees() {
+    let cluster = Cluster::shared().await.unwrap();
+    let helm = Helm::find().unwrap();
+    let ns = cluster.namespace("chart-selector").await.unwrap();
+    let webhook_selector = [
+        STAGING,
+        "webhook.objectSelector.matchLabels.team=a",
+        "webhook.objectSelector.matchExpressions[0].key=tier",
+        "webhook.objectSelector.matchExpressions[0].operator=In",
+        "webhook.objectSelector.matchExpressions[0].values={x,y}",
+        "webhook.objectSelector.matchExpressions[1].key=legacy",
+        "webhook.objectSelector.matchExpressions[1].operator=DoesNotExist",
+    ];
+    let objects = helm
+        .template("ork", &ns, &webhook_selector)
+        .unwrap()
+        .unwrap();
+    server_accepts(&cluster, &objects);
+    let controller = find(&objects, "Deployment", "ork-orkestra-controller");
+    let selector = env_of(controller, "ORKESTRA_GROUP_SELECTOR").unwrap();
+    assert_eq!(selector, "team=a,tier in (x,y),!legacy");
+    let groups: kube::Api<kube::api::DynamicObject> = kube::Api::all_with(
+        cluster.client().await.unwrap(),
+        &kube::core::ApiResource::from_gvk_with_plural(
+            &kube::core::GroupVersionKind::gvk(
+                "orkestra.azure.microsoft.com",
+                "v1alpha1",
+                "ApplicationGroup",
+            ),
+            "applicationgroups",
+        ),
+    );
+    groups
+        .list(&kube::api::ListParams::default().labels(selector))
+        .await
+        .unwrap();
+
+    // controller.groupSelector, when set, is the controller's; neither set: every group.
+    let mut both = webhook_selector.to_vec();
+    both.push("controller.groupSelector=shard=1");
+    let objects = helm.template("ork", &ns, &both).unwrap().unwrap();
+    let controller = find(&objects, "Deployment", "ork-orkestra-controller");
+    assert_eq!(
+        env_of(controller, "ORKESTRA_GROUP_SELECTOR"),
+        Some("shard=1")
+    );
+    let objects = helm.template("ork", &ns, &[STAGING]).unwrap().unwrap();
+    let controller = find(&objects, "Deployment", "ork-orkestra-controller");
+    assert_eq!(env_of(controller, "ORKESTRA_GROUP_SELECTOR"), None);
 }
 
 #[tokio::test]
