@@ -9,12 +9,15 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, Clone)]
 pub struct AdminState {
     pub certificate: Arc<CertResolver>,
     pub policy: Arc<PolicyStore>,
     pub metrics: Arc<Metrics>,
+    /// Set once shutdown has begun: not ready, so the Service stops sending reviews here.
+    pub stopping: Arc<AtomicBool>,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -25,9 +28,13 @@ pub fn router(state: AdminState) -> Router {
         .with_state(state)
 }
 
-/// Ready once a serving certificate is loaded and the policy parsed: before that, reviews would fail.
+/// Ready once a serving certificate is loaded and the policy parsed (before that, reviews would
+/// fail), and until shutdown begins.
 async fn readyz(State(state): State<AdminState>) -> Response {
     let mut missing = Vec::new();
+    if state.stopping.load(Ordering::SeqCst) {
+        missing.push("shutting down");
+    }
     if !state.certificate.is_loaded() {
         missing.push("no serving certificate loaded");
     }

@@ -78,6 +78,12 @@ pub struct ServeArgs {
     /// Secret and ConfigMap volumes are updated by swapping a `..data` symlink.
     #[arg(long, env = "ORKESTRA_WEBHOOK_RELOAD_INTERVAL", default_value = "2s", value_parser = reload_interval)]
     pub reload_interval: Duration,
+
+    /// After SIGTERM, how long the webhook keeps accepting reviews while reporting not ready,
+    /// before it stops accepting and drains: the API server may still send reviews to a pod until
+    /// the pod is out of its Service's endpoints, and a refused connection fails the review.
+    #[arg(long, env = "ORKESTRA_WEBHOOK_SHUTDOWN_DELAY", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub shutdown_delay: Duration,
 }
 
 #[derive(Debug, clap::Args)]

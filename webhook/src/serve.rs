@@ -16,6 +16,7 @@ use orkestra_shared::policy::Policy;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -50,6 +51,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         check_secret_access,
         secret_namespace,
         controller_username,
+        shutdown_delay,
     } = args;
     logging::init(log_format);
     let secret_access = if check_secret_access {
@@ -78,7 +80,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let server = start(config, shutdown.clone()).await?;
     tracing::info!(listen = %server.tls_addr, admin = %server.admin_addr, "orkestra-webhook serving");
     shutdown_signal().await?;
-    tracing::info!("shutdown signal received");
+    tracing::info!(delay = ?shutdown_delay, "shutdown signal received: not ready, still accepting reviews until the delay has passed");
+    server.stop_being_ready();
+    tokio::time::sleep(shutdown_delay).await;
     shutdown.cancel();
     server.wait().await
 }
@@ -89,10 +93,16 @@ pub struct RunningServer {
     pub tls_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub metrics: Arc<Metrics>,
+    stopping: Arc<AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl RunningServer {
+    /// `/readyz` says "shutting down" from now on; reviews are still served.
+    pub fn stop_being_ready(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
     /// Waits for the listeners and the reload timer to stop (after the shutdown token fired).
     pub async fn wait(self) -> anyhow::Result<()> {
         for task in self.tasks {
@@ -157,10 +167,12 @@ pub async fn start(
         },
         &limits,
     );
+    let stopping = Arc::new(AtomicBool::new(false));
     let admin_app = admin::router(AdminState {
         certificate: resolver.clone(),
         policy: store.clone(),
         metrics: metrics.clone(),
+        stopping: stopping.clone(),
     });
     let admission = tokio::spawn(listener::serve_tls(
         tls_listener,
@@ -217,6 +229,7 @@ pub async fn start(
         tls_addr,
         admin_addr,
         metrics,
+        stopping,
         tasks: vec![admission, admin, reload],
     })
 }

@@ -16,69 +16,102 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A running `orkestra-webhook serve` with a fresh certificate, `args` added; answered `/readyz`.
+struct Served {
+    child: std::process::Child,
+    ca: Ca,
+    port: u16,
+    admin: std::net::SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Served {
+    async fn start(args: &[&str]) -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Ca::root("test root");
+        let (leaf, key) = ca.leaf(5);
+        let (cert, key) = write_pair(dir.path(), &leaf, &key);
+        let (port, admin_port) = (free_port(), free_port());
+        let child = Command::new(env!("CARGO_BIN_EXE_orkestra-webhook"))
+            .arg("serve")
+            // No API server here: the Secret access check has its own end-to-end tests.
+            .env("ORKESTRA_WEBHOOK_CHECK_SECRET_ACCESS", "false")
+            .env("ORKESTRA_WEBHOOK_LISTEN", format!("127.0.0.1:{port}"))
+            .env(
+                "ORKESTRA_WEBHOOK_ADMIN_LISTEN",
+                format!("127.0.0.1:{admin_port}"),
+            )
+            .env("ORKESTRA_WEBHOOK_TLS_CERT", &cert)
+            .env("ORKESTRA_WEBHOOK_TLS_KEY", &key)
+            .args(args)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let admin = format!("127.0.0.1:{admin_port}").parse().unwrap();
+        let started = Instant::now();
+        loop {
+            if tokio::net::TcpStream::connect(admin).await.is_ok()
+                && admin_get(admin, "/readyz").await.0 == 200
+            {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "never ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Served {
+            child,
+            ca,
+            port,
+            admin,
+            _dir: dir,
+        }
+    }
+
+    /// The `allowed` of a review of a group with an unknown dependency (always denied).
+    async fn review(&self) -> serde_json::Value {
+        let denied = create(group("bookinfo", vec![app("web", &["db"])]));
+        let answer = post(
+            format!("127.0.0.1:{}", self.port).parse().unwrap(),
+            client_config(self.ca.der(), &[]),
+            "/validate",
+            &serde_json::to_vec(&denied).unwrap(),
+        )
+        .await
+        .unwrap();
+        answer.json()["response"]["allowed"].clone()
+    }
+
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits (at most `within`) for the process to exit: its status and when.
+    async fn exited(&mut self, within: Duration) -> (std::process::ExitStatus, Instant) {
+        let started = Instant::now();
+        loop {
+            if let Some(exit) = self.child.try_wait().unwrap() {
+                return (exit, Instant::now());
+            }
+            assert!(started.elapsed() < within, "did not stop on SIGTERM");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_reviews_logs_json_and_exits_0_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::root("test root");
-    let (leaf, key) = ca.leaf(5);
-    let (cert, key) = write_pair(dir.path(), &leaf, &key);
-    let (port, admin_port) = (free_port(), free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_orkestra-webhook"))
-        .arg("serve")
-        // No API server here: the Secret access check has its own end-to-end tests.
-        .env("ORKESTRA_WEBHOOK_CHECK_SECRET_ACCESS", "false")
-        .env("ORKESTRA_WEBHOOK_LISTEN", format!("127.0.0.1:{port}"))
-        .env(
-            "ORKESTRA_WEBHOOK_ADMIN_LISTEN",
-            format!("127.0.0.1:{admin_port}"),
-        )
-        .env("ORKESTRA_WEBHOOK_TLS_CERT", &cert)
-        .env("ORKESTRA_WEBHOOK_TLS_KEY", &key)
-        .args(["--log-format", "json"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let admin = format!("127.0.0.1:{admin_port}").parse().unwrap();
-    let started = Instant::now();
-    loop {
-        if tokio::net::TcpStream::connect(admin).await.is_ok()
-            && admin_get(admin, "/readyz").await.0 == 200
-        {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "never ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let denied = create(group("bookinfo", vec![app("web", &["db"])]));
-    let answer = post(
-        format!("127.0.0.1:{port}").parse().unwrap(),
-        client_config(ca.der(), &[]),
-        "/validate",
-        &serde_json::to_vec(&denied).unwrap(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(answer.json()["response"]["allowed"], false);
-
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let started = Instant::now();
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "did not stop on SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let mut served = Served::start(&["--log-format", "json", "--shutdown-delay", "0s"]).await;
+    assert_eq!(served.review().await, false);
+    served.terminate();
+    let (exit, _) = served.exited(Duration::from_secs(20)).await;
     assert_eq!(exit.code(), Some(0));
     let mut logs = String::new();
-    child
+    served
+        .child
         .stderr
         .take()
         .unwrap()
@@ -113,6 +146,40 @@ async fn serves_reviews_logs_json_and_exits_0_on_sigterm() {
         "{logs}"
     );
     assert!(lines.iter().any(|l| l["message"] == "stopped"), "{logs}");
+}
+
+/// After SIGTERM the webhook reports not ready at once but still answers reviews, on new
+/// connections too, for `--shutdown-delay`; then it stops and exits 0. The API server may send
+/// reviews to a pod until the pod leaves its Service's endpoints, and a refused connection fails
+/// the review (`failurePolicy: Fail`); before, the listener closed at the signal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_sigterm_reviews_are_answered_while_not_ready_until_the_delay_passes() {
+    let delay = Duration::from_secs(3);
+    let mut served = Served::start(&["--shutdown-delay", "3s"]).await;
+    served.terminate();
+    let signalled = Instant::now();
+    let started = Instant::now();
+    loop {
+        let (status, body) = admin_get(served.admin, "/readyz").await;
+        if status == 503 {
+            assert!(body.contains("shutting down"), "{body}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(2), "still ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(served.review().await, false, "answered while shutting down");
+    assert!(
+        signalled.elapsed() < delay,
+        "the review came in within the delay"
+    );
+    let (exit, at) = served.exited(Duration::from_secs(20)).await;
+    assert_eq!(exit.code(), Some(0));
+    assert!(
+        at.duration_since(signalled) >= delay - Duration::from_millis(200),
+        "stopped before the delay: {:?}",
+        at.duration_since(signalled)
+    );
 }
 
 /// A zero poll period would stop every reload of the certificate and policy (it panicked the
