@@ -261,9 +261,10 @@ async fn bundled_registry_and_webhook_url_render_objects_the_api_server_accepts(
 
 /// The executor's ServiceAccount carries `workflow.executor.imagePullSecrets`, so workflow pods can
 /// pull a private executor image; one webhook replica gets no disruption budget (a budget of one
-/// would block every drain of its node).
+/// would block every drain of its node); `listenAddress=[::]` makes every listener bind IPv6.
 #[tokio::test]
-async fn executor_pull_secrets_and_one_webhook_replica_render_objects_the_api_server_accepts() {
+async fn pull_secrets_one_webhook_replica_and_ipv6_listeners_render_objects_the_api_server_accepts()
+{
     let cluster = Cluster::shared().await.unwrap();
     let helm = Helm::find().unwrap();
     let ns = cluster.namespace("chart-pull").await.unwrap();
@@ -275,11 +276,27 @@ async fn executor_pull_secrets_and_one_webhook_replica_render_objects_the_api_se
                 STAGING,
                 "workflow.executor.imagePullSecrets={regcred}",
                 "webhook.replicas=1",
+                "listenAddress=[::]",
             ],
         )
         .unwrap()
         .unwrap();
     server_accepts(&cluster, &objects);
+    let webhook = find(&objects, "Deployment", "ork-orkestra-webhook");
+    let controller = find(&objects, "Deployment", "ork-orkestra-controller");
+    for (deployment, variable, port) in [
+        (webhook, "ORKESTRA_WEBHOOK_LISTEN", 8443),
+        (webhook, "ORKESTRA_WEBHOOK_ADMIN_LISTEN", 8080),
+        (controller, "ORKESTRA_ADMIN_ADDR", 8081),
+    ] {
+        let address = env_of(deployment, variable).unwrap();
+        assert_eq!(address, format!("[::]:{port}"));
+        let parsed: std::net::SocketAddr = address.parse().unwrap();
+        assert!(
+            parsed.is_ipv6() && parsed.ip().is_unspecified(),
+            "{address}"
+        );
+    }
     let account = find(&objects, "ServiceAccount", "orkestra-executor");
     assert_eq!(account["imagePullSecrets"], json!([{"name": "regcred"}]));
     assert!(of_kind(&objects, "PodDisruptionBudget").is_empty());
