@@ -721,6 +721,42 @@ fn impossible_groups_are_refused_with_the_reason() {
     ));
 }
 
+/// A custom executor gets its HelmRelease inline as one process argument (Azure Orkestra's
+/// `--spec`), which Linux caps at 128 KiB: values that would exceed what the plan allows for it
+/// are refused at planning, naming the release, instead of failing the step's pod at run time.
+/// The same values with only the HelmRelease executor go by reference and plan.
+#[test]
+fn a_custom_executors_release_too_large_for_one_argument_is_refused() {
+    let big = serde_json::json!({"blob": "x".repeat(80 * 1024)});
+    let mut custom = app("big", "hello", &[]);
+    custom.spec.release.values = Some((&big).into());
+    custom.spec.workflow = vec![
+        executor("helmrelease", ExecutorType::Helmrelease, &[]),
+        executor("smoke", ExecutorType::Custom, &["helmrelease"]),
+    ];
+    let err = plan::build(
+        "g",
+        1,
+        &group(vec![custom.clone()]),
+        &Resolved::default(),
+        Direction::Forward,
+        &PlanConfig::default(),
+    )
+    .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.starts_with("HelmRelease big is ")
+            && message.contains("bytes as the custom executor's --spec argument")
+            && message.contains("(98304)"),
+        "{message}"
+    );
+    assert_eq!(err.category(), "release-too-large");
+
+    custom.spec.workflow = vec![executor("helmrelease", ExecutorType::Helmrelease, &[])];
+    let plan = forward(&group(vec![custom]));
+    assert_eq!(plan.helm_releases.len(), 1);
+}
+
 #[test]
 fn renderers_draw_applications_with_their_charts() {
     let plan = forward(&bookinfo());

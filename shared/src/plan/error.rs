@@ -1,6 +1,7 @@
 //! Why no plan could be made.
 
 use super::release_store::MAX_RELEASE_BYTES;
+use super::workflow::MAX_INLINE_RELEASE_BYTES;
 use crate::limits::{MAX_DAG_TASKS, MAX_TEMPLATES};
 
 /// Why no plan could be made. Admission rejects all of these for listed subcharts; discovered
@@ -77,6 +78,18 @@ pub enum PlanError {
         /// Its size as JSON.
         bytes: usize,
     },
+    /// A HelmRelease too large for the custom executor's `--spec` argument.
+    #[error(
+        "HelmRelease {name} is {bytes} bytes as the custom executor's --spec argument, more than one \
+         process argument may hold with room for the rest of its step ({MAX_INLINE_RELEASE_BYTES}): \
+         its values are too large for a custom executor"
+    )]
+    InlineReleaseTooLarge {
+        /// Name of the HelmRelease.
+        name: String,
+        /// Its size as the argument (base64 of its JSON).
+        bytes: usize,
+    },
     /// A HelmRelease could not be encoded (not expected to happen).
     #[error("cannot encode HelmRelease {0}")]
     Encode(String),
@@ -92,7 +105,7 @@ impl PlanError {
             Self::MissingImage { .. } => "missing-image",
             Self::InvalidImage { .. } => "invalid-image",
             Self::TooLarge { .. } => "too-large",
-            Self::ReleaseTooLarge { .. } => "release-too-large",
+            Self::ReleaseTooLarge { .. } | Self::InlineReleaseTooLarge { .. } => "release-too-large",
             Self::Encode(_) => "encode",
         }
     }

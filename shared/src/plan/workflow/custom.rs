@@ -24,6 +24,12 @@ use crate::plan::argo::{Container, Inputs, Parameter, Template};
 /// The template input carrying `params.data`, base64-encoded.
 pub const DATA: &str = "data";
 
+/// Longest `--spec` argument planned. Linux refuses to start a process with one argument (or one
+/// environment variable) over 128 KiB (`MAX_ARG_STRLEN`), and Argo also hands the step its whole
+/// template, the argument included, in one environment variable (`ARGO_TEMPLATE`): 96 KiB leaves
+/// the rest of the template 32 KiB. Past it, the step's pod would fail to start at run time.
+pub const MAX_INLINE_RELEASE_BYTES: usize = 96 * 1024;
+
 /// The leaf running `container` for the executor `executor`: its name defaults to the executor's,
 /// its args are followed by the contract's arguments.
 pub fn custom_leaf(name: String, executor: &str, mut container: Container) -> Template {

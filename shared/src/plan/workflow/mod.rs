@@ -21,6 +21,8 @@ use leaf::{BY_REFERENCE, ExecutorCall, INLINE, leaf};
 use refusals::{check_acyclic, check_argo_name, check_collisions};
 use timeout::step_timeout;
 
+pub(crate) use custom::MAX_INLINE_RELEASE_BYTES;
+
 mod custom;
 mod executors;
 mod leaf;
@@ -306,10 +308,14 @@ impl<'c> Builder<'c> {
             .map_err(|e| PlanError::Encode(format!("{}: {e}", release.name())))?;
         let mut parameters = Vec::with_capacity(5);
         if executor.release.inline {
-            parameters.push(Parameter::new(
-                INLINE,
-                base64::engine::general_purpose::STANDARD.encode(&json),
-            ));
+            let encoded = base64::engine::general_purpose::STANDARD.encode(&json);
+            if encoded.len() > MAX_INLINE_RELEASE_BYTES {
+                return Err(PlanError::InlineReleaseTooLarge {
+                    name: release.name().to_owned(),
+                    bytes: encoded.len(),
+                });
+            }
+            parameters.push(Parameter::new(INLINE, encoded));
         }
         if executor.release.by_reference {
             let json = String::from_utf8(json)
