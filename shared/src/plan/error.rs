@@ -105,7 +105,9 @@ impl PlanError {
             Self::MissingImage { .. } => "missing-image",
             Self::InvalidImage { .. } => "invalid-image",
             Self::TooLarge { .. } => "too-large",
-            Self::ReleaseTooLarge { .. } | Self::InlineReleaseTooLarge { .. } => "release-too-large",
+            Self::ReleaseTooLarge { .. } | Self::InlineReleaseTooLarge { .. } => {
+                "release-too-large"
+            }
             Self::Encode(_) => "encode",
         }
     }
