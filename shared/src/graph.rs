@@ -102,6 +102,47 @@ impl DependencyGraph {
         })
     }
 
+    /// The nodes `keep` selects, in their order, each depending on the kept nodes it reaches
+    /// directly or through nodes left out: `a -> k -> b` with `k` left out keeps `a -> b`. What a
+    /// Workflow acting on some applications of a spec must still order.
+    pub fn restricted_to(&self, keep: impl Fn(&str) -> bool) -> Self {
+        let kept: Vec<NodeIndex> = self
+            .graph
+            .node_indices()
+            .filter(|&n| keep(&self.graph[n]))
+            .collect();
+        let mut graph = DiGraph::with_capacity(kept.len(), kept.len() * 2);
+        let mut index = FxHashMap::default();
+        let mut renamed = FxHashMap::default();
+        for &node in &kept {
+            let name = self.graph[node].clone();
+            let new = graph.add_node(name.clone());
+            index.insert(name, new);
+            renamed.insert(node, new);
+        }
+        for &node in &kept {
+            let from = renamed[&node];
+            let mut stack: Vec<NodeIndex> = self.graph.neighbors(node).collect();
+            let mut seen = FxHashSet::default();
+            let mut reached = Vec::new();
+            while let Some(next) = stack.pop() {
+                if !seen.insert(next) {
+                    continue;
+                }
+                match renamed.get(&next) {
+                    Some(&to) => reached.push(to),
+                    None => stack.extend(self.graph.neighbors(next)),
+                }
+            }
+            reached.sort_unstable();
+            reached.dedup();
+            for to in reached.into_iter().filter(|&to| to != from) {
+                graph.add_edge(from, to, ());
+            }
+        }
+        Self { graph, index }
+    }
+
     /// The graph with every edge turned around: what teardown follows (dependents first).
     pub fn reversed(&self) -> Self {
         let mut graph = self.graph.clone();
@@ -219,6 +260,27 @@ pub fn format_cycle(cycle: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_restricted_graph_keeps_the_order_through_the_nodes_left_out() {
+        // a -> k -> b, c -> k, d alone; k and c left out.
+        let full = graph(&[
+            ("a", &["k"]),
+            ("k", &["b"]),
+            ("b", &[]),
+            ("c", &["k"]),
+            ("d", &[]),
+        ]);
+        let kept = full.restricted_to(|n| n != "k" && n != "c");
+        assert_eq!(kept.names().collect::<Vec<_>>(), ["a", "b", "d"]);
+        assert_eq!(kept.edges().collect::<Vec<_>>(), [("a", "b")]);
+        assert_eq!(kept.dependents_of("b"), ["a"]);
+        // Nothing left out: the same edges.
+        let all = full.restricted_to(|_| true);
+        let mut edges: Vec<_> = all.edges().collect();
+        edges.sort_unstable();
+        assert_eq!(edges, [("a", "k"), ("c", "k"), ("k", "b")]);
+    }
 
     fn graph(spec: &[(&str, &[&str])]) -> DependencyGraph {
         let owned: Vec<(String, Vec<String>)> = spec

@@ -577,6 +577,41 @@ fn the_rollback_deletes_what_the_upgrade_added_then_installs_the_last_good_spec(
     assert_eq!(plan.helm_releases.len(), 4);
 }
 
+/// The deletions keep the order that runs through applications they leave alone: the failed
+/// spec added `first -> kept -> second` (it made `kept` depend on the added `second`), so the
+/// rollback deletes `first` before `second` although neither names the other.
+#[test]
+fn a_rollback_deletes_in_the_order_that_runs_through_kept_applications() {
+    let last_good = group(vec![app("kept", "kept", &[])]);
+    let failed = group(vec![
+        app("second", "second", &[]),
+        app("kept", "kept", &["second"]),
+        app("first", "first", &["kept"]),
+    ]);
+    let none = Resolved::default();
+    let plan = plan::build(
+        "demo",
+        3,
+        &failed,
+        &none,
+        Direction::Rollback {
+            last_good: &last_good,
+            last_good_resolved: &none,
+        },
+        &PlanConfig::default(),
+    )
+    .unwrap();
+    let entry = template(&plan.workflow, "entry").tasks();
+    assert_eq!(
+        summary(entry),
+        [
+            ("second".into(), "app-second".into(), s(&["first"])),
+            ("first".into(), "app-first".into(), s(&[])),
+            ("kept".into(), "app-kept".into(), s(&["second"])),
+        ]
+    );
+}
+
 #[test]
 fn a_rollback_with_nothing_added_is_the_forward_plan_of_the_last_good_spec() {
     let last_good = group(vec![app("db", "postgres", &[]), app("api", "api", &["db"])]);

@@ -107,10 +107,18 @@ impl<'c> Builder<'c> {
         self.templates.reserve(apps.len() * 2);
         self.helm_releases
             .reserve(apps.iter().map(|a| a.spec.subcharts.len() + 1).sum());
-        let graph = DependencyGraph::new(
-            apps.iter()
+        let all = DependencyGraph::new(
+            spec.applications
+                .iter()
                 .map(|a| (a.name.as_str(), a.dependencies.iter())),
         );
+        // NB: ordered through the applications left out too: deleting `a -> k -> b` without `k`
+        // still deletes `a` before `b`.
+        let graph = if apps.len() == spec.applications.len() {
+            all
+        } else {
+            all.restricted_to(&include)
+        };
         check_acyclic(&graph, "applications")?;
         let task_names: HashMap<&str, String> = apps
             .iter()
