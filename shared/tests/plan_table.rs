@@ -340,8 +340,18 @@ fn a_step_waits_as_long_as_flux_may_take_for_its_action() {
     let release = &mut spec.applications[0].spec.release;
     release.install = Some(json!({"timeout": "90s", "remediation": {"retries": 1}}).into());
     release.uninstall = None;
-    assert_eq!(timeouts(&spec, Direction::Forward), ["2m"]);
+    // Flux may try the install twice, 90s each.
+    assert_eq!(timeouts(&spec, Direction::Forward), ["3m"]);
     assert_eq!(timeouts(&spec, Direction::Reverse), ["2m"]);
+    let release = &mut spec.applications[0].spec.release;
+    release.install = None;
+    release.upgrade = Some(json!({"remediation": {"retries": 2}}).into());
+    // Three upgrade attempts of the release's own 2m.
+    assert_eq!(timeouts(&spec, Direction::Forward), ["6m"]);
+    let release = &mut spec.applications[0].spec.release;
+    release.upgrade = Some(json!({"remediation": {"retries": -1}}).into());
+    // Retrying forever: the step still ends, after one attempt's time.
+    assert_eq!(timeouts(&spec, Direction::Forward), ["2m"]);
 }
 
 #[test]
