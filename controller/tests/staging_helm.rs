@@ -139,6 +139,40 @@ async fn helm_renders_a_placeholder_for_a_parent_with_nothing_left() {
     assert_eq!(names, ["rel-orkestra-placeholder"]);
 }
 
+/// A Chart.yaml with a numeric `appVersion` (`1.0`, as YAML reads it): Helm pulls by decoding the
+/// manifest's config into its metadata, whose `appVersion` is a string, so the config carries it
+/// as one (before, Helm's pull failed with "cannot unmarshal number", and so did Flux's).
+#[tokio::test]
+async fn helm_pulls_a_chart_whose_app_version_is_a_number() {
+    let mut chart = orkestra_tests::charts::plain("numeric", "1.0.0");
+    chart.set(
+        "Chart.yaml",
+        "apiVersion: v2\nname: numeric\nversion: 1.0.0\nappVersion: 1.0\ntype: application\n",
+    );
+    let env = Env::start_with(
+        orkestra_tests::chart_repo::RepoOptions::default(),
+        &[(&chart).into()],
+    )
+    .await;
+    let result = env
+        .stage(&app("web", &env.repo.url, "numeric", None), None)
+        .await;
+    assert!(result.is_staged(), "{result:#?}");
+    let rendered = helm_render(
+        result.chart.reference.as_deref().unwrap(),
+        "1.0.0",
+        &json!({}),
+    )
+    .await;
+    // As Helm's loader reads `1.0` from the archive's Chart.yaml.
+    assert_eq!(rendered["metadata"]["appVersion"], "1");
+    assert_eq!(
+        configmaps(&rendered)["rel-numeric"]["message"],
+        "hello",
+        "{rendered}"
+    );
+}
+
 #[tokio::test]
 async fn charts_helm_pushed_to_a_registry_can_be_staged_from_it() {
     let env = Env::start().await;

@@ -8,6 +8,7 @@
 use std::io::Write;
 
 use flate2::{Compression, GzBuilder};
+use serde_norway::{Mapping, Value};
 use sha2::{Digest, Sha256};
 
 use crate::staging::error::StagingError;
@@ -43,7 +44,7 @@ impl ChartToPush {
             ));
         }
         let package = package(&chart.name, &chart.files)?;
-        let config = serde_json::to_vec(&chart.metadata).map_err(|err| {
+        let config = serde_json::to_vec(&config_of(&chart.metadata)).map_err(|err| {
             StagingError::invalid_chart(&chart.name, format!("Chart.yaml cannot be JSON: {err}"))
         })?;
         Ok(Self {
@@ -53,6 +54,27 @@ impl ChartToPush {
             config,
         })
     }
+}
+
+/// The manifest's config: Chart.yaml as JSON, with the fields Helm reads as strings written as
+/// strings. Helm pulls by decoding the config into its `Metadata`, and a YAML `appVersion: 1.0`
+/// (a number) would fail that decoding ("cannot unmarshal number into … Metadata.appVersion").
+fn config_of(metadata: &Mapping) -> Mapping {
+    let mut config = metadata.clone();
+    for key in [
+        "appVersion",
+        "version",
+        "kubeVersion",
+        "name",
+        "description",
+    ] {
+        if let Some(value) = config.get_mut(key)
+            && let Value::Number(number) = value
+        {
+            *value = Value::String(number.to_string());
+        }
+    }
+    config
 }
 
 /// True for an OCI tag: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}` (the distribution spec's grammar).
