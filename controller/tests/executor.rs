@@ -31,22 +31,25 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::ResourceExt as _;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use orkestra_shared::plan::ReleaseRef;
+use orkestra_tests::flux_status::{self, Verdict};
 use orkestra_tests::{Cluster, unique_name};
 use serde_json::json;
 
-/// Plays Flux: writes the Ready condition for `generation`.
+/// Flux's verdict on `generation` (see [`orkestra_tests::flux_status`]).
 async fn flux_reports(
     api: &Api<DynamicObject>,
     name: &str,
     generation: i64,
-    status: &str,
+    ready: &str,
     reason: &str,
     message: &str,
 ) {
-    let patch = json!({"status": {"observedGeneration": generation, "lastAttemptedGeneration": generation, "conditions": [{
-        "type": "Ready", "status": status, "reason": reason, "message": message,
-        "observedGeneration": generation, "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+    let verdict = Verdict {
+        ready,
+        reason,
+        message,
+    };
+    flux_status::report(api, name, generation, verdict)
         .await
         .unwrap();
 }

@@ -328,6 +328,17 @@ async fn leadership_is_lost_when_the_lease_runs_out_not_at_the_next_retry() {
         gave_up < Duration::from_millis(2500),
         "pod-a gave up {gave_up:?} after it renewed a 2 s lease"
     );
+    // The renewal that failed at 1.5 s did not end the leadership: only the lease running out did.
+    let failed_renewals = proxy
+        .requests()
+        .iter()
+        .filter(|seen| seen.is_lease() && seen.is_write() && seen.failed)
+        .count();
+    assert!(failed_renewals >= 1, "no renewal was tried");
+    assert!(
+        gave_up >= Duration::from_millis(1700),
+        "pod-a gave up {gave_up:?} after its lease was renewed, at the first failed renewal"
+    );
     proxy.fail_next_writes(0);
     a.release().await;
 }

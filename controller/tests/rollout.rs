@@ -525,6 +525,7 @@ async fn a_rollback_removes_every_application_the_failed_update_added() {
 
     let first = t.env.app("first", "hello", "1.2.0", &["base"]);
     let broken = t.env.app("broken", "greeter", "1.1.0", &["first"]);
+    let removals = t.record_removals().await;
     t.env
         .update_applications(&group, vec![base, first, broken])
         .await;
@@ -534,6 +535,8 @@ async fn a_rollback_removes_every_application_the_failed_update_added() {
     assert_standing(&rolled_back, &[("Ready", "False", "WorkflowFailed")]);
     let names: Vec<String> = t.helm_list().into_iter().map(|r| r.name).collect();
     assert_eq!(names, ["base"], "{}", t.explain());
+    // Both added releases were applied and removed, the dependent first.
+    assert_eq!(removals.names(), ["broken", "first"], "{}", t.explain());
 }
 
 /// An update that moves `app` to another namespace and whose install there is refused is rolled
@@ -546,7 +549,8 @@ async fn a_rollback_removes_the_release_the_failed_update_moved_to_another_names
     let group = t
         .deployed("moved", vec![t.env.app("app", "greeter", "1.0.0", &[])])
         .await;
-    let moved_to = format!("{}-moved", t.env.namespace);
+    let moved_to = t.env.cluster.namespace("ro-moved-to").await.unwrap();
+    let removals = t.record_removals_in(&moved_to).await;
     let mut moved = t.env.app("app", "greeter", "1.1.0", &[]);
     moved["spec"]["release"]["targetNamespace"] = serde_json::json!(moved_to);
     t.env.update_applications(&group, vec![moved]).await;
@@ -560,6 +564,8 @@ async fn a_rollback_removes_the_release_the_failed_update_moved_to_another_names
         "{}",
         t.explain()
     );
+    // The failed update did install there, and the rollback removed it.
+    assert_eq!(removals.names(), ["app"], "{}", t.explain());
     assert_eq!(t.helm_list_in(&moved_to), [], "{}", t.explain());
     let releases = t
         .env
@@ -602,11 +608,14 @@ async fn a_keptn_step_does_not_stop_the_teardown() {
         {"name": "helmrelease", "type": "helmrelease"},
         {"name": "gate", "type": "keptn", "dependencies": ["helmrelease"]},
     ]);
+    let removals = t.record_removals().await;
     let group = t.create_group("keptn", vec![base]).await;
     let torn_down = t
         .wait_condition(&group, "ReverseWorkflowSucceeded", "True")
         .await;
     assert_standing(&torn_down, &[("Ready", "False", "WorkflowFailed")]);
+    // The release was installed (the keptn step runs after it) and the teardown removed it.
+    assert_eq!(removals.names(), ["base"], "{}", t.explain());
     t.assert_nothing_installed().await;
 }
 
@@ -614,6 +623,7 @@ async fn a_keptn_step_does_not_stop_the_teardown() {
 #[tokio::test]
 async fn a_failed_first_install_is_removed_by_the_reverse_workflow() {
     let t = Rollout::start("ro-first").await;
+    let removals = t.record_removals().await;
     let group = t
         .create_group(
             "first",
@@ -627,6 +637,8 @@ async fn a_failed_first_install_is_removed_by_the_reverse_workflow() {
         .wait_condition(&group, "ReverseWorkflowSucceeded", "True")
         .await;
     assert_standing(&torn_down, &[("Ready", "False", "WorkflowFailed")]);
+    // Both were applied (broken's install failed), and the teardown removed them, dependent first.
+    assert_eq!(removals.names(), ["broken", "base"], "{}", t.explain());
     t.assert_nothing_installed().await;
 }
 

@@ -362,7 +362,11 @@ async fn a_basic_auth_repository_needs_the_right_credentials() {
     );
     let wrong = env.stage(&app, Some(&creds("nope"))).await;
     let error = staging_support::assert_failed(&wrong, "unauthorized", "hello");
-    assert!(error.contains("403"), "{error}");
+    assert!(
+        error.contains("refused access (HTTP 401)")
+            && error.contains("the application's authSecretRef"),
+        "{error}"
+    );
     let right = env.stage(&app, Some(&creds("s3cret"))).await;
     assert!(right.is_staged(), "{right:#?}");
 }

@@ -33,6 +33,9 @@ pub struct Seen {
     pub method: String,
     /// Path and query.
     pub uri: String,
+    /// Answered by the proxy with a failure instead of being passed on (see
+    /// [`ApiProxy::fail_next_writes`], [`ApiProxy::fail_writes_after`], [`ApiProxy::cut_leases`]).
+    pub failed: bool,
 }
 
 impl Seen {
@@ -206,14 +209,20 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
             .uri()
             .path_and_query()
             .map_or_else(|| request.uri().path().to_owned(), ToString::to_string),
+        failed: false,
     };
-    let lease = seen.is_lease();
-    shared
-        .seen
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .push(seen.clone());
-    if lease && shared.leases_cut.load(Ordering::SeqCst) {
+    let record = |failed: bool| {
+        shared
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Seen {
+                failed,
+                ..seen.clone()
+            });
+    };
+    if seen.is_lease() && shared.leases_cut.load(Ordering::SeqCst) {
+        record(true);
         return (StatusCode::SERVICE_UNAVAILABLE, "cut off by the test").into_response();
     }
     let fail_after = shared
@@ -228,6 +237,7 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
                 .writes_to_fail
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok();
+    record(fail);
     if fail {
         let status = serde_json::json!({
             "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",

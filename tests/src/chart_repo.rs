@@ -1,8 +1,9 @@
 //! A static Helm chart repository over a directory: plain HTTP or HTTPS with a private CA, with
 //! optional basic auth. Binds a free loopback port (or a given address) and stops on drop.
 //!
-//! Basic auth answers 401 (with a `WWW-Authenticate: Basic` challenge) when no credentials are
-//! sent and 403 when wrong ones are, so tests can see both refusals. A required signature answers
+//! Basic auth answers 401 with a `WWW-Authenticate: Basic` challenge to a request without the
+//! right credentials, missing or wrong, as nginx's `auth_basic`, Apache's and ChartMuseum's basic
+//! auth answer. A required signature answers
 //! 403 to any request whose query lacks `sig=<signature>`, as Azure Blob Storage does for a
 //! container read through a shared access signature (SAS) URL.
 
@@ -134,8 +135,7 @@ impl ChartRepo {
 async fn check_basic(expected: &str, request: Request, next: Next) -> Response {
     match request.headers().get(header::AUTHORIZATION) {
         Some(value) if value.as_bytes() == expected.as_bytes() => next.run(request).await,
-        Some(_) => StatusCode::FORBIDDEN.into_response(),
-        None => {
+        _ => {
             let mut response = StatusCode::UNAUTHORIZED.into_response();
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

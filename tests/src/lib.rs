@@ -8,6 +8,7 @@ pub mod charts;
 pub mod cluster;
 pub mod engines;
 pub mod executor_account;
+pub mod flux_status;
 pub mod helm;
 pub mod hostile;
 pub mod prebuilt;

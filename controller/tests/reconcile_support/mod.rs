@@ -6,11 +6,11 @@
 //! real OCI registry. Tests can run in parallel without seeing each other.
 //!
 //! **Decides Argo's and Flux's answers by hand** (no Argo or Flux controller runs on the shared
-//! cluster): it is not a player of either engine, and tests built on it assert on the controller's
-//! decisions, not on releases. Argo's verdict: the test sets the Workflow's `status.phase`
+//! cluster): tests built on it assert on the controller's decisions, not on releases. Argo's verdict: the test sets the Workflow's `status.phase`
 //! ([`Env::set_phase`]); [`Env::perform_tasks`] applies (or deletes) every task's HelmRelease at
 //! once, ignoring `dependencies`, only so that the releases the controller then watches exist.
-//! Flux's: the test patches the HelmReleases' `status.conditions`. Real Argo and real Flux run for
+//! Flux's: the test writes the HelmReleases' status as helm-controller does
+//! (`orkestra_tests::flux_status`, the one play of it). Real Argo and real Flux run for
 //! the rollout tests (rollout_support, on `Cluster::with_engines`).
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
@@ -547,7 +547,7 @@ impl Env {
             .unwrap();
     }
 
-    /// Plays Flux: sets a HelmRelease's Ready condition, observed at the release's current
+    /// Plays Flux ([`orkestra_tests::flux_status`]): its verdict on the HelmRelease's current
     /// generation.
     pub async fn set_release_ready(&self, name: &str, status: &str, reason: &str, message: &str) {
         let generation = self
@@ -561,7 +561,8 @@ impl Env {
             .await;
     }
 
-    /// Plays Flux: sets a HelmRelease's Ready condition as observed at `observed_generation`.
+    /// Plays Flux ([`orkestra_tests::flux_status`]): its verdict on the HelmRelease's attempt at
+    /// `observed_generation`.
     pub async fn set_release_ready_at(
         &self,
         name: &str,
@@ -570,25 +571,19 @@ impl Env {
         message: &str,
         observed_generation: i64,
     ) {
-        let patch = json!({
-            "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
-            "status": {
-                "observedGeneration": observed_generation,
-                "conditions": [{
-                    "type": "Ready", "status": status, "reason": reason, "message": message,
-                    "observedGeneration": observed_generation,
-                    "lastTransitionTime": "2026-01-01T00:00:00Z",
-                }],
-            }
-        });
-        self.helm_releases()
-            .patch_status(
-                name,
-                &PatchParams::apply("test-flux").force(),
-                &Patch::Apply(&patch),
-            )
-            .await
-            .unwrap();
+        let verdict = orkestra_tests::flux_status::Verdict {
+            ready: status,
+            reason,
+            message,
+        };
+        orkestra_tests::flux_status::report(
+            &self.helm_releases(),
+            name,
+            observed_generation,
+            verdict,
+        )
+        .await
+        .unwrap();
     }
 
     /// Events about a group (as `kubectl describe` lists them): (reason, note).

@@ -227,25 +227,39 @@ impl Rollout {
     /// Records, in order, the HelmReleases of the test namespace as they are gone (Flux's
     /// finalizer released them after `helm uninstall`), until dropped.
     pub async fn record_removals(&self) -> Removals {
-        let api: Api<DynamicObject> = Api::namespaced_with(
-            self.env.client.clone(),
-            &self.env.namespace,
-            &helm_release_resource(),
-        );
+        self.record_removals_in(&self.env.namespace).await
+    }
+
+    /// [`Self::record_removals`] in `namespace`; returns once the watch has listed it.
+    pub async fn record_removals_in(&self, namespace: &str) -> Removals {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.env.client.clone(), namespace, &helm_release_resource());
         let removed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = removed.clone();
+        let (listed, watching) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
+            let mut listed = Some(listed);
             let mut events = watcher(api, watcher::Config::default()).boxed();
             while let Some(event) = events.next().await {
-                if let Ok(watcher::Event::Delete(release)) = event {
-                    sink.lock()
+                match event {
+                    Ok(watcher::Event::Delete(release)) => sink
+                        .lock()
                         .unwrap()
-                        .push(release.metadata.name.unwrap_or_default());
+                        .push(release.metadata.name.unwrap_or_default()),
+                    Ok(watcher::Event::InitDone) => {
+                        if let Some(listed) = listed.take() {
+                            let _ = listed.send(());
+                        }
+                    }
+                    _ => {}
                 }
             }
         });
-        // The watch is established once its first list is served.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // NB: deletions are seen only once the first list is served.
+        tokio::time::timeout(Duration::from_secs(30), watching)
+            .await
+            .expect("the HelmRelease watch never listed")
+            .expect("the HelmRelease watch ended");
         Removals { removed, task }
     }
 }
