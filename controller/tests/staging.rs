@@ -344,6 +344,25 @@ async fn a_cache_that_cannot_keep_an_archive_does_not_fail_staging() {
     assert_eq!(cached, ["sha256"], "nothing half-written is left");
 }
 
+/// A `values.schema.json` that refers to schemas on another host (Kubernetes' definitions, as
+/// many charts do): staging does not fetch them, and leaves the check to Helm, which does, at
+/// install (before, the chart was refused as "not a valid JSON schema").
+#[tokio::test]
+async fn a_schema_referring_to_remote_schemas_is_left_to_helm() {
+    let mut chart = orkestra_tests::charts::plain("remote-schema", "1.0.0");
+    chart.set(
+        "values.schema.json",
+        r#"{"type": "object", "properties": {"affinity": {"$ref":
+            "https://kubernetesjsonschema.dev/v1.18.0/_definitions.json#/definitions/io.k8s.api.core.v1.Affinity"}}}"#,
+    );
+    let env = Env::start_with(RepoOptions::default(), &[(&chart).into()]).await;
+    let staged = env
+        .stage(&app("web", &env.repo.url, "remote-schema", None), None)
+        .await;
+    assert!(staged.is_staged(), "{staged:#?}");
+    assert_eq!(staged.chart.version, "1.0.0");
+}
+
 #[tokio::test]
 async fn a_basic_auth_repository_needs_the_right_credentials() {
     let options = RepoOptions {

@@ -207,13 +207,17 @@ impl Chart {
     }
 
     /// The chart's default values (`values.yaml`), as JSON; an absent or empty file is `{}`.
+    /// Merge keys (`<<: *defaults`) are applied, as Helm's YAML reader applies them.
     pub fn values(&self) -> Result<serde_json::Value, StagingError> {
         let Some(raw) = self.files.get("values.yaml") else {
             return Ok(serde_json::Value::Object(Default::default()));
         };
-        let value: serde_json::Value = serde_norway::from_slice(raw).map_err(|err| {
+        let invalid = |err: serde_norway::Error| {
             StagingError::invalid_chart(&self.name, format!("values.yaml is not valid YAML: {err}"))
-        })?;
+        };
+        let mut yaml: Value = serde_norway::from_slice(raw).map_err(invalid)?;
+        yaml.apply_merge().map_err(invalid)?;
+        let value: serde_json::Value = serde_norway::from_value(yaml).map_err(invalid)?;
         Ok(match value {
             serde_json::Value::Null => serde_json::Value::Object(Default::default()),
             other => other,
@@ -252,6 +256,24 @@ mod tests {
             ),
             ("data.txt".to_owned(), vec![b'x'; size]),
         ])
+    }
+
+    /// `values.yaml` read as Helm's YAML reader reads it: a merge key takes in its anchor's
+    /// entries, the section's own entries win, and no `<<` key is left. (Before, `<<` stayed a
+    /// key: a split subchart got its own defaults instead of the parent's anchored values.)
+    #[test]
+    fn merge_keys_in_values_are_applied() {
+        let mut chart = Chart::from_files("shop", files("shop", 0)).unwrap();
+        chart.files.insert(
+            "values.yaml".into(),
+            b"defaults: &d\n  message: from-anchor\n  replicas: 1\nweb:\n  <<: *d\n  replicas: 2\n"
+                .to_vec(),
+        );
+        let values = chart.values().unwrap();
+        assert_eq!(
+            values["web"],
+            serde_json::json!({"message": "from-anchor", "replicas": 2})
+        );
     }
 
     #[test]
