@@ -100,7 +100,15 @@ pub async fn pull(
         "index.yaml",
     )
     .await?;
-    let index = read_index(index_url.as_str(), &raw)?;
+    // NB: a large index takes a while to read (up to --max-index-bytes of YAML): not on the
+    // runtime, whose threads also keep the watches and the Lease.
+    let url = index_url.to_string();
+    let index = tokio::task::spawn_blocking(move || read_index(&url, &raw))
+        .await
+        .map_err(|err| StagingError::InvalidIndex {
+            url: index_url.to_string(),
+            reason: format!("reading it failed: {err}"),
+        })??;
     let entries = index
         .entries
         .get(name)
