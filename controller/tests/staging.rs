@@ -326,6 +326,41 @@ async fn a_signed_repository_url_keeps_its_signature() {
     assert_eq!(signed.chart.version, "1.2.0");
 }
 
+/// An archive the index lists without a digest is cached by its URL without the repository's
+/// signature: staged again through a new signature (SAS tokens are renewed), it comes from the
+/// cache (before, it was stored under the signed URL and looked up under the unsigned one, so it
+/// never did).
+#[tokio::test]
+async fn an_archive_without_a_digest_is_cached_whatever_the_signature() {
+    let options = RepoOptions {
+        signature: Some("c2lnbmVk".into()),
+        ..RepoOptions::default()
+    };
+    let env = Env::start_with(options, &standard_fixtures()).await;
+    let index_path = env.repo_dir.path().join("index.yaml");
+    let index = std::fs::read_to_string(&index_path).unwrap();
+    let without_digests: String = index
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("digest:"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_ne!(index, without_digests, "the index had digests to take out");
+    std::fs::write(&index_path, without_digests).unwrap();
+    let signed = |token: &str| {
+        let url = format!("{}/?sv={token}&sr=c&sig=c2lnbmVk", env.repo.url);
+        app("web", &url, "hello", None)
+    };
+    let first = env.stage(&signed("2024-11-04"), None).await;
+    assert!(first.is_staged(), "{first:#?}");
+    std::fs::remove_file(env.repo_dir.path().join("hello-1.2.0.tgz")).unwrap();
+    let again = env.stage(&signed("2025-01-01"), None).await;
+    assert!(
+        again.is_staged(),
+        "the archive came from the cache: {again:#?}"
+    );
+    assert_eq!(again.chart.digest, first.chart.digest);
+}
+
 /// A chart cache that cannot keep an archive (here its `sha256/` is a file; in a pod, a full
 /// emptyDir) only makes staging slower: the archive, downloaded and checked, is staged all the
 /// same (before, the pull failed, and was retried for good).

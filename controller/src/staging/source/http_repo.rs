@@ -163,15 +163,19 @@ pub async fn pull(
     // may point at third-party CDNs, which must not receive the repository password.
     let same_host = download.host_str() == base.host_str()
         && download.port_or_known_default() == base.port_or_known_default();
-    let download = if same_host {
-        signed(download)
+    // As Helm's ResolveReferenceURL: a relative URL takes the repository URL's query (its
+    // signature), an absolute one is fetched as the index wrote it. The cache knows the archive
+    // by the URL without the signature, which may change from one staging to the next.
+    let relative = Url::parse(first).is_err();
+    let fetched = if relative {
+        signed(download.clone())
     } else {
-        download
+        download.clone()
     };
     let bytes = get(
         client,
         creds.filter(|_| same_host),
-        download.as_str(),
+        fetched.as_str(),
         limits.archive(),
         "chart archive",
     )
@@ -182,7 +186,7 @@ pub async fn pull(
     {
         return Err(StagingError::DigestMismatch {
             chart: format!("{name} {picked}"),
-            url: download.to_string(),
+            url: fetched.to_string(),
             expected,
             actual,
         });
