@@ -117,6 +117,55 @@ async fn helm_pulls_and_renders_the_split_charts() {
     assert_eq!(configmaps(&rendered)["rel-sub-1"]["env"], "staging");
 }
 
+/// A Helm 2 style umbrella (apiVersion v1, its dependencies in `requirements.yaml`, as many charts
+/// of Azure Orkestra's days are): the split subchart is switched off where Helm reads the
+/// dependencies, so the parent no longer renders it, and a subchart its condition turns off is
+/// not split out. Before, the condition went into Chart.yaml, which Helm ignores for such a chart:
+/// the parent still rendered `web` beside its split release.
+#[tokio::test]
+async fn a_v1_umbrella_with_requirements_yaml_is_split_where_helm_reads_it() {
+    let mut parent = orkestra_tests::charts::plain("legacy", "1.0.0");
+    for sub in ["web", "cache"] {
+        parent.bundle(&orkestra_tests::charts::plain(sub, "0.1.0"), sub == "cache");
+    }
+    parent
+        .set(
+            "Chart.yaml",
+            "apiVersion: v1\nname: legacy\nversion: 1.0.0\n",
+        )
+        .set(
+            "requirements.yaml",
+            "dependencies:\n- name: web\n  version: 0.1.0\n\
+             - name: cache\n  version: 0.1.0\n  condition: cache.enabled\n",
+        )
+        .set(
+            "values.yaml",
+            "message: parent\nweb:\n  message: from-legacy\ncache:\n  enabled: false\n",
+        );
+    let env = Env::start_with(
+        orkestra_tests::chart_repo::RepoOptions::default(),
+        &[(&parent).into()],
+    )
+    .await;
+    let app = with_subcharts(app("old", &env.repo.url, "legacy", None), &["web"]);
+    let result = env.stage(&app, None).await;
+    assert!(result.is_staged(), "{result:#?}");
+    let split: Vec<&String> = result.subcharts.keys().collect();
+    assert_eq!(split, ["web"], "cache is off by its condition: {result:#?}");
+
+    let rendered = helm_render(
+        result.chart.reference.as_deref().unwrap(),
+        "1.0.0",
+        &json!({}),
+    )
+    .await;
+    let names: Vec<String> = configmaps(&rendered).into_keys().collect();
+    assert_eq!(names, ["rel-legacy"], "{rendered}");
+    let web = &result.subcharts["web"];
+    let rendered = helm_render(web.reference.as_deref().unwrap(), &web.version, &json!({})).await;
+    assert_eq!(configmaps(&rendered)["rel-web"]["message"], "from-legacy");
+}
+
 #[tokio::test]
 async fn helm_renders_a_placeholder_for_a_parent_with_nothing_left() {
     let mut umbrella = orkestra_tests::charts::umbrella("hollow", "1.0.0", 1);

@@ -2,6 +2,9 @@
 //!
 //! `Chart.yaml` is kept as a YAML mapping so that fields staging does not know survive
 //! unchanged; only `name`, `version`, `type`, `dependencies` and `annotations` are interpreted.
+//! A chart with a `requirements.yaml` (apiVersion v1, Helm 2's layout) has its dependencies
+//! there: Helm's loader lets that file's `dependencies` replace Chart.yaml's, so staging reads
+//! and changes them there too.
 
 use serde_norway::{Mapping, Value};
 
@@ -18,6 +21,8 @@ pub struct Chart {
     pub version: String,
     /// Chart.yaml as a mapping.
     pub metadata: Mapping,
+    /// `requirements.yaml` as a mapping, when it lists the dependencies (see the module docs).
+    requirements: Option<Mapping>,
     /// Every file, Chart.yaml included, by path relative to the chart root.
     pub files: ChartFiles,
 }
@@ -48,12 +53,35 @@ impl Chart {
         let name = text("name").ok_or_else(|| bad("Chart.yaml has no name".to_owned()))?;
         let version =
             text("version").ok_or_else(|| bad(format!("Chart.yaml of {name} has no version")))?;
+        let requirements = match files.get("requirements.yaml") {
+            None => None,
+            Some(raw) => {
+                let mapping: Mapping = serde_norway::from_slice(raw).map_err(|err| {
+                    bad(format!("requirements.yaml is not a YAML mapping: {err}"))
+                })?;
+                mapping.contains_key("dependencies").then_some(mapping)
+            }
+        };
         Ok(Self {
             name,
             version,
             metadata,
+            requirements,
             files,
         })
+    }
+
+    /// The mapping whose `dependencies` Helm reads: requirements.yaml's, else Chart.yaml.
+    fn dependency_source(&self) -> &Mapping {
+        self.requirements.as_ref().unwrap_or(&self.metadata)
+    }
+
+    /// The dependency entries Helm reads (see [`Self::dependency_source`]).
+    fn dependency_entries(&self) -> &[Value] {
+        match self.dependency_source().get("dependencies") {
+            Some(Value::Sequence(deps)) => deps.as_slice(),
+            _ => &[],
+        }
     }
 
     /// Unpacks and loads a chart archive.
@@ -114,27 +142,25 @@ impl Chart {
         Ok(out)
     }
 
-    /// Lets `edit` change the `dependencies` entries of Chart.yaml (created when absent).
+    /// Lets `edit` change the `dependencies` entries Helm reads (Chart.yaml's, created when
+    /// absent, or requirements.yaml's).
     pub fn edit_dependencies<R>(&mut self, edit: impl FnOnce(&mut Vec<Value>) -> R) -> R {
-        let mut deps = match self.metadata.get("dependencies") {
-            Some(Value::Sequence(deps)) => deps.clone(),
-            _ => Vec::new(),
-        };
+        let mut deps = self.dependency_entries().to_vec();
         let out = edit(&mut deps);
+        let source = match self.requirements.as_mut() {
+            Some(requirements) => requirements,
+            None => &mut self.metadata,
+        };
         // Inserting over an existing key keeps its position in the mapping.
-        self.metadata
-            .insert(Value::String("dependencies".into()), Value::Sequence(deps));
+        source.insert(Value::String("dependencies".into()), Value::Sequence(deps));
         out
     }
 
     /// The key a bundled chart's values live under in this chart: the dependency's alias when
     /// Chart.yaml gives one, else the chart name.
     pub fn values_key(&self, subchart: &str) -> String {
-        let deps = match self.metadata.get("dependencies") {
-            Some(Value::Sequence(deps)) => deps.as_slice(),
-            _ => &[],
-        };
-        deps.iter()
+        self.dependency_entries()
+            .iter()
             .filter(|d| d.get("name").and_then(Value::as_str) == Some(subchart))
             .find_map(|d| d.get("alias").and_then(Value::as_str).map(str::to_owned))
             .unwrap_or_else(|| subchart.to_owned())
@@ -142,22 +168,18 @@ impl Chart {
 
     /// The Chart.yaml dependency entry of bundled chart `subchart` under values key `key`.
     pub fn dependency(&self, subchart: &str, key: &str) -> Option<&Value> {
-        match self.metadata.get("dependencies") {
-            Some(Value::Sequence(deps)) => deps.iter().find(|d| is_entry(d, subchart, key)),
-            _ => None,
-        }
+        self.dependency_entries()
+            .iter()
+            .find(|d| is_entry(d, subchart, key))
     }
 
     /// Every key a bundled chart's values live under in this chart: one per Chart.yaml
     /// dependency entry of that chart (its alias, else the chart name; one chart may be a
     /// dependency several times under different aliases), or the chart name when none lists it.
     pub fn values_keys(&self, subchart: &str) -> Vec<String> {
-        let deps = match self.metadata.get("dependencies") {
-            Some(Value::Sequence(deps)) => deps.as_slice(),
-            _ => &[],
-        };
         let mut keys: Vec<String> = Vec::new();
-        for dep in deps
+        for dep in self
+            .dependency_entries()
             .iter()
             .filter(|d| d.get("name").and_then(Value::as_str) == Some(subchart))
         {
@@ -197,12 +219,20 @@ impl Chart {
         self.name = name.to_owned();
     }
 
-    /// Writes the (possibly changed) metadata back into `Chart.yaml`.
+    /// Writes the (possibly changed) metadata back into `Chart.yaml`, and the dependencies into
+    /// `requirements.yaml` when they live there.
     pub fn sync_metadata(&mut self) -> Result<(), StagingError> {
-        let text = serde_norway::to_string(&self.metadata).map_err(|err| {
-            StagingError::invalid_chart(&self.name, format!("cannot write Chart.yaml: {err}"))
-        })?;
-        self.files.insert("Chart.yaml".into(), text.into_bytes());
+        let documents = [
+            ("Chart.yaml", Some(&self.metadata)),
+            ("requirements.yaml", self.requirements.as_ref()),
+        ];
+        for (file, mapping) in documents {
+            let Some(mapping) = mapping else { continue };
+            let text = serde_norway::to_string(mapping).map_err(|err| {
+                StagingError::invalid_chart(&self.name, format!("cannot write {file}: {err}"))
+            })?;
+            self.files.insert(file.into(), text.into_bytes());
+        }
         Ok(())
     }
 

@@ -163,12 +163,16 @@ mod tests {
 
     fn prepared() -> Prepared {
         Prepared {
-            parent: Chart {
-                name: "p".into(),
-                version: "1.0.0".into(),
-                metadata: Default::default(),
-                files: Default::default(),
-            },
+            parent: Chart::from_files(
+                "p",
+                [(
+                    "Chart.yaml".to_owned(),
+                    b"apiVersion: v2\nname: p\nversion: 1.0.0\n".to_vec(),
+                )]
+                .into_iter()
+                .collect(),
+            )
+            .unwrap(),
             subcharts: Vec::new(),
             charts: Vec::new(),
             pushed: tokio::sync::Mutex::new(None),
