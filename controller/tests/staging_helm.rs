@@ -166,6 +166,40 @@ async fn a_v1_umbrella_with_requirements_yaml_is_split_where_helm_reads_it() {
     assert_eq!(configmaps(&rendered)["rel-web"]["message"], "from-legacy");
 }
 
+/// A parent whose `values.schema.json` closes a subchart's section (`additionalProperties:
+/// false`): the split parent's schema accepts the `enabled: false` that turns the subchart off,
+/// so staging's check and Helm's pass (before, the parent failed its own schema once any
+/// subchart was listed).
+#[tokio::test]
+async fn a_parent_schema_closing_a_subcharts_section_still_takes_the_switch() {
+    let mut parent = orkestra_tests::charts::umbrella("closed", "1.0.0", 2);
+    parent.set(
+        "values.schema.json",
+        r#"{"type": "object", "additionalProperties": false, "properties": {
+            "message": {"type": "string"}, "global": {"type": "object"},
+            "sub-1": {"type": "object", "additionalProperties": false,
+                      "properties": {"message": {"type": "string"}}},
+            "sub-2": {"type": "object"}}}"#,
+    );
+    let env = Env::start_with(
+        orkestra_tests::chart_repo::RepoOptions::default(),
+        &[(&parent).into()],
+    )
+    .await;
+    let app = with_subcharts(app("c", &env.repo.url, "closed", None), &["sub-1"]);
+    let result = env.stage(&app, None).await;
+    assert!(result.is_staged(), "{result:#?}");
+    // Helm checks the values against the schema when it renders.
+    let rendered = helm_render(
+        result.chart.reference.as_deref().unwrap(),
+        "1.0.0",
+        &json!({}),
+    )
+    .await;
+    let names: Vec<String> = configmaps(&rendered).into_keys().collect();
+    assert_eq!(names, ["rel-closed"], "{rendered}");
+}
+
 #[tokio::test]
 async fn helm_renders_a_placeholder_for_a_parent_with_nothing_left() {
     let mut umbrella = orkestra_tests::charts::umbrella("hollow", "1.0.0", 1);

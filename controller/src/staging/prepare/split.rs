@@ -27,7 +27,10 @@ use serde_norway::{Mapping, Value};
 use crate::staging::error::StagingError;
 use crate::staging::limits::Limits;
 use crate::staging::prepare::chart::{Bundled, Chart, is_entry};
-use crate::staging::prepare::values::{merge, subchart_values};
+use crate::staging::prepare::values::{merge, schema_accepting_switches, subchart_values};
+
+/// The values schema of a chart.
+const SCHEMA_FILE: &str = "values.schema.json";
 use orkestra_shared::names::staged_chart_name;
 use orkestra_shared::names::{PARENT_CHART_ANNOTATION, is_dns1123_label};
 
@@ -170,6 +173,13 @@ pub fn split(
         );
     }
     parent.set_values(&parent_values)?;
+    if let Some(schema) = parent
+        .files
+        .get(SCHEMA_FILE)
+        .and_then(|raw| schema_accepting_switches(raw, &split_keys))
+    {
+        parent.files.insert(SCHEMA_FILE.to_owned(), schema);
+    }
     parent.sync_metadata()?;
     Ok(Split {
         parent,

@@ -96,6 +96,51 @@ pub fn check_schema(chart: &Chart, release_values: Option<&Value>) -> Result<(),
     }
 }
 
+/// `values.schema.json` changed to accept the `<key>.enabled: false` that turns each of `keys`
+/// off in a split parent: a schema that closes the values or a section
+/// (`additionalProperties: false`) would otherwise refuse the parent's own values, in staging's
+/// check and in Helm's. `None` when nothing needs to change, or the schema is not a JSON object.
+pub fn schema_accepting_switches(raw: &[u8], keys: &[&str]) -> Option<Vec<u8>> {
+    let mut schema: Value = serde_json::from_slice(raw).ok()?;
+    let closed =
+        |node: &Map<String, Value>| node.get("additionalProperties") == Some(&Value::Bool(false));
+    let mut changed = false;
+    let root = schema.as_object_mut()?;
+    for key in keys {
+        let root_closed = closed(root);
+        let properties = root.get("properties").and_then(Value::as_object);
+        if root_closed && properties.is_none_or(|p| !p.contains_key(*key)) {
+            let properties = root
+                .entry("properties")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Some(properties) = properties.as_object_mut() {
+                properties.insert((*key).to_owned(), serde_json::json!({"type": "object"}));
+                changed = true;
+            }
+        }
+        let section = root
+            .get_mut("properties")
+            .and_then(|p| p.get_mut(*key))
+            .and_then(Value::as_object_mut);
+        if let Some(section) = section
+            && closed(section)
+        {
+            let properties = section
+                .entry("properties")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Some(properties) = properties.as_object_mut()
+                && !properties.contains_key("enabled")
+            {
+                properties.insert("enabled".into(), serde_json::json!({"type": "boolean"}));
+                changed = true;
+            }
+        }
+    }
+    changed
+        .then(|| serde_json::to_vec_pretty(&schema).ok())
+        .flatten()
+}
+
 /// Whether `schema` has a `$ref` to an http(s) URL.
 fn refers_remotely(schema: &Value) -> bool {
     match schema {
@@ -115,6 +160,28 @@ fn refers_remotely(schema: &Value) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_closed_schema_takes_the_switches_of_split_subcharts() {
+        let schema = br#"{"type": "object", "additionalProperties": false,
+            "properties": {"db": {"type": "object", "additionalProperties": false}}}"#;
+        let changed = schema_accepting_switches(schema, &["db", "cache"]).unwrap();
+        let changed: Value = serde_json::from_slice(&changed).unwrap();
+        assert_eq!(
+            changed["properties"]["db"]["properties"]["enabled"],
+            json!({"type": "boolean"})
+        );
+        assert_eq!(changed["properties"]["cache"], json!({"type": "object"}));
+        let validator = jsonschema::validator_for(&changed).unwrap();
+        assert!(
+            validator.is_valid(&json!({"db": {"enabled": false}, "cache": {"enabled": false}}))
+        );
+        // An open schema needs nothing.
+        assert_eq!(
+            schema_accepting_switches(br#"{"type": "object"}"#, &["db"]),
+            None
+        );
+    }
 
     #[test]
     fn merge_follows_helm_coalescing() {
