@@ -53,6 +53,7 @@ fn custom_steps(workflow: &Workflow) -> Vec<Step> {
             }
             return;
         }
+        let declared = declared(template);
         for task in template.tasks() {
             let passed: Vec<(String, String)> = task
                 .arguments
@@ -60,7 +61,9 @@ fn custom_steps(workflow: &Workflow) -> Vec<Step> {
                 .flat_map(|a| &a.parameters)
                 .map(|p| {
                     let value = p.value.as_deref().unwrap_or_default();
-                    (p.name.clone(), substitute([value], parameters).remove(0))
+                    let value = substitute(value, &declared, parameters)
+                        .unwrap_or_else(|err| panic!("template {name}, task {}: {err}", task.name));
+                    (p.name.clone(), value)
                 })
                 .collect();
             walk(workflow, &task.template, &passed, out);
@@ -69,6 +72,16 @@ fn custom_steps(workflow: &Workflow) -> Vec<Step> {
     let mut out = Vec::new();
     walk(workflow, &workflow.spec.entrypoint, &[], &mut out);
     out
+}
+
+/// The input parameters `template` declares.
+fn declared(template: &Template) -> Vec<&str> {
+    template
+        .inputs
+        .iter()
+        .flat_map(|inputs| &inputs.parameters)
+        .map(|p| p.name.as_str())
+        .collect()
 }
 
 /// What the executor of an application must receive.
@@ -114,11 +127,13 @@ fn run(
     tamper: impl FnOnce(&mut Vec<String>),
 ) -> Result<String, String> {
     let container = step.leaf.container.as_ref().unwrap();
+    let declared = declared(&step.leaf);
+    let resolve = |text: &str| {
+        substitute(text, &declared, &step.parameters)
+            .unwrap_or_else(|err| panic!("leaf {}: {err}", step.leaf.name))
+    };
     let mut argv: Vec<String> = container.command.clone().unwrap_or_default();
-    argv.extend(substitute(
-        container.args.iter().flatten().map(String::as_str),
-        &step.parameters,
-    ));
+    argv.extend(container.args.iter().flatten().map(|arg| resolve(arg)));
     tamper(&mut argv);
     let args = match argv.first().map(String::as_str) {
         Some("executor-contract") => &argv[1..],
@@ -139,7 +154,7 @@ fn run(
         .env("EXPECT_DATA", data)
         .env("EXPECT_TIMEOUT", expected.timeout);
     for var in container.env.iter().flatten() {
-        command.env(&var.name, var.value.as_deref().unwrap_or_default());
+        command.env(&var.name, resolve(var.value.as_deref().unwrap_or_default()));
     }
     let output = command.output().unwrap();
     let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
