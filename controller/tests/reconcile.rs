@@ -1597,7 +1597,11 @@ async fn of_two_replicas_one_acts_and_the_other_takes_over_when_it_dies() {
         a.log().contains("leading").then_some(())
     })
     .await;
-    let b = env.controller("b");
+    // The standby talks to the API server through a proxy that sees every request it makes.
+    let proxy = orkestra_tests::api_proxy::ApiProxy::start(&env.cluster)
+        .await
+        .unwrap();
+    let b = env.controller_via("b", &proxy.kubeconfig(), &[]);
     let group = env.create_group("ha", env.base("1.0.0")).await;
     env.wait_workflow(&group, Some(1), &a).await;
     env.wait_ready(&group, "Unknown", "Progressing", &a).await;
@@ -1607,6 +1611,17 @@ async fn of_two_replicas_one_acts_and_the_other_takes_over_when_it_dies() {
         "the standby does not act:\n{}",
         b.log()
     );
+    let seen = proxy.requests();
+    assert!(
+        seen.iter().any(|r| r.is_lease()),
+        "the standby tried for the Lease through the proxy"
+    );
+    let writes: Vec<String> = seen
+        .iter()
+        .filter(|r| r.is_write() && !r.is_lease())
+        .map(|r| format!("{} {}", r.method, r.uri))
+        .collect();
+    assert!(writes.is_empty(), "the standby wrote: {writes:?}");
     assert_eq!(submissions(&env, &group, &a).await, 1);
 
     a.kill();
