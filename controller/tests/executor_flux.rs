@@ -525,15 +525,22 @@ async fn the_planned_leaf_command_line_installs_and_deletes_its_release() {
     );
     t.stage(&Published::from(&charts::plain(chart, version)));
 
+    let declared: Vec<&str> = leaf["inputs"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
     let leaf_args = |parameters: &[(String, String)]| {
-        let args = orkestra_tests::argo::substitute(
-            leaf["container"]["args"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a.as_str().unwrap()),
-            parameters,
-        );
+        let args: Vec<String> = leaf["container"]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                orkestra_tests::argo::substitute(a.as_str().unwrap(), &declared, parameters)
+                    .unwrap()
+            })
+            .collect();
         assert_eq!(args[0], "executor");
         args[1..].to_vec()
     };
