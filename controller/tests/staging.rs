@@ -797,6 +797,33 @@ async fn reading_a_large_index_leaves_the_runtime_free() {
     assert_the_runtime_stays_free(&env, &app).await;
 }
 
+/// Many groups staging one large chart at once (over the size whose preparation is shared): each
+/// prepares it, and their pushes of the same blobs go one after the other, so that the registry
+/// takes each blob once and every staging succeeds. Before, the uploads ran at once and the real
+/// registry mixed them up: in about two runs of five some staging failed with DIGEST_INVALID and
+/// MANIFEST_BLOB_UNKNOWN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_stagings_of_one_large_chart_all_succeed() {
+    let mut heavy = orkestra_tests::charts::umbrella("bulky", "1.0.0", 2);
+    let lines: String = (0..120_000u64)
+        .map(|line| format!("{line}: {:x}\n", line.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+        .collect();
+    heavy.set("files/data.txt", &lines);
+    let published: orkestra_tests::charts::Published = (&heavy).into();
+    assert!(
+        published.tgz.len() > 1 << 20,
+        "{} bytes",
+        published.tgz.len()
+    );
+    let env = Env::start_with(RepoOptions::default(), &[published]).await;
+    let app = with_subcharts(app("b", &env.repo.url, "bulky", None), &["sub-1"]);
+    let stagings = (0..8).map(|_| env.stage(&app, None));
+    let results = futures::future::join_all(stagings).await;
+    for result in &results {
+        assert!(result.is_staged(), "{result:#?}");
+    }
+}
+
 /// Stages `app` beside a 5 ms ticker on the test's one-thread runtime, and asserts that the
 /// runtime never paused for a quarter of the staging.
 async fn assert_the_runtime_stays_free(env: &Env, app: &orkestra_shared::crd::Application) {

@@ -19,6 +19,7 @@ pub enum StagingTarget {
     Oci {
         location: OciLocation,
         client: OciClient,
+        uploads: oci::BlobUploads,
     },
     /// A ChartMuseum base URL.
     ChartMuseum {
@@ -49,7 +50,11 @@ impl StagingTarget {
         if url.starts_with("oci://") {
             let location = OciLocation::parse(url, plain_http)?;
             let client = OciClient::new(http, &location.base, credentials, limits);
-            Ok(Self::Oci { location, client })
+            Ok(Self::Oci {
+                location,
+                client,
+                uploads: oci::BlobUploads::default(),
+            })
         } else if url.starts_with("http://") || url.starts_with("https://") {
             Ok(Self::ChartMuseum {
                 url: url.trim_end_matches('/').to_owned(),
@@ -83,7 +88,11 @@ impl StagingTarget {
     /// Pushes `charts`, returning one result per chart in order.
     pub async fn push(&self, charts: &[ChartToPush]) -> Result<Vec<PushedChart>, StagingError> {
         match self {
-            Self::Oci { location, client } => oci::push(client, location, charts).await,
+            Self::Oci {
+                location,
+                client,
+                uploads,
+            } => oci::push(client, location, uploads, charts).await,
             Self::ChartMuseum {
                 url,
                 http,

@@ -7,6 +7,9 @@
 //! before any manifest: a failure while uploading leaves no new tag behind (unreferenced blobs
 //! are invisible and garbage-collected by the registry).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
 use futures::{StreamExt, TryStreamExt, stream};
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, Response};
@@ -24,6 +27,32 @@ use crate::staging::prepare::package::ChartToPush;
 /// Requests in flight at once.
 const CONCURRENCY: usize = 16;
 
+/// One upload of a blob at a time, per blob digest. docker-registry (distribution) mixes up a
+/// blob that two uploads write at once (the manifest naming it is then refused with
+/// `DIGEST_INVALID` and `MANIFEST_BLOB_UNKNOWN`), and stagings of one large chart, whose
+/// preparation is not shared, push the same blobs at once.
+#[derive(Debug, Default)]
+pub struct BlobUploads(Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>);
+
+impl BlobUploads {
+    /// Waits until no other upload of `digest` runs; holds it off until the guard is dropped.
+    async fn one_at_a_time(&self, digest: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut uploads = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            uploads.retain(|_, lock| lock.strong_count() > 0);
+            match uploads.get(digest).and_then(Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    let lock = Arc::new(tokio::sync::Mutex::new(()));
+                    uploads.insert(digest.to_owned(), Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_owned().await
+    }
+}
+
 /// A chart's manifest, computed locally.
 struct Planned<'a> {
     chart: &'a ChartToPush,
@@ -37,6 +66,7 @@ struct Planned<'a> {
 pub async fn push(
     client: &OciClient,
     location: &OciLocation,
+    uploads: &BlobUploads,
     charts: &[ChartToPush],
 ) -> Result<Vec<PushedChart>, StagingError> {
     let planned = charts
@@ -60,17 +90,24 @@ pub async fn push(
         .map(|(p, _)| p)
         .collect();
 
-    let mut uploads = Vec::with_capacity(stale.len() * 2);
+    let mut puts = Vec::with_capacity(stale.len() * 2);
     for p in &stale {
-        uploads.push(put_blob(client, &p.repo, &p.chart.name, &p.chart.config));
-        uploads.push(put_blob(
+        puts.push(put_blob(
             client,
+            uploads,
+            &p.repo,
+            &p.chart.name,
+            &p.chart.config,
+        ));
+        puts.push(put_blob(
+            client,
+            uploads,
             &p.repo,
             &p.chart.name,
             &p.chart.package.bytes,
         ));
     }
-    let uploaded: Vec<u64> = stream::iter(uploads)
+    let uploaded: Vec<u64> = stream::iter(puts)
         .buffered(CONCURRENCY)
         .try_collect()
         .await?;
@@ -152,11 +189,13 @@ fn digest_of(data: &[u8]) -> String {
 /// Uploads one blob unless present; returns the bytes sent.
 async fn put_blob(
     client: &OciClient,
+    uploads: &BlobUploads,
     repo: &str,
     chart: &str,
     data: &[u8],
 ) -> Result<u64, StagingError> {
     let digest = digest_of(data);
+    let _alone = uploads.one_at_a_time(&digest).await;
     let scope = scope(repo);
     let head_url = client.url(&format!("/v2/{repo}/blobs/{digest}"));
     let head = client.send(Method::HEAD, &head_url, &scope, |r| r).await?;
