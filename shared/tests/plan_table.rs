@@ -165,6 +165,15 @@ fn bookinfo_plans_to_the_documented_shape() {
             "{{inputs.parameters.timeout}}"
         ])
     );
+    // A custom image may ignore --timeout: its pod is stopped five minutes after it (5m here).
+    assert_eq!(
+        template(workflow, "custom-bookinfo-smoke").active_deadline_seconds,
+        Some(600)
+    );
+    assert_eq!(
+        template(workflow, "helmrelease").active_deadline_seconds,
+        None
+    );
     let custom = template(workflow, "custom-bookinfo-smoke")
         .container
         .clone()
@@ -767,12 +776,13 @@ fn impossible_groups_are_refused_with_the_reason() {
 }
 
 /// A custom executor gets its HelmRelease inline as one process argument (Azure Orkestra's
-/// `--spec`), which Linux caps at 128 KiB: values that would exceed what the plan allows for it
-/// are refused at planning, naming the release, instead of failing the step's pod at run time.
-/// The same values with only the HelmRelease executor go by reference and plan.
+/// `--spec`), which Linux caps at 128 KiB: an install whose argument would be longer is refused
+/// at planning, naming the release, instead of failing the step's pod at run time. Its teardown
+/// is still planned (a teardown that cannot be planned lets the group go with its releases
+/// installed), and the same values with only the HelmRelease executor go by reference and plan.
 #[test]
 fn a_custom_executors_release_too_large_for_one_argument_is_refused() {
-    let big = serde_json::json!({"blob": "x".repeat(80 * 1024)});
+    let big = serde_json::json!({"blob": "x".repeat(100 * 1024)});
     let mut custom = app("big", "hello", &[]);
     custom.spec.release.values = Some((&big).into());
     custom.spec.workflow = vec![
@@ -792,10 +802,19 @@ fn a_custom_executors_release_too_large_for_one_argument_is_refused() {
     assert!(
         message.starts_with("HelmRelease big is ")
             && message.contains("bytes as the custom executor's --spec argument")
-            && message.contains("(98304)"),
+            && message.contains("(131071)"),
         "{message}"
     );
     assert_eq!(err.category(), "release-too-large");
+    let teardown = plan::build(
+        "g",
+        1,
+        &group(vec![custom.clone()]),
+        &Resolved::default(),
+        Direction::Reverse,
+        &PlanConfig::default(),
+    );
+    assert!(teardown.is_ok(), "{teardown:?}");
 
     custom.spec.workflow = vec![executor("helmrelease", ExecutorType::Helmrelease, &[])];
     let plan = forward(&group(vec![custom]));

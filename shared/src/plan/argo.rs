@@ -56,6 +56,10 @@ pub struct Template {
     /// Tasks, when the template is a DAG.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dag: Option<DagTemplate>,
+    /// How long the leaf's pod may run before it is stopped (Argo's field, counted from the
+    /// pod's start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_deadline_seconds: Option<u64>,
     /// The container, when the template is a leaf (Kubernetes' Container, as Argo's is).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<Container>,

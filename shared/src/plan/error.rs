@@ -81,8 +81,8 @@ pub enum PlanError {
     /// A HelmRelease too large for the custom executor's `--spec` argument.
     #[error(
         "HelmRelease {name} is {bytes} bytes as the custom executor's --spec argument, more than one \
-         process argument may hold with room for the rest of its step ({MAX_INLINE_RELEASE_BYTES}): \
-         its values are too large for a custom executor"
+         process argument may hold ({MAX_INLINE_RELEASE_BYTES}): its values are too large for a \
+         custom executor"
     )]
     InlineReleaseTooLarge {
         /// Name of the HelmRelease.

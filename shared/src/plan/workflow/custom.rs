@@ -24,15 +24,22 @@ use crate::plan::argo::{Container, Inputs, Parameter, Template};
 /// The template input carrying `params.data`, base64-encoded.
 pub const DATA: &str = "data";
 
-/// Longest `--spec` argument planned. Linux refuses to start a process with one argument (or one
-/// environment variable) over 128 KiB (`MAX_ARG_STRLEN`), and Argo also hands the step its whole
-/// template, the argument included, in one environment variable (`ARGO_TEMPLATE`): 96 KiB leaves
-/// the rest of the template 32 KiB. Past it, the step's pod would fail to start at run time.
-pub const MAX_INLINE_RELEASE_BYTES: usize = 96 * 1024;
+/// Longest `--spec` argument an install step is planned with: Linux starts no process with one
+/// argument over 128 KiB, its terminating zero included (`MAX_ARG_STRLEN`), so a longer one could
+/// never run. (Shorter ones may still fail where Argo also passes the whole template, the argument
+/// in it, in one environment variable; newer Argo versions move that variable aside when it is
+/// too large.) Deletions are planned whatever the size: a teardown that cannot be planned lets
+/// the group go with its releases installed.
+pub const MAX_INLINE_RELEASE_BYTES: usize = 128 * 1024 - 1;
 
 /// The leaf running `container` for the executor `executor`: its name defaults to the executor's,
-/// its args are followed by the contract's arguments.
-pub fn custom_leaf(name: String, executor: &str, mut container: Container) -> Template {
+/// its args are followed by the contract's arguments; its pod may run `deadline_seconds`.
+pub fn custom_leaf(
+    name: String,
+    executor: &str,
+    mut container: Container,
+    deadline_seconds: u64,
+) -> Template {
     if container.name.is_empty() {
         executor.clone_into(&mut container.name);
     }
@@ -54,6 +61,7 @@ pub fn custom_leaf(name: String, executor: &str, mut container: Container) -> Te
         name,
         inputs: Some(Inputs::named(&[INLINE, "timeout", "action", DATA])),
         dag: None,
+        active_deadline_seconds: Some(deadline_seconds),
         container: Some(container),
     }
 }

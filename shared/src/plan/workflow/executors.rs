@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::custom::{custom_leaf, data_argument};
 use super::leaf::{ExecutorCall, ReleaseInputs, input};
+use super::timeout::{application_step_timeout, custom_deadline_seconds};
 use super::{Action, Builder, HELMRELEASE, KEPTN, check_acyclic, check_argo_name, ordered};
 use crate::crd::{Application, Executor, ExecutorType};
 use crate::field_error;
@@ -27,7 +28,7 @@ impl Builder<'_> {
         let mut leaves = Vec::with_capacity(executors.len());
         let mut customs = Vec::new();
         for executor in executors {
-            leaves.push(self.add_leaf(app, executor, &mut customs)?);
+            leaves.push(self.add_leaf(app, executor, action, &mut customs)?);
         }
         let call = match (executors.as_slice(), leaves.as_slice()) {
             ([], _) => ExecutorCall {
@@ -85,7 +86,7 @@ impl Builder<'_> {
                     name: name.clone(),
                     inputs: Some(Inputs::named(&inputs)),
                     dag: Some(DagTemplate { tasks }),
-                    container: None,
+                    ..Template::default()
                 });
                 ExecutorCall {
                     template: name,
@@ -103,6 +104,7 @@ impl Builder<'_> {
         &mut self,
         app: &Application,
         executor: &Executor,
+        action: Action,
         customs: &mut Vec<Template>,
     ) -> Result<ExecutorCall, PlanError> {
         let params = || {
@@ -148,7 +150,14 @@ impl Builder<'_> {
                     .template_names
                     .allocate(&["custom", &app.name, &executor.name], &key);
                 check_argo_name("template", &name)?;
-                customs.push(custom_leaf(name.clone(), &executor.name, container));
+                let timeout = application_step_timeout(&app.spec.release, action);
+                let deadline = custom_deadline_seconds(&timeout);
+                customs.push(custom_leaf(
+                    name.clone(),
+                    &executor.name,
+                    container,
+                    deadline,
+                ));
                 Ok(ExecutorCall {
                     template: name,
                     release: ReleaseInputs::INLINE,

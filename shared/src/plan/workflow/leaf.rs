@@ -94,6 +94,7 @@ pub fn leaf(
         name,
         inputs: Some(Inputs::named(&inputs)),
         dag: None,
+        active_deadline_seconds: None,
         container: Some(Container {
             name: EXECUTOR_CONTAINER.to_owned(),
             image: Some(image),

@@ -317,7 +317,7 @@ impl<'c> Builder<'c> {
         let mut parameters = Vec::with_capacity(5);
         if executor.release.inline {
             let encoded = base64::engine::general_purpose::STANDARD.encode(&json);
-            if encoded.len() > MAX_INLINE_RELEASE_BYTES {
+            if action == Action::Install && encoded.len() > MAX_INLINE_RELEASE_BYTES {
                 return Err(PlanError::InlineReleaseTooLarge {
                     name: release.name().to_owned(),
                     bytes: encoded.len(),
