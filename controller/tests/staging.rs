@@ -324,6 +324,20 @@ async fn a_signed_repository_url_keeps_its_signature() {
     let signed = env.stage(&app("web", &url, "hello", None), None).await;
     assert!(signed.is_staged(), "{signed:#?}");
     assert_eq!(signed.chart.version, "1.2.0");
+
+    // An index whose archive URLs are absolute, on the repository's host (`helm repo index
+    // --url`): the signature goes with them too.
+    let index_path = env.repo_dir.path().join("index.yaml");
+    let index = std::fs::read_to_string(&index_path).unwrap();
+    let absolute = index.replace("- hello-", &format!("- {}/hello-", env.repo.url));
+    assert_ne!(index, absolute);
+    std::fs::write(&index_path, absolute).unwrap();
+    let fresh = Env::start_with(RepoOptions::default(), &[]).await;
+    let staged = fresh
+        .stager
+        .stage(&app("web", &url, "hello", Some("1.0.0")), None)
+        .await;
+    assert!(staged.is_staged(), "{staged:#?}");
 }
 
 /// An archive the index lists without a digest is cached by its URL without the repository's
