@@ -151,6 +151,26 @@ pub async fn pull(fetch: Fetch<'_>, source: Source<'_>) -> Result<Pulled, Stagin
     })
 }
 
+/// The target of the `rel="next"` link of a `Link` header (RFC 8288: `<url>; rel="next"`, several
+/// links separated by commas), if it has one.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|link| {
+        let (target, params) = link.trim().strip_prefix('<')?.split_once('>')?;
+        params
+            .split(';')
+            .filter_map(|param| param.trim().split_once('='))
+            .any(|(key, value)| {
+                key.trim().eq_ignore_ascii_case("rel")
+                    && value
+                        .trim()
+                        .trim_matches('"')
+                        .split_ascii_whitespace()
+                        .any(|rel| rel.eq_ignore_ascii_case("next"))
+            })
+            .then(|| target.to_owned())
+    })
+}
+
 /// Every tag of `repository`, following `Link: <…>; rel="next"` pagination.
 async fn list_tags(
     client: &OciClient,
@@ -175,11 +195,10 @@ async fn list_tags(
         }
         next = response
             .headers()
-            .get(LINK)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once('<'))
-            .and_then(|(_, rest)| rest.split_once('>'))
-            .map(|(link, _)| link.to_owned());
+            .get_all(LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(next_link);
         let page: TagList =
             read_json(response, client.limits().document(), &url, "tag list").await?;
         tags.extend(page.tags.unwrap_or_default());
@@ -190,5 +209,25 @@ async fn list_tags(
             url: client.url(&format!("/v2/{repository}/tags/list")),
             pages: MAX_TAG_PAGES,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_link;
+
+    #[test]
+    fn only_the_next_link_is_followed() {
+        assert_eq!(
+            next_link(r#"</v2/x/tags/list?last=b&n=2>; rel="next""#).as_deref(),
+            Some("/v2/x/tags/list?last=b&n=2")
+        );
+        assert_eq!(
+            next_link(r#"</v2/x/tags/list>; rel="first", </v2/x/tags/list?last=b>; rel=next"#)
+                .as_deref(),
+            Some("/v2/x/tags/list?last=b")
+        );
+        assert_eq!(next_link(r#"</v2/x/tags/list>; rel="first""#), None);
+        assert_eq!(next_link("garbage"), None);
     }
 }
