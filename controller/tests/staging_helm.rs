@@ -249,6 +249,20 @@ async fn helm_pulls_a_chart_whose_app_version_is_a_number() {
     .await;
     // As Helm's loader reads `1.0` from the archive's Chart.yaml.
     assert_eq!(rendered["metadata"]["appVersion"], "1");
+    // And as the config the registry holds says it.
+    let (_, manifest) = env
+        .registry_get(
+            "/v2/staging/numeric/manifests/1.0.0",
+            "application/vnd.oci.image.manifest.v1+json",
+        )
+        .await;
+    let manifest: Value = serde_json::from_slice(&manifest).unwrap();
+    let config_digest = manifest["config"]["digest"].as_str().unwrap();
+    let (_, config) = env
+        .registry_get(&format!("/v2/staging/numeric/blobs/{config_digest}"), "*/*")
+        .await;
+    let config: Value = serde_json::from_slice(&config).unwrap();
+    assert_eq!(config["appVersion"], "1");
     assert_eq!(
         configmaps(&rendered)["rel-numeric"]["message"],
         "hello",

@@ -71,7 +71,12 @@ fn config_of(metadata: &Mapping) -> Mapping {
         if let Some(value) = config.get_mut(key)
             && let Value::Number(number) = value
         {
-            *value = Value::String(number.to_string());
+            // NB: as Helm's loader writes it (Go's fmt.Sprint): `1.0` is "1", `1.10` is "1.1".
+            let text = match number.as_f64() {
+                Some(float) if number.is_f64() => format!("{float}"),
+                _ => number.to_string(),
+            };
+            *value = Value::String(text);
         }
     }
     config
