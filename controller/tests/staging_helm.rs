@@ -26,6 +26,28 @@ fn helm_python() -> PathBuf {
     python
 }
 
+/// Stages `app` (asserting it staged) and renders its parent chart, as staged, with Helm and no
+/// values: the staging, and the names of the ConfigMaps the parent renders.
+async fn stage_and_render_parent(
+    env: &Env,
+    app: &orkestra_shared::crd::Application,
+    version: &str,
+) -> (
+    orkestra_controller::staging::ApplicationStaging,
+    Vec<String>,
+) {
+    let result = env.stage(app, None).await;
+    assert!(result.is_staged(), "{result:#?}");
+    let rendered = helm_render(
+        result.chart.reference.as_deref().unwrap(),
+        version,
+        &json!({}),
+    )
+    .await;
+    let names = configmaps(&rendered).into_keys().collect();
+    (result, names)
+}
+
 /// Pulls `oci://…/name:version` with Helm and renders it with `values`.
 async fn helm_render(reference: &str, version: &str, values: &Value) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/staging_helm_render.py");
@@ -68,16 +90,7 @@ async fn helm_pulls_and_renders_the_split_charts() {
         app("shop", &env.repo.url, "bookinfo", None),
         &["sub-1", "sub-4"],
     );
-    let result = env.stage(&app, None).await;
-    assert!(result.is_staged(), "{result:#?}");
-
-    let parent = helm_render(
-        result.chart.reference.as_deref().unwrap(),
-        "1.0.0",
-        &json!({}),
-    )
-    .await;
-    let names: Vec<String> = configmaps(&parent).into_keys().collect();
+    let (result, names) = stage_and_render_parent(&env, &app, "1.0.0").await;
     assert_eq!(
         names,
         ["rel-bookinfo"],
@@ -148,19 +161,10 @@ async fn a_v1_umbrella_with_requirements_yaml_is_split_where_helm_reads_it() {
     )
     .await;
     let app = with_subcharts(app("old", &env.repo.url, "legacy", None), &["web"]);
-    let result = env.stage(&app, None).await;
-    assert!(result.is_staged(), "{result:#?}");
+    let (result, names) = stage_and_render_parent(&env, &app, "1.0.0").await;
     let split: Vec<&String> = result.subcharts.keys().collect();
     assert_eq!(split, ["web"], "cache is off by its condition: {result:#?}");
-
-    let rendered = helm_render(
-        result.chart.reference.as_deref().unwrap(),
-        "1.0.0",
-        &json!({}),
-    )
-    .await;
-    let names: Vec<String> = configmaps(&rendered).into_keys().collect();
-    assert_eq!(names, ["rel-legacy"], "{rendered}");
+    assert_eq!(names, ["rel-legacy"]);
     let web = &result.subcharts["web"];
     let rendered = helm_render(web.reference.as_deref().unwrap(), &web.version, &json!({})).await;
     assert_eq!(configmaps(&rendered)["rel-web"]["message"], "from-legacy");
@@ -187,17 +191,9 @@ async fn a_parent_schema_closing_a_subcharts_section_still_takes_the_switch() {
     )
     .await;
     let app = with_subcharts(app("c", &env.repo.url, "closed", None), &["sub-1"]);
-    let result = env.stage(&app, None).await;
-    assert!(result.is_staged(), "{result:#?}");
     // Helm checks the values against the schema when it renders.
-    let rendered = helm_render(
-        result.chart.reference.as_deref().unwrap(),
-        "1.0.0",
-        &json!({}),
-    )
-    .await;
-    let names: Vec<String> = configmaps(&rendered).into_keys().collect();
-    assert_eq!(names, ["rel-closed"], "{rendered}");
+    let (_, names) = stage_and_render_parent(&env, &app, "1.0.0").await;
+    assert_eq!(names, ["rel-closed"]);
 }
 
 #[tokio::test]

@@ -44,6 +44,23 @@ fn update(next: &ApplicationGroupSpec, last_good: &ApplicationGroupSpec) -> Plan
     .unwrap()
 }
 
+/// The rollback Workflow from `failed` to `last_good` (generation 8).
+fn rollback(failed: &ApplicationGroupSpec, last_good: &ApplicationGroupSpec) -> Plan {
+    let none = Resolved::default();
+    plan::build(
+        "demo",
+        8,
+        failed,
+        &none,
+        Direction::Rollback {
+            last_good,
+            last_good_resolved: &none,
+        },
+        &PlanConfig::default(),
+    )
+    .unwrap()
+}
+
 fn release<'p>(plan: &'p Plan, name: &str) -> &'p HelmRelease {
     plan.helm_releases
         .iter()
@@ -558,19 +575,7 @@ fn the_rollback_deletes_what_the_upgrade_added_then_installs_the_last_good_spec(
     failed
         .applications
         .push(app("worker", "worker", &["cache", "api"]));
-    let none = Resolved::default();
-    let plan = plan::build(
-        "demo",
-        8,
-        &failed,
-        &none,
-        Direction::Rollback {
-            last_good: &last_good,
-            last_good_resolved: &none,
-        },
-        &PlanConfig::default(),
-    )
-    .unwrap();
+    let plan = rollback(&failed, &last_good);
     assert_eq!(
         plan.workflow.metadata.name.as_deref(),
         Some("demo-rollback")
@@ -607,19 +612,7 @@ fn a_rollback_deletes_in_the_order_that_runs_through_kept_applications() {
         app("kept", "kept", &["second"]),
         app("first", "first", &["kept"]),
     ]);
-    let none = Resolved::default();
-    let plan = plan::build(
-        "demo",
-        3,
-        &failed,
-        &none,
-        Direction::Rollback {
-            last_good: &last_good,
-            last_good_resolved: &none,
-        },
-        &PlanConfig::default(),
-    )
-    .unwrap();
+    let plan = rollback(&failed, &last_good);
     let entry = template(&plan.workflow, "entry").tasks();
     assert_eq!(
         summary(entry),
