@@ -503,6 +503,7 @@ fn bad_values_are_refused_naming_the_key() {
         ),
         // Values the binaries would refuse at start, or that would render a broken object.
         ("webhook.reloadInterval=500us", "/webhook/reloadInterval"),
+        ("webhook.reloadInterval=50ms", "/webhook/reloadInterval"),
         ("controller.lease.renew=500000us", "/controller/lease/renew"),
         (
             "webhook.policy.allowedChartRepositories={https://charts.example.com.}",
