@@ -838,6 +838,30 @@ async fn concurrent_stagings_of_one_large_chart_all_succeed() {
     }
 }
 
+/// A chart with a large `values.schema.json` (thousands of properties with patterns, as generated
+/// schemas have): checking the values against it runs off the runtime too.
+#[tokio::test(flavor = "current_thread")]
+async fn checking_values_against_a_large_schema_leaves_the_runtime_free() {
+    let mut chart = orkestra_tests::charts::plain("schemaful", "1.0.0");
+    let keys = 4000;
+    let values: String = (0..keys).map(|i| format!("key{i}: value-{i}\n")).collect();
+    let properties: Vec<String> = (0..keys)
+        .map(|i| format!(r#""key{i}": {{"type": "string", "pattern": "^value-[0-9]+$"}}"#))
+        .collect();
+    chart
+        .set("values.yaml", &format!("message: hello\n{values}"))
+        .set(
+            "values.schema.json",
+            &format!(
+                r#"{{"type": "object", "properties": {{{}}}}}"#,
+                properties.join(",")
+            ),
+        );
+    let env = Env::start_with(RepoOptions::default(), &[(&chart).into()]).await;
+    let app = app("s", &env.repo.url, "schemaful", None);
+    assert_the_runtime_stays_free(&env, &app).await;
+}
+
 /// Stages `app` beside a 5 ms ticker on the test's one-thread runtime, and asserts that the
 /// runtime never paused for a quarter of the staging.
 async fn assert_the_runtime_stays_free(env: &Env, app: &orkestra_shared::crd::Application) {

@@ -226,15 +226,19 @@ impl Stager {
             entry.values_key = Some(sub.key.clone());
         }
 
-        // Values are checked for every chart before anything is pushed.
+        // Values are checked for every chart before anything is pushed; on the blocking pool, as
+        // a large schema takes a while.
         let release_values = app.spec.release.values.as_ref().map(FreeForm::to_value);
-        check_schema(&prepared.parent, release_values.as_ref()).map_err(parent_fail)?;
-        let empty = Value::Object(Default::default());
-        for sub in &prepared.subcharts {
-            let overlay =
-                subchart_values(&empty, release_values.as_ref().unwrap_or(&empty), &sub.key);
-            check_schema(&sub.chart, Some(&overlay))
-                .map_err(|source| fail(&sub_label(&sub.subchart), source))?;
+        let checked = {
+            let prepared = Arc::clone(&prepared);
+            tokio::task::spawn_blocking(move || check_values(&prepared, release_values.as_ref()))
+                .await
+                .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
+        };
+        match checked {
+            Ok(()) => {}
+            Err((None, source)) => return Err(parent_fail(source)),
+            Err((Some(subchart), source)) => return Err(fail(&sub_label(&subchart), source)),
         }
 
         let pushed = prepared
@@ -253,6 +257,23 @@ impl Stager {
         }
         Ok(())
     }
+}
+
+/// Checks the values every chart of `prepared` gets (the release's `values` over the parent's
+/// defaults; the parent's section for each split subchart) against its schema; the failing
+/// subchart (`None`: the parent) and why.
+fn check_values(
+    prepared: &Prepared,
+    release_values: Option<&Value>,
+) -> Result<(), (Option<String>, StagingError)> {
+    check_schema(&prepared.parent, release_values).map_err(|source| (None, source))?;
+    let empty = Value::Object(Default::default());
+    for sub in &prepared.subcharts {
+        let overlay = subchart_values(&empty, release_values.unwrap_or(&empty), &sub.key);
+        check_schema(&sub.chart, Some(&overlay))
+            .map_err(|source| (Some(sub.subchart.clone()), source))?;
+    }
+    Ok(())
 }
 
 /// What preparing a pulled archive for pushing needs, owned (it runs on the blocking pool).
