@@ -325,16 +325,14 @@ async fn a_signed_repository_url_keeps_its_signature() {
     assert!(signed.is_staged(), "{signed:#?}");
     assert_eq!(signed.chart.version, "1.2.0");
 
-    // An index whose archive URLs are absolute, on the repository's host (`helm repo index
-    // --url`): the signature goes with them too.
+    // A relative archive URL with a query of its own takes the repository's in its place, as
+    // Helm's ResolveReferenceURL gives it.
     let index_path = env.repo_dir.path().join("index.yaml");
     let index = std::fs::read_to_string(&index_path).unwrap();
-    let absolute = index.replace("- hello-", &format!("- {}/hello-", env.repo.url));
-    assert_ne!(index, absolute);
-    std::fs::write(&index_path, absolute).unwrap();
-    let fresh = Env::start_with(RepoOptions::default(), &[]).await;
-    let staged = fresh
-        .stager
+    let with_query = index.replace("- hello-1.0.0.tgz", "- hello-1.0.0.tgz?cache=1");
+    assert_ne!(index, with_query);
+    std::fs::write(&index_path, with_query).unwrap();
+    let staged = env
         .stage(&app("web", &url, "hello", Some("1.0.0")), None)
         .await;
     assert!(staged.is_staged(), "{staged:#?}");

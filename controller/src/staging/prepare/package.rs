@@ -71,15 +71,31 @@ fn config_of(metadata: &Mapping) -> Mapping {
         if let Some(value) = config.get_mut(key)
             && let Value::Number(number) = value
         {
-            // NB: as Helm's loader writes it (Go's fmt.Sprint): `1.0` is "1", `1.10` is "1.1".
             let text = match number.as_f64() {
-                Some(float) if number.is_f64() => format!("{float}"),
+                Some(float) if number.is_f64() => go_float(float),
                 _ => number.to_string(),
             };
             *value = Value::String(text);
         }
     }
     config
+}
+
+/// A YAML float as Helm's loader turns it into text (sigs.k8s.io/yaml: Go's
+/// `strconv.FormatFloat(v, 'g', -1, 32)`): 32-bit precision, shortest digits, an exponent from
+/// 1e6 up or below 1e-4 (`1.0` is "1", `1.10` "1.1", `1234567.0` "1.234567e+06").
+fn go_float(value: f64) -> String {
+    #[allow(clippy::cast_possible_truncation)]
+    let single = value as f32;
+    let scientific = format!("{single:e}");
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if !(-4..6).contains(&exponent) {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exponent.abs())
+    } else {
+        format!("{single}")
+    }
 }
 
 /// True for an OCI tag: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}` (the distribution spec's grammar).
@@ -138,6 +154,20 @@ mod tests {
     use super::*;
     use crate::staging::limits::Limits;
     use crate::staging::prepare::archive::unpack;
+
+    #[test]
+    fn floats_read_as_helm_reads_them() {
+        for (value, text) in [
+            (1.0, "1"),
+            (1.10, "1.1"),
+            (1234567.0, "1.234567e+06"),
+            (1.23456789, "1.2345679"),
+            (0.00001, "1e-05"),
+            (0.5, "0.5"),
+        ] {
+            assert_eq!(go_float(value), text, "{value}");
+        }
+    }
 
     #[test]
     fn a_version_that_is_no_tag_is_refused_before_anything_is_pushed() {

@@ -163,12 +163,12 @@ pub async fn pull(
     // may point at third-party CDNs, which must not receive the repository password.
     let same_host = download.host_str() == base.host_str()
         && download.port_or_known_default() == base.port_or_known_default();
-    // An archive on the repository's host whose URL has no query of its own takes the
-    // repository URL's (its signature, as Helm's ResolveReferenceURL gives it to relative URLs;
-    // absolute ones on the same host too, as `helm repo index --url` writes them for a signed
-    // container); a query of its own is kept. The cache knows the archive by the URL without the
-    // signature, which may change from one staging to the next.
-    let fetched = if same_host && download.query().is_none() {
+    // As Helm's ResolveReferenceURL: a relative archive URL takes the repository URL's query (its
+    // signature) in place of its own; an absolute one is fetched as the index wrote it. Unlike
+    // Helm, never to another host (a scheme-relative `//cdn/x.tgz`). The cache knows the archive
+    // by the URL without the signature, which may change from one staging to the next.
+    let relative = Url::parse(first).is_err();
+    let fetched = if relative && same_host {
         signed(download.clone())
     } else {
         download.clone()

@@ -154,7 +154,7 @@ pub async fn pull(fetch: Fetch<'_>, source: Source<'_>) -> Result<Pulled, Stagin
 /// The target of the `rel="next"` link of a `Link` header (RFC 8288: `<url>; rel="next"`, several
 /// links separated by commas), if it has one.
 fn next_link(header: &str) -> Option<String> {
-    header.split(',').find_map(|link| {
+    links(header).into_iter().find_map(|link| {
         let (target, params) = link.trim().strip_prefix('<')?.split_once('>')?;
         params
             .split(';')
@@ -169,6 +169,25 @@ fn next_link(header: &str) -> Option<String> {
             })
             .then(|| target.to_owned())
     })
+}
+
+/// The links of a `Link` header: split at the commas outside `<…>` and quoted strings.
+fn links(header: &str) -> Vec<&str> {
+    let (mut links, mut start, mut quoted, mut bracketed) = (Vec::new(), 0, false, false);
+    for (at, c) in header.char_indices() {
+        match c {
+            '"' if !bracketed => quoted = !quoted,
+            '<' if !quoted => bracketed = true,
+            '>' if !quoted => bracketed = false,
+            ',' if !quoted && !bracketed => {
+                links.push(&header[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    links.push(&header[start..]);
+    links
 }
 
 /// Every tag of `repository`, following `Link: <…>; rel="next"` pagination.
@@ -228,6 +247,10 @@ mod tests {
             Some("/v2/x/tags/list?last=b")
         );
         assert_eq!(next_link(r#"</v2/x/tags/list>; rel="first""#), None);
+        assert_eq!(
+            next_link(r#"</a,b>; title="one, two"; rel="next""#).as_deref(),
+            Some("/a,b")
+        );
         assert_eq!(next_link("garbage"), None);
     }
 }

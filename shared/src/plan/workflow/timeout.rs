@@ -41,9 +41,11 @@ pub(super) fn application_step_timeout(release: &Release, action: Action) -> Str
 /// Workflow, and so its rollback and teardown, for good.
 pub(super) fn custom_deadline_seconds(step_timeout: &str) -> u64 {
     const START_AND_END: Duration = Duration::from_secs(300);
+    // NB: Argo reads the field as a 32-bit integer.
+    const LONGEST: u64 = i32::MAX as u64;
     let timeout = crate::duration::parse(step_timeout)
         .unwrap_or_else(|_| crate::duration::parse(DEFAULT_DURATION).unwrap_or_default());
-    timeout.saturating_add(START_AND_END).as_secs()
+    timeout.saturating_add(START_AND_END).as_secs().min(LONGEST)
 }
 
 /// The longest step timeout written: what a duration's reader takes (`u32::MAX` seconds).
@@ -67,11 +69,11 @@ fn longest(release_timeout: Option<&str>, own: [Option<&serde_json::Value>; 2]) 
             .map_or(1, |retries| {
                 u32::try_from(retries.saturating_add(1)).unwrap_or(u32::MAX)
             });
-        // NB: at most what the executor's --timeout takes; and a budget under a second is left
-        // as written (whole milliseconds would round it to nothing).
+        // NB: at most what the executor's --timeout takes; and a budget under a millisecond is
+        // left as written (whole milliseconds would round it to nothing).
         let budget = one.saturating_mul(attempts).min(LONGEST_STEP);
         if longest.0.is_none_or(|current| budget > current) {
-            longest = if attempts == 1 || budget < Duration::from_secs(1) {
+            longest = if attempts == 1 || budget < Duration::from_millis(1) {
                 (Some(budget), text.to_owned())
             } else {
                 (Some(budget), go_duration(budget))
@@ -122,8 +124,21 @@ mod tests {
             ..Release::default()
         };
         assert_eq!(application_step_timeout(&tiny, Action::Install), "0.1ms");
+        let short = Release {
+            timeout: Some("100ms".into()),
+            install: Some(
+                (&serde_json::json!({"timeout": "400ms", "remediation": {"retries": 1}})).into(),
+            ),
+            ..Release::default()
+        };
+        assert_eq!(application_step_timeout(&short, Action::Install), "0.800s");
         assert_eq!(custom_deadline_seconds("5m"), 600);
         assert_eq!(custom_deadline_seconds("1h30m"), 5700);
+        assert_eq!(
+            custom_deadline_seconds(&text),
+            i32::MAX as u64,
+            "Argo's 32 bits"
+        );
     }
 
     #[test]
