@@ -22,6 +22,7 @@ use crate::staging::outcome::PushedChart;
 use crate::staging::prepare::chart::Chart;
 use crate::staging::prepare::package::ChartToPush;
 use crate::staging::prepare::split::{Split, SplitSubchart};
+use crate::staging::prepare::values::SCHEMA_FILE;
 
 /// Most prepared archives kept.
 pub const MAX_ENTRIES: usize = 64;
@@ -92,12 +93,8 @@ impl Prepared {
 /// The chart with only Chart.yaml, values.yaml and values.schema.json.
 fn lean(chart: &Chart) -> Chart {
     let mut lean = chart.clone();
-    lean.files.retain(|path, _| {
-        matches!(
-            path.as_str(),
-            "Chart.yaml" | "values.yaml" | "values.schema.json"
-        )
-    });
+    lean.files
+        .retain(|path, _| matches!(path.as_str(), "Chart.yaml" | "values.yaml" | SCHEMA_FILE));
     lean
 }
 

@@ -27,10 +27,9 @@ use serde_norway::{Mapping, Value};
 use crate::staging::error::StagingError;
 use crate::staging::limits::Limits;
 use crate::staging::prepare::chart::{Bundled, Chart, is_entry};
-use crate::staging::prepare::values::{merge, schema_accepting_switches, subchart_values};
-
-/// The values schema of a chart.
-const SCHEMA_FILE: &str = "values.schema.json";
+use crate::staging::prepare::values::{
+    SCHEMA_FILE, merge, schema_accepting_switches, subchart_values,
+};
 use orkestra_shared::names::staged_chart_name;
 use orkestra_shared::names::{PARENT_CHART_ANNOTATION, is_dns1123_label};
 

@@ -5,6 +5,9 @@ use serde_json::{Map, Value};
 use crate::staging::error::StagingError;
 use crate::staging::prepare::chart::Chart;
 
+/// A chart's values schema.
+pub const SCHEMA_FILE: &str = "values.schema.json";
+
 /// Merges `overlay` into `base`: maps merge key by key, anything else in `overlay` replaces what
 /// is in `base`, and an explicit `null` deletes the key (Helm's rule for user values).
 pub fn merge(base: &mut Value, overlay: &Value) {
@@ -49,7 +52,7 @@ pub fn subchart_values(sub_defaults: &Value, parent: &Value, key: &str) -> Value
 /// against the chart's `values.schema.json`, when it has one. Every violation is reported with
 /// its JSON path (`/replicas: "three" is not of type "integer"`).
 pub fn check_schema(chart: &Chart, release_values: Option<&Value>) -> Result<(), StagingError> {
-    let Some(raw) = chart.files.get("values.schema.json") else {
+    let Some(raw) = chart.files.get(SCHEMA_FILE) else {
         return Ok(());
     };
     let invalid = |reason: String| StagingError::invalid_chart(&chart.name, reason);
